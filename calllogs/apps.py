@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CalllogsConfig(AppConfig):
+    name = "calllogs"
+    verbose_name = "Calllogs"

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core import views as core_views
+
+api_v1 = [
+    path("", include("leads.api.urls")),
+    path("routing/", include("routing.api.urls")),
+    path("dialer/", include("dialer.api.urls")),
+    path("broadcast/", include("broadcast.api.urls")),
+    path("", include("calllogs.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("health", core_views.health, name="health"),
+    path("health/", core_views.health),
+    path("webhooks/", include("calllogs.urls")),
+    path("webhooks/", include("broadcast.urls")),
+    path("", include("leads.urls")),
+    path("", include("django_prometheus.urls")),
+]

@@ -1,0 +1,44 @@
+"""Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables."""
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+
+admin.site.site_header = "Leadbrain"
+admin.site.site_title = "Leadbrain admin"
+admin.site.index_title = "Lead flow"
+
+
+class EstimatedCountPaginator(Paginator):
+    """Uses the planner's row estimate when the queryset is unfiltered and large."""
+
+    exact_below = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        query = getattr(queryset, "query", None)
+        if query is None or query.where:
+            return super().count
+        table = queryset.model._meta.db_table
+        using = queryset.db
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0)::bigint FROM pg_class c "
+                "WHERE c.oid = to_regclass(%s) OR c.oid IN "
+                "(SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
+                [table, table],
+            )
+            estimate = int(cursor.fetchone()[0])
+        if estimate < self.exact_below:
+            return super().count
+        return estimate
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    """For changelists over millions of rows: no full count, estimated pagination."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50

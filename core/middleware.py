@@ -1,0 +1,39 @@
+import logging
+import time
+import uuid
+
+from django.core.cache import cache
+
+logger = logging.getLogger("leadbrain.request")
+
+LATENCY_KEY = "api:latency_ms"
+LATENCY_SAMPLES = 1000
+
+
+class RequestIdMiddleware:
+    """Tags each request with an id (X-Request-ID) and samples API latency for /health."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = self.get_response(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response["X-Request-ID"] = request.request_id
+        if request.path.startswith("/api/v1/"):
+            _record_latency(elapsed_ms)
+        return response
+
+
+def _record_latency(elapsed_ms: float) -> None:
+    try:
+        client = cache.client.get_client(write=True)
+        key = cache.make_key(LATENCY_KEY)
+        pipe = client.pipeline(transaction=False)
+        pipe.lpush(key, round(elapsed_ms, 2))
+        pipe.ltrim(key, 0, LATENCY_SAMPLES - 1)
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - metrics must never break a request
+        logger.debug("latency sample dropped", exc_info=True)

@@ -1,0 +1,13 @@
+"""Periodic tasks of the core app, upserted by ``manage.py setup_schedules``.
+
+Each app may have a ``schedules.py`` with a ``SCHEDULES`` list of dicts:
+``{"name", "task", "crontab": {...}}`` or ``{"name", "task", "interval_seconds": N}``.
+"""
+
+SCHEDULES = [
+    {
+        "name": "core: partition maintenance",
+        "task": "core.tasks.partitions_maintain_task",
+        "crontab": {"minute": "15", "hour": "1"},
+    },
+]

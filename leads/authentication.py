@@ -1,0 +1,54 @@
+"""``Authorization: Api-Key <key>``: the request's user is the key's workspace principal."""
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from leads.models import ApiKey, Workspace
+
+
+@dataclass
+class WorkspacePrincipal:
+    """What ``request.user`` is for an API key: it can only see its own workspace."""
+
+    workspace: Workspace
+    api_key: ApiKey
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.api_key.is_staff
+
+    @property
+    def pk(self) -> str:
+        return f"apikey:{self.api_key.pk}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith(self.keyword + " "):
+            return None
+        raw = header[len(self.keyword) + 1 :].strip()
+        parts = raw.split("_")
+        if len(parts) < 3 or parts[0] != "lb":
+            raise exceptions.AuthenticationFailed("Invalid API key.")
+        key = (
+            ApiKey.objects.select_related("workspace")
+            .filter(prefix=parts[1], revoked_at__isnull=True)
+            .first()
+        )
+        if key is None or key.hashed_key != ApiKey.hash(raw) or not key.workspace.is_active:
+            raise exceptions.AuthenticationFailed("Invalid API key.")
+        now = timezone.now()
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return WorkspacePrincipal(workspace=key.workspace, api_key=key), key
+
+    def authenticate_header(self, request):
+        return self.keyword

