@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from leads.models import Lead, LeadEvent
+from leads.models import Lead, LeadEvent, Suppression
 
 
 @dataclass
@@ -74,3 +74,25 @@ def lead_status_set(
             ]
         )
     return len(changed)
+
+
+def suppression_add(
+    *,
+    kind: str,
+    value: str,
+    workspace_id: int | None = None,
+    reason: str = "",
+    source: str = "",
+) -> tuple[Suppression, bool]:
+    """Add a phone (E.164) or email (lower-cased) to the do-not-contact list. Idempotent.
+
+    Returns the suppression and whether it was created.
+    """
+    value = value.strip().lower() if kind == Suppression.Kind.EMAIL else value.strip()
+    suppression, created = Suppression.objects.get_or_create(
+        kind=kind,
+        value=value,
+        workspace_id=workspace_id,
+        defaults={"reason": reason[:255], "source": source[:64]},
+    )
+    return suppression, created
