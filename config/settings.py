@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestIdMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,6 +177,8 @@ BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+# A lead not routed within this many hours expires (0: never).
+LEAD_EXPIRY_HOURS = env.int("LEAD_EXPIRY_HOURS", default=72)
 
 # --- Routing ------------------------------------------------------------------------------
 ROUTING_LOCK_TIMEOUT_SECONDS = env.int("ROUTING_LOCK_TIMEOUT_SECONDS", default=300)

@@ -37,3 +37,34 @@ def _record_latency(elapsed_ms: float) -> None:
         pipe.execute()
     except Exception:  # noqa: BLE001 - metrics must never break a request
         logger.debug("latency sample dropped", exc_info=True)
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 with the API's error shape when a body is over the configured limit.
+
+    Django only enforces DATA_UPLOAD_MAX_MEMORY_SIZE when ``request.body`` is read; DRF's
+    parsers stream the body, so the limit is checked here from Content-Length.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+        from django.http import JsonResponse
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit and length > limit and not request.path.startswith("/admin/"):
+            return JsonResponse(
+                {
+                    "code": "payload_too_large",
+                    "message": f"Request body is over the limit of {limit} bytes.",
+                    "errors": {},
+                },
+                status=413,
+            )
+        return self.get_response(request)

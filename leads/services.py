@@ -2,13 +2,35 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from leads.models import Lead, LeadEvent, Suppression
+from core.errors import ApplicationError
+from core.partitions import partition_archive, partitioned_models
+from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
+from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
+from leads.normalize import dedupe_hash, normalize_row
+
+__all__ = [
+    "EventSpec",
+    "IngestResult",
+    "api_key_create",
+    "api_key_revoke",
+    "idempotency_purge",
+    "lead_events_record",
+    "lead_ingest_batch",
+    "lead_ingest_one",
+    "lead_status_set",
+    "lead_update",
+    "partitions_archive_old",
+    "suppression_add",
+    "workspace_create",
+]
 
 
 @dataclass
@@ -96,3 +118,105 @@ def suppression_add(
         defaults={"reason": reason[:255], "source": source[:64]},
     )
     return suppression, created
+
+
+def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A workspace needs a name.", code="invalid")
+    if kind not in Workspace.Kind.values:
+        raise ApplicationError(f"Unknown workspace kind {kind!r}.", code="invalid")
+    base = slugify(name)[:70] or "workspace"
+    slug, n = base, 1
+    while Workspace.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return Workspace.objects.create(name=name, slug=slug, kind=kind)
+
+
+def api_key_create(
+    *, workspace: Workspace, name: str = "default", is_staff: bool = False
+) -> tuple[ApiKey, str]:
+    """A new key; the raw secret is returned once and only its SHA-256 is stored."""
+    raw, prefix = ApiKey.generate()
+    key = ApiKey.objects.create(
+        workspace=workspace,
+        name=name[:100] or "default",
+        prefix=prefix,
+        hashed_key=ApiKey.hash(raw),
+        is_staff=is_staff,
+    )
+    return key, raw
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at", "updated_at"])
+    return api_key
+
+
+UPDATABLE_FIELDS = (
+    "first_name", "last_name", "phone", "email", "company", "industry", "state",
+    "postal_code", "timezone", "source", "external_id", "custom",
+    "consent_at", "consent_text", "consent_url", "consent_ip",
+)  # fmt: skip
+
+
+def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
+    """Change a lead's fields (PATCH). Records an ``updated`` event with what changed."""
+    clean, errors = normalize_row(data, partial=True)
+    if errors:
+        raise ApplicationError("Invalid input.", code="invalid", errors=errors)
+    phone = clean.get("phone", lead.phone)
+    email = clean.get("email", lead.email)
+    if not phone and not email:
+        raise ApplicationError(
+            "Invalid input.",
+            code="invalid",
+            errors={"non_field_errors": ["A lead needs a phone or an email."]},
+        )
+    with transaction.atomic():
+        changed = {}
+        for name in UPDATABLE_FIELDS:
+            if name in clean and getattr(lead, name) != clean[name]:
+                changed[name] = {"from": str(getattr(lead, name)), "to": str(clean[name])}
+                setattr(lead, name, clean[name])
+        if not changed:
+            return lead
+        lead.dedupe_hash = dedupe_hash(phone, email)
+        lead.updated_at = timezone.now()
+        # Filter on the partition key too, so PostgreSQL touches one partition.
+        Lead.objects.filter(pk=lead.pk, created_at=lead.created_at).update(
+            **{name: getattr(lead, name) for name in changed},
+            dedupe_hash=lead.dedupe_hash,
+            updated_at=lead.updated_at,
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead.pk,
+                    kind=LeadEvent.Kind.UPDATED,
+                    message="Updated " + ", ".join(sorted(changed)),
+                    data={"changes": changed},
+                    actor=actor,
+                )
+            ]
+        )
+    return lead
+
+
+def partitions_archive_old(*, older_than_days: int, dry_run: bool = False) -> dict[str, list[str]]:
+    """Detach every partitioned table's partitions wholly older than the cutoff into
+    the ``archive`` schema. Nothing is deleted; history and dedupe still read them."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    return {
+        model._meta.label: partition_archive(model, older_than=cutoff, dry_run=dry_run)
+        for model in partitioned_models()
+    }
+
+
+def idempotency_purge() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,1 +1,10 @@
-urlpatterns: list = []
+from django.urls import path
+
+from leads.api import views
+
+urlpatterns = [
+    path("leads/", views.LeadListCreateView.as_view(), name="lead-list"),
+    path("leads/bulk/", views.LeadBulkView.as_view(), name="lead-bulk"),
+    path("leads/<int:lead_id>/", views.LeadDetailView.as_view(), name="lead-detail"),
+    path("leads/<int:lead_id>/history/", views.LeadHistoryView.as_view(), name="lead-history"),
+]

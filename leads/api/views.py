@@ -1,0 +1,209 @@
+import django_filters
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ApplicationError
+from leads import services
+from leads.api.serializers import (
+    IngestResultSerializer,
+    LeadEventSerializer,
+    LeadInputSerializer,
+    LeadOutputSerializer,
+)
+from leads.authentication import WorkspacePrincipal
+from leads.idempotency import idempotent_call, request_fingerprint
+from leads.models import Lead, Workspace
+from leads.normalize import normalize_email, normalize_phone
+from leads.selectors import lead_get, lead_history
+
+WORKSPACE_PARAM = OpenApiParameter(
+    "workspace", str, description="Workspace slug (staff session users only)"
+)
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    "Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False
+)
+
+
+class IsWorkspaceKeyOrStaff(permissions.BasePermission):
+    """An API key (scoped to its workspace) or a logged-in staff user (all workspaces)."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if isinstance(user, WorkspacePrincipal):
+            return True
+        return bool(user and user.is_authenticated and user.is_staff)
+
+
+def actor_of(request: Request) -> str:
+    user = request.user
+    if isinstance(user, WorkspacePrincipal):
+        return f"api:{user.api_key.prefix}"
+    return f"user:{user.get_username()}"
+
+
+def scoped_workspace(request: Request, *, required: bool) -> Workspace | None:
+    """The key's workspace; for staff users the ``workspace`` query parameter."""
+    user = request.user
+    if isinstance(user, WorkspacePrincipal):
+        return user.workspace
+    slug = request.query_params.get("workspace", "")
+    if not slug:
+        if required:
+            raise ValidationError({"workspace": ["Give the workspace slug as ?workspace=."]})
+        return None
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is None:
+        raise ValidationError({"workspace": [f"Unknown workspace {slug!r}."]})
+    return workspace
+
+
+def run_idempotent(request: Request, workspace: Workspace, compute) -> Response:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        code, body = compute()
+        return Response(body, status=code)
+    fingerprint = request_fingerprint(request.method, request.path, request.data)
+    code, body, replayed = idempotent_call(
+        workspace=workspace, key=key, fingerprint=fingerprint, compute=compute
+    )
+    response = Response(body, status=code)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+SINGLE_STATUS = {"created": 201, "duplicate": 200, "suppressed": 201, "rejected": 400}
+
+
+class LeadFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Lead.Status.choices)
+    phone = django_filters.CharFilter(method="filter_phone")
+    email = django_filters.CharFilter(method="filter_email")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Lead
+        fields = ["status", "phone", "email", "created_after", "created_before"]
+
+    def filter_phone(self, queryset, name, value):
+        try:
+            return queryset.filter(phone=normalize_phone(value))
+        except ValueError:
+            return queryset.none()
+
+    def filter_email(self, queryset, name, value):
+        try:
+            return queryset.filter(email=normalize_email(value))
+        except ValueError:
+            return queryset.none()
+
+
+class LeadListCreateView(generics.ListAPIView):
+    """GET: the workspace's leads (filters, cursor pages). POST: one lead."""
+
+    permission_classes = [IsWorkspaceKeyOrStaff]
+    serializer_class = LeadOutputSerializer
+    filterset_class = LeadFilter
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        workspace = scoped_workspace(self.request, required=False)
+        queryset = Lead.objects.select_related("workspace")
+        return queryset.filter(workspace=workspace) if workspace else queryset
+
+    @extend_schema(parameters=[WORKSPACE_PARAM])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=LeadInputSerializer,
+        responses={201: IngestResultSerializer, 200: IngestResultSerializer},
+        parameters=[WORKSPACE_PARAM, IDEMPOTENCY_PARAM],
+    )
+    def post(self, request: Request) -> Response:
+        workspace = scoped_workspace(request, required=True)
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+
+        def compute():
+            result = services.lead_ingest_one(
+                workspace=workspace, data=data, actor=actor_of(request)
+            )
+            body = result.as_dict()
+            if result.status == "rejected":
+                body = {"code": "invalid", "message": "Invalid lead.", **body}
+            return SINGLE_STATUS[result.status], body
+
+        return run_idempotent(request, workspace, compute)
+
+
+class LeadBulkView(APIView):
+    """Up to BULK_MAX_ROWS leads; one result per row, in input order; bad rows block none."""
+
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(
+        request=LeadInputSerializer(many=True),
+        responses={200: IngestResultSerializer(many=True)},
+        parameters=[WORKSPACE_PARAM, IDEMPOTENCY_PARAM],
+    )
+    def post(self, request: Request) -> Response:
+        workspace = scoped_workspace(request, required=True)
+        rows = request.data
+        if not isinstance(rows, list):
+            raise ValidationError({"non_field_errors": ["The body must be a JSON list of leads."]})
+        if len(rows) > settings.BULK_MAX_ROWS:
+            raise ValidationError(
+                {"non_field_errors": [f"At most {settings.BULK_MAX_ROWS} leads per request."]}
+            )
+
+        def compute():
+            results = services.lead_ingest_batch(
+                workspace=workspace, rows=rows, actor=actor_of(request)
+            )
+            return status.HTTP_200_OK, [r.as_dict() for r in results]
+
+        return run_idempotent(request, workspace, compute)
+
+
+def _lead_or_404(request: Request, lead_id: int) -> Lead:
+    workspace = scoped_workspace(request, required=False)
+    lead = lead_get(lead_id=lead_id, workspace=workspace)
+    if lead is None:
+        raise NotFound("No such lead.")
+    return lead
+
+
+class LeadDetailView(APIView):
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(responses=LeadOutputSerializer, parameters=[WORKSPACE_PARAM])
+    def get(self, request: Request, lead_id: int) -> Response:
+        return Response(LeadOutputSerializer(_lead_or_404(request, lead_id)).data)
+
+    @extend_schema(request=LeadInputSerializer, responses=LeadOutputSerializer)
+    def patch(self, request: Request, lead_id: int) -> Response:
+        lead = _lead_or_404(request, lead_id)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        if getattr(lead, "is_archived", False):
+            raise ApplicationError("Archived leads cannot be changed.", code="archived")
+        lead = services.lead_update(lead=lead, data=request.data, actor=actor_of(request))
+        return Response(LeadOutputSerializer(lead).data)
+
+
+class LeadHistoryView(APIView):
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(responses=LeadEventSerializer(many=True), parameters=[WORKSPACE_PARAM])
+    def get(self, request: Request, lead_id: int) -> Response:
+        lead = _lead_or_404(request, lead_id)
+        events = lead_history(lead_id=lead.pk)
+        return Response(LeadEventSerializer(events, many=True).data)

@@ -1,0 +1,77 @@
+"""Reads of the leads app. Archived partitions (``archive`` schema) are read too."""
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from core.partitions import archived_tables
+from leads.models import Lead, LeadEvent, Workspace
+from leads.normalize import normalize_phone
+
+
+def _from_archive(model, tables: list[str], where: str, params: list, limit: int) -> list:
+    if not tables:
+        return []
+    columns = [f.column for f in model._meta.concrete_fields]
+    select = ", ".join(f'"{c}"' for c in columns)
+    union = " UNION ALL ".join(f"SELECT {select} FROM {t} WHERE {where}" for t in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM ({union}) t ORDER BY created_at DESC, id DESC LIMIT %s",
+            params * len(tables) + [limit],
+        )
+        rows = cursor.fetchall()
+    result = []
+    for row in rows:
+        obj = model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], row)
+        obj.is_archived = True
+        result.append(obj)
+    return result
+
+
+def lead_get(*, lead_id: int, workspace: Workspace | None = None) -> Lead | None:
+    """A lead by id, from live or archived partitions; ``workspace`` scopes the lookup."""
+    queryset = Lead.objects.select_related("workspace", "destination_workspace")
+    if workspace is not None:
+        queryset = queryset.filter(workspace=workspace)
+    lead = queryset.filter(pk=lead_id).first()
+    if lead is not None:
+        return lead
+    where, params = "id = %s", [lead_id]
+    if workspace is not None:
+        where, params = "id = %s AND workspace_id = %s", [lead_id, workspace.pk]
+    found = _from_archive(Lead, archived_tables(Lead), where, params, 1)
+    return found[0] if found else None
+
+
+def lead_history(*, lead_id: int, limit: int = 500) -> list[LeadEvent]:
+    """The lead's events newest first, live and archived."""
+    live = list(LeadEvent.objects.filter(lead_id=lead_id).order_by("-created_at", "-id")[:limit])
+    archived = _from_archive(
+        LeadEvent, archived_tables(LeadEvent), "lead_id = %s", [lead_id], limit
+    )
+    if not archived:
+        return live
+    merged = sorted(live + archived, key=lambda e: (e.created_at, e.id), reverse=True)
+    return merged[:limit]
+
+
+def lead_search(*, workspace: Workspace | None = None, q: str = "", status: str = "") -> QuerySet:
+    """Search on indexed columns: exact phone (normalized), email, external id."""
+    queryset = Lead.objects.select_related("workspace").order_by("-created_at")
+    if workspace is not None:
+        queryset = queryset.filter(workspace=workspace)
+    if status:
+        queryset = queryset.filter(status=status)
+    q = q.strip()
+    if q:
+        if "@" in q:
+            queryset = queryset.filter(email=q.lower())
+        elif q.isdigit() and len(q) < 7:
+            queryset = queryset.filter(pk=int(q))
+        else:
+            try:
+                phone = normalize_phone(q)
+            except ValueError:
+                phone = ""
+            queryset = queryset.filter(phone=phone) if phone else queryset.filter(external_id=q)
+    return queryset

@@ -1,0 +1,183 @@
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from core.partitions import partition_archive, partition_ensure
+from leads.models import Lead, LeadEvent, Suppression
+from leads.services import lead_ingest_batch, suppression_add
+from leads.signals import leads_ingested
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"first_name": "Ana", "phone": "(213) 555-0123", "email": "Ana@Example.COM"}
+
+
+def row(n: int, **extra):
+    return {
+        "first_name": f"P{n}",
+        "phone": f"+1 312 {200 + n // 10000:03d} {n % 10000:04d}",
+        **extra,
+    }
+
+
+def test_normalizes_and_stores_with_created_event(workspace):
+    [result] = lead_ingest_batch(
+        workspace=workspace, rows=[{**GOOD, "phone": "213-456-7890", "custom": {"a": 1}}]
+    )
+    assert result.status == "created"
+    lead = Lead.objects.get(pk=result.id)
+    assert lead.phone == "+12134567890"
+    assert lead.email == "ana@example.com"
+    assert lead.custom == {"a": 1}
+    assert lead.status == Lead.Status.PENDING
+    assert lead.expires_at is not None
+    assert list(lead.events.values_list("kind", flat=True)) == ["created"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"first_name": "No contact"}, "non_field_errors"),
+        ({"phone": "123"}, "phone"),
+        ({"phone": "+1 555 555 5555"}, "phone"),
+        ({"email": "not-an-email"}, "email"),
+        ({"phone": ["+12134567890"]}, "phone"),
+        ({"email": "a@b.co", "custom": [1, 2]}, "custom"),
+        ({"email": "a@b.co", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"email": "a@b.co", "first_name": "x" * 101}, "first_name"),
+        ({"email": "a@b.co", "consent": {"ip": "999.1.1.1"}}, "consent"),
+        ({"email": "a@b.co", "favourite_colour": "blue"}, "favourite_colour"),
+    ],
+)
+def test_bad_rows_get_field_errors_and_never_block_good_rows(workspace, bad, field):
+    results = lead_ingest_batch(workspace=workspace, rows=[bad, row(1)])
+    assert results[0].status == "rejected"
+    assert field in results[0].errors
+    assert results[1].status == "created"
+    assert Lead.objects.count() == 1
+
+
+def test_duplicate_names_original_and_records_event_on_it(workspace):
+    [first] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    [second] = lead_ingest_batch(workspace=workspace, rows=[row(1, first_name="Again")])
+    assert second.status == "duplicate"
+    assert second.duplicate_of == first.id
+    assert Lead.objects.count() == 1
+    kinds = set(LeadEvent.objects.filter(lead_id=first.id).values_list("kind", flat=True))
+    assert kinds == {"created", "duplicate_received"}
+
+
+def test_duplicates_inside_one_batch_are_caught(workspace):
+    results = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2), row(1)])
+    assert [r.status for r in results] == ["created", "created", "duplicate"]
+    assert results[2].duplicate_of == results[0].id
+    assert Lead.objects.count() == 2
+
+
+def test_dedupe_is_per_workspace_and_window(workspace, partner_workspace):
+    lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    [other] = lead_ingest_batch(workspace=partner_workspace, rows=[row(1)])
+    assert other.status == "created"
+    Lead.objects.update(created_at=timezone.now() - timedelta(days=31))
+    [later] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    assert later.status == "created"
+    workspace.dedupe_window_days = 60
+    workspace.save()
+    [again] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    assert again.status == "duplicate"
+
+
+def test_suppressed_phone_or_email_is_stored_as_suppressed_and_not_signalled(
+    workspace, django_capture_on_commit_callbacks
+):
+    suppression_add(kind=Suppression.Kind.PHONE, value="+13122000001")
+    suppression_add(kind=Suppression.Kind.EMAIL, value="x@y.com", workspace_id=workspace.pk)
+    received = []
+
+    def receiver(sender, lead_ids, **kwargs):
+        received.extend(lead_ids)
+
+    leads_ingested.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            results = lead_ingest_batch(
+                workspace=workspace, rows=[row(1), {"email": "X@y.com"}, row(2)]
+            )
+    finally:
+        leads_ingested.disconnect(receiver)
+    assert received == [results[2].id]
+    assert [r.status for r in results] == ["suppressed", "suppressed", "created"]
+    statuses = dict(Lead.objects.values_list("id", "status"))
+    assert statuses[results[0].id] == "suppressed"
+    assert LeadEvent.objects.filter(lead_id=results[0].id, kind="suppressed").exists()
+
+
+def test_signal_sent_on_commit_with_pending_ids(workspace, django_capture_on_commit_callbacks):
+    received = []
+
+    def receiver(sender, workspace_id, lead_ids, **kwargs):
+        received.append((workspace_id, lead_ids))
+
+    leads_ingested.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            results = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
+        assert received == []
+        for callback in callbacks:
+            callback()
+    finally:
+        leads_ingested.disconnect(receiver)
+    assert received == [(workspace.pk, [results[0].id, results[1].id])]
+
+
+def test_batch_writes_one_statement_per_table(workspace, django_assert_max_num_queries):
+    rows = [row(n) for n in range(500)]
+    with django_assert_max_num_queries(12):
+        results = lead_ingest_batch(workspace=workspace, rows=rows)
+    assert {r.status for r in results} == {"created"}
+    assert Lead.objects.count() == 500
+    assert LeadEvent.objects.count() == 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_the_same_person_create_exactly_one_lead(workspace):
+    threads_n = 8
+    barrier = threading.Barrier(threads_n)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            [result] = lead_ingest_batch(workspace=workspace, rows=[row(7, first_name=f"T{n}")])
+            outcomes.append(result.status)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert sorted(outcomes) == ["created"] + ["duplicate"] * (threads_n - 1)
+    assert Lead.objects.filter(phone="+13122000007").count() == 1
+
+
+def test_archived_leads_still_count_for_dedupe(workspace):
+    old = datetime(2020, 1, 15, tzinfo=UTC)
+    partition_ensure(Lead, start=date(2020, 1, 1), months=1)
+    [first] = lead_ingest_batch(workspace=workspace, rows=[row(3)])
+    Lead.objects.filter(pk=first.id).update(created_at=old)
+    partition_archive(Lead, older_than=datetime(2020, 3, 1, tzinfo=UTC))
+    assert not Lead.objects.filter(pk=first.id).exists()
+    workspace.dedupe_window_days = (timezone.now() - old).days + 5
+    workspace.save()
+    [again] = lead_ingest_batch(workspace=workspace, rows=[row(3)])
+    assert again.status == "duplicate"
+    assert again.duplicate_of == first.id
