@@ -1,0 +1,328 @@
+import csv
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from core.admin import BigTableAdmin
+from core.errors import ApplicationError
+from leads import services
+from leads.admin_filters import CreatedFilter, WorkspaceFilter
+from leads.csv_import import CsvImportError, csv_import, csv_report
+from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
+from leads.normalize import normalize_email, normalize_phone
+from leads.selectors import lead_history, lead_search
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ["prefix", "name", "is_staff", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "is_active", "active_keys", "created_at"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [ApiKeyInline]
+    actions = ["create_api_key"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True)))
+        )
+
+    @admin.display(description="active keys", ordering="_keys")
+    def active_keys(self, obj):
+        return obj._keys
+
+    @admin.action(description="Create an API key (shown once)")
+    def create_api_key(self, request, queryset):
+        for workspace in queryset:
+            _, raw = services.api_key_create(workspace=workspace)
+            self.message_user(
+                request,
+                f"New API key for {workspace.slug} (copy it now, it is not shown again): {raw}",
+                messages.WARNING,
+            )
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["workspace", "name", "is_staff"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ["prefix", "workspace", "name", "is_staff", "created_at", "last_used_at",
+                    "revoked_at"]  # fmt: skip
+    list_filter = ["is_staff", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["workspace"]
+    search_fields = ["prefix", "name", "workspace__slug"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["workspace", "prefix", "created_at", "last_used_at", "revoked_at"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw = services.api_key_create(
+            workspace=obj.workspace, name=obj.name, is_staff=obj.is_staff
+        )
+        obj.pk, obj.prefix, obj.hashed_key = key.pk, key.prefix, key.hashed_key
+        obj.created_at, obj.updated_at = key.created_at, key.updated_at
+        self.message_user(
+            request, f"Copy the new key now, it is not shown again: {raw}", messages.WARNING
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        count = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).")
+
+
+class CsvImportForm(forms.Form):
+    workspace = forms.ModelChoiceField(queryset=Workspace.objects.filter(is_active=True))
+    file = forms.FileField(help_text="CSV, UTF-8, with a header row (phone and/or email).")
+
+
+class LeadChangeForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = ["first_name", "last_name", "phone", "email", "company", "industry", "state",
+                  "postal_code", "timezone", "source", "external_id", "custom"]  # fmt: skip
+
+
+def _stream_csv(queryset):
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+    columns = ["id", "workspace_id", "created_at", "status", "first_name", "last_name", "phone",
+               "email", "company", "industry", "state", "postal_code", "timezone", "source",
+               "external_id"]  # fmt: skip
+    yield writer.writerow(columns)
+    for row in queryset.values_list(*columns).iterator(chunk_size=2000):
+        yield writer.writerow(row)
+
+
+@admin.register(Lead)
+class LeadAdmin(BigTableAdmin):
+    form = LeadChangeForm
+    change_list_template = "admin/leads/lead/change_list.html"
+    list_display = ["id", "full_name", "phone", "email", "workspace", "status", "source",
+                    "created_at"]  # fmt: skip
+    list_display_links = ["id", "full_name"]
+    list_filter = ["status", WorkspaceFilter, CreatedFilter]
+    list_select_related = ["workspace"]
+    search_fields = ["phone"]  # the real lookup is get_search_results (indexed columns only)
+    search_help_text = "Exact phone (any format), email, external id or lead id."
+    ordering = ["-created_at"]
+    actions = ["export_csv"]
+    readonly_fields = ["workspace", "status", "status_reason", "created_at", "updated_at",
+                       "dedupe_hash", "consent_at", "consent_text", "consent_url", "consent_ip",
+                       "routed_at", "expires_at", "destination_workspace", "routing_rule_id",
+                       "vici_lead_id", "vici_list_id", "routing_attempts", "history"]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["workspace", "status", "status_reason", "created_at", "updated_at"]}),
+        ("Person", {"fields": ["first_name", "last_name", "phone", "email", "company",
+                               "industry", "state", "postal_code", "timezone"]}),
+        ("Origin", {"fields": ["source", "external_id", "custom", "dedupe_hash"]}),
+        ("Consent", {"fields": ["consent_at", "consent_text", "consent_url", "consent_ip"]}),
+        ("Routing and dialer", {"fields": ["routed_at", "expires_at", "destination_workspace",
+                                           "routing_rule_id", "routing_attempts",
+                                           "vici_lead_id", "vici_list_id"]}),
+        ("History", {"fields": ["history"]}),
+    ]  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False  # leads come in through the API or the CSV import
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        ids = lead_search(q=search_term).values("id")
+        return queryset.filter(id__in=ids), False
+
+    @admin.display(description="name")
+    def full_name(self, obj):
+        return obj.full_name or "—"
+
+    @admin.display(description="latest events")
+    def history(self, obj):
+        events = lead_history(lead_id=obj.pk, limit=50)
+        if not events:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.get_kind_display(), e.message, e.actor)
+             for e in events),
+        )  # fmt: skip
+        page = reverse("leads-page:detail", args=[obj.pk])
+        return format_html(
+            "<table><tr><th>time</th><th>event</th><th>details</th><th>by</th></tr>{}</table>"
+            '<p><a href="{}">Full history page</a></p>',
+            rows,
+            page,
+        )
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.changed_data}
+        try:
+            services.lead_update(
+                lead=Lead.objects.get(pk=obj.pk, created_at=obj.created_at),
+                data=data,
+                actor=f"admin:{request.user.get_username()}",
+            )
+        except ApplicationError as exc:
+            self.message_user(request, f"Not saved: {exc.errors or exc.message}", messages.ERROR)
+
+    @admin.action(description="Export selected leads as CSV")
+    def export_csv(self, request, queryset):
+        response = StreamingHttpResponse(_stream_csv(queryset), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="leads.csv"'
+        return response
+
+    def get_urls(self):
+        return [
+            path("import-csv/", self.admin_site.admin_view(self.import_csv_view),
+                 name="leads_lead_import_csv"),
+            path("import-csv/report/<str:token>/",
+                 self.admin_site.admin_view(self.import_report_view),
+                 name="leads_lead_import_report"),
+        ] + super().get_urls()  # fmt: skip
+
+    def import_csv_view(self, request):
+        if not self.has_view_permission(request) or not request.user.has_perm("leads.change_lead"):
+            raise Http404
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                summary = csv_import(
+                    workspace=form.cleaned_data["workspace"],
+                    raw=form.cleaned_data["file"].read(),
+                    actor=f"admin:{request.user.get_username()}",
+                )
+            except CsvImportError as exc:
+                form.add_error("file", str(exc))
+            else:
+                counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
+                report = reverse("admin:leads_lead_import_report", args=[summary.report_token])
+                self.message_user(
+                    request,
+                    format_html(
+                        'Imported {} rows: {}. <a href="{}">Download the per-row report</a>.',
+                        summary.rows, counts or "nothing", report,
+                    ),
+                )  # fmt: skip
+                return redirect("admin:leads_lead_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Import leads from CSV",
+        }
+        return render(request, "admin/leads/lead/import_csv.html", context)
+
+    def import_report_view(self, request, token):
+        report = csv_report(token)
+        if report is None:
+            raise Http404("This report has expired.")
+        response = HttpResponse(report, content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="import-report.csv"'
+        return response
+
+
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ["kind", "value", "workspace", "reason", "source"]
+
+    def clean(self):
+        data = super().clean()
+        kind, value = data.get("kind"), data.get("value")
+        if kind and value:
+            try:
+                data["value"] = (
+                    normalize_phone(value) if kind == Suppression.Kind.PHONE
+                    else normalize_email(value)
+                )  # fmt: skip
+            except ValueError as exc:
+                self.add_error("value", str(exc))
+        return data
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    form = SuppressionForm
+    list_display = ["value", "kind", "workspace", "reason", "source", "created_at"]
+    list_filter = ["kind", "source"]
+    list_select_related = ["workspace"]
+    search_fields = ["=value"]
+    ordering = ["-created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created, _ = services.suppression_add(
+            kind=obj.kind, value=obj.value, workspace_id=obj.workspace_id,
+            reason=obj.reason, source=obj.source or "admin",
+        )  # fmt: skip
+        obj.pk = created.pk
+
+
+@admin.register(LeadEvent)
+class LeadEventAdmin(BigTableAdmin):
+    list_display = ["created_at", "lead_link", "kind", "message", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["lead__id"]
+    search_help_text = "Lead id"
+    ordering = ["-created_at"]
+    readonly_fields = ["lead_link", "created_at", "kind", "message", "data", "actor"]
+    fields = readonly_fields
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if not term.isdigit():
+            return queryset.none(), False
+        return queryset.filter(lead_id=int(term)), False
+
+    @admin.display(description="lead")
+    def lead_link(self, obj):
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("leads-page:detail", args=[obj.lead_id]), obj.lead_id
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
