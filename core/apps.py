@@ -16,3 +16,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_partitions, sender=self, dispatch_uid="core.ensure_partitions")
+        from core.metrics import register_domain_collector
+
+        register_domain_collector()

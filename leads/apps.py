@@ -1,6 +1,21 @@
 from django.apps import AppConfig
 
 
+def leads_last_24h() -> int:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.models import Lead
+
+    return Lead.objects.filter(created_at__gte=timezone.now() - timedelta(days=1)).count()
+
+
 class LeadsConfig(AppConfig):
     name = "leads"
     verbose_name = "Leads"
+
+    def ready(self) -> None:
+        from core.selectors import register_metric
+
+        register_metric("leads_per_day", leads_last_24h)

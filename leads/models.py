@@ -138,6 +138,7 @@ class Lead(PartitionedModel):
                 fields=["created_at"], name="lead_pending_idx", condition=Q(status="pending")
             ),
             models.Index(fields=["vici_lead_id"], name="lead_vici_idx"),
+            models.Index(fields=["created_at"], name="lead_created_idx"),
         ]
 
     def __str__(self) -> str:
