@@ -1,0 +1,118 @@
+"""Intake speed: the service alone, the bulk API end to end, single POST latency.
+
+.venv/bin/python bench/ingest.py [--batches 20] [--clients 50]
+"""
+
+import argparse
+import threading
+import time
+
+from _common import percentile, serve, setup
+
+
+def rows(start: int, n: int) -> list[dict]:
+    return [
+        {
+            "first_name": "Bench",
+            "last_name": f"L{i}",
+            "phone": f"+1{312 + (i // 8_000_000) % 600:03d}{200 + (i // 10_000) % 700:03d}"
+            f"{i % 10_000:04d}",
+            "email": f"bench{i}@example.com",
+            "source": "bench",
+            "custom": {"n": i},
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--singles", type=int, default=20, help="POSTs per client")
+    args = parser.parse_args()
+    env = setup("lb_bench_ingest")
+
+    import requests
+    from django.db import connection
+
+    from leads.models import Lead
+    from leads.services import api_key_create, lead_ingest_batch, workspace_create
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE leads_lead, leads_leadevent, leads_idempotencyrecord")
+    workspace = workspace_create(name=f"bench {time.time()}")
+    _, key = api_key_create(workspace=workspace)
+    offset = int(time.time()) % 1000 * 100_000
+
+    # (a) the service alone
+    started = time.perf_counter()
+    for b in range(args.batches):
+        lead_ingest_batch(workspace=workspace, rows=rows(offset + b * 1000, 1000))
+    elapsed = time.perf_counter() - started
+    print(f"service: {args.batches * 1000} leads in {elapsed:.2f}s = "
+          f"{args.batches * 1000 / elapsed:,.0f} leads/s")  # fmt: skip
+
+    proc, base = serve(env, workers=2)
+    try:
+        headers = {"Authorization": f"Api-Key {key}"}
+        # (b) bulk API end to end: 4 client threads, 1,000-row bulks
+        offset += args.batches * 1000
+        per_thread = max(1, args.batches // 4)
+        counts = []
+
+        def bulk(t: int) -> None:
+            session = requests.Session()
+            for b in range(per_thread):
+                start = offset + (t * per_thread + b) * 1000
+                r = session.post(f"{base}/api/v1/leads/bulk/", json=rows(start, 1000),
+                                 headers=headers, timeout=60)  # fmt: skip
+                r.raise_for_status()
+                counts.append(sum(1 for x in r.json() if x["status"] == "created"))
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=bulk, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=600)
+        elapsed = time.perf_counter() - started
+        print(f"bulk API: {sum(counts)} leads in {elapsed:.2f}s = "
+              f"{sum(counts) / elapsed:,.0f} leads/s (4 clients, 1,000-row bulks)")  # fmt: skip
+
+        # (c) single POST latency under concurrent clients
+        offset += 4 * per_thread * 1000
+        latencies: list[float] = []
+        barrier = threading.Barrier(args.clients)
+
+        def single(c: int) -> None:
+            session = requests.Session()
+            barrier.wait(timeout=30)
+            for k in range(args.singles):
+                body = rows(offset + c * args.singles + k, 1)[0]
+                t0 = time.perf_counter()
+                r = session.post(f"{base}/api/v1/leads/", json=body, headers=headers, timeout=30)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code in (200, 201), r.text
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=single, args=(c,)) for c in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=600)
+        elapsed = time.perf_counter() - started
+        p50, p95, p99 = (percentile(latencies, p) for p in (0.5, 0.95, 0.99))
+        print(
+            f"single POST, {args.clients} concurrent clients, {len(latencies)} requests "
+            f"({len(latencies) / elapsed:,.0f} req/s): p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+            f"p99 {p99:.1f} ms"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"leads stored: {Lead.objects.filter(workspace=workspace).count()}")
+
+
+if __name__ == "__main__":
+    main()
