@@ -139,6 +139,7 @@ class Lead(PartitionedModel):
             ),
             models.Index(fields=["vici_lead_id"], name="lead_vici_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
+            models.Index(fields=["dedupe_hash"], name="lead_hash_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,224 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from broadcast.models import Sequence
+from dialer.models import ViciList, ViciServer
+from leads.models import Lead, LeadEvent
+from routing import services
+from routing.models import CapCounter, RetryItem, RoutingLog, RuleCondition
+from tests.routing.factories import make_leads, make_rule
+
+pytestmark = pytest.mark.django_db
+
+
+def route(**kwargs):
+    return services.route_pending(worker_id="test", **kwargs)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    recorded = []
+    for module, name in [
+        (services.dialer_services, "outbox_enqueue_add"),
+        (services.dialer_services, "outbox_enqueue_move"),
+        (services.broadcast_services, "enrollment_create_many"),
+    ]:
+        monkeypatch.setattr(module, name, lambda _n=name, **kw: recorded.append((_n, kw)) or 0)
+    return recorded
+
+
+def test_routes_by_priority_and_explains_why(workspace, partner_workspace, calls):
+    server = ViciServer.objects.create(name="v", api_url="http://x/api", api_user="u")
+    vlist = ViciList.objects.create(server=server, list_id=101, name="Solar CA")
+    seq = Sequence.objects.create(workspace=workspace, name="Welcome")
+    make_rule("low", priority=1, destinations=[{"workspace": partner_workspace}])
+    high = make_rule(
+        "solar CA", priority=10,
+        conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+        destinations=[{"workspace": workspace, "vici_list": vlist, "sequence": seq}],
+    )  # fmt: skip
+    [ca] = make_leads(workspace, 1, state="CA")
+    [ny] = make_leads(workspace, 1, state="NY")
+    stats = route()
+    assert stats.routed == 2
+    lead = Lead.objects.get(pk=ca)
+    assert (lead.status, lead.destination_workspace_id, lead.routing_rule_id) == (
+        "routed",
+        workspace.pk,
+        high.pk,
+    )
+    assert Lead.objects.get(pk=ny).destination_workspace_id == partner_workspace.pk
+    event = LeadEvent.objects.get(lead_id=ca, kind="routed")
+    assert event.message == f"Routed to {workspace.name} by rule solar CA because state equals CA"
+    log = RoutingLog.objects.get(lead_id=ca)
+    assert log.outcome == "routed" and log.rule_id == high.pk
+    assert ("outbox_enqueue_add", {"lead_ids": [ca], "vici_list_id": vlist.pk}) in calls
+    assert ("enrollment_create_many", {"lead_ids": [ca], "sequence_id": seq.pk}) in calls
+
+
+def test_or_groups_and_source_scope(workspace, calls):
+    make_rule(
+        "or", sources="fb, google",
+        conditions=[{"field": "state", "operator": "eq", "value": "CA", "group": 0},
+                    {"field": "state", "operator": "eq", "value": "TX", "group": 1}],
+        destinations=[{"workspace": workspace}],
+    )  # fmt: skip
+    ids = make_leads(workspace, 1, state="TX", source="fb")
+    ids += make_leads(workspace, 1, state="TX", source="tv")
+    ids += make_leads(workspace, 1, state="NY", source="fb")
+    route()
+    statuses = dict(Lead.objects.values_list("id", "status"))
+    assert [statuses[i] for i in ids] == ["routed", "unrouted", "unrouted"]
+    assert "no active rule matched" in Lead.objects.get(pk=ids[1]).status_reason
+
+
+def test_capped_or_closed_destination_falls_through_to_next_rule(workspace, partner_workspace):
+    make_rule("capped", priority=10, destinations=[{"workspace": partner_workspace,
+                                                    "cap_per_day": 2}])  # fmt: skip
+    make_rule("closed", priority=5, destinations=[{"workspace": partner_workspace,
+                                                   "schedule_days": ""}])  # fmt: skip
+    make_rule("rest", priority=1, destinations=[{"workspace": workspace}])
+    make_leads(workspace, 5)
+    route()
+    by_ws = Lead.objects.filter(status="routed").values_list("destination_workspace_id", flat=True)
+    assert sorted(by_ws).count(partner_workspace.pk) == 2
+    assert list(by_ws).count(workspace.pk) == 3
+
+
+def test_unrouted_leads_go_to_the_fallback_with_reason(workspace, partner_workspace, settings):
+    settings.ROUTING_FALLBACK_WORKSPACE = partner_workspace.slug
+    [lead_id] = make_leads(workspace, 1)
+    route()
+    lead = Lead.objects.get(pk=lead_id)
+    assert lead.status == "routed" and lead.destination_workspace_id == partner_workspace.pk
+    assert RoutingLog.objects.get(lead_id=lead_id).outcome == "fallback"
+
+
+def test_not_sold_to_a_second_partner(workspace, partner_workspace):
+    other = type(partner_workspace).objects.create(name="P2", slug="p2", kind="partner")
+    make_rule("to partner 1", priority=10, sources="a",
+              destinations=[{"workspace": partner_workspace}])  # fmt: skip
+    make_rule("to partner 2", priority=5, destinations=[{"workspace": other}])
+    [first] = make_leads(workspace, 1, source="a")
+    route()
+    assert Lead.objects.get(pk=first).destination_workspace_id == partner_workspace.pk
+    # the same person arrives in another workspace: partner 2 must not get it
+    [again] = make_leads(other, 1, source="b")
+    Lead.objects.filter(pk=again).update(
+        dedupe_hash=Lead.objects.get(pk=first).dedupe_hash
+    )  # same person
+    route()
+    lead = Lead.objects.get(pk=again)
+    assert lead.status == "unrouted"
+    assert "already sold to another partner" in lead.status_reason
+
+
+def test_expired_leads_become_expired(workspace):
+    make_rule("all", destinations=[{"workspace": workspace}])
+    [lead_id] = make_leads(workspace, 1)
+    Lead.objects.filter(pk=lead_id).update(expires_at=timezone.now() - timedelta(minutes=1))
+    route()
+    lead = Lead.objects.get(pk=lead_id)
+    assert lead.status == "expired" and "expired" in lead.status_reason
+    assert LeadEvent.objects.filter(lead_id=lead_id, kind="expired").exists()
+
+
+def test_rule_cache_is_never_stale_after_a_save(workspace, partner_workspace):
+    rule = make_rule("r", conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+                     destinations=[{"workspace": workspace}])  # fmt: skip
+    make_leads(workspace, 1, state="NY")
+    route()
+    assert Lead.objects.get().status == "unrouted"
+    condition = RuleCondition.objects.get(rule=rule)
+    condition.value = "NY"
+    condition.save()
+    [again] = make_leads(partner_workspace, 1, state="NY")
+    route()
+    assert Lead.objects.get(pk=again).status == "routed"
+
+
+def test_failures_retry_with_backoff_then_fail(workspace, monkeypatch, settings):
+    settings.ROUTING_MAX_ATTEMPTS = 3
+    make_rule("boom", destinations=[{"workspace": workspace, "sequence": Sequence.objects.create(
+        workspace=workspace, name="s")}])  # fmt: skip
+
+    def explode(**kwargs):
+        raise RuntimeError("gateway down")
+
+    monkeypatch.setattr(services.broadcast_services, "enrollment_create_many", explode)
+    [lead_id] = make_leads(workspace, 1)
+    stats = route()
+    assert stats.failed == 1
+    item = RetryItem.objects.get(lead_id=lead_id)
+    first_delay = item.next_retry_at - timezone.now()
+    assert timedelta(seconds=10) < first_delay <= timedelta(seconds=31)
+    assert Lead.objects.get(pk=lead_id).status == "pending"
+    assert route().claimed == 0  # waiting for its retry time, not swept
+    for attempt in (2, 3):
+        RetryItem.objects.update(next_retry_at=timezone.now())
+        assert services.retry_drain(worker_id="t") == 1
+        assert RetryItem.objects.get().attempts == attempt
+    lead = Lead.objects.get(pk=lead_id)
+    assert lead.status == "failed" and "gateway down" in lead.status_reason
+    assert RetryItem.objects.get().is_dead
+    assert LeadEvent.objects.filter(lead_id=lead_id, kind="routing_failed").exists()
+    monkeypatch.undo()
+    services.retry_now(lead_ids=[lead_id], actor="admin")
+    services.retry_drain(worker_id="t")
+    assert Lead.objects.get(pk=lead_id).status == "routed"
+    assert not RetryItem.objects.exists()
+
+
+def test_backoff_grows_exponentially():
+    delays = [services.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)]
+    assert 15 <= delays[0] <= 30 and 30 <= delays[1] <= 60 and 60 <= delays[2] <= 120
+    assert 120 <= delays[3] <= 240
+
+
+def test_stale_lock_is_reclaimed(workspace):
+    make_rule("all", destinations=[{"workspace": workspace}])
+    [lead_id] = make_leads(workspace, 1)
+    assert services.leads_claim_pending(worker_id="dead", batch_size=10)
+    assert route().claimed == 0  # held by the dead worker
+    Lead.objects.filter(pk=lead_id).update(locked_at=timezone.now() - timedelta(minutes=6))
+    assert route().routed == 1
+
+
+def test_day_cap_resets_at_the_destinations_local_midnight(workspace):
+    make_rule("capped", destinations=[{"workspace": workspace, "cap_per_day": 1,
+                                       "timezone": "America/New_York"}])  # fmt: skip
+    with time_machine.travel(datetime(2026, 11, 24, 4, 30, tzinfo=UTC), tick=False):  # 23:30 NY
+        make_leads(workspace, 2)
+        assert route().routed == 1
+    with time_machine.travel(datetime(2026, 11, 24, 4, 59, tzinfo=UTC), tick=False):
+        assert route().routed == 0  # still the same local day
+    Lead.objects.filter(status="unrouted").update(status="pending")
+    with time_machine.travel(datetime(2026, 11, 24, 5, 1, tzinfo=UTC), tick=False):  # 00:01 NY
+        assert route().routed == 1
+    assert CapCounter.objects.filter(period="d").count() == 2
+
+
+def test_reroute_sends_back_and_moves_in_vici(workspace, partner_workspace, calls):
+    server = ViciServer.objects.create(name="v", api_url="http://x/api", api_user="u")
+    list_a = ViciList.objects.create(server=server, list_id=1, name="A")
+    list_b = ViciList.objects.create(server=server, list_id=2, name="B")
+    rule = make_rule("r", destinations=[{"workspace": workspace, "vici_list": list_a}])
+    [lead_id] = make_leads(workspace, 1)
+    route()
+    Lead.objects.filter(pk=lead_id).update(vici_list_id=1, vici_lead_id=77)
+    rule.destinations.update(vici_list=list_b)
+    services.rules_version_bump()
+    services.lead_reroute(lead=Lead.objects.get(pk=lead_id), actor="test")
+    route()
+    assert ("outbox_enqueue_move", {"lead_ids": [lead_id], "vici_list_id": list_b.pk}) in calls
+
+
+def test_batch_routing_is_set_based(workspace, django_assert_max_num_queries):
+    make_rule("all", destinations=[{"workspace": workspace, "cap_per_hour": 1000}])
+    make_leads(workspace, 200)
+    with django_assert_max_num_queries(20):
+        stats = route(batch_size=200)
+    assert stats.routed == 200
