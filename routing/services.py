@@ -523,3 +523,34 @@ def lead_reroute(*, lead: Lead, actor: str = "") -> Lead:
         ])  # fmt: skip
     lead.refresh_from_db()
     return lead
+
+
+# --- rule management -----------------------------------------------------------------------
+
+
+def rule_duplicate(*, rule: RoutingRule) -> RoutingRule:
+    """An inactive copy of a rule with its conditions and destinations."""
+    with transaction.atomic():
+        conditions = list(rule.conditions.all())
+        destinations = list(rule.destinations.all())
+        workspaces = list(rule.workspaces.all())
+        rule.pk = None
+        rule.name = f"{rule.name} (copy)"[:200]
+        rule.is_active = False
+        rule.rotation = 0
+        rule.save()
+        rule.workspaces.set(workspaces)
+        for item in conditions + destinations:
+            item.pk = None
+            item.rule = rule
+            item.save()
+    return rule
+
+
+def rules_set_active(*, rule_ids: list[int], active: bool) -> int:
+    with transaction.atomic():
+        count = RoutingRule.objects.filter(pk__in=rule_ids).update(
+            is_active=active, updated_at=timezone.now()
+        )
+        rules_version_bump()  # .update() sends no post_save
+    return count

@@ -1,0 +1,195 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from core.admin import BigTableAdmin
+from routing import selectors, services
+from routing.models import RetryItem, RoutingLog, RoutingRule, RuleCondition, RuleDestination
+
+
+class RuleConditionInline(admin.TabularInline):
+    model = RuleCondition
+    extra = 1
+    fields = ["group", "field", "operator", "value"]
+
+
+class RuleDestinationInline(admin.StackedInline):
+    model = RuleDestination
+    extra = 1
+    autocomplete_fields = ["workspace"]
+    fields = [
+        ("workspace", "is_active", "weight"),
+        ("vici_list", "sequence"),
+        ("cap_per_hour", "cap_per_day", "timezone"),
+        ("schedule_days", "schedule_start", "schedule_end"),
+    ]
+
+
+class RuleTestForm(forms.Form):
+    last = forms.IntegerField(min_value=1, max_value=5000, initial=200,
+                              help_text="How many of the newest leads to try.")  # fmt: skip
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "priority", "is_active", "distribution", "hits_today", "updated_at"]
+    list_display_links = ["name"]
+    list_editable = ["priority", "is_active"]
+    list_filter = ["is_active", "distribution"]
+    search_fields = ["name"]
+    ordering = ["-priority", "id"]
+    filter_horizontal = ["workspaces"]
+    inlines = [RuleConditionInline, RuleDestinationInline]
+    actions = ["duplicate", "activate", "deactivate"]
+    change_form_template = "admin/routing/routingrule/change_form.html"
+
+    def get_queryset(self, request):
+        today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        hits = (
+            RoutingLog.objects.filter(rule_id=OuterRef("pk"), created_at__gte=today,
+                                      outcome=RoutingLog.Outcome.ROUTED)
+            .order_by()
+            .values("rule_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )  # fmt: skip
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_hits=Coalesce(Subquery(hits, output_field=IntegerField()), Value(0)))
+        )
+
+    @admin.display(description="hits today", ordering="_hits")
+    def hits_today(self, obj):
+        return obj._hits
+
+    @admin.action(description="Duplicate selected rules (inactive copies)")
+    def duplicate(self, request, queryset):
+        count = 0
+        for rule in queryset:
+            services.rule_duplicate(rule=rule)
+            count += 1
+        self.message_user(request, f"Duplicated {count} rule(s); the copies are inactive.")
+
+    @admin.action(description="Activate selected rules")
+    def activate(self, request, queryset):
+        count = services.rules_set_active(rule_ids=list(queryset.values_list("pk", flat=True)),
+                                          active=True)  # fmt: skip
+        self.message_user(request, f"Activated {count} rule(s).")
+
+    @admin.action(description="Deactivate selected rules")
+    def deactivate(self, request, queryset):
+        count = services.rules_set_active(rule_ids=list(queryset.values_list("pk", flat=True)),
+                                          active=False)  # fmt: skip
+        self.message_user(request, f"Deactivated {count} rule(s).")
+
+    def get_urls(self):
+        return [
+            path("<int:rule_id>/test/", self.admin_site.admin_view(self.test_view),
+                 name="routing_routingrule_test"),
+        ] + super().get_urls()  # fmt: skip
+
+    def test_view(self, request, rule_id):
+        rule = RoutingRule.objects.filter(pk=rule_id).first()
+        if rule is None or not self.has_view_permission(request, rule):
+            raise Http404
+        form = RuleTestForm(request.GET or None)
+        result = None
+        if form.is_valid():
+            result = selectors.rule_test(rule=rule, last=form.cleaned_data["last"])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": rule,
+            "form": form,
+            "result": result,
+            "title": f"Test rule: {rule.name}",
+        }
+        return render(request, "admin/routing/routingrule/test.html", context)
+
+
+@admin.register(RoutingLog)
+class RoutingLogAdmin(BigTableAdmin):
+    list_display = ["created_at", "lead_link", "outcome", "rule_name", "reason", "duration_ms",
+                    "worker"]  # fmt: skip
+    list_filter = ["outcome"]
+    search_fields = ["lead__id"]
+    search_help_text = "Lead id"
+    ordering = ["-created_at"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return (queryset.filter(lead_id=int(term)) if term.isdigit() else queryset.none()), False
+
+    @admin.display(description="lead")
+    def lead_link(self, obj):
+        url = reverse("leads-page:detail", args=[obj.lead_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.lead_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RetryStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Waiting to retry"), ("failed", "Failed (gave up)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "waiting":
+            return queryset.filter(is_dead=False)
+        if self.value() == "failed":
+            return queryset.filter(is_dead=True)
+        return queryset
+
+
+@admin.register(RetryItem)
+class RetryItemAdmin(admin.ModelAdmin):
+    list_display = ["lead_link", "attempts", "next_retry_at", "is_dead", "short_error",
+                    "updated_at"]  # fmt: skip
+    list_filter = [RetryStateFilter]
+    search_fields = ["=lead_id"]
+    ordering = ["next_retry_at"]
+    readonly_fields = ["lead_id", "attempts", "next_retry_at", "is_dead", "last_error",
+                       "created_at", "updated_at"]  # fmt: skip
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="lead")
+    def lead_link(self, obj):
+        url = reverse("leads-page:detail", args=[obj.lead_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.lead_id)
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        lead_ids = list(queryset.values_list("lead_id", flat=True))
+        services.retry_now(lead_ids=lead_ids, actor=f"admin:{request.user.get_username()}")
+        transaction.on_commit(lambda: _wake_retry())
+        self.message_user(request, f"{len(lead_ids)} lead(s) will be routed again now.",
+                          messages.SUCCESS)  # fmt: skip
+
+
+def _wake_retry() -> None:
+    from routing.tasks import retry_drain_task
+
+    retry_drain_task.apply_async(countdown=0)
