@@ -105,7 +105,9 @@ def test_retry_now_action(admin_client, workspace):
                              next_retry_at="2026-01-01T00:00Z", last_error="boom")  # fmt: skip
     listing = admin_client.get("/admin/routing/retryitem/?state=failed")
     assert b"boom" in listing.content
-    admin_client.post("/admin/routing/retryitem/",
-                      {"action": "retry_now", "_selected_action": [RetryItem.objects.get().pk]})  # fmt: skip
+    item = RetryItem.objects.get()
+    admin_client.post(
+        "/admin/routing/retryitem/", {"action": "retry_now", "_selected_action": [item.pk]}
+    )
     assert Lead.objects.get(pk=lead_id).status == "pending"
     assert RetryItem.objects.get().is_dead is False
