@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core import views as core_views
+from routing.api.views import LeadRerouteView as RerouteView
 
 api_v1 = [
+    path("leads/<int:lead_id>/reroute/", RerouteView.as_view(), name="lead-reroute-alias"),
     path("", include("leads.api.urls")),
     path("routing/", include("routing.api.urls")),
     path("dialer/", include("dialer.api.urls")),

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from broadcast import services as broadcast_services
+from core.errors import ApplicationError
 from dialer import services as dialer_services
 from leads.models import Lead, LeadEvent, Workspace
 from leads.services import EventSpec, lead_events_record
@@ -554,3 +555,58 @@ def rules_set_active(*, rule_ids: list[int], active: bool) -> int:
         )
         rules_version_bump()  # .update() sends no post_save
     return count
+
+
+def _validated(model_instance) -> None:
+    from django.core.exceptions import ValidationError
+
+    try:
+        model_instance.full_clean(exclude=["rule"])
+    except ValidationError as exc:
+        raise ApplicationError("Invalid rule.", code="invalid", errors=exc.message_dict)
+
+
+def rule_save(
+    *,
+    rule: RoutingRule | None,
+    data: dict[str, Any],
+    conditions: list[dict[str, Any]] | None,
+    destinations: list[dict[str, Any]] | None,
+    workspaces: list[Workspace] | None,
+) -> RoutingRule:
+    """Create or update a rule; given nested lists replace the existing ones."""
+    from routing.models import RuleCondition, RuleDestination
+
+    errors: dict[str, Any] = {}
+    built_conditions = [RuleCondition(**c) for c in conditions or []]
+    built_destinations = [RuleDestination(**d) for d in destinations or []]
+    for name, items in (("conditions", built_conditions), ("destinations", built_destinations)):
+        problems = {}
+        for index, item in enumerate(items):
+            try:
+                _validated(item)
+            except ApplicationError as exc:
+                problems[index] = exc.errors
+        if problems:
+            errors[name] = problems
+    if errors:
+        raise ApplicationError("Invalid rule.", code="invalid", errors=errors)
+    with transaction.atomic():
+        rule = rule or RoutingRule()
+        for key, value in data.items():
+            setattr(rule, key, value)
+        rule.save()
+        if workspaces is not None:
+            rule.workspaces.set(workspaces)
+        if conditions is not None:
+            rule.conditions.all().delete()
+            for item in built_conditions:
+                item.rule = rule
+            RuleCondition.objects.bulk_create(built_conditions)
+        if destinations is not None:
+            rule.destinations.all().delete()
+            for item in built_destinations:
+                item.rule = rule
+            RuleDestination.objects.bulk_create(built_destinations)
+        rules_version_bump()
+    return rule
