@@ -7,6 +7,7 @@ then counters, by id) inside the decision transaction, so they are exact under a
 number of workers and cannot deadlock.
 """
 
+import json
 import logging
 import random
 import time
@@ -93,6 +94,10 @@ def leads_claim_pending(
             [*params, batch_size, worker_id, now],
         )
         rows = [dict(zip(LEAD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        # Django's psycopg setup hands jsonb back as text from raw queries.
+        if isinstance(row["custom"], str):
+            row["custom"] = json.loads(row["custom"])
     return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
 
 

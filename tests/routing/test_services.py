@@ -59,6 +59,16 @@ def test_routes_by_priority_and_explains_why(workspace, partner_workspace, calls
     assert ("enrollment_create_many", {"lead_ids": [ca], "sequence_id": seq.pk}) in calls
 
 
+def test_custom_json_keys_can_be_matched(workspace):
+    make_rule("hot", conditions=[{"field": "custom.score", "operator": "gt", "value": "50"}],
+              destinations=[{"workspace": workspace}])  # fmt: skip
+    hot = make_leads(workspace, 1, custom={"score": 80})
+    cold = make_leads(workspace, 1, custom={"score": 20})
+    route()
+    assert Lead.objects.get(pk=hot[0]).status == "routed"
+    assert Lead.objects.get(pk=cold[0]).status == "unrouted"
+
+
 def test_or_groups_and_source_scope(workspace, calls):
     make_rule(
         "or", sources="fb, google",
