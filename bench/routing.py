@@ -13,6 +13,8 @@ import time
 
 from _common import percentile, setup
 
+SPAWN = multiprocessing.get_context("spawn")
+
 
 def worker(n: int, env: dict) -> None:
     import os
@@ -94,7 +96,7 @@ def main() -> None:
     connection.close()
 
     started = time.perf_counter()
-    procs = [multiprocessing.Process(target=worker, args=(n, env)) for n in range(args.workers)]
+    procs = [SPAWN.Process(target=worker, args=(n, env)) for n in range(args.workers)]
     for p in procs:
         p.start()
     for p in procs:
@@ -107,8 +109,9 @@ def main() -> None:
     # Latency from intake commit to routed while workers are idle-waiting (steady state).
     from leads.services import lead_ingest_batch
 
+    connection.close()
     stop_at = time.monotonic() + 15
-    procs = [multiprocessing.Process(target=trickle_worker, args=(stop_at, env))
+    procs = [SPAWN.Process(target=trickle_worker, args=(stop_at, env))
              for _ in range(args.workers)]  # fmt: skip
     for p in procs:
         p.start()
