@@ -25,6 +25,14 @@ class ViciServer(TimeStampedModel):
         blank=True,
         help_text="Read-only MySQL/MariaDB URL of the Vici database, for call-log sync.",
     )
+    paused_until = models.DateTimeField(
+        null=True, blank=True, help_text="No requests are sent until then (login errors)."
+    )
+    paused_reason = models.CharField(max_length=500, blank=True)
+    calls_hour = models.DateTimeField(null=True, blank=True, editable=False)
+    calls_in_hour = models.PositiveIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -66,3 +74,57 @@ class ViciList(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.list_id})"
+
+
+class OutboxItem(models.Model):
+    """One pending VICIdial operation for a lead (a table queue; Redis only wakes workers)."""
+
+    class Operation(models.TextChoices):
+        ADD = "add", "Add to list"
+        MOVE = "move", "Move to list"
+        UPDATE = "update", "Update fields"
+        STATUS = "status", "Set status"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_FLIGHT = "in_flight", "In flight"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (Vici said no)"
+        DEAD = "dead", "Dead (gave up retrying)"
+
+    lead_id = models.BigIntegerField(db_index=True)
+    server = models.ForeignKey(ViciServer, on_delete=models.PROTECT, related_name="outbox")
+    vici_list = models.ForeignKey(ViciList, on_delete=models.PROTECT, related_name="outbox")
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    payload = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    leased_until = models.DateTimeField(null=True, blank=True)
+    vici_lead_id = models.BigIntegerField(null=True, blank=True)
+    last_response = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead_id", "operation", "vici_list"],
+                condition=models.Q(state__in=["pending", "in_flight"]),
+                name="outbox_one_open_per_lead_operation",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["server", "next_attempt_at"],
+                condition=models.Q(state__in=["pending", "in_flight"]),
+                name="outbox_due_idx",
+            ),
+            models.Index(fields=["state", "id"], name="outbox_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} lead {self.lead_id} ({self.state})"

@@ -1,0 +1,126 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from core.admin import BigTableAdmin
+from dialer import services
+from dialer.models import OutboxItem, ViciList, ViciServer
+
+
+class ViciServerForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: stored encrypted, never shown. Leave empty to keep the current "
+                  "one, or use the environment variable field instead.",
+    )  # fmt: skip
+
+    class Meta:
+        model = ViciServer
+        fields = ["name", "api_url", "api_user", "password", "api_password_env", "source",
+                  "timeout_seconds", "max_concurrency", "max_calls_per_hour", "is_active",
+                  "db_url"]  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        has_stored = bool(self.instance.pk and self.instance.api_password_encrypted)
+        if not data.get("password") and not data.get("api_password_env") and not has_stored:
+            self.add_error("password", "Give a password or an environment variable name.")
+        if data.get("password") and not data["password"].isalnum():
+            self.add_error("password", "VICIdial API passwords must be letters and digits only.")
+        return data
+
+
+@admin.register(ViciServer)
+class ViciServerAdmin(admin.ModelAdmin):
+    form = ViciServerForm
+    list_display = ["name", "api_url", "is_active", "state", "pending", "failed", "calls_in_hour",
+                    "last_success_at", "short_error"]  # fmt: skip
+    search_fields = ["name"]
+    actions = ["drain_now", "resume"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _pending=Count("outbox", filter=Q(outbox__state__in=["pending", "in_flight"])),
+                _failed=Count("outbox", filter=Q(outbox__state__in=["failed", "dead"])),
+            )
+        )
+
+    @admin.display(description="pending", ordering="_pending")
+    def pending(self, obj):
+        return obj._pending
+
+    @admin.display(description="failed", ordering="_failed")
+    def failed(self, obj):
+        return obj._failed
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.paused_until and obj.paused_until > timezone.now():
+            return f"PAUSED: {obj.paused_reason[:80]}"
+        return "ok" if obj.is_active else "inactive"
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return obj.last_error[:100]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("password"):
+            services.server_set_password(server=obj, password=form.cleaned_data["password"])
+
+    @admin.action(description="Drain the outbox now")
+    def drain_now(self, request, queryset):
+        from dialer.tasks import outbox_drain_task
+
+        ids = list(queryset.values_list("pk", flat=True))
+        transaction.on_commit(lambda: [outbox_drain_task.delay(i) for i in ids])
+        self.message_user(request, f"Drain started for {len(ids)} server(s).")
+
+    @admin.action(description="Resume (after fixing the login)")
+    def resume(self, request, queryset):
+        for server in queryset:
+            services.server_resume(server=server)
+        self.message_user(request, f"Resumed {queryset.count()} server(s).", messages.SUCCESS)
+
+
+@admin.register(ViciList)
+class ViciListAdmin(admin.ModelAdmin):
+    list_display = ["name", "list_id", "campaign_id", "server", "is_active", "duplicate_check",
+                    "add_to_hopper"]  # fmt: skip
+    list_filter = ["server", "is_active"]
+    list_select_related = ["server"]
+    search_fields = ["name", "=list_id", "campaign_id"]
+
+
+@admin.register(OutboxItem)
+class OutboxItemAdmin(BigTableAdmin):
+    list_display = ["id", "lead_id", "operation", "vici_list", "state", "attempts",
+                    "next_attempt_at", "vici_lead_id", "short_error"]  # fmt: skip
+    list_filter = ["state", "operation", "server"]
+    list_select_related = ["vici_list"]
+    search_fields = ["=lead_id"]
+    ordering = ["-id"]
+    readonly_fields = [f.name for f in OutboxItem._meta.fields]
+    actions = ["retry", "retry_all_failed"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.last_error[:100]
+
+    @admin.action(description="Retry selected")
+    def retry(self, request, queryset):
+        count = services.outbox_retry(item_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} item(s) will be sent again.")
+
+    @admin.action(description="Retry all failed items (of every server)")
+    def retry_all_failed(self, request, queryset):
+        count = services.outbox_retry_all_failed()
+        self.message_user(request, f"{count} failed item(s) will be sent again.")

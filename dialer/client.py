@@ -1,0 +1,307 @@
+"""VICIdial Non-Agent API client (``non_agent_api.php``), exact to its wire format.
+
+Every answer is HTTP 200 with plain-text lines (``SUCCESS:``, ``NOTICE:``, ``ERROR:`` or raw
+data rows), so only the body tells success from failure. Inputs are sanitised here with
+the API's own rules, so what we store equals what VICIdial stores.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import phonenumbers
+import requests
+
+from core.errors import ClientError
+from core.http import HttpPolicy, build_session
+
+# (characters removed, "+" becomes a space, max length) per field, after URL decoding.
+_RULES: dict[str, tuple[str, bool, int]] = {
+    "vendor_lead_code": (r'[;#"]', True, 20),
+    "source_id": (r'[;#"]', True, 50),
+    "comments": (r'[;#"]', True, 255),
+    "first_name": (r"[^- '+_.0-9a-zA-Z]", True, 30),
+    "last_name": (r"[^- '+_.0-9a-zA-Z]", True, 30),
+    "address1": (r"[^- '+.:/@_0-9a-zA-Z]", True, 100),
+    "city": (r"[^- '+.:/@_0-9a-zA-Z]", True, 50),
+    "email": (r"[^- '+.:/@%_0-9a-zA-Z]", True, 70),
+    "state": (r"[^- 0-9a-zA-Z]", False, 2),
+    "postal_code": (r"[^- '+0-9a-zA-Z]", True, 10),
+    "status": (r"[^-_0-9a-zA-Z]", False, 6),
+}
+
+
+def sanitise(name: str, value: str) -> str:
+    """The value VICIdial will store for ``name`` (characters removed, + as space, cut)."""
+    rule = _RULES.get(name)
+    if rule is None:
+        return value
+    pattern, plus_to_space, length = rule
+    value = re.sub(pattern, "", value)
+    if plus_to_space:
+        value = value.replace("+", " ")
+    return value[:length]
+
+
+def split_phone(e164: str) -> tuple[str, str]:
+    """E.164 -> (phone_code, national number) as VICIdial wants them."""
+    number = phonenumbers.parse(e164, None)
+    return str(number.country_code), str(number.national_number)
+
+
+# --- typed answers and errors -------------------------------------------------------------
+
+
+class ViciError(ClientError):
+    """VICIdial answered with an ERROR line."""
+
+    def __init__(self, message: str, *, retryable: bool = False, raw: str = "",
+                 fields: list[str] | None = None) -> None:  # fmt: skip
+        super().__init__(message, retryable=retryable, raw=raw)
+        self.fields = fields or []
+
+
+class ViciLoginError(ViciError):
+    """Bad user/password/level. Never retry blindly: 10 of these lock the user for 15 min."""
+
+
+class ViciLockedError(ViciLoginError):
+    """The API user is locked (too many bad logins)."""
+
+
+class ViciDncError(ViciError):
+    """The phone is on a DNC list: a final answer."""
+
+
+class ViciNotFoundError(ViciError):
+    pass
+
+
+class ViciTransportError(ClientError):
+    """Timeout, refused connection, HTTP 5xx: retryable."""
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message, retryable=True, raw=raw)
+
+
+@dataclass
+class AddLeadResult:
+    lead_id: int
+    list_id: int
+    duplicate: bool = False  # the phone was already there: lead_id is the existing lead
+    duplicate_kind: str = ""
+    notices: list[str] = field(default_factory=list)
+    raw: str = ""
+
+
+@dataclass
+class UpdateLeadResult:
+    lead_ids: list[int]
+    changed: int
+    raw: str = ""
+
+
+@dataclass
+class ListInfo:
+    list_id: int
+    name: str
+    campaign_id: str
+    active: bool
+    raw: str = ""
+
+
+@dataclass
+class PhoneLogRow:
+    phone_number: str
+    call_date: str
+    list_id: int
+    length_in_sec: int
+    lead_status: str
+    hangup_reason: str
+    call_status: str
+    source_id: str
+    user: str
+
+
+_LINE = re.compile(r"^(SUCCESS|ERROR|NOTICE): (?:([a-z][a-z_]*) )?(.*?)(?: - (.*)|: \|(.*)\|?)?$")
+_DUPLICATE = re.compile(r"DUPLICATE (?:PHONE NUMBER|TITLE ALT_PHONE|NAME PHONE) IN "
+                        r"(LIST|CAMPAIGN LISTS|SYSTEM)")  # fmt: skip
+
+
+@dataclass
+class Line:
+    kind: str
+    function: str
+    reason: str
+    fields: list[str]
+    text: str
+
+
+def parse_lines(body: str) -> list[Line]:
+    lines = []
+    for text in body.splitlines():
+        text = text.rstrip("\r")
+        match = _LINE.match(text)
+        if not match:
+            lines.append(Line("DATA", "", "", text.split("|"), text))
+            continue
+        kind, function, reason, dash_data, pipe_data = match.groups()
+        data = dash_data if dash_data is not None else (pipe_data or "")
+        lines.append(Line(kind, function or "", reason.strip(), data.split("|"), text))
+    return lines
+
+
+def _raise_for(lines: list[Line], raw: str) -> None:
+    for line in lines:
+        if line.kind != "ERROR":
+            continue
+        reason = line.reason
+        if reason.startswith("Too many login attempts"):
+            raise ViciLockedError(line.text, raw=raw, fields=line.fields)
+        if reason.startswith("Login incorrect") or reason.startswith("Your IP Address"):
+            raise ViciLoginError(line.text, raw=raw, fields=line.fields)
+        if "IN DNC" in reason or "IN CAMPAIGN DNC" in reason:
+            raise ViciDncError(line.text, raw=raw, fields=line.fields)
+        if "NO MATCHES FOUND" in reason or "DOES NOT EXIST" in reason:
+            raise ViciNotFoundError(line.text, raw=raw, fields=line.fields)
+        raise ViciError(line.text, raw=raw, fields=line.fields)
+
+
+class ViciClient:
+    """One per server; thread-safe to share across a drain's worker threads."""
+
+    def __init__(self, *, url: str, user: str, password: str, source: str,
+                 timeout: float = 10.0, pool_size: int = 10) -> None:  # fmt: skip
+        self.url = url
+        self.user = user
+        self.password = password
+        self.source = re.sub(r"[^0-9a-zA-Z]", "", source) or "leadbrain"
+        self.session = build_session(
+            HttpPolicy(timeout=timeout, retries=1, pool_size=pool_size),
+            user_agent="Leadbrain-ViciClient/1.0",
+        )
+
+    def _scrub(self, text: str) -> str:
+        """VICIdial echoes the password in login errors: never store or log it."""
+        return text.replace(self.password, "********") if self.password else text
+
+    def call(self, function: str, **params: str | int) -> tuple[str, list[Line]]:
+        query = {"function": function, "user": self.user, "pass": self.password,
+                 "source": self.source}  # fmt: skip
+        query.update({k: str(v) for k, v in params.items() if v is not None and v != ""})
+        try:
+            response = self.session.get(self.url, params=query)
+        except requests.RequestException as exc:
+            raise ViciTransportError(f"{function}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise ViciTransportError(f"{function}: HTTP {response.status_code}",
+                                     raw=response.text[:2000])  # fmt: skip
+        raw = self._scrub(response.text)
+        return raw, parse_lines(raw)
+
+    # --- functions -----------------------------------------------------------------------
+
+    def version(self) -> dict[str, str]:
+        raw, _ = self.call("version")
+        parts = [p for p in raw.strip().split("|") if p]
+        return dict(p.split(": ", 1) if ": " in p else (p.rstrip(":"), "") for p in parts)
+
+    def add_lead(self, *, phone_number: str, phone_code: str, list_id: int,
+                 duplicate_check: str = "", add_to_hopper: bool = False,
+                 hopper_priority: int = 0, **fields: str) -> AddLeadResult:  # fmt: skip
+        params = {name: sanitise(name, value) for name, value in fields.items() if value}
+        raw, lines = self.call(
+            "add_lead", phone_number=re.sub(r"\D", "", phone_number), phone_code=phone_code,
+            list_id=list_id, duplicate_check=duplicate_check,
+            add_to_hopper="Y" if add_to_hopper else "N",
+            hopper_priority=max(-99, min(99, hopper_priority)), **params,
+        )  # fmt: skip
+        for line in lines:
+            if line.kind == "ERROR" and (dup := _DUPLICATE.search(line.reason)):
+                # phone|list|existing lead_id[|existing list]
+                f = line.fields
+                existing_list = int(f[3]) if len(f) > 3 and f[3].isdigit() else list_id
+                return AddLeadResult(lead_id=int(f[2]), list_id=existing_list, duplicate=True,
+                                     duplicate_kind=dup.group(1), raw=raw)  # fmt: skip
+        _raise_for(lines, raw)
+        for line in lines:
+            if line.kind == "SUCCESS" and line.function == "add_lead":
+                # DOC != CODE: phone|list_id|lead_id|gmt|user (lead_id is the 3rd field)
+                return AddLeadResult(
+                    lead_id=int(line.fields[2]), list_id=int(line.fields[1]),
+                    notices=[n.text for n in lines if n.kind == "NOTICE"], raw=raw,
+                )  # fmt: skip
+        raise ViciError(f"add_lead: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
+
+    def update_lead(
+        self,
+        *,
+        lead_id: int | None = None,
+        vendor_lead_code: str = "",
+        list_id_field: int | None = None,
+        **fields: str,
+    ) -> UpdateLeadResult:
+        method = "LEAD_ID" if lead_id else "VENDOR_LEAD_CODE"
+        params = {name: sanitise(name, value) for name, value in fields.items() if value}
+        raw, lines = self.call(
+            "update_lead", search_method=method, lead_id=lead_id or "",
+            vendor_lead_code=sanitise("vendor_lead_code", vendor_lead_code),
+            list_id_field=list_id_field or "", **params,
+        )  # fmt: skip
+        _raise_for(lines, raw)
+        updated = [ln for ln in lines if ln.kind == "SUCCESS" and ln.function == "update_lead"]
+        if not updated:
+            return UpdateLeadResult(lead_ids=[], changed=0, raw=raw)  # nothing to change
+        ids = [int(ln.fields[1]) for ln in updated]  # user|lead_id|affected rows||
+        changed = sum(int(ln.fields[2] or 0) for ln in updated)
+        return UpdateLeadResult(lead_ids=ids, changed=changed, raw=raw)
+
+    def batch_update_lead(self, *, lead_ids: list[int], **fields: str) -> UpdateLeadResult:
+        params = {name: sanitise(name, value) for name, value in fields.items() if value}
+        raw, lines = self.call("batch_update_lead",
+                               lead_ids=",".join(str(i) for i in lead_ids), **params)  # fmt: skip
+        _raise_for(lines, raw)
+        for line in lines:
+            if line.kind == "SUCCESS":
+                # user|affected rows|found count|found ids
+                ids = (
+                    [int(i) for i in line.fields[3].split(",") if i] if len(line.fields) > 3 else []
+                )
+                return UpdateLeadResult(lead_ids=ids, changed=int(line.fields[1] or 0), raw=raw)
+        return UpdateLeadResult(lead_ids=[], changed=0, raw=raw)
+
+    def lead_search(self, *, phone_numbers: list[str]) -> dict[str, list[int]]:
+        raw, lines = self.call(
+            "lead_search", phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers)
+        )
+        try:
+            _raise_for(lines, raw)
+        except ViciNotFoundError:
+            return {re.sub(r"\D", "", p): [] for p in phone_numbers}
+        result = {}
+        for line in lines:
+            if line.kind == "DATA" and len(line.fields) >= 3:
+                result[line.fields[0]] = [int(i) for i in line.fields[2].split("-") if i]
+        return result
+
+    def list_info(self, *, list_id: int) -> ListInfo:
+        raw, lines = self.call("list_info", list_id=list_id)
+        _raise_for(lines, raw)
+        f = next(ln.fields for ln in lines if ln.kind == "DATA")
+        return ListInfo(list_id=int(f[0]), name=f[1], campaign_id=f[2], active=f[3] == "Y",
+                        raw=raw)  # fmt: skip
+
+    def phone_number_log(
+        self, *, phone_numbers: list[str], type_: str = "ALL"
+    ) -> list[PhoneLogRow]:
+        raw, lines = self.call(
+            "phone_number_log", type=type_,
+            phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers),
+        )  # fmt: skip
+        _raise_for(lines, raw)
+        rows = []
+        for line in lines:
+            if line.kind == "DATA" and len(line.fields) >= 9:
+                f = line.fields
+                rows.append(PhoneLogRow(f[0], f[1], int(f[2] or 0), int(f[3] or 0), f[4], f[5],
+                                        f[6], f[7], f[8]))  # fmt: skip
+        return rows

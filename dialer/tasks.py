@@ -1,0 +1,20 @@
+from celery import shared_task
+
+from dialer import services
+from dialer.models import ViciServer
+
+
+@shared_task(name="dialer.tasks.outbox_drain_all_task")
+def outbox_drain_all_task() -> int:
+    """Fan out one drain per active server (each server drains on its own)."""
+    ids = list(ViciServer.objects.filter(is_active=True).values_list("pk", flat=True))
+    for server_id in ids:
+        outbox_drain_task.delay(server_id)
+    return len(ids)
+
+
+@shared_task(name="dialer.tasks.outbox_drain_task")
+def outbox_drain_task(server_id: int) -> int:
+    if not ViciServer.objects.filter(pk=server_id, is_active=True).exists():
+        return 0
+    return services.outbox_drain(server_id=server_id).sent
