@@ -4,6 +4,9 @@ from rest_framework.test import APIClient
 
 from leads.models import ApiKey, Workspace
 
+# Shared fixtures of external-system doubles (usable from any test folder).
+pytest_plugins = ["tests.dialer.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_cache():

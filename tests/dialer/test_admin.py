@@ -1,0 +1,59 @@
+import pytest
+from django.utils import timezone
+
+from dialer import services
+from dialer.models import OutboxItem, ViciServer
+from routing import services as routing_services
+from tests.routing.factories import make_leads, make_rule
+
+pytestmark = pytest.mark.django_db
+
+
+def test_server_form_is_write_only_for_the_password(admin_client, vici):
+    data = {"name": "v2", "api_url": vici.url, "api_user": "crmapi", "password": "Secret123",
+            "api_password_env": "", "source": "leadbrain", "timeout_seconds": "5",
+            "max_concurrency": "4", "max_calls_per_hour": "1000", "is_active": "on",
+            "db_url": ""}  # fmt: skip
+    response = admin_client.post("/admin/dialer/viciserver/add/", data, follow=True)
+    assert response.status_code == 200
+    server = ViciServer.objects.get(name="v2")
+    assert services.server_password(server) == "Secret123"
+    page = admin_client.get(f"/admin/dialer/viciserver/{server.pk}/change/").content.decode()
+    assert "Secret123" not in page and server.api_password_encrypted not in page
+    bad = admin_client.post("/admin/dialer/viciserver/add/",
+                            {**data, "name": "v3", "password": "has space!"})  # fmt: skip
+    assert b"letters and digits only" in bad.content
+
+
+def test_server_list_shows_health_and_resume_action(admin_client, server, workspace, vici_list):
+    services.outbox_enqueue_add(lead_ids=make_leads(workspace, 2), vici_list_id=vici_list.pk)
+    services.server_pause(server_id=server.pk, reason="ERROR: Login incorrect")
+    page = admin_client.get("/admin/dialer/viciserver/").content.decode()
+    assert "PAUSED: ERROR: Login incorrect" in page
+    admin_client.post("/admin/dialer/viciserver/",
+                      {"action": "resume", "_selected_action": [server.pk]})  # fmt: skip
+    server.refresh_from_db()
+    assert server.paused_until is None
+
+
+def test_outbox_retry_actions(admin_client, server, workspace, vici_list):
+    services.outbox_enqueue_add(lead_ids=make_leads(workspace, 3), vici_list_id=vici_list.pk)
+    OutboxItem.objects.update(state="failed", last_response="ERROR: add_lead PHONE NUMBER IN DNC")
+    first = OutboxItem.objects.order_by("id").first()
+    listing = admin_client.get("/admin/dialer/outboxitem/?state__exact=failed")
+    assert listing.status_code == 200 and len(listing.context["cl"].result_list) == 3
+    admin_client.post("/admin/dialer/outboxitem/",
+                      {"action": "retry", "_selected_action": [first.pk]})  # fmt: skip
+    assert OutboxItem.objects.filter(state="pending").count() == 1
+    admin_client.post("/admin/dialer/outboxitem/",
+                      {"action": "retry_all_failed", "_selected_action": [first.pk]})  # fmt: skip
+    assert OutboxItem.objects.filter(state="pending").count() == 3
+    assert OutboxItem.objects.filter(next_attempt_at__lte=timezone.now()).count() == 3
+
+
+def test_routing_to_a_list_enqueues_the_push(workspace, server, vici_list, vici):
+    make_rule("to vici", destinations=[{"workspace": workspace, "vici_list": vici_list}])
+    ids = make_leads(workspace, 4)
+    routing_services.route_pending(worker_id="t")
+    assert OutboxItem.objects.filter(lead_id__in=ids, operation="add").count() == 4
+    assert services.outbox_drain(server_id=server.pk).sent == 4
