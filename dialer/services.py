@@ -16,7 +16,7 @@ import os
 import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,7 +146,6 @@ class DrainStats:
     paused: bool = False
     budget_exhausted: bool = False
     batches: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
 
 
 def _hour(now: datetime) -> datetime:
@@ -357,11 +356,15 @@ def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStat
             if not items:
                 break
             stats.batches += 1
-            # The first item goes alone: a bad login must cost one attempt, not ten.
-            first = _send(client, items[0], lists)
-            outcomes = [first]
-            if not first.login_failed:
-                outcomes += list(pool.map(lambda i: _send(client, i, lists), items[1:]))
+            # The drain's first item goes alone: a bad login must cost one attempt, not ten.
+            if stats.batches == 1:
+                first = _send(client, items[0], lists)
+                outcomes = [first]
+                rest = items[1:]
+            else:
+                outcomes, rest = [], items
+            if not (outcomes and outcomes[0].login_failed):
+                outcomes += list(pool.map(lambda i: _send(client, i, lists), rest))
             else:
                 outcomes += [Outcome(item_id=i["id"], lead_id=i["lead_id"], state="pending",
                                      login_failed=True) for i in items[1:]]  # fmt: skip
@@ -369,7 +372,6 @@ def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStat
             attempts = {i["id"]: i["attempts"] for i in items}
             item_lists = {i["id"]: lists[i["vici_list_id"]].list_id for i in items}
             _record(outcomes, attempts, item_lists, server_id)
-            stats.outcomes += outcomes
             for out in outcomes:
                 if out.login_failed:
                     continue
@@ -379,8 +381,9 @@ def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStat
                     stats.retrying += 1
                 else:
                     stats.failed += 1
-            if first.login_failed:
-                server_pause(server_id=server_id, reason=first.error)
+            login = next((o for o in outcomes if o.login_failed and o.error), None)
+            if login is not None:
+                server_pause(server_id=server_id, reason=login.error)
                 stats.paused = True
                 break
             retryable = [o for o in outcomes if o.state == "pending" and not o.login_failed]

@@ -70,6 +70,7 @@ class ViciState:
     lists: dict[int, str] = field(default_factory=dict)  # list_id -> campaign_id
     leads: dict[int, dict] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)  # for phone_number_log
+    by_phone: dict[str, list[int]] = field(default_factory=dict)  # index, like Vici's
     next_id: int = 1
     requests: list[dict] = field(default_factory=list)
 
@@ -99,6 +100,12 @@ class ViciDouble:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle's algorithm
+                # and delayed ACKs add ~40 ms to every keep-alive request.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self):
                 self._answer(urlsplit(self.path).query)
@@ -206,9 +213,10 @@ class ViciDouble:
         since = datetime.now() - timedelta(days=int(days.group(1))) if days else None
 
         def found(where) -> dict | None:
+            candidates = (self.state.leads[i] for i in self.state.by_phone.get(phone, []))
             hits = [
-                lead for lead in self.state.leads.values()
-                if lead["phone_number"] == phone and where(lead)
+                lead for lead in candidates
+                if where(lead)
                 and (since is None or lead["entry_date"] >= since)
             ]  # fmt: skip
             return max(hits, key=lambda lead: lead["lead_id"]) if hits else None
@@ -243,6 +251,7 @@ class ViciDouble:
         for name in LEAD_FIELDS:
             lead[name] = params.get(name, "")
         self.state.leads[lead_id] = lead
+        self.state.by_phone.setdefault(phone, []).append(lead_id)
         lines = [
             f"SUCCESS: add_lead LEAD HAS BEEN ADDED - {phone}|{list_id}|{lead_id}|-5.00|{user}"
         ]
@@ -311,8 +320,7 @@ class ViciDouble:
         user = params["user"]
         lines = []
         for phone in [p for p in params.get("phone_number", "").split(",") if p]:
-            hits = sorted((lead["lead_id"] for lead in self.state.leads.values()
-                           if lead["phone_number"] == phone), reverse=True)  # fmt: skip
+            hits = sorted(self.state.by_phone.get(phone, []), reverse=True)
             lines.append(f"{phone}|{len(hits)}|{'-'.join(map(str, hits))}")
         if not any(line.split("|")[1] != "0" for line in lines):
             return (f"ERROR: lead_search NO MATCHES FOUND IN THE SYSTEM: |{user}|||"
