@@ -7,6 +7,7 @@ requests carrying the same person create exactly one lead.
 """
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from core.partitions import archived_tables
 from leads.models import Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
 from leads.signals import leads_ingested
+
+logger = logging.getLogger(__name__)
 
 CREATED = "created"
 DUPLICATE = "duplicate"
@@ -242,12 +245,18 @@ def lead_ingest_batch(
         _copy("leads_leadevent", EVENT_COLUMNS, events)
         if created_ids:
             workspace_id = workspace.id
-            transaction.on_commit(
-                lambda: leads_ingested.send(
-                    sender=Lead, workspace_id=workspace_id, lead_ids=created_ids
-                )
-            )
+            transaction.on_commit(lambda: _announce(workspace_id, created_ids))
     return results
+
+
+def _announce(workspace_id: int, lead_ids: list[int]) -> None:
+    """Tell the receivers (routing) after commit. A failing receiver (say the broker is
+    down) must not turn a stored batch into an error: the routing sweeper catches up."""
+    for receiver, result in leads_ingested.send_robust(
+        sender=Lead, workspace_id=workspace_id, lead_ids=lead_ids
+    ):
+        if isinstance(result, Exception):
+            logger.error("leads_ingested receiver %r failed: %r", receiver, result)
 
 
 def lead_ingest_one(

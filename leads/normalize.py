@@ -41,6 +41,17 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def storable(value: str) -> bool:
+    """PostgreSQL text cannot hold NUL, and UTF-8 cannot hold lone surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def normalize_phone(value: Any, region: str | None = None) -> str:
     """E.164 or ValueError with a message for the user."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -60,8 +71,8 @@ def normalize_phone(value: Any, region: str | None = None) -> str:
 
 
 def normalize_email(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("Must be a string.")
+    if not isinstance(value, str) or not storable(value):
+        raise ValueError("Must be a string of storable characters.")
     value = value.strip().lower()
     if not value:
         return ""
@@ -95,7 +106,7 @@ def _consent(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
         else:
             clean["consent_at"] = make_aware(parsed) if is_naive(parsed) else parsed
     if value.get("text") is not None:
-        if not isinstance(value["text"], str):
+        if not isinstance(value["text"], str) or not storable(value["text"]):
             problems.append("text: must be a string.")
         else:
             clean["consent_text"] = value["text"][:5000]
@@ -137,6 +148,9 @@ def normalize_row(
             errors[name] = ["Must be a string."]
             continue
         value = value.strip()
+        if not storable(value):
+            errors[name] = ["Contains characters that cannot be stored (NUL or broken UTF-8)."]
+            continue
         if len(value) > max_length:
             errors[name] = [f"Ensure this field has no more than {max_length} characters."]
             continue
@@ -157,7 +171,11 @@ def normalize_row(
         custom = row["custom"]
         if not isinstance(custom, dict):
             errors["custom"] = ["Must be a JSON object."]
-        elif len(json.dumps(custom, default=str)) > MAX_CUSTOM_BYTES:
+        elif not storable(encoded := json.dumps(custom, default=str, ensure_ascii=False)) or (
+            "\\u0000" in encoded
+        ):
+            errors["custom"] = ["Contains characters that cannot be stored (NUL or broken UTF-8)."]
+        elif len(encoded) > MAX_CUSTOM_BYTES:
             errors["custom"] = [f"Must be at most {MAX_CUSTOM_BYTES} bytes of JSON."]
         else:
             clean["custom"] = custom

@@ -14,7 +14,7 @@ from core.errors import ApplicationError
 from core.partitions import partition_archive, partitioned_models
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
-from leads.normalize import dedupe_hash, normalize_row
+from leads.normalize import dedupe_hash, normalize_email, normalize_phone, normalize_row
 
 __all__ = [
     "EventSpec",
@@ -110,7 +110,12 @@ def suppression_add(
 
     Returns the suppression and whether it was created.
     """
-    value = value.strip().lower() if kind == Suppression.Kind.EMAIL else value.strip()
+    if kind == Suppression.Kind.EMAIL:
+        value = normalize_email(value)
+    elif kind == Suppression.Kind.PHONE:
+        value = normalize_phone(value)  # E.164, so "(212) 555-0142" still blocks intake
+    else:
+        raise ValueError(f"unknown suppression kind {kind!r}")
     suppression, created = Suppression.objects.get_or_create(
         kind=kind,
         value=value,

@@ -181,3 +181,38 @@ def test_archived_leads_still_count_for_dedupe(workspace):
     [again] = lead_ingest_batch(workspace=workspace, rows=[row(3)])
     assert again.status == "duplicate"
     assert again.duplicate_of == first.id
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"phone": "+13122000001", "first_name": "A\x00B"}, "first_name"),
+        ({"phone": "+13122000001", "custom": {"k": "v\x00"}}, "custom"),
+        ({"phone": "+13122000001", "last_name": "\ud800"}, "last_name"),
+        ({"email": "a\x00@b.co"}, "email"),
+    ],
+)
+def test_unstorable_characters_are_row_errors_not_500s(workspace, bad, field):
+    results = lead_ingest_batch(workspace=workspace, rows=[bad, row(5)])
+    assert results[0].status == "rejected" and field in results[0].errors
+    assert results[1].status == "created"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_receiver_does_not_fail_a_stored_batch(workspace):
+    def broken(sender, **kwargs):
+        raise ConnectionError("broker down")
+
+    leads_ingested.connect(broken)
+    try:
+        [result] = lead_ingest_batch(workspace=workspace, rows=[row(9)])
+    finally:
+        leads_ingested.disconnect(broken)
+    assert result.status == "created"
+    assert Lead.objects.filter(pk=result.id).exists()
+
+
+def test_suppressions_are_normalized_so_any_format_blocks(workspace):
+    suppression_add(kind=Suppression.Kind.PHONE, value="(312) 200-0004")
+    [result] = lead_ingest_batch(workspace=workspace, rows=[row(4)])
+    assert result.status == "suppressed"
