@@ -1,0 +1,12 @@
+SCHEDULES = [
+    {
+        "name": "calllogs: hourly sync from the Vici databases",
+        "task": "calllogs.tasks.sync_all_task",
+        "crontab": {"minute": "5"},
+    },
+    {
+        "name": "calllogs: nightly reconciliation",
+        "task": "calllogs.tasks.reconcile_yesterday_task",
+        "crontab": {"minute": "30", "hour": "2"},
+    },
+]

@@ -1,0 +1,114 @@
+import os
+import secrets
+from urllib.parse import urlsplit
+
+import pymysql
+import pytest
+
+from calllogs.models import ServerHook
+from dialer.models import ViciServer
+
+SCHEMA = [
+    """CREATE TABLE vicidial_log (uniqueid VARCHAR(20) PRIMARY KEY, lead_id INT(9) UNSIGNED,
+       list_id BIGINT(14) UNSIGNED, campaign_id VARCHAR(8), call_date DATETIME,
+       start_epoch INT(10) UNSIGNED, end_epoch INT(10) UNSIGNED, length_in_sec INT(10),
+       status VARCHAR(6), phone_code VARCHAR(10), phone_number VARCHAR(18), user VARCHAR(20),
+       comments VARCHAR(255), processed ENUM('Y','N'), user_group VARCHAR(20),
+       term_reason ENUM('CALLER','AGENT','QUEUETIMEOUT','ABANDON','AFTERHOURS','NONE','SYSTEM')
+       DEFAULT 'NONE', alt_dial VARCHAR(6) DEFAULT 'NONE', called_count SMALLINT UNSIGNED,
+       INDEX (lead_id), INDEX (call_date))""",
+    """CREATE TABLE vicidial_closer_log (closecallid INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+       lead_id INT(9) UNSIGNED, list_id BIGINT(14) UNSIGNED, campaign_id VARCHAR(20),
+       call_date DATETIME, start_epoch INT(10) UNSIGNED, end_epoch INT(10) UNSIGNED,
+       length_in_sec INT(10), status VARCHAR(6), phone_code VARCHAR(10),
+       phone_number VARCHAR(18), user VARCHAR(20), comments VARCHAR(255), processed ENUM('Y','N'),
+       queue_seconds DECIMAL(7,2) DEFAULT 0, user_group VARCHAR(20), xfercallid INT(9) UNSIGNED,
+       term_reason VARCHAR(20) DEFAULT 'NONE', uniqueid VARCHAR(20), agent_only VARCHAR(20),
+       queue_position SMALLINT UNSIGNED DEFAULT 1, called_count SMALLINT UNSIGNED,
+       INDEX (lead_id), INDEX (call_date), INDEX (campaign_id), INDEX (uniqueid))""",
+    """CREATE TABLE recording_log (recording_id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+       channel VARCHAR(100), server_ip VARCHAR(15), extension VARCHAR(100), start_time DATETIME,
+       start_epoch INT(10) UNSIGNED, end_time DATETIME, end_epoch INT(10) UNSIGNED,
+       length_in_sec MEDIUMINT(8) UNSIGNED, length_in_min DOUBLE(8,2), filename VARCHAR(100),
+       location VARCHAR(255), lead_id INT(9) UNSIGNED, user VARCHAR(20), vicidial_id VARCHAR(20),
+       INDEX (vicidial_id))""",
+]
+
+
+class ViciDatabase:
+    def __init__(self, base_url: str, name: str) -> None:
+        parts = urlsplit(base_url)
+        self.kwargs = {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 3306,
+            "user": parts.username or "root",
+            "password": parts.password or "",
+        }
+        self.name = name
+        self.url = f"mysql://{self.kwargs['user']}:{self.kwargs['password']}@" \
+                   f"{self.kwargs['host']}:{self.kwargs['port']}/{name}"  # fmt: skip
+
+    def execute(self, sql: str, params=None) -> None:
+        conn = pymysql.connect(database=self.name, autocommit=True, **self.kwargs)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+        finally:
+            conn.close()
+
+    def add_call(self, *, uniqueid: str, lead_id: int, status: str, length: int = 30,
+                 list_id: int = 1001, phone: str = "4155550100", user: str = "agent7",
+                 recording: str = "", inbound: bool = False) -> None:  # fmt: skip
+        epoch = int(uniqueid.split(".")[0])
+        if inbound:
+            self.execute(
+                "INSERT INTO vicidial_closer_log (lead_id, list_id, campaign_id, call_date, "
+                "start_epoch, end_epoch, length_in_sec, status, phone_code, phone_number, user, "
+                "term_reason, uniqueid) VALUES (%s,%s,'INGRP',FROM_UNIXTIME(%s),%s,%s,%s,%s,'1',"
+                "%s,%s,'CALLER',%s)",
+                [lead_id, list_id, epoch, epoch, epoch + length, length, status, phone, user,
+                 uniqueid],
+            )  # fmt: skip
+        else:
+            self.execute(
+                "INSERT INTO vicidial_log (uniqueid, lead_id, list_id, campaign_id, call_date, "
+                "start_epoch, end_epoch, length_in_sec, status, phone_code, phone_number, user, "
+                "term_reason) VALUES (%s,%s,%s,'TESTCAMP',FROM_UNIXTIME(%s),%s,%s,%s,%s,'1',%s,"
+                "%s,'AGENT')",
+                [uniqueid, lead_id, list_id, epoch, epoch, epoch + length, length, status,
+                 phone, user],
+            )  # fmt: skip
+        if recording:
+            self.execute(
+                "INSERT INTO recording_log (start_epoch, filename, location, lead_id, user, "
+                "vicidial_id) VALUES (%s, 'f', %s, %s, %s, %s)",
+                [epoch, recording, lead_id, user, uniqueid],
+            )
+
+
+@pytest.fixture
+def vici_db():
+    """A uniquely named MariaDB database with VICIdial's call-log tables. No skip: if
+    MariaDB is unreachable this fails loudly (make test starts it)."""
+    base = os.environ.get("MARIADB_URL") or "mysql://root@127.0.0.1:3306/"
+    name = f"vici_test_{secrets.token_hex(4)}"
+    db = ViciDatabase(base, name)
+    admin = pymysql.connect(autocommit=True, **db.kwargs)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        for statement in SCHEMA:
+            db.execute(statement)
+        yield db
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE {name}")
+        admin.close()
+
+
+@pytest.fixture
+def call_server(db, vici_db) -> ViciServer:
+    server = ViciServer.objects.create(name="vici-calls", api_url="http://127.0.0.1:9/api",
+                                       api_user="crmapi", db_url=vici_db.url)  # fmt: skip
+    ServerHook.objects.create(server=server, token="tok-123")
+    return server

@@ -1,0 +1,184 @@
+import itertools
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from calllogs import services
+from calllogs.models import CallLog, ServerHook
+from calllogs.services import CallRecord
+from leads.models import Lead, LeadEvent, Suppression
+from tests.routing.factories import make_leads
+
+pytestmark = pytest.mark.django_db
+
+EPOCH = int((timezone.now() - timedelta(hours=2)).timestamp())
+UID = f"{EPOCH}.4242"
+
+
+@pytest.fixture
+def lead(workspace):
+    [lead_id] = make_leads(workspace, 1)
+    Lead.objects.filter(pk=lead_id).update(vici_lead_id=8, status="routed")
+    return Lead.objects.get(pk=lead_id)
+
+
+def webhook(client, lead, **extra):
+    params = {"server": extra.pop("server", None), "token": "tok-123", "kind": "dispo",
+              "lead_id": "8", "vendor_lead_code": str(lead.pk), "uniqueid": UID,
+              "dispo": "SALE", "talk_time": "95", "user": "agent7", "list_id": "1001",
+              "phone_number": "4155550100", "call_id": "V1122334455000000008",
+              "recording_filename": "--A--recording_filename--B--", **extra}  # fmt: skip
+    return client.get("/webhooks/vici/call/", params)
+
+
+def test_webhook_with_real_query_string(client, call_server, lead):
+    url = (f"/webhooks/vici/call/?server={call_server.pk}&token=tok-123&kind=dispo&lead_id=8"
+           f"&vendor_lead_code={lead.pk}&uniqueid={UID}&dispo=SALE&talk_time=95&user=agent7"
+           "&campaign=TESTCAMP&rec=http%3A%2F%2Frec.example%2Ff%20one.mp3&unknown_var=1"
+           "&term_reason=--A--term_reason--B--&list_id=1001")  # fmt: skip
+    response = client.get(url)
+    assert response.status_code == 200 and response.json()["new"] is True
+    call = CallLog.objects.get()
+    assert (call.lead_id, call.status, call.talk_seconds, call.agent) == (lead.pk, "SALE", 95,
+                                                                           "agent7")  # fmt: skip
+    assert call.recording_url == "http://rec.example/f one.mp3"
+    assert call.term_reason == ""  # the unfilled placeholder is empty, not stored literally
+    assert call.call_time == datetime.fromtimestamp(EPOCH, tz=UTC)
+    assert call.path_names == ["webhook"]
+    lead.refresh_from_db()
+    assert lead.status == "sale"
+    event = LeadEvent.objects.get(lead_id=lead.pk, kind="dispositioned")
+    assert event.message == "Call SALE (Sale made) by agent agent7, talk 95 s"
+    # idempotent: the same call again writes nothing new
+    assert webhook(client, lead, server=call_server.pk).json()["new"] is False
+    assert LeadEvent.objects.filter(lead_id=lead.pk, kind="dispositioned").count() == 1
+
+
+def test_webhook_bad_token_and_garbage(client, call_server, lead):
+    assert webhook(client, lead, server=call_server.pk, token="nope").status_code == 403
+    assert webhook(client, lead, server="x").status_code == 403
+    bad = webhook(client, lead, server=call_server.pk, uniqueid="--A--uniqueid--B--")
+    assert bad.status_code == 400 and "uniqueid" in bad.json()["errors"]
+    post = client.post(f"/webhooks/vici/call/?server={call_server.pk}&token=tok-123",
+                       {"uniqueid": f"{EPOCH}.1", "dispo": "NA"})  # fmt: skip
+    assert post.status_code == 200
+
+
+def test_start_then_dispo_then_noagent_merge(client, call_server, lead):
+    webhook(client, lead, server=call_server.pk, kind="start", dispo="", talk_time="0")
+    webhook(client, lead, server=call_server.pk)
+    call = CallLog.objects.get()
+    assert call.status == "SALE" and call.talk_seconds == 95
+    kinds = list(LeadEvent.objects.filter(lead_id=lead.pk).exclude(kind="created")
+                 .order_by("id").values_list("kind", flat=True))  # fmt: skip
+    assert kinds[:2] == ["called", "dispositioned"]
+
+
+def test_the_same_call_by_three_paths_in_every_order_gives_one_identical_row(call_server, lead):
+    base = {"uniqueid": UID, "vici_lead_id": 8, "list_id": 1001}
+    variants = {
+        "webhook": CallRecord(**base, vendor_lead_code=str(lead.pk), status="SALE",
+                              talk_seconds=95, agent="agent7", call_id="V1"),
+        "sync": CallRecord(**base, status="SALE", talk_seconds=96, agent="agent7",
+                           recording_url="http://rec/1.mp3", term_reason="AGENT"),
+        "reconcile": CallRecord(**base, status="SALE", talk_seconds=96, agent="agent7",
+                                phone="4155550100"),
+    }  # fmt: skip
+    results = set()
+    for order in itertools.permutations(variants):
+        CallLog.objects.all().delete()
+        for path in order:
+            services.call_log_upsert_many(server_id=call_server.pk, records=[variants[path]],
+                                          path=path)  # fmt: skip
+        fields = ("lead_id", "status", "talk_seconds", "agent", "call_id", "recording_url",
+                  "term_reason", "phone", "paths")  # fmt: skip
+        row = CallLog.objects.values(*fields).get()
+        results.add(tuple(row.values()))
+    assert len(results) == 1
+    [row] = results
+    assert row == (lead.pk, "SALE", 96, "agent7", "V1", "http://rec/1.mp3", "AGENT",
+                   "4155550100", 7)  # fmt: skip
+
+
+def test_dnc_suppresses_and_stops_sequences(call_server, lead, monkeypatch):
+    stopped = []
+    monkeypatch.setattr(services.broadcast_services, "enrollment_stop_for_leads",
+                        lambda **kw: stopped.append(kw) or 1)  # fmt: skip
+    services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
+        CallRecord(uniqueid=UID, vici_lead_id=8, status="DNC", agent="a1")])  # fmt: skip
+    lead.refresh_from_db()
+    assert lead.status == "dnc"
+    assert Suppression.objects.filter(kind="phone", value=lead.phone).exists()
+    assert stopped == [{"lead_ids": [lead.pk], "reason": "disposition dnc"}]
+
+
+def test_no_answer_counts_an_attempt_without_closing(call_server, lead):
+    services.call_log_upsert_many(server_id=call_server.pk, path="sync", records=[
+        CallRecord(uniqueid=UID, vici_lead_id=8, status="NA")])  # fmt: skip
+    lead.refresh_from_db()
+    assert lead.status == "routed"
+    assert CallLog.objects.filter(lead_id=lead.pk, status="NA").count() == 1
+
+
+def test_hourly_sync_reads_the_vici_database(call_server, lead, vici_db):
+    vici_db.add_call(uniqueid=UID, lead_id=8, status="SALE", length=61,
+                     recording="http://rec.example/a.mp3")  # fmt: skip
+    vici_db.add_call(uniqueid=f"{EPOCH + 60}.7", lead_id=8, status="CALLBK", inbound=True)
+    assert services.calllogs_sync(server_id=call_server.pk) == 2
+    calls = {c.uniqueid: c for c in CallLog.objects.all()}
+    assert calls[UID].recording_url == "http://rec.example/a.mp3"
+    assert calls[UID].path_names == ["sync"] and calls[UID].lead_id == lead.pk
+    assert calls[f"{EPOCH + 60}.7"].direction == "in"
+    hook = ServerHook.objects.get(server=call_server)
+    assert hook.sync_watermark and hook.last_sync_rows == 2
+    # a call that landed just before the last watermark is still read (the overlap)
+    late = int((hook.sync_watermark - timedelta(minutes=5)).timestamp())
+    vici_db.add_call(uniqueid=f"{late}.9", lead_id=8, status="NA")
+    assert services.calllogs_sync(server_id=call_server.pk) == 1
+    assert CallLog.objects.count() == 3
+
+
+def test_reconciliation_repairs_drift_then_reports_zero(call_server, lead, vici_db):
+    day = datetime.fromtimestamp(EPOCH, tz=UTC).date()
+    vici_db.add_call(uniqueid=UID, lead_id=8, status="SALE")
+    vici_db.add_call(uniqueid=f"{EPOCH + 5}.1", lead_id=8, status="NA")
+    services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
+        CallRecord(uniqueid=f"{EPOCH + 5}.1", vici_lead_id=8, status="")])  # fmt: skip
+    run = services.calllogs_reconcile(server_id=call_server.pk, day=day)
+    assert (run.vici_calls, run.missing, run.differing, run.drift_after) == (2, 1, 1, 0)
+    again = services.calllogs_reconcile(server_id=call_server.pk, day=day)
+    assert (again.missing, again.differing, again.drift_after) == (0, 0, 0)
+
+
+def test_lead_calls_api(api_client, call_server, lead):
+    services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
+        CallRecord(uniqueid=UID, vici_lead_id=8, status="SALE", agent="a1")])  # fmt: skip
+    body = api_client.get(f"/api/v1/leads/{lead.pk}/calls/").json()
+    assert [(c["status"], c["paths"]) for c in body] == [("SALE", ["webhook"])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_and_sync_at_once_make_exactly_one_row(call_server, lead):
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def send(path, status):
+        try:
+            barrier.wait(timeout=10)
+            services.call_log_upsert_many(server_id=call_server.pk, path=path, records=[
+                CallRecord(uniqueid=UID, vici_lead_id=8, status=status)])  # fmt: skip
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=a) for a in (("webhook", ""), ("sync", "SALE"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert CallLog.objects.count() == 1 and CallLog.objects.get().paths == 3
