@@ -78,6 +78,9 @@ def health_report() -> dict:
     metrics: dict[str, dict] = {}
 
     def add(name: str, value: float, key: str) -> None:
+        if key not in thresholds:  # reported, not graded
+            metrics[name] = {"value": value, "status": "info"}
+            return
         metrics[name] = {
             "value": value,
             "status": grade(value, thresholds[key]),

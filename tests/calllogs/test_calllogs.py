@@ -182,3 +182,10 @@ def test_webhook_and_sync_at_once_make_exactly_one_row(call_server, lead):
         thread.join(timeout=30)
     assert not errors
     assert CallLog.objects.count() == 1 and CallLog.objects.get().paths == 3
+
+
+def test_admin_shows_the_call_urls_to_paste(admin_client, call_server):
+    hook = ServerHook.objects.get(server=call_server)
+    page = admin_client.get(f"/admin/calllogs/serverhook/{hook.pk}/change/").content.decode()
+    assert f"/webhooks/vici/call/?server={call_server.pk}&amp;token=tok-123&amp;kind=dispo" in page
+    assert "uniqueid=--A--uniqueid--B--" in page

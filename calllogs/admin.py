@@ -1,0 +1,71 @@
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook
+from calllogs.services import webhook_url
+from core.admin import BigTableAdmin
+
+
+@admin.register(ServerHook)
+class ServerHookAdmin(admin.ModelAdmin):
+    list_display = ["server", "last_sync_at", "last_sync_rows", "sync_watermark", "last_error"]
+    list_select_related = ["server"]
+    search_fields = ["server__name"]
+    readonly_fields = ["call_urls", "sync_watermark", "last_sync_at", "last_sync_rows",
+                       "last_error"]  # fmt: skip
+    fields = ["server", "token", "call_urls", "sync_watermark", "last_sync_at",
+              "last_sync_rows", "last_error"]  # fmt: skip
+
+    @admin.display(description="call URLs to paste into the campaign")
+    def call_urls(self, obj):
+        if not obj.pk:
+            return "Save first."
+        base = self._base
+        rows = ((kind, webhook_url(hook=obj, base_url=base, kind=kind))
+                for kind in ("start", "dispo", "noagent"))  # fmt: skip
+        return format_html_join("", "<p><b>{}</b><br><code>{}</code></p>", rows)
+
+    def get_form(self, request, obj=None, **kwargs):
+        self._base = request.build_absolute_uri("/")
+        return super().get_form(request, obj, **kwargs)
+
+
+@admin.register(CallLog)
+class CallLogAdmin(BigTableAdmin):
+    list_display = ["call_time", "uniqueid", "lead_link", "status", "agent", "talk_seconds",
+                    "direction", "list_id", "paths"]  # fmt: skip
+    list_filter = ["direction", "status"]
+    search_fields = ["=uniqueid"]
+    ordering = ["-call_time"]
+
+    @admin.display(description="lead")
+    def lead_link(self, obj):
+        if not obj.lead_id:
+            return "—"
+        return format_html('<a href="/leads/{}/">#{}</a>', obj.lead_id, obj.lead_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DispositionMap)
+class DispositionMapAdmin(admin.ModelAdmin):
+    list_display = ["status", "name", "action", "final"]
+    list_editable = ["action", "final"]
+    list_filter = ["action", "final"]
+    search_fields = ["status", "name"]
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    list_display = ["day", "server", "vici_calls", "missing", "differing", "drift_after",
+                    "started_at"]  # fmt: skip
+    list_filter = ["server"]
+    list_select_related = ["server"]
+    search_fields = ["server__name"]
+
+    def has_add_permission(self, request):
+        return False
