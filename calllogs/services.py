@@ -6,7 +6,6 @@ the maximum, paths are OR-ed). Disposition actions and lead events follow only w
 call is new or its status changed, so a repeat writes nothing.
 """
 
-import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from broadcast import services as broadcast_services
 from calllogs.models import PATH_NAMES, CallLog, DispositionMap, ReconciliationRun, ServerHook
+from core.locks import advisory_xact_locks, lock_key
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import EventSpec, lead_events_record, lead_status_set, suppression_add
 
@@ -61,8 +61,7 @@ def call_time_of(uniqueid: str) -> datetime:
 
 
 def _lock_key(server_id: int, uniqueid: str) -> int:
-    digest = hashlib.blake2b(f"call:{server_id}:{uniqueid}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return lock_key("call", server_id, uniqueid)
 
 
 def _resolve_leads(records: list[CallRecord]) -> dict[str, int | None]:
@@ -114,11 +113,7 @@ def call_log_upsert_many(*, server_id: int, records: list[CallRecord], path: str
     keys = sorted({_lock_key(server_id, r.uniqueid) for r in records})
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM "
-            "(SELECT k FROM unnest(%s::bigint[]) k ORDER BY k) s",
-            [keys],
-        )
+        advisory_xact_locks(keys)
         cursor.execute(
             "SELECT uniqueid, status FROM calllogs_calllog WHERE server_id = %s "
             "AND (uniqueid, call_time) IN (SELECT * FROM unnest(%s::varchar[], "

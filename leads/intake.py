@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.locks import advisory_xact_locks
 from core.partitions import archived_tables
 from leads.models import Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
@@ -137,12 +138,7 @@ def lead_ingest_batch(
     created_ids: list[int] = []
     with transaction.atomic():
         now = timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM "
-                "(SELECT k FROM unnest(%s::bigint[]) k ORDER BY k) s",
-                [keys],
-            )
+        advisory_xact_locks(keys)
         originals = _existing_originals(workspace.id, hashes, dedupe_window_start(workspace, now))
         phones = [c["phone"] for _, c in valid if c.get("phone")]
         emails = [c["email"] for _, c in valid if c.get("email")]

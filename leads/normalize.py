@@ -18,6 +18,8 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
+from core.locks import lock_key as core_lock_key
+
 STRING_FIELDS = {
     "first_name": 100,
     "last_name": 100,
@@ -190,9 +192,8 @@ def normalize_row(
 
 
 def lock_key(workspace_id: int, hash_hex: str) -> int:
-    """A signed 64-bit advisory lock key for one person in one workspace."""
-    digest = hashlib.blake2b(f"{workspace_id}:{hash_hex}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    """The advisory lock key for one person in one workspace."""
+    return core_lock_key(workspace_id, hash_hex)
 
 
 def aware(value: datetime) -> datetime:
