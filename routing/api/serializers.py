@@ -37,3 +37,14 @@ class RuleSerializer(serializers.ModelSerializer):
 
 class RuleTestInputSerializer(serializers.Serializer):
     last = serializers.IntegerField(min_value=1, max_value=5000, default=200)
+
+
+class RuleTestMatchSerializer(serializers.Serializer):
+    lead_id = serializers.IntegerField()
+    reason = serializers.CharField()
+    destination = serializers.CharField()
+
+
+class RuleTestOutputSerializer(serializers.Serializer):
+    tried = serializers.IntegerField()
+    matched = RuleTestMatchSerializer(many=True)

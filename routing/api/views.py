@@ -10,7 +10,11 @@ from leads.api.serializers import LeadOutputSerializer
 from leads.api.views import IsWorkspaceKeyOrStaff, actor_of, scoped_workspace
 from leads.selectors import lead_get
 from routing import selectors, services
-from routing.api.serializers import RuleSerializer, RuleTestInputSerializer
+from routing.api.serializers import (
+    RuleSerializer,
+    RuleTestInputSerializer,
+    RuleTestOutputSerializer,
+)
 from routing.models import RoutingRule
 
 
@@ -80,7 +84,7 @@ class RuleDetailView(APIView):
 class RuleTestView(APIView):
     permission_classes = [IsStaff]
 
-    @extend_schema(request=RuleTestInputSerializer)
+    @extend_schema(request=RuleTestInputSerializer, responses=RuleTestOutputSerializer)
     def post(self, request: Request, rule_id: int) -> Response:
         rule = RoutingRule.objects.filter(pk=rule_id).first()
         if rule is None:

@@ -180,3 +180,4 @@ def test_openapi_schema_is_served(admin_client):
     response = admin_client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/v1/leads/bulk/" in response.content
+    assert b"ApiKey" in response.content  # the Api-Key header scheme is documented
