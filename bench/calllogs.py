@@ -30,7 +30,7 @@ def main() -> None:
     from calllogs import services
     from calllogs.models import CallLog, ServerHook
     from dialer.models import ViciServer
-    from tests.calllogs.conftest import SCHEMA, ViciDatabase
+    from tests.calllogs.fixtures import SCHEMA, ViciDatabase
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE calllogs_calllog")

@@ -1,0 +1,26 @@
+"""The hourly sync task on a real worker reads the Vici database into call logs."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calllogs.models import CallLog
+from calllogs.tasks import sync_all_task
+from leads.models import Lead
+from tests.e2e.conftest import wait_until
+from tests.routing.factories import make_leads
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_real_worker_syncs_calls_and_dispositions(workspace, call_server, vici_db,
+                                                     celery_worker):  # fmt: skip
+    [lead_id] = make_leads(workspace, 1)
+    Lead.objects.filter(pk=lead_id).update(vici_lead_id=31)
+    epoch = int((timezone.now() - timedelta(minutes=30)).timestamp())
+    vici_db.add_call(uniqueid=f"{epoch}.1", lead_id=31, status="SALE", length=40)
+    celery_worker("calllogs")
+    sync_all_task.delay()
+    wait_until(lambda: CallLog.objects.filter(lead_id=lead_id).exists(), what="the synced call")
+    wait_until(lambda: Lead.objects.get(pk=lead_id).status == "sale", what="the lead closed")
