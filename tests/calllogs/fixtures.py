@@ -1,3 +1,4 @@
+import importlib
 import os
 import secrets
 from urllib.parse import urlsplit
@@ -5,7 +6,7 @@ from urllib.parse import urlsplit
 import pymysql
 import pytest
 
-from calllogs.models import ServerHook
+from calllogs.models import DispositionMap, ServerHook
 from dialer.models import ViciServer
 
 SCHEMA = [
@@ -107,7 +108,18 @@ def vici_db():
 
 
 @pytest.fixture
-def call_server(db, vici_db) -> ViciServer:
+def dispositions(db) -> None:
+    """The seeded statuses (a data migration). Transactional tests flush tables, so seed
+    them again the same way when a flush removed them."""
+    from django.apps import apps
+
+    if not DispositionMap.objects.exists():
+        seed_migration = importlib.import_module("calllogs.migrations.0002_seed_dispositions")
+        seed_migration.seed(apps, None)
+
+
+@pytest.fixture
+def call_server(db, vici_db, dispositions) -> ViciServer:
     server = ViciServer.objects.create(name="vici-calls", api_url="http://127.0.0.1:9/api",
                                        api_user="crmapi", db_url=vici_db.url)  # fmt: skip
     ServerHook.objects.create(server=server, token="tok-123")
