@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
 from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook
 from calllogs.services import webhook_url
 from core.admin import BigTableAdmin
+from leads.admin_links import LeadLinkMixin
 
 
 @admin.register(ServerHook)
@@ -31,18 +32,12 @@ class ServerHookAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(BigTableAdmin):
+class CallLogAdmin(LeadLinkMixin, BigTableAdmin):
     list_display = ["call_time", "uniqueid", "lead_link", "status", "agent", "talk_seconds",
                     "direction", "list_id", "paths"]  # fmt: skip
     list_filter = ["direction", "status"]
     search_fields = ["=uniqueid"]
     ordering = ["-call_time"]
-
-    @admin.display(description="lead")
-    def lead_link(self, obj):
-        if not obj.lead_id:
-            return "—"
-        return format_html('<a href="/leads/{}/">#{}</a>', obj.lead_id, obj.lead_id)
 
     def has_add_permission(self, request):
         return False

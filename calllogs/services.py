@@ -20,7 +20,12 @@ from broadcast import services as broadcast_services
 from calllogs.models import PATH_NAMES, CallLog, DispositionMap, ReconciliationRun, ServerHook
 from core.locks import advisory_xact_locks, lock_key
 from leads.models import Lead, LeadEvent, Suppression
-from leads.services import EventSpec, lead_events_record, lead_status_set, suppression_add
+from leads.services import (
+    EventSpec,
+    lead_events_record,
+    lead_status_set,
+    suppression_add_many,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -200,11 +205,12 @@ def _apply(after: list[tuple], before: dict[str, str], stats: UpsertStats) -> No
                 lead_ids=lead_ids, reason=f"disposition {action}"
             )
         if action == DispositionMap.Action.DNC:
-            for lead in Lead.objects.filter(id__in=lead_ids).only("phone", "workspace_id"):
-                if lead.phone:
-                    suppression_add(kind=Suppression.Kind.PHONE, value=lead.phone,
-                                    workspace_id=lead.workspace_id, reason="VICIdial DNC",
-                                    source="dnc")  # fmt: skip
+            phones = Lead.objects.filter(id__in=lead_ids).values_list("phone", "workspace_id")
+            suppression_add_many(
+                entries=[(Suppression.Kind.PHONE, phone, ws) for phone, ws in phones if phone],
+                reason="VICIdial DNC",
+                source="dnc",
+            )
 
 
 # --- webhook -------------------------------------------------------------------------------

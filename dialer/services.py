@@ -10,10 +10,8 @@ answer finds the lead VICIdial already has instead of adding it twice.
 
 import base64
 import hashlib
-import json
 import logging
 import os
-import random
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +23,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.backoff import jittered_backoff
+from core.db import json_value
 from core.errors import ApplicationError, ClientError
 from dialer.client import (
     AddLeadResult,
@@ -199,8 +199,7 @@ def _claim(server_id: int, limit: int) -> list[dict[str, Any]]:
         columns = ["id", "lead_id", "operation", "vici_list_id", "payload", "attempts"]
         items = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         for item in items:
-            if isinstance(item["payload"], str):  # jsonb comes back as text from raw SQL
-                item["payload"] = json.loads(item["payload"])
+            item["payload"] = json_value(item["payload"])
         if items:
             cursor.execute(
                 "SELECT id, phone, first_name, last_name, email, state, postal_code, "
@@ -268,8 +267,7 @@ def _send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) 
 
 
 def _retry_at(attempts: int, now: datetime) -> datetime:
-    ceiling = min(3600.0, 15.0 * 2 ** max(0, attempts - 1))
-    return now + timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
+    return now + jittered_backoff(attempts, base=15.0)
 
 
 def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id: int) -> None:

@@ -12,6 +12,7 @@ from core.admin import BigTableAdmin
 from core.errors import ApplicationError
 from leads import services
 from leads.admin_filters import CreatedFilter, WorkspaceFilter
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
 from leads.csv_import import CsvImportError, csv_import, csv_report
 from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import normalize_email, normalize_phone
@@ -295,28 +296,12 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadEvent)
-class LeadEventAdmin(BigTableAdmin):
+class LeadEventAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     list_display = ["created_at", "lead_link", "kind", "message", "actor"]
     list_filter = ["kind"]
-    search_fields = ["lead__id"]
-    search_help_text = "Lead id"
     ordering = ["-created_at"]
     readonly_fields = ["lead_link", "created_at", "kind", "message", "data", "actor"]
     fields = readonly_fields
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if not term.isdigit():
-            return queryset.none(), False
-        return queryset.filter(lead_id=int(term)), False
-
-    @admin.display(description="lead")
-    def lead_link(self, obj):
-        return format_html(
-            '<a href="{}">#{}</a>', reverse("leads-page:detail", args=[obj.lead_id]), obj.lead_id
-        )
 
     def has_add_permission(self, request):
         return False

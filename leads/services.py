@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -29,6 +29,7 @@ __all__ = [
     "lead_update",
     "partitions_archive_old",
     "suppression_add",
+    "suppression_add_many",
     "workspace_create",
 ]
 
@@ -110,19 +111,53 @@ def suppression_add(
 
     Returns the suppression and whether it was created.
     """
-    if kind == Suppression.Kind.EMAIL:
-        value = normalize_email(value)
-    elif kind == Suppression.Kind.PHONE:
-        value = normalize_phone(value)  # E.164, so "(212) 555-0142" still blocks intake
-    else:
-        raise ValueError(f"unknown suppression kind {kind!r}")
     suppression, created = Suppression.objects.get_or_create(
         kind=kind,
-        value=value,
+        value=_suppression_value(kind, value),
         workspace_id=workspace_id,
         defaults={"reason": reason[:255], "source": source[:64]},
     )
     return suppression, created
+
+
+def _suppression_value(kind: str, value: str) -> str:
+    if kind == Suppression.Kind.EMAIL:
+        return normalize_email(value)
+    if kind == Suppression.Kind.PHONE:
+        return normalize_phone(value)  # E.164, so "(212) 555-0142" still blocks intake
+    raise ValueError(f"unknown suppression kind {kind!r}")
+
+
+def suppression_add_many(
+    *,
+    entries: Iterable[tuple[str, str, int | None]],
+    reason: str = "",
+    source: str = "",
+) -> int:
+    """Add many (kind, value, workspace_id) suppressions in one INSERT. Idempotent.
+
+    Returns how many were new.
+    """
+    rows = {
+        (kind, _suppression_value(kind, value), workspace_id)
+        for kind, value, workspace_id in entries
+        if value
+    }
+    if not rows:
+        return 0
+    kinds, values, workspaces = (
+        list(column) for column in zip(*sorted(rows, key=str), strict=True)
+    )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO leads_suppression (kind, value, workspace_id, reason, source, "
+            "created_at, updated_at) SELECT k, v, w, %s, %s, %s, %s "
+            "FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[]) AS t(k, v, w) "
+            "ON CONFLICT DO NOTHING",
+            [reason[:255], source[:64], now, now, kinds, values, workspaces],
+        )
+        return cursor.rowcount
 
 
 def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Workspace:

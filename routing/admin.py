@@ -5,11 +5,11 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html
 
 from core.admin import BigTableAdmin
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
 from routing import selectors, services
 from routing.models import RetryItem, RoutingLog, RoutingRule, RuleCondition, RuleDestination
 
@@ -116,24 +116,11 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingLog)
-class RoutingLogAdmin(BigTableAdmin):
+class RoutingLogAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     list_display = ["created_at", "lead_link", "outcome", "rule_name", "reason", "duration_ms",
                     "worker"]  # fmt: skip
     list_filter = ["outcome"]
-    search_fields = ["lead__id"]
-    search_help_text = "Lead id"
     ordering = ["-created_at"]
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return (queryset.filter(lead_id=int(term)) if term.isdigit() else queryset.none()), False
-
-    @admin.display(description="lead")
-    def lead_link(self, obj):
-        url = reverse("leads-page:detail", args=[obj.lead_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.lead_id)
 
     def has_add_permission(self, request):
         return False
@@ -158,11 +145,10 @@ class RetryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(RetryItem)
-class RetryItemAdmin(admin.ModelAdmin):
+class RetryItemAdmin(LeadLinkMixin, LeadIdSearchMixin, admin.ModelAdmin):
     list_display = ["lead_link", "attempts", "next_retry_at", "is_dead", "short_error",
                     "updated_at"]  # fmt: skip
     list_filter = [RetryStateFilter]
-    search_fields = ["=lead_id"]
     ordering = ["next_retry_at"]
     readonly_fields = ["lead_id", "attempts", "next_retry_at", "is_dead", "last_error",
                        "created_at", "updated_at"]  # fmt: skip
@@ -170,11 +156,6 @@ class RetryItemAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    @admin.display(description="lead")
-    def lead_link(self, obj):
-        url = reverse("leads-page:detail", args=[obj.lead_id])
-        return format_html('<a href="{}">#{}</a>', url, obj.lead_id)
 
     @admin.display(description="error")
     def short_error(self, obj):

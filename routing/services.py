@@ -7,9 +7,7 @@ then counters, by id) inside the decision transaction, so they are exact under a
 number of workers and cannot deadlock.
 """
 
-import json
 import logging
-import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +19,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from broadcast import services as broadcast_services
+from core.backoff import jittered_backoff
+from core.db import json_value
 from core.errors import ApplicationError
 from dialer import services as dialer_services
 from leads.models import Lead, LeadEvent, Workspace
@@ -95,9 +95,7 @@ def leads_claim_pending(
         )
         rows = [dict(zip(LEAD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:
-        # Django's psycopg setup hands jsonb back as text from raw queries.
-        if isinstance(row["custom"], str):
-            row["custom"] = json.loads(row["custom"])
+        row["custom"] = json_value(row["custom"])
     return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
 
 
@@ -441,9 +439,8 @@ def route_until_empty(*, worker_id: str, seconds: float = 50.0) -> int:
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter: up to 30 s x 2^(attempts-1), capped at 1 h."""
-    ceiling = min(3600.0, 30.0 * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
+    """Up to 30 s x 2^(attempts-1) with jitter, capped at 1 h."""
+    return jittered_backoff(attempts, base=30.0)
 
 
 def retry_schedule(*, lead_ids: list[int], error: str) -> int:

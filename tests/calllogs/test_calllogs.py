@@ -121,6 +121,8 @@ def test_no_answer_counts_an_attempt_without_closing(call_server, lead):
     lead.refresh_from_db()
     assert lead.status == "routed"
     assert CallLog.objects.filter(lead_id=lead.pk, status="NA").count() == 1
+    event = LeadEvent.objects.get(lead_id=lead.pk, kind="dispositioned")
+    assert event.data["status"] == "NA" and event.data["status_name"] == "No answer (auto dial)"
 
 
 def test_hourly_sync_reads_the_vici_database(call_server, lead, vici_db):
@@ -189,3 +191,14 @@ def test_admin_shows_the_call_urls_to_paste(admin_client, call_server):
     page = admin_client.get(f"/admin/calllogs/serverhook/{hook.pk}/change/").content.decode()
     assert f"/webhooks/vici/call/?server={call_server.pk}&amp;token=tok-123&amp;kind=dispo" in page
     assert "uniqueid=--A--uniqueid--B--" in page
+
+
+def test_dnc_for_a_whole_batch_is_set_based(call_server, workspace, django_assert_max_num_queries):
+    ids = make_leads(workspace, 40)
+    Lead.objects.filter(pk__in=ids).update(vici_lead_id=None)
+    records = [CallRecord(uniqueid=f"{EPOCH + n}.1", vendor_lead_code=str(lead_id), status="DNC")
+               for n, lead_id in enumerate(ids)]  # fmt: skip
+    with django_assert_max_num_queries(25):
+        services.call_log_upsert_many(server_id=call_server.pk, path="sync", records=records)
+    assert Suppression.objects.filter(source="dnc").count() == 40
+    assert set(Lead.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"dnc"}

@@ -111,3 +111,19 @@ def test_retry_now_action(admin_client, workspace):
     )
     assert Lead.objects.get(pk=lead_id).status == "pending"
     assert RetryItem.objects.get().is_dead is False
+
+
+def test_routing_log_and_retry_queue_search_by_lead_id(admin_client, workspace):
+    make_rule("all", destinations=[{"workspace": workspace}])
+    first, second = make_leads(workspace, 2)
+    services.route_pending(worker_id="t")
+    found = admin_client.get("/admin/routing/routinglog/", {"q": str(second)})
+    assert [row.lead_id for row in found.context["cl"].result_list] == [second]
+    assert f'href="/leads/{second}/"' in found.content.decode()
+    RetryItem.objects.create(lead_id=first, next_retry_at="2026-01-01T00:00Z")
+    retry = admin_client.get("/admin/routing/retryitem/", {"q": str(first)})
+    assert [row.lead_id for row in retry.context["cl"].result_list] == [first]
+    assert (
+        list(admin_client.get("/admin/routing/retryitem/", {"q": "x"}).context["cl"].result_list)
+        == []
+    )

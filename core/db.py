@@ -1,0 +1,9 @@
+"""Small database helpers shared by the apps' raw-SQL hot paths."""
+
+import json
+from typing import Any
+
+
+def json_value(value: Any) -> Any:
+    """A jsonb column read by raw SQL: Django's psycopg setup hands it back as text."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -1,0 +1,30 @@
+"""Admin pieces for any changelist of rows that belong to a lead (events, routing log,
+retry queue, call logs): a link to the lead's history page and a lead-id search."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+
+class LeadLinkMixin:
+    """Adds a ``lead_link`` column (use it in ``list_display`` / ``readonly_fields``)."""
+
+    @admin.display(description="lead")
+    def lead_link(self, obj):
+        if not obj.lead_id:
+            return "—"
+        url = reverse("leads-page:detail", args=[obj.lead_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.lead_id)
+
+
+class LeadIdSearchMixin:
+    """The search box finds rows by exact lead id (an indexed column), nothing else."""
+
+    search_fields = ["lead_id"]
+    search_help_text = "Lead id"
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return (queryset.filter(lead_id=int(term)) if term.isdigit() else queryset.none()), False
