@@ -1,18 +1,282 @@
-from django.db import models
+import secrets
+from datetime import date, time
 
-from core.models import TimeStampedModel
-from leads.models import Workspace
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from core.models import PartitionedModel, TimeStampedModel
+from leads.models import Lead, Workspace
+
+
+def _webhook_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def default_stop_statuses() -> list[str]:
+    return [Lead.Status.SALE, Lead.Status.NOT_INTERESTED, Lead.Status.DNC]
+
+
+class Device(TimeStampedModel):
+    """A sending number (a WhatsApp session or an SMS line) behind an HTTP gateway.
+
+    Pacing state lives on the row and is only changed under its row lock, so every worker
+    process sees the same ``next_send_at``, ``sent_today`` and in-flight lease.
+    """
+
+    class Channel(models.TextChoices):
+        WHATSAPP = "whatsapp", "WhatsApp"
+        SMS = "sms", "SMS"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        DISCONNECTED = "disconnected", "Disconnected"
+        BANNED = "banned", "Banned"
+
+    class GatewayKind(models.TextChoices):
+        WAHA = "waha", "WAHA (WhatsApp HTTP API)"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="devices")
+    name = models.CharField(max_length=100)
+    phone = models.CharField(max_length=20, help_text="E.164")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WHATSAPP)
+    gateway_kind = models.CharField(
+        max_length=16, choices=GatewayKind.choices, default=GatewayKind.WAHA
+    )
+    gateway_url = models.URLField(help_text="Base URL of the gateway, e.g. http://waha:3000")
+    gateway_session = models.CharField(max_length=100, default="default")
+    gateway_token = models.CharField(max_length=200, blank=True, help_text="X-Api-Key")
+    webhook_secret = models.CharField(
+        max_length=64, default=_webhook_secret, help_text="HMAC key of the gateway's webhooks"
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=500, blank=True)
+    min_interval_seconds = models.FloatField(default=5.0)
+    max_interval_seconds = models.FloatField(default=15.0)
+    daily_cap = models.PositiveIntegerField(default=1000)
+    warmup_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Ramp the daily cap up linearly over this many days (0: no warm-up)."
+    )
+    active_since = models.DateField(default=date.today)
+
+    # Pacing state (changed only by the dispatcher, under the row lock).
+    next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    sent_on = models.DateField(null=True, blank=True, editable=False)
+    sent_today = models.PositiveIntegerField(default=0, editable=False)
+    last_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Health: consecutive failures pause the device at BROADCAST_DEVICE_MAX_FAILURES.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(
+                fields=["next_send_at"], name="device_due_idx", condition=Q(status="active")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})"
+
+    def clean(self):
+        if self.min_interval_seconds is not None and self.max_interval_seconds is not None:
+            if self.min_interval_seconds <= 0:
+                raise ValidationError({"min_interval_seconds": "Must be above zero."})
+            if self.max_interval_seconds < self.min_interval_seconds:
+                raise ValidationError(
+                    {"max_interval_seconds": "Must be at least the minimum interval."}
+                )
+
+    def cap_for(self, day: date) -> int:
+        """The daily cap on ``day``, ramped during warm-up (day one sends 1/warmup_days)."""
+        if not self.warmup_days:
+            return self.daily_cap
+        age = max((day - self.active_since).days, 0) + 1
+        if age >= self.warmup_days:
+            return self.daily_cap
+        return max(1, self.daily_cap * age // self.warmup_days)
+
+    def sent_on_day(self, day: date) -> int:
+        return self.sent_today if self.sent_on == day else 0
+
+
+def _window_default_start() -> time:
+    return time.fromisoformat(settings.BROADCAST_DEFAULT_WINDOW.split("-")[0])
+
+
+def _window_default_end() -> time:
+    return time.fromisoformat(settings.BROADCAST_DEFAULT_WINDOW.split("-")[1])
 
 
 class Sequence(TimeStampedModel):
-    """A drip sequence of ordered steps (steps, windows and stop rules: broadcast issue)."""
+    """A drip sequence: ordered steps, a send window in the recipient's time, stop rules."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sequences")
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    devices = models.ManyToManyField(
+        Device, blank=True, related_name="sequences",
+        help_text="Devices that send this sequence; empty: every active device of the workspace.",
+    )  # fmt: skip
+    window_start = models.TimeField(default=_window_default_start)
+    window_end = models.TimeField(default=_window_default_end)
+    placeholder_defaults = models.JSONField(
+        default=dict, blank=True,
+        help_text='Declares custom placeholders and fallbacks, e.g. {"first_name": "there", '
+                  '"promo": "WELCOME"}. A placeholder that is neither a lead field nor a key '
+                  "here is refused when the step is saved.",
+    )  # fmt: skip
+    stop_on_reply = models.BooleanField(default=True)
+    stop_statuses = models.JSONField(
+        default=default_stop_statuses, blank=True,
+        help_text="Lead statuses that stop the sequence (checked before every send).",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        if self.window_start and self.window_end and self.window_start == self.window_end:
+            raise ValidationError({"window_end": "The send window cannot be empty."})
+        if not isinstance(self.placeholder_defaults, dict):
+            raise ValidationError({"placeholder_defaults": "Must be an object of key: text."})
+        valid = {value for value, _ in Lead.Status.choices}
+        if not isinstance(self.stop_statuses, list) or not set(self.stop_statuses) <= valid:
+            raise ValidationError(
+                {"stop_statuses": f"A list of lead statuses among: {', '.join(sorted(valid))}."}
+            )
+
+
+class Step(models.Model):
+    """One message of a sequence, sent ``delay`` after the previous one was sent."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(default=1)
+    delay_minutes = models.PositiveIntegerField(
+        default=0, help_text="After the previous step was sent (the first step: after enrollment)."
+    )
+    template = models.TextField(help_text="Placeholders: {first_name}, {company}, custom keys…")
+    media_url = models.URLField(blank=True)
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "position"], name="step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence} · step {self.position}"
+
+    def clean(self):
+        from broadcast.templating import template_validate
+
+        if self.sequence_id is not None:
+            errors = template_validate(self.template, self.sequence.placeholder_defaults)
+            if errors:
+                raise ValidationError({"template": errors})
+
+
+class Enrollment(models.Model):
+    """A lead going through a sequence, always on the same (sticky) device."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        STOPPED = "stopped", "Stopped"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="enrollments"
+    )
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="enrollments")
+    workspace_id = models.BigIntegerField()
+    phone = models.CharField(max_length=20)
+    timezone = models.CharField(max_length=64, help_text="The recipient's time zone")
+    current_step = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "lead"], name="enrollment_unique")
+        ]
+        indexes = [
+            models.Index(fields=["lead"], name="enrollment_lead_idx"),
+            models.Index(fields=["device", "phone"], name="enrollment_device_phone_idx"),
+            models.Index(fields=["status", "id"], name="enrollment_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} lead {self.lead_id} in {self.sequence_id}"
+
+
+class Message(PartitionedModel):
+    """One message to one lead. LAZY: at most one unsent message per active enrollment."""
+
+    partition_key = "scheduled_at"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    scheduled_at = models.DateTimeField()
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
+    )
+    step = models.PositiveSmallIntegerField()
+    device = models.ForeignKey(
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
+    )
+    body = models.TextField()
+    media_url = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    gateway_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-scheduled_at"]
+        indexes = [
+            models.Index(
+                fields=["device", "scheduled_at"],
+                name="message_due_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["lead", "scheduled_at"], name="message_lead_idx"),
+            models.Index(fields=["enrollment"], name="message_enrollment_idx"),
+            models.Index(
+                fields=["gateway_id"], name="message_gateway_idx", condition=~Q(gateway_id="")
+            ),
+            models.Index(
+                fields=["device"], name="message_sending_idx", condition=Q(status="sending")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} step {self.step} to lead {self.lead_id}"

@@ -1,16 +1,919 @@
-"""Broadcast services. Routing and call logs call these (implemented by the broadcast issue)."""
+"""Broadcast write paths: enrollment, stopping, the paced dispatcher, gateway events.
 
-from collections.abc import Sequence
+Scale rules (see the broadcast issue and DESIGN.md):
+
+* Lazy: an active enrollment has at most one unsent message. Enrolling N leads writes N
+  enrollments and N first messages (COPY into a staging table, one INSERT ... SELECT per
+  batch); a message's successor is written when it is sent.
+* Pacing is a property of the device row: the dispatcher claims devices whose
+  ``next_send_at`` has come, with ``FOR UPDATE SKIP LOCKED``, puts a lease on them, and
+  writes ``next_send_at = start of this send + random(min, max)`` when the send is done. A
+  device has at most one send in flight, so no two of its sends are closer than its minimum
+  interval whatever the number of dispatchers.
+* Consent at send time: suppression (phone or email, the lead's workspace or global), the
+  enrollment's state and the sequence's stop statuses are checked for every claimed message.
+"""
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from broadcast.gateway import (
+    GatewayError,
+    GatewayEvent,
+    GatewayRejected,
+    GatewaySessionDown,
+    client_for,
+)
+from broadcast.models import Device, Enrollment, Message, Sequence, Step
+from broadcast.scheduling import in_window, recipient_timezone, window_next
+from broadcast.templating import lead_values, template_render
+from core.backoff import jittered_backoff
+from core.db import json_value
+from core.errors import ApplicationError
+from core.http import HttpPolicy, build_session
+from leads.models import Lead, LeadEvent, Suppression
+from leads.services import EventSpec, lead_events_record, lead_status_set, suppression_add_many
+
+logger = logging.getLogger(__name__)
+alerts = logging.getLogger("leadbrain.alerts")
+
+LEAD_COLUMNS = ("first_name", "last_name", "phone", "email", "company", "industry", "state",
+                "postal_code", "source", "external_id", "custom", "timezone")  # fmt: skip
 
 
-def enrollment_create_many(*, lead_ids: Sequence[int], sequence_id: int) -> int:
-    """Enroll leads in a sequence (one enrollment + one first message each). Idempotent.
+# --- enrollment ---------------------------------------------------------------------------
 
-    Returns how many new enrollments were created.
+
+@dataclass
+class EnrollResult:
+    created: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "skipped": dict(self.skipped)}
+
+
+@dataclass
+class _DevicePlan:
+    """Where the next staggered first message of a device goes."""
+
+    device_id: int
+    load: int  # messages already planned on it
+    spacing: float  # seconds between two sends on average
+    per_day: int  # sends a day (daily cap, or what fits in the window)
+
+    def offset(self) -> timedelta:
+        day, slot = divmod(self.load, self.per_day)
+        return timedelta(days=day, seconds=slot * self.spacing)
+
+
+def _sequence_devices(sequence: Sequence) -> list[Device]:
+    chosen = list(sequence.devices.filter(status=Device.Status.ACTIVE).order_by("id"))
+    if chosen or sequence.devices.exists():
+        return chosen
+    return list(
+        Device.objects.filter(workspace_id=sequence.workspace_id, status=Device.Status.ACTIVE)
+        .order_by("id")
+    )  # fmt: skip
+
+
+def _window_seconds(sequence: Sequence) -> float:
+    start = sequence.window_start.hour * 3600 + sequence.window_start.minute * 60
+    end = sequence.window_end.hour * 3600 + sequence.window_end.minute * 60
+    return float((end - start) % 86400 or 86400)
+
+
+def _device_plans(sequence: Sequence, devices: list[Device]) -> list[_DevicePlan]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT device_id, count(*) FROM broadcast_enrollment "
+            "WHERE status = 'active' AND device_id = ANY(%s) GROUP BY device_id",
+            [[d.pk for d in devices]],
+        )
+        load = dict(cursor.fetchall())
+    window = _window_seconds(sequence)
+    plans = []
+    today = timezone.now().date()
+    for d in devices:
+        spacing = (d.min_interval_seconds + d.max_interval_seconds) / 2
+        per_day = max(1, min(d.cap_for(today), int(window / max(spacing, 0.001))))
+        plans.append(_DevicePlan(d.pk, load.get(d.pk, 0), spacing, per_day))
+    return plans
+
+
+def _batched(iterable: Iterable[int], size: int):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def enrollment_create_many(
+    *,
+    lead_ids: Iterable[int],
+    sequence_id: int,
+    actor: str = "",
+    now: datetime | None = None,
+    batch_size: int | None = None,
+) -> EnrollResult:
+    """Enroll leads in a sequence: one enrollment and one first message each. Idempotent.
+
+    ``lead_ids`` may be any iterable (a generator over millions of ids): it is consumed in
+    batches, each written in its own transaction with COPY, so memory stays constant. First
+    sends are staggered over the devices' capacity and moved into the recipients' windows.
+    Leads without a phone, suppressed, in a stop status or already enrolled are skipped.
     """
-    return 0
+    sequence = Sequence.objects.filter(pk=sequence_id).first()
+    if sequence is None:
+        raise ApplicationError("No such sequence.", code="not_found", status_code=404)
+    if not sequence.is_active:
+        raise ApplicationError(f"Sequence {sequence.name} is not active.", code="inactive")
+    first = sequence.steps.order_by("position").first()
+    if first is None:
+        raise ApplicationError(f"Sequence {sequence.name} has no steps.", code="no_steps")
+    devices = _sequence_devices(sequence)
+    if not devices:
+        raise ApplicationError(f"Sequence {sequence.name} has no active device.",
+                               code="no_device")  # fmt: skip
+    plans = _device_plans(sequence, devices)
+    fallback_tz = sequence.workspace.timezone
+    result = EnrollResult()
+    now = now or timezone.now()
+    for chunk in _batched(lead_ids, batch_size or settings.BROADCAST_ENROLL_BATCH):
+        with transaction.atomic():
+            _enroll_batch(sequence, first, plans, chunk, fallback_tz, now, actor, result)
+    return result
 
 
-def enrollment_stop_for_leads(*, lead_ids: Sequence[int], reason: str) -> int:
+def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, actor, result):
+    columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.id, l.workspace_id, l.status, {columns}, "
+            "EXISTS (SELECT 1 FROM broadcast_enrollment e "
+            "        WHERE e.sequence_id = %s AND e.lead_id = l.id), "
+            "EXISTS (SELECT 1 FROM leads_suppression s WHERE "
+            "        (s.workspace_id IS NULL OR s.workspace_id = l.workspace_id) AND "
+            "        ((s.kind = 'phone' AND s.value = l.phone) OR "
+            "         (s.kind = 'email' AND l.email <> '' AND s.value = l.email))) "
+            "FROM leads_lead l WHERE l.id = ANY(%s) "
+            "AND (l.workspace_id = %s OR l.destination_workspace_id = %s)",
+            [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],
+        )
+        rows = cursor.fetchall()
+    result.skipped["not_found"] += len(set(lead_ids)) - len(rows)
+    stop = set(sequence.stop_statuses or [])
+    plan_order = sorted(plans, key=lambda p: (p.load, p.device_id))
+    staged = []
+    n_cols = len(LEAD_COLUMNS)
+    for row in rows:
+        lead_id, workspace_id, status = row[0], row[1], row[2]
+        lead = dict(zip(LEAD_COLUMNS, row[3 : 3 + n_cols], strict=True))
+        enrolled, suppressed = row[3 + n_cols], row[4 + n_cols]
+        if enrolled:
+            result.skipped["already_enrolled"] += 1
+            continue
+        if not lead["phone"]:
+            result.skipped["no_phone"] += 1
+            continue
+        if suppressed:
+            result.skipped["suppressed"] += 1
+            continue
+        if status in stop:
+            result.skipped["stop_status"] += 1
+            continue
+        lead["custom"] = json_value(lead["custom"]) or {}
+        plan = plan_order[0]  # the least loaded device (ties: lowest id), kept sorted below
+        tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
+                                fallback=fallback_tz)  # fmt: skip
+        at = now + timedelta(minutes=first.delay_minutes) + plan.offset()
+        at = window_next(at, tz, sequence.window_start, sequence.window_end)
+        body = template_render(first.template, lead_values(lead, sequence.placeholder_defaults))
+        staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
+        plan.load += 1
+        _resort_head(plan_order)
+    if not staged:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS broadcast_enroll_stage (lead_id bigint, "
+            "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
+            "scheduled_at timestamptz, body text) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(
+            "COPY broadcast_enroll_stage (lead_id, device_id, workspace_id, phone, tz, "
+            "scheduled_at, body) FROM STDIN"
+        ) as copy:
+            for row in staged:
+                copy.write_row(row)
+        cursor.execute(
+            "WITH ins AS ("
+            "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
+            "    phone, timezone, current_step, status, reason, created_at, updated_at)"
+            "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, 'active',"
+            "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
+            "  ON CONFLICT (sequence_id, lead_id) DO NOTHING RETURNING id, lead_id),"
+            " msg AS ("
+            "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
+            "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at)"
+            "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
+            "    %(media)s, 'pending', 0, '', '', %(now)s"
+            "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
+            " INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor)"
+            " SELECT ins.lead_id, %(now)s, 'enrolled', %(text)s,"
+            "   jsonb_build_object('sequence_id', %(seq)s, 'enrollment_id', ins.id,"
+            "                      'device_id', s.device_id), %(actor)s"
+            " FROM ins JOIN broadcast_enroll_stage s USING (lead_id)",
+            {"seq": sequence.pk, "step": first.position, "now": timezone.now(),
+             "media": first.media_url, "text": f"Enrolled in sequence {sequence.name}",
+             "actor": actor or "broadcast"},
+        )  # fmt: skip
+        created = cursor.rowcount
+    result.created += created
+    if created < len(staged):
+        result.skipped["already_enrolled"] += len(staged) - created
+
+
+def _resort_head(plans: list[_DevicePlan]) -> None:
+    """Keep ``plans`` sorted by load after the head's load went up by one (bubble down)."""
+    i = 0
+    while i + 1 < len(plans) and (plans[i].load, plans[i].device_id) > (
+        plans[i + 1].load, plans[i + 1].device_id,
+    ):  # fmt: skip
+        plans[i], plans[i + 1] = plans[i + 1], plans[i]
+        i += 1
+
+
+# --- stopping -----------------------------------------------------------------------------
+
+
+def _stop(where: str, params: list, *, reason: str, actor: str, status: str = "stopped") -> int:
+    """Stop active enrollments matching ``where`` and cancel their pending message."""
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE broadcast_enrollment e SET status = %s, reason = %s, updated_at = %s "
+            f"WHERE e.status = 'active' AND {where} RETURNING e.id, e.lead_id, e.sequence_id",
+            [status, reason[:255], now, *params],
+        )
+        stopped = cursor.fetchall()
+        if not stopped:
+            return 0
+        cursor.execute(
+            "UPDATE broadcast_message SET status = 'cancelled', error = %s "
+            "WHERE status = 'pending' AND enrollment_id = ANY(%s)",
+            [reason[:500], [row[0] for row in stopped]],
+        )
+        lead_events_record(events=[
+            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                      message=f"Sequence stopped: {reason}", actor=actor or "broadcast",
+                      data={"enrollment_id": eid, "sequence_id": seq_id}, at=now)
+            for eid, lead_id, seq_id in stopped
+        ])  # fmt: skip
+    return len(stopped)
+
+
+def enrollment_stop(*, enrollment_id: int, reason: str, actor: str = "") -> int:
+    return _stop("e.id = %s", [enrollment_id], reason=reason, actor=actor)
+
+
+def enrollment_stop_for_leads(*, lead_ids: Iterable[int], reason: str, actor: str = "",
+                              only_stop_on_reply: bool = False) -> int:  # fmt: skip
     """Stop every active enrollment of these leads (DNC, sale, opt-out). Returns the count."""
-    return 0
+    ids = list(lead_ids)
+    if not ids:
+        return 0
+    where = "e.lead_id = ANY(%s)"
+    if only_stop_on_reply:
+        where += " AND e.sequence_id IN (SELECT id FROM broadcast_sequence WHERE stop_on_reply)"
+    return _stop(where, [ids], reason=reason, actor=actor)
+
+
+def enrollment_stop_many(*, enrollment_ids: Iterable[int], reason: str, actor: str = "") -> int:
+    return _stop("e.id = ANY(%s)", [list(enrollment_ids)], reason=reason, actor=actor)
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+def _alert(device_id: int, text: str) -> None:
+    alerts.error("broadcast device %s: %s", device_id, text)
+    from broadcast import metrics
+
+    metrics.device_alerts.inc()
+
+
+def device_set_status(*, device: Device, status: str, reason: str = "", actor: str = "") -> Device:
+    """Pause, resume, mark disconnected or banned. Resuming clears the failure count."""
+    fields = {"status": status, "status_reason": reason[:500]}
+    if status == Device.Status.ACTIVE:
+        fields.update(consecutive_failures=0, lease_until=None)
+    Device.objects.filter(pk=device.pk).update(**fields, updated_at=timezone.now())
+    device.refresh_from_db()
+    if status in (Device.Status.DISCONNECTED, Device.Status.BANNED):
+        _alert(device.pk, f"{status}: {reason}")
+    logger.info("device %s -> %s (%s) by %s", device.pk, status, reason, actor or "system")
+    return device
+
+
+# --- dispatcher ---------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    message_id: int
+    scheduled_at: datetime
+    enrollment_id: int
+    lead_id: int
+    step: int
+    body: str
+    media_url: str
+    phone: str
+    device: dict[str, Any]
+    slot: float  # epoch seconds: not before this
+    attempts: int = 1  # including this one
+
+
+@dataclass
+class Outcome:
+    claim: Claim
+    started: float
+    gateway_id: str = ""
+    error: GatewayError | None = None
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    rescheduled: int = 0
+
+
+_DEVICE_COLUMNS = ("id", "gateway_kind", "gateway_url", "gateway_session", "gateway_token",
+                   "min_interval_seconds", "max_interval_seconds", "daily_cap", "warmup_days",
+                   "active_since", "sent_on", "sent_today", "next_send_at")  # fmt: skip
+
+DUE_SQL = (
+    "SELECT {device_cols}, m.id, m.scheduled_at, m.enrollment_id, m.lead_id, m.step, m.body, "
+    "m.media_url, m.attempts FROM broadcast_device d CROSS JOIN LATERAL ("
+    "  SELECT id, scheduled_at, enrollment_id, lead_id, step, body, media_url, attempts "
+    "  FROM broadcast_message m WHERE m.device_id = d.id AND m.status = 'pending' "
+    "  AND m.scheduled_at <= %(horizon)s ORDER BY m.scheduled_at LIMIT 1) m "
+    "WHERE d.status = 'active' AND d.lease_until IS NULL "
+    "AND (d.next_send_at IS NULL OR d.next_send_at <= %(horizon)s) "
+    "ORDER BY d.next_send_at NULLS FIRST LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
+).format(device_cols=", ".join(f"d.{c}" for c in _DEVICE_COLUMNS))
+
+
+def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None = None,
+                   stats: DispatchStats | None = None) -> list[Claim]:  # fmt: skip
+    """Claim up to ``limit`` devices whose turn comes within ``lookahead`` seconds, with the
+    earliest due message of each; re-check consent and windows; lease the devices."""
+    stats = stats or DispatchStats()
+    now = now or timezone.now()
+    horizon = now + timedelta(seconds=lookahead)
+    n = len(_DEVICE_COLUMNS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(DUE_SQL, {"horizon": horizon, "limit": limit})
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        checks = _consent(cursor, [row[n + 2] for row in rows])
+        today = now.date()
+        claims: list[Claim] = []
+        capped, cancel, stop, moves = [], [], [], []
+        for row in rows:
+            device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
+            mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
+            sent = device["sent_today"] if device["sent_on"] == today else 0
+            if sent >= _cap(device, today):
+                capped.append((device["id"], _next_day(now)))
+                continue
+            check = checks.get(eid)
+            if check is None or check["enrollment_status"] != Enrollment.Status.ACTIVE:
+                cancel.append((mid, sched))
+                continue
+            if check["suppressed"] or check["lead_status"] in check["stop_statuses"]:
+                why = "suppressed" if check["suppressed"] else f"lead is {check['lead_status']}"
+                stop.append((eid, why))
+                continue
+            if not check["sequence_active"]:
+                moves.append((mid, sched, now + timedelta(minutes=15)))
+                continue
+            send_at = max(sched, device["next_send_at"] or now, now)
+            tz, start, end = check["timezone"], check["window_start"], check["window_end"]
+            if not in_window(send_at, tz, start, end):
+                moves.append((mid, sched, window_next(send_at, tz, start, end)))
+                continue
+            claims.append(Claim(mid, sched, eid, lead_id, step, body, media, check["phone"],
+                                device, send_at.timestamp(), attempts + 1))  # fmt: skip
+        if capped:
+            cursor.execute(
+                "UPDATE broadcast_device d SET next_send_at = k.at FROM "
+                "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) WHERE d.id = k.id",
+                [[c[0] for c in capped], [c[1] for c in capped]],
+            )
+        if cancel:
+            cursor.execute(
+                "UPDATE broadcast_message m SET status = 'cancelled' FROM "
+                "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+                "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
+                [[c[0] for c in cancel], [c[1] for c in cancel]],
+            )
+        if moves:
+            cursor.execute(
+                "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
+                "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
+                "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
+                [[c[0] for c in moves], [c[1] for c in moves], [c[2] for c in moves]],
+            )
+        if claims:
+            cursor.execute(
+                "UPDATE broadcast_message m SET status = 'sending', attempts = m.attempts + 1 "
+                "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+                "WHERE m.id = k.id AND m.scheduled_at = k.at",
+                [[c.message_id for c in claims], [c.scheduled_at for c in claims]],
+            )
+            cursor.execute(
+                "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
+                [now + timedelta(seconds=settings.BROADCAST_LEASE_SECONDS),
+                 [c.device["id"] for c in claims]],
+            )  # fmt: skip
+        for reason in {why for _, why in stop}:
+            enrollment_stop_many(enrollment_ids=[e for e, w in stop if w == reason],
+                                 reason=reason, actor="broadcast:consent")  # fmt: skip
+    stats.claimed += len(claims)
+    stats.skipped += len(cancel) + len(stop)
+    stats.rescheduled += len(moves)
+    return claims
+
+
+def _cap(device: dict, day) -> int:
+    warmup, cap = device["warmup_days"], device["daily_cap"]
+    if not warmup:
+        return cap
+    age = max((day - device["active_since"]).days, 0) + 1
+    return cap if age >= warmup else max(1, cap * age // warmup)
+
+
+def _next_day(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def _consent(cursor, enrollment_ids: list[int]) -> dict[int, dict[str, Any]]:
+    cursor.execute(
+        "SELECT e.id, e.status, e.timezone, e.phone, l.status, s.window_start, s.window_end, "
+        "s.stop_statuses, s.is_active, EXISTS (SELECT 1 FROM leads_suppression x WHERE "
+        "  (x.workspace_id IS NULL OR x.workspace_id = l.workspace_id) AND "
+        "  ((x.kind = 'phone' AND x.value = e.phone) OR "
+        "   (x.kind = 'email' AND l.email <> '' AND x.value = l.email))) "
+        "FROM broadcast_enrollment e JOIN broadcast_sequence s ON s.id = e.sequence_id "
+        "LEFT JOIN leads_lead l ON l.id = e.lead_id WHERE e.id = ANY(%s)",
+        [enrollment_ids],
+    )
+    keys = ("enrollment_status", "timezone", "phone", "lead_status", "window_start",
+            "window_end", "stop_statuses", "sequence_active", "suppressed")  # fmt: skip
+    found = {}
+    for row in cursor.fetchall():
+        check = dict(zip(keys, row[1:], strict=True))
+        check["stop_statuses"] = set(json_value(check["stop_statuses"]) or [])
+        found[row[0]] = check
+    return found
+
+
+def _send(claim: Claim, sessions: dict[str, requests.Session], lock: threading.Lock) -> Outcome:
+    device = claim.device
+    with lock:
+        http = sessions.get(device["gateway_url"])
+        if http is None:
+            http = build_session(HttpPolicy(timeout=settings.BROADCAST_GATEWAY_TIMEOUT,
+                                            retries=1, pool_size=64))  # fmt: skip
+            sessions[device["gateway_url"]] = http
+    client = client_for(_DeviceView(device), http=http)
+    started = time.time()
+    if started < claim.slot:  # never early, whatever the pool did
+        time.sleep(claim.slot - started)
+        started = time.time()
+    try:
+        result = client.send(phone=claim.phone, text=claim.body, media_url=claim.media_url)
+    except GatewayError as exc:
+        return Outcome(claim, started, error=exc)
+    except Exception as exc:  # a bug or an unexpected answer: retry, never lose the message
+        logger.exception("send of message %s failed", claim.message_id)
+        return Outcome(claim, started, error=GatewayError(repr(exc), retryable=True))
+    return Outcome(claim, started, gateway_id=result.gateway_id)
+
+
+class _DeviceView:
+    def __init__(self, device: dict) -> None:
+        self.gateway_url = device["gateway_url"]
+        self.gateway_session = device["gateway_session"]
+        self.gateway_token = device["gateway_token"]
+
+
+def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None) -> None:
+    """Write the results of sends: message states, device pacing and health, successors."""
+    stats = stats or DispatchStats()
+    if not outcomes:
+        return
+    now = timezone.now()
+    max_attempts = settings.BROADCAST_MAX_ATTEMPTS
+    max_failures = settings.BROADCAST_DEVICE_MAX_FAILURES
+    msg_rows, dev_rows, sent, failed_enrollments, events = [], [], [], [], []
+    for o in outcomes:
+        c, d = o.claim, o.claim.device
+        started = datetime.fromtimestamp(o.started, tz=UTC)
+        pause = random.uniform(d["min_interval_seconds"], d["max_interval_seconds"])
+        next_at = started + timedelta(seconds=pause)
+        err = o.error
+        if err is None:
+            msg_rows.append((c.message_id, c.scheduled_at, "sent", c.scheduled_at, started,
+                             o.gateway_id, ""))  # fmt: skip
+            dev_rows.append((d["id"], next_at, True, False, "", "", started))
+            sent.append(o)
+            events.append(EventSpec(lead_id=c.lead_id, kind=LeadEvent.Kind.MESSAGE_SENT,
+                                    message=c.body[:200], actor=f"device:{d['id']}", at=started,
+                                    data={"message_id": c.message_id, "step": c.step,
+                                          "gateway_id": o.gateway_id}))  # fmt: skip
+            continue
+        text = (err.message or repr(err))[:1000]
+        new_status = ""
+        if isinstance(err, GatewaySessionDown):
+            new_status = Device.Status.BANNED if err.banned else Device.Status.DISCONNECTED
+        if isinstance(err, GatewayRejected):
+            msg_rows.append((c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "",
+                             text))  # fmt: skip
+            failed_enrollments.append((c.enrollment_id, c.lead_id, text))
+            dev_rows.append((d["id"], next_at, False, False, "", text, None))
+            stats.failed += 1
+            continue
+        if err.retryable and c.attempts < max_attempts:
+            backoff = jittered_backoff(c.attempts, base=settings.BROADCAST_RETRY_BASE_SECONDS)
+            retry_at = now + backoff
+            msg_rows.append((c.message_id, c.scheduled_at, "pending", retry_at, None, "", text))
+            stats.retried += 1
+        else:
+            msg_rows.append((c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "",
+                             text))  # fmt: skip
+            failed_enrollments.append((c.enrollment_id, c.lead_id, text))
+            stats.failed += 1
+        dev_rows.append((d["id"], next_at, False, True, new_status, text, None))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE broadcast_message m SET status = k.status, scheduled_at = k.new_at, "
+            "sent_at = k.sent_at, gateway_id = k.gw, error = k.err FROM unnest("
+            "%s::bigint[], %s::timestamptz[], %s::varchar[], %s::timestamptz[], "
+            "%s::timestamptz[], %s::varchar[], %s::text[]) k(id, at, status, new_at, sent_at, "
+            "gw, err) WHERE m.id = k.id AND m.scheduled_at = k.at",
+            [list(col) for col in zip(*msg_rows, strict=True)],
+        )
+        cursor.execute(
+            "UPDATE broadcast_device d SET lease_until = NULL, next_send_at = k.next_at, "
+            "sent_today = CASE WHEN NOT k.sent THEN d.sent_today "
+            "  WHEN d.sent_on = k.sent_at::date THEN d.sent_today + 1 ELSE 1 END, "
+            "sent_on = CASE WHEN k.sent THEN k.sent_at::date ELSE d.sent_on END, "
+            "last_sent_at = COALESCE(k.sent_at, d.last_sent_at), "
+            "consecutive_failures = CASE WHEN k.sent THEN 0 WHEN k.failure "
+            "  THEN d.consecutive_failures + 1 ELSE d.consecutive_failures END, "
+            "last_error = CASE WHEN k.err <> '' THEN k.err ELSE d.last_error END, "
+            "last_error_at = CASE WHEN k.err <> '' THEN %s ELSE d.last_error_at END, "
+            "status = CASE WHEN d.status <> 'active' THEN d.status "
+            "  WHEN k.new_status <> '' THEN k.new_status "
+            "  WHEN k.failure AND d.consecutive_failures + 1 >= %s THEN 'paused' "
+            "  ELSE d.status END, "
+            "status_reason = CASE WHEN d.status <> 'active' THEN d.status_reason "
+            "  WHEN k.new_status <> '' THEN k.err "
+            "  WHEN k.failure AND d.consecutive_failures + 1 >= %s "
+            "  THEN 'paused after ' || (d.consecutive_failures + 1) || ' failed sends: ' || k.err "
+            "  ELSE d.status_reason END "
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::boolean[], %s::boolean[], "
+            "%s::varchar[], %s::text[], %s::timestamptz[]) "
+            "k(id, next_at, sent, failure, new_status, err, sent_at) "
+            "WHERE d.id = k.id RETURNING d.id, d.status, d.status_reason",
+            [now, max_failures, max_failures, *[list(col) for col in zip(*dev_rows, strict=True)]],
+        )
+        changed = [(i, s, r) for i, s, r in cursor.fetchall() if s != Device.Status.ACTIVE]
+        if sent:
+            _write_successors(cursor, sent, now)
+        if failed_enrollments:
+            cursor.execute(
+                "UPDATE broadcast_enrollment SET status = 'failed', reason = k.reason, "
+                "updated_at = %s FROM unnest(%s::bigint[], %s::varchar[]) k(id, reason) "
+                "WHERE broadcast_enrollment.id = k.id AND status = 'active'",
+                [now, [e for e, _, _ in failed_enrollments],
+                 [r[:255] for _, _, r in failed_enrollments]],
+            )  # fmt: skip
+        lead_events_record(events=events)
+    stats.sent += len(sent)
+    for device_id, status, reason in changed:
+        _alert(device_id, f"{status}: {reason}")
+
+
+_steps_cache: dict[int, tuple[float, list[Step], Sequence]] = {}
+
+
+def _sequence_steps(sequence_id: int) -> tuple[list[Step], Sequence]:
+    """Steps of a sequence, cached for a few seconds (edits show up on the next refresh)."""
+    hit = _steps_cache.get(sequence_id)
+    if hit and time.monotonic() - hit[0] < 10:
+        return hit[1], hit[2]
+    sequence = Sequence.objects.get(pk=sequence_id)
+    steps = list(sequence.steps.order_by("position"))
+    _steps_cache[sequence_id] = (time.monotonic(), steps, sequence)
+    return steps, sequence
+
+
+def _write_successors(cursor, sent: list[Outcome], now: datetime) -> None:
+    """Advance enrollments past the sent step: write the next message, or complete them."""
+    ids = [o.claim.enrollment_id for o in sent]
+    columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
+    cursor.execute(
+        f"SELECT e.id, e.sequence_id, e.timezone, {columns} FROM broadcast_enrollment e "
+        "LEFT JOIN leads_lead l ON l.id = e.lead_id WHERE e.id = ANY(%s) AND e.status = 'active'",
+        [ids],
+    )
+    rows = {row[0]: row for row in cursor.fetchall()}
+    advance, complete, messages = [], [], []
+    for o in sent:
+        c = o.claim
+        row = rows.get(c.enrollment_id)
+        if row is None:  # stopped while the message was in flight
+            continue
+        steps, sequence = _sequence_steps(row[1])
+        following = [s for s in steps if s.position > c.step]
+        if not following:
+            complete.append(c.enrollment_id)
+            continue
+        step = following[0]
+        lead = dict(zip(LEAD_COLUMNS, row[3:], strict=True))
+        lead["custom"] = json_value(lead["custom"]) or {}
+        started = datetime.fromtimestamp(o.started, tz=UTC)
+        at = window_next(started + timedelta(minutes=step.delay_minutes), row[2],
+                         sequence.window_start, sequence.window_end)  # fmt: skip
+        body = template_render(step.template, lead_values(lead, sequence.placeholder_defaults))
+        advance.append((c.enrollment_id, step.position))
+        messages.append((at, c.enrollment_id, step.position, c.device["id"], c.lead_id, body,
+                         step.media_url))  # fmt: skip
+    if complete:
+        cursor.execute(
+            "UPDATE broadcast_enrollment SET status = 'completed', updated_at = %s "
+            "WHERE id = ANY(%s) AND status = 'active'",
+            [now, complete],
+        )
+    if advance:
+        cursor.execute(
+            "UPDATE broadcast_enrollment e SET current_step = k.step, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::int[]) k(id, step) WHERE e.id = k.id",
+            [now, [a[0] for a in advance], [a[1] for a in advance]],
+        )
+        cursor.execute(
+            "INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id, "
+            "lead_id, body, media_url, status, attempts, gateway_id, error, created_at) "
+            "SELECT k.at, k.e, k.step, k.d, k.l, k.body, k.media, 'pending', 0, '', '', %s "
+            "FROM unnest(%s::timestamptz[], %s::bigint[], %s::int[], %s::bigint[], "
+            "%s::bigint[], %s::text[], %s::varchar[]) k(at, e, step, d, l, body, media)",
+            [now, *[list(col) for col in zip(*messages, strict=True)]],
+        )
+
+
+def dispatch_recover(*, now: datetime | None = None) -> int:
+    """Devices whose lease ran out (a dispatcher died mid-send): their in-flight message
+    goes back to pending (at-least-once), and the device waits a full interval after the
+    lease, so a send the dead worker may have made still counts for pacing."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM broadcast_device WHERE lease_until < %s FOR UPDATE SKIP LOCKED",
+            [now],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return 0
+        cursor.execute(
+            "UPDATE broadcast_message SET status = 'pending', error = 'dispatcher lost' "
+            "WHERE status = 'sending' AND device_id = ANY(%s)",
+            [ids],
+        )
+        cursor.execute(
+            "UPDATE broadcast_device SET next_send_at = GREATEST(next_send_at, lease_until + "
+            "make_interval(secs => min_interval_seconds)), lease_until = NULL "
+            "WHERE id = ANY(%s)",
+            [ids],
+        )
+    logger.warning("recovered %d device leases", len(ids))
+    return len(ids)
+
+
+def dispatch_run(
+    *,
+    seconds: float,
+    concurrency: int | None = None,
+    batch_size: int | None = None,
+    lookahead: float | None = None,
+    stop_event: threading.Event | None = None,
+) -> DispatchStats:
+    """Dispatch for ``seconds``: claim due devices, send when each device's turn comes
+    (threads do only HTTP; this thread does every database write), record in batches."""
+    concurrency = concurrency or settings.BROADCAST_SEND_CONCURRENCY
+    batch_size = batch_size or settings.BROADCAST_CLAIM_BATCH
+    lookahead = settings.BROADCAST_LOOKAHEAD_SECONDS if lookahead is None else lookahead
+    stats = DispatchStats()
+    deadline = time.monotonic() + seconds
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="broadcast-send")
+    sessions: dict[str, requests.Session] = {}
+    lock = threading.Lock()
+    queue: list[Claim] = []  # claimed, waiting for their slot (sorted by slot)
+    inflight: set = set()
+    done: list[Outcome] = []
+    done_lock = threading.Lock()
+    last_claim = last_recover = 0.0
+
+    def finished(future):
+        with done_lock:
+            done.append(future.result())
+
+    try:
+        dispatch_recover()
+        while True:
+            mono = time.monotonic()
+            stopping = mono >= deadline or (stop_event is not None and stop_event.is_set())
+            with done_lock:
+                ready, done[:] = list(done), []
+            if ready:  # recorded as soon as they come back, so devices free up quickly
+                inflight.difference_update(o.claim.message_id for o in ready)
+                dispatch_record(ready, stats)
+            if stopping and not queue and not inflight:
+                break
+            if not stopping and mono - last_recover > 30:
+                dispatch_recover()
+                last_recover = mono
+            outstanding = len(queue) + len(inflight)
+            if not stopping and outstanding < batch_size * 4 and mono - last_claim > 0.1:
+                claims = dispatch_claim(limit=batch_size, lookahead=lookahead, stats=stats)
+                last_claim = mono if len(claims) < batch_size else 0.0
+                if claims:
+                    queue.extend(claims)
+                    queue.sort(key=lambda c: c.slot)
+            now = time.time()
+            while queue and queue[0].slot <= now + 0.002:
+                claim = queue.pop(0)
+                inflight.add(claim.message_id)
+                pool.submit(_send, claim, sessions, lock).add_done_callback(finished)
+            wait = 0.05
+            if queue:
+                wait = min(wait, max(0.0, queue[0].slot - time.time()))
+            elif not inflight and not stopping:
+                wait = 0.1
+            time.sleep(wait)
+    finally:
+        pool.shutdown(wait=True)
+        with done_lock:
+            leftover, done[:] = list(done), []
+        if leftover:
+            dispatch_record(leftover, stats)
+        for http in sessions.values():
+            http.close()
+    return stats
+
+
+# --- gateway events -----------------------------------------------------------------------
+
+ACK_RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+def gateway_event_apply(*, device: Device, event: GatewayEvent) -> dict[str, Any]:
+    """Apply one webhook event of a device. Idempotent; acks only move a message forward."""
+    if event.kind == "ack":
+        return _apply_ack(device, event)
+    if event.kind == "message":
+        return _apply_inbound(device, event)
+    if event.kind == "session":
+        return _apply_session(device, event)
+    return {"ignored": True}
+
+
+def _apply_ack(device: Device, event: GatewayEvent) -> dict[str, Any]:
+    at = event.at or timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .filter(device_id=device.pk, gateway_id=event.gateway_id)
+            .first()
+        )
+        if message is None:
+            return {"matched": False}
+        if event.ack == "failed":
+            if message.status in ("sent", "sending"):
+                message.status, message.error = Message.Status.FAILED, "gateway: delivery failed"
+                message.save(update_fields=["status", "error"])
+                Device.objects.filter(pk=device.pk).update(
+                    last_error=f"message {message.pk} failed to deliver", last_error_at=at
+                )
+            return {"matched": True, "status": message.status}
+        changed = []
+        if event.ack in ("delivered", "read") and message.delivered_at is None:
+            message.delivered_at = at
+            changed.append("delivered_at")
+        if event.ack == "read" and message.read_at is None:
+            message.read_at = at
+            changed.append("read_at")
+        if ACK_RANK.get(event.ack, 0) > ACK_RANK.get(message.status, 99):
+            message.status = event.ack
+            changed.append("status")
+        if changed:
+            message.save(update_fields=changed)
+    return {"matched": True, "status": message.status}
+
+
+def is_opt_out(body: str) -> bool:
+    words = body.strip().upper().strip(".!").split()
+    return bool(words) and (
+        " ".join(words) in settings.BROADCAST_OPT_OUT_KEYWORDS
+        or (len(words) <= 3 and words[0] in settings.BROADCAST_OPT_OUT_KEYWORDS)
+    )
+
+
+def _apply_inbound(device: Device, event: GatewayEvent) -> dict[str, Any]:
+    lead_ids = list(
+        Enrollment.objects.filter(device_id=device.pk, phone=event.sender)
+        .order_by("-id")
+        .values_list("lead_id", flat=True)[:50]
+    )
+    if not lead_ids:
+        lead_ids = list(
+            Lead.objects.filter(workspace_id=device.workspace_id, phone=event.sender).values_list(
+                "id", flat=True
+            )[:50]
+        )
+    if not lead_ids:
+        logger.info("inbound message on device %s from unknown %s", device.pk, event.sender)
+        return {"matched": False}
+    lead_ids = sorted(set(lead_ids))
+    opt_out = is_opt_out(event.body)
+    with transaction.atomic():
+        lead_events_record(events=[
+            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.MESSAGE_RECEIVED,
+                      message=event.body[:1000], actor=f"device:{device.pk}", at=event.at,
+                      data={"gateway_id": event.gateway_id, "from": event.sender})
+            for lead_id in lead_ids
+        ])  # fmt: skip
+        if opt_out:
+            lead_opt_out(lead_ids=lead_ids, reason=f"opt-out keyword: {event.body[:50]}",
+                         actor=f"device:{device.pk}")  # fmt: skip
+            return {"matched": True, "opt_out": True}
+        stopped = enrollment_stop_for_leads(lead_ids=lead_ids, reason="replied",
+                                            actor=f"device:{device.pk}",
+                                            only_stop_on_reply=True)  # fmt: skip
+    return {"matched": True, "opt_out": False, "stopped": stopped}
+
+
+def lead_opt_out(*, lead_ids: list[int], reason: str, actor: str) -> None:
+    """Opted out: suppress every channel (phone and email), stop every sequence, mark DNC."""
+    leads = list(Lead.objects.filter(id__in=lead_ids).values_list("id", "workspace_id",
+                                                                  "phone", "email"))  # fmt: skip
+    entries = []
+    for _, workspace_id, phone, email in leads:
+        if phone:
+            entries.append((Suppression.Kind.PHONE, phone, workspace_id))
+        if email:
+            entries.append((Suppression.Kind.EMAIL, email, workspace_id))
+    with transaction.atomic():
+        suppression_add_many(entries=entries, reason=reason, source="opt-out")
+        enrollment_stop_for_leads(lead_ids=lead_ids, reason="opted out", actor=actor)
+        lead_events_record(events=[
+            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.OPTED_OUT, message=reason, actor=actor)
+            for lead_id, *_ in leads
+        ])  # fmt: skip
+        lead_status_set(lead_ids=[lead[0] for lead in leads], status=Lead.Status.DNC,
+                        reason=reason, actor=actor)  # fmt: skip
+
+
+def _apply_session(device: Device, event: GatewayEvent) -> dict[str, Any]:
+    status = event.session_status
+    current = device.status
+    if status == Device.Status.ACTIVE:
+        if current == Device.Status.DISCONNECTED:  # reconnected; pauses and bans stay manual
+            device_set_status(device=device, status=Device.Status.ACTIVE,
+                              reason="session working again", actor="gateway")  # fmt: skip
+    elif status != current and current != Device.Status.BANNED:
+        device_set_status(device=device, status=status,
+                          reason=f"gateway session {event.raw.get('payload', {}).get('status')}",
+                          actor="gateway")  # fmt: skip
+    device.refresh_from_db(fields=["status"])
+    return {"device_status": device.status}

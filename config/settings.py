@@ -200,6 +200,26 @@ CALLLOGS_SYNC_OVERLAP_MINUTES = env.int("CALLLOGS_SYNC_OVERLAP_MINUTES", default
 
 # --- Broadcast ----------------------------------------------------------------------------
 BROADCAST_DEFAULT_WINDOW = env("BROADCAST_DEFAULT_WINDOW", default="09:00-21:00")
+# Enrollment writes this many leads per transaction (COPY into a staging table).
+BROADCAST_ENROLL_BATCH = env.int("BROADCAST_ENROLL_BATCH", default=10_000)
+# The dispatcher: devices claimed per query, concurrent sends per process, how far ahead a
+# device is claimed (its send still waits for its turn), and how long one dispatch task runs.
+BROADCAST_CLAIM_BATCH = env.int("BROADCAST_CLAIM_BATCH", default=200)
+BROADCAST_SEND_CONCURRENCY = env.int("BROADCAST_SEND_CONCURRENCY", default=64)
+BROADCAST_LOOKAHEAD_SECONDS = env.float("BROADCAST_LOOKAHEAD_SECONDS", default=1.0)
+BROADCAST_DISPATCH_SECONDS = env.float("BROADCAST_DISPATCH_SECONDS", default=55.0)
+# A device in flight longer than this (a dead dispatcher) is recovered.
+BROADCAST_LEASE_SECONDS = env.int("BROADCAST_LEASE_SECONDS", default=120)
+BROADCAST_GATEWAY_TIMEOUT = env.float("BROADCAST_GATEWAY_TIMEOUT", default=10.0)
+BROADCAST_MAX_ATTEMPTS = env.int("BROADCAST_MAX_ATTEMPTS", default=5)
+BROADCAST_RETRY_BASE_SECONDS = env.float("BROADCAST_RETRY_BASE_SECONDS", default=60.0)
+# Consecutive failed sends that pause a device.
+BROADCAST_DEVICE_MAX_FAILURES = env.int("BROADCAST_DEVICE_MAX_FAILURES", default=5)
+BROADCAST_OPT_OUT_KEYWORDS = env.list(
+    "BROADCAST_OPT_OUT_KEYWORDS",
+    default=["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT OUT",
+             "REMOVE", "PARAR", "BAJA"],
+)  # fmt: skip
 
 # --- /health thresholds (green below the first, red above the second) ----------------------
 HEALTH_THRESHOLDS = {

@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 from leads.models import ApiKey, Workspace
 
 # Shared fixtures of external-system doubles (usable from any test folder).
-pytest_plugins = ["tests.dialer.fixtures", "tests.calllogs.fixtures"]
+pytest_plugins = ["tests.dialer.fixtures", "tests.calllogs.fixtures", "tests.broadcast.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,187 @@
+"""Gateway clients: send one message through a device's HTTP gateway.
+
+``WahaClient`` speaks the WAHA (WhatsApp HTTP API) wire format: ``POST /api/sendText``
+(``sendImage`` with a media URL) with ``session`` and ``chatId`` (``<digits>@c.us``), the
+``X-Api-Key`` header, and a message id in the answer. Another gateway (Evolution API, an
+SMS provider) is one more small class with the same ``send`` and ``parse_webhook``.
+"""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+
+from core.errors import ClientError
+from core.http import HttpPolicy, build_session
+
+
+class GatewayError(ClientError):
+    """The gateway did not take the message. ``retryable``: try again later."""
+
+
+class GatewayRejected(GatewayError):
+    """This message can never be sent (bad number, not on WhatsApp): do not retry."""
+
+    def __init__(self, message: str, *, raw: str = "") -> None:
+        super().__init__(message, retryable=False, raw=raw)
+
+
+class GatewaySessionDown(GatewayError):
+    """The device's session cannot send (logged out, banned, bad token): pause the device."""
+
+    def __init__(self, message: str, *, banned: bool = False, raw: str = "") -> None:
+        super().__init__(message, retryable=True, raw=raw)
+        self.banned = banned
+
+
+@dataclass(frozen=True)
+class SendResult:
+    gateway_id: str
+
+
+@dataclass
+class GatewayEvent:
+    """One webhook event, gateway-neutral."""
+
+    kind: str  # "ack", "message", "session"
+    gateway_id: str = ""
+    ack: str = ""  # sent, delivered, read, failed
+    sender: str = ""  # E.164 of an inbound message
+    body: str = ""
+    session_status: str = ""  # active, disconnected, banned
+    at: datetime | None = None
+    raw: dict = field(default_factory=dict)
+
+
+WAHA_ACKS = {-1: "failed", 0: "sent", 1: "sent", 2: "delivered", 3: "read", 4: "read"}
+WAHA_SESSION = {
+    "WORKING": "active",
+    "STARTING": "disconnected",
+    "SCAN_QR_CODE": "disconnected",
+    "STOPPED": "disconnected",
+    "FAILED": "disconnected",
+    "BANNED": "banned",
+}
+
+
+def chat_id(phone: str) -> str:
+    return phone.lstrip("+") + "@c.us"
+
+
+def phone_from_chat(chat: str) -> str:
+    digits = chat.split("@", 1)[0]
+    return "+" + digits if digits.isdigit() else ""
+
+
+def _message_id(data) -> str:
+    if not isinstance(data, dict):
+        return ""
+    value = data.get("id")
+    if isinstance(value, dict):
+        value = value.get("_serialized") or value.get("id")
+    if not value and isinstance(data.get("key"), dict):
+        value = data["key"].get("id")
+    return str(value or "")
+
+
+class WahaClient:
+    def __init__(self, *, base_url: str, session_name: str, token: str = "",
+                 timeout: float = 10.0, http: requests.Session | None = None) -> None:  # fmt: skip
+        self.base_url = base_url.rstrip("/")
+        self.session_name = session_name
+        self.http = http or build_session(HttpPolicy(timeout=timeout, retries=1))
+        self.headers = {"X-Api-Key": token} if token else {}
+
+    def send(self, *, phone: str, text: str, media_url: str = "") -> SendResult:
+        payload = {"session": self.session_name, "chatId": chat_id(phone)}
+        if media_url:
+            path = "/api/sendImage"
+            payload.update(file={"url": media_url}, caption=text)
+        else:
+            path = "/api/sendText"
+            payload["text"] = text
+        try:
+            response = self.http.post(self.base_url + path, json=payload, headers=self.headers)
+        except requests.Timeout as exc:
+            raise GatewayError(f"gateway timed out: {exc}", retryable=True) from exc
+        except requests.RequestException as exc:
+            raise GatewayError(f"gateway unreachable: {exc}", retryable=True) from exc
+        raw = response.text[:500]
+        code = response.status_code
+        if code in (200, 201):
+            try:
+                gateway_id = _message_id(response.json())
+            except ValueError:
+                gateway_id = ""
+            if not gateway_id:
+                raise GatewayError("gateway answered without a message id", retryable=False,
+                                   raw=raw)  # fmt: skip
+            return SendResult(gateway_id=gateway_id)
+        if code in (401, 403):
+            banned = "ban" in raw.lower()
+            raise GatewaySessionDown(f"gateway refused the device (HTTP {code}): {raw}",
+                                     banned=banned, raw=raw)  # fmt: skip
+        if code == 422 and "session" in raw.lower():
+            raise GatewaySessionDown(f"session is not working: {raw}", raw=raw)
+        if code == 429 or code >= 500:
+            raise GatewayError(f"gateway HTTP {code}: {raw}", retryable=True, raw=raw)
+        raise GatewayRejected(f"gateway HTTP {code}: {raw}", raw=raw)
+
+    @staticmethod
+    def verify(body: bytes, headers, secret: str) -> bool:
+        """WAHA signs webhooks with ``X-Webhook-Hmac`` (HMAC-SHA512 of the body, hex)."""
+        given = headers.get("X-Webhook-Hmac", "")
+        expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
+        return bool(given) and hmac.compare_digest(given, expected)
+
+    @staticmethod
+    def sign(body: bytes, secret: str) -> str:
+        return hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
+
+    @staticmethod
+    def parse_webhook(body: bytes) -> GatewayEvent | None:
+        """A WAHA webhook body -> event; None for events we do not use; ValueError if bad."""
+        try:
+            data = json.loads(body or b"null")
+        except ValueError as exc:
+            raise ValueError("The body is not JSON.") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+            raise ValueError('Expected an object with "event" and "payload".')
+        payload = data.get("payload")
+        if not isinstance(payload, dict):
+            raise ValueError('"payload" must be an object.')
+        event = data["event"]
+        at = None
+        if isinstance(payload.get("timestamp"), int | float):
+            at = datetime.fromtimestamp(payload["timestamp"], tz=UTC)
+        if event == "message.ack":
+            ack = payload.get("ack")
+            if ack not in WAHA_ACKS:
+                raise ValueError(f"Unknown ack {ack!r}.")
+            gateway_id = _message_id(payload)
+            if not gateway_id:
+                raise ValueError('"payload.id" is required.')
+            return GatewayEvent(kind="ack", gateway_id=gateway_id, ack=WAHA_ACKS[ack], at=at,
+                                raw=data)  # fmt: skip
+        if event in ("message", "message.any"):
+            if payload.get("fromMe"):
+                return None
+            sender = phone_from_chat(str(payload.get("from", "")))
+            if not sender:
+                raise ValueError('"payload.from" must be a chat id like 15551234567@c.us.')
+            return GatewayEvent(kind="message", gateway_id=_message_id(payload), sender=sender,
+                                body=str(payload.get("body") or ""), at=at, raw=data)  # fmt: skip
+        if event == "session.status":
+            status = WAHA_SESSION.get(str(payload.get("status", "")).upper())
+            if status is None:
+                raise ValueError(f"Unknown session status {payload.get('status')!r}.")
+            return GatewayEvent(kind="session", session_status=status, at=at, raw=data)
+        return None
+
+
+def client_for(device, *, http: requests.Session | None = None) -> WahaClient:
+    return WahaClient(base_url=device.gateway_url, session_name=device.gateway_session,
+                      token=device.gateway_token, http=http)  # fmt: skip

@@ -1,0 +1,7 @@
+"""Broadcast counters on /metrics (queue depth and device gauges come from apps.py probes)."""
+
+from prometheus_client import Counter
+
+device_alerts = Counter(
+    "leadbrain_broadcast_device_alerts", "Devices disconnected, banned or paused automatically"
+)

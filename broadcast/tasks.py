@@ -1,0 +1,19 @@
+from celery import shared_task
+from django.conf import settings
+
+from broadcast import services
+
+
+@shared_task(name="broadcast.tasks.dispatch_task", expires=60)
+def dispatch_task(seconds: float | None = None) -> dict:
+    """Run the paced dispatcher for about a minute. Several may run at once (SKIP LOCKED)."""
+    stats = services.dispatch_run(seconds=seconds or settings.BROADCAST_DISPATCH_SECONDS)
+    return stats.__dict__
+
+
+@shared_task(name="broadcast.tasks.enroll_task")
+def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict:
+    """Enroll in the background (admin actions over large selections)."""
+    result = services.enrollment_create_many(lead_ids=lead_ids, sequence_id=sequence_id,
+                                             actor=actor)  # fmt: skip
+    return result.as_dict()

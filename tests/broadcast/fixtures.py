@@ -1,0 +1,35 @@
+import datetime as dt
+
+import pytest
+
+from broadcast.models import Device, Sequence, Step
+from tests.broadcast.gateway_double import GatewayDouble
+
+
+@pytest.fixture
+def gateway():
+    double = GatewayDouble(token="gw-token").start()
+    yield double
+    double.stop()
+
+
+def make_device(workspace, gateway, n: int = 1, **fields) -> Device:
+    defaults = {"name": f"device {n}", "phone": f"+1555000{n:04d}", "gateway_url": gateway.url,
+                "gateway_session": f"s{n}", "gateway_token": "gw-token",
+                "min_interval_seconds": 0.2, "max_interval_seconds": 0.3}  # fmt: skip
+    return Device.objects.create(workspace=workspace, **{**defaults, **fields})
+
+
+def make_sequence(workspace, *templates: str, delays=(), **fields) -> Sequence:
+    """A sequence open all day (00:00-23:59) unless a window is given."""
+    defaults = {"name": "Welcome", "window_start": dt.time(0, 0), "window_end": dt.time(23, 59, 59)}
+    sequence = Sequence.objects.create(workspace=workspace, **{**defaults, **fields})
+    for i, template in enumerate(templates or ("Hi {first_name}",), start=1):
+        delay = delays[i - 1] if i - 1 < len(delays) else 0
+        Step.objects.create(sequence=sequence, position=i, template=template, delay_minutes=delay)
+    return sequence
+
+
+@pytest.fixture
+def device(workspace, gateway) -> Device:
+    return make_device(workspace, gateway)

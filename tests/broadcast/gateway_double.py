@@ -1,0 +1,146 @@
+"""A small real WAHA-style WhatsApp gateway for tests and benchmarks.
+
+``POST /api/sendText`` and ``/api/sendImage`` with ``session``, ``chatId`` and the
+``X-Api-Key`` header answer 201 with a WEBJS message object (``id._serialized``). Every
+accepted send is kept with the time it arrived, so tests check pacing from the gateway's
+side. Knobs: ``latency`` (seconds, or a (min, max) range), ``fail_next(n, status)``,
+``ban(session)`` (403), ``disconnect(session)`` (422 session not working), ``invalid``
+(chat ids answered 400), ``down()`` / ``up()`` (connection refused).
+"""
+
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Sent:
+    session: str
+    chat_id: str
+    text: str
+    media_url: str
+    at: float
+    message_id: str
+
+
+class GatewayDouble:
+    def __init__(self, *, token: str = "", latency: float | tuple[float, float] = 0.0) -> None:
+        self.token = token
+        self.latency = latency
+        self.sent: list[Sent] = []
+        self.banned: set[str] = set()
+        self.disconnected: set[str] = set()
+        self.invalid: set[str] = set()
+        self.lock = threading.Lock()
+        self.requests = 0
+        self._fail: list[int] = []
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "GatewayDouble":
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_POST(self):
+                arrived = time.time()
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, body = double.handle(self.path, self.headers, raw, arrived)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 1024
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def down(self) -> None:
+        self.stop()
+
+    def up(self) -> None:
+        self.start()
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        with self.lock:
+            self._fail += [status] * n
+
+    def ban(self, session: str) -> None:
+        self.banned.add(session)
+
+    def disconnect(self, session: str) -> None:
+        self.disconnected.add(session)
+
+    def sends_by_session(self) -> dict[str, list[Sent]]:
+        with self.lock:
+            result: dict[str, list[Sent]] = {}
+            for s in self.sent:
+                result.setdefault(s.session, []).append(s)
+        return result
+
+    def handle(self, path: str, headers, raw: bytes, arrived: float) -> tuple[int, dict]:
+        if self.latency:
+            low, high = self.latency if isinstance(self.latency, tuple) else (self.latency,) * 2
+            time.sleep(random.uniform(low, high))
+        with self.lock:
+            self.requests += 1
+            if self._fail:
+                return self._fail.pop(0), {"statusCode": 500, "message": "Internal error"}
+        if path not in ("/api/sendText", "/api/sendImage"):
+            return 404, {"statusCode": 404, "message": f"Cannot POST {path}"}
+        if self.token and headers.get("X-Api-Key") != self.token:
+            return 401, {"statusCode": 401, "message": "Unauthorized"}
+        try:
+            payload = json.loads(raw)
+            session, chat = payload["session"], payload["chatId"]
+        except (ValueError, KeyError, TypeError):
+            return 400, {"statusCode": 400, "message": "session and chatId are required"}
+        if session in self.banned:
+            return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
+        if session in self.disconnected:
+            return 422, {"statusCode": 422, "status": "STOPPED",
+                         "message": f'Session "{session}" status is not as expected. '
+                                    "Try again later or restart the session"}  # fmt: skip
+        if chat in self.invalid or not chat.endswith("@c.us"):
+            return 400, {"statusCode": 400, "message": f"{chat} is not a WhatsApp user"}
+        text = payload.get("text") if path == "/api/sendText" else payload.get("caption", "")
+        media = (payload.get("file") or {}).get("url", "") if path == "/api/sendImage" else ""
+        short = uuid.uuid4().hex[:20].upper()
+        serialized = f"true_{chat}_{short}"
+        with self.lock:
+            self.sent.append(Sent(session, chat, text or "", media, arrived, serialized))
+        return 201, {
+            "id": {"fromMe": True, "remote": chat, "id": short, "_serialized": serialized},
+            "body": text,
+            "timestamp": int(arrived),
+            "ack": 1,
+        }
