@@ -147,8 +147,14 @@ class Sequence(TimeStampedModel):
     def clean(self):
         if self.window_start and self.window_end and self.window_start == self.window_end:
             raise ValidationError({"window_end": "The send window cannot be empty."})
-        if not isinstance(self.placeholder_defaults, dict):
-            raise ValidationError({"placeholder_defaults": "Must be an object of key: text."})
+        defaults = self.placeholder_defaults
+        if not isinstance(defaults, dict) or not all(
+            isinstance(k, str) and k.isidentifier() and isinstance(v, str | int | float)
+            for k, v in defaults.items()
+        ):
+            raise ValidationError(
+                {"placeholder_defaults": 'An object of name: text, e.g. {"promo": "WELCOME"}.'}
+            )
         valid = {value for value, _ in Lead.Status.choices}
         if not isinstance(self.stop_statuses, list) or not set(self.stop_statuses) <= valid:
             raise ValidationError(
@@ -175,14 +181,6 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sequence} · step {self.position}"
-
-    def clean(self):
-        from broadcast.templating import template_validate
-
-        if self.sequence_id is not None:
-            errors = template_validate(self.template, self.sequence.placeholder_defaults)
-            if errors:
-                raise ValidationError({"template": errors})
 
 
 class Enrollment(models.Model):

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from broadcast.api.views import LeadMessagesView
 from core import views as core_views
 from routing.api.views import LeadRerouteView as RerouteView
 
 api_v1 = [
     path("leads/<int:lead_id>/reroute/", RerouteView.as_view(), name="lead-reroute-alias"),
+    path("leads/<int:lead_id>/messages/", LeadMessagesView.as_view(), name="lead-messages"),
     path("", include("leads.api.urls")),
     path("routing/", include("routing.api.urls")),
     path("dialer/", include("dialer.api.urls")),

@@ -5,6 +5,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from leads.models import Lead, Workspace
+from leads.panels import panels_for
 from leads.selectors import lead_get, lead_history, lead_search
 
 SEARCH_LIMIT = 100
@@ -41,5 +42,10 @@ def detail(request, lead_id: int):
     return render(
         request,
         "leads/detail.html",
-        {"lead": lead, "events": events, "archived": getattr(lead, "is_archived", False)},
+        {
+            "lead": lead,
+            "events": events,
+            "panels": panels_for(lead),
+            "archived": getattr(lead, "is_archived", False),
+        },
     )

@@ -1,0 +1,251 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from broadcast import services, tasks
+from broadcast.models import Device, Enrollment, Message, Sequence, Step
+from broadcast.templating import lead_values, template_render, template_validate
+from core.admin import BigTableAdmin
+from core.errors import ApplicationError
+from leads.admin import LeadAdmin
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
+from leads.models import Lead
+
+STATUS_COLOURS = {"active": "#2e7d32", "paused": "#ef6c00", "disconnected": "#c62828",
+                  "banned": "#6a1b9a"}  # fmt: skip
+SAMPLE_LEAD = {"first_name": "Maria", "last_name": "Lopez", "phone": "+12125550142",
+               "email": "maria@example.com", "company": "Acme Solar", "industry": "Energy",
+               "state": "NY", "postal_code": "10001", "source": "sample", "custom": {}}  # fmt: skip
+ADMIN_ENROLL_INLINE_LIMIT = 20_000  # larger selections are enrolled by a worker
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ["name", "phone", "workspace", "status_badge", "sends_today", "cap_today",
+                    "next_send_at", "last_sent_at", "consecutive_failures",
+                    "short_error"]  # fmt: skip
+    list_filter = ["status", "channel", "workspace"]
+    search_fields = ["name", "phone", "gateway_session"]
+    actions = ["pause", "resume"]
+    readonly_fields = ["status_reason", "next_send_at", "sent_on", "sent_today", "last_sent_at",
+                       "consecutive_failures", "last_error", "last_error_at",
+                       "webhook_path"]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["workspace", "name", "phone", "channel", "status", "status_reason"]}),
+        ("Gateway", {"fields": ["gateway_kind", "gateway_url", "gateway_session",
+                                "gateway_token", "webhook_secret", "webhook_path"]}),
+        ("Pacing", {"fields": ["min_interval_seconds", "max_interval_seconds", "daily_cap",
+                               "warmup_days", "active_since"]}),
+        ("Live state", {"fields": ["next_send_at", "sent_on", "sent_today", "last_sent_at",
+                                   "consecutive_failures", "last_error", "last_error_at"]}),
+    ]  # fmt: skip
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        colour = STATUS_COLOURS.get(obj.status, "#555")
+        title = obj.status_reason or obj.get_status_display()
+        return format_html('<b style="color:{}" title="{}">{}</b>', colour, title,
+                           obj.get_status_display())  # fmt: skip
+
+    @admin.display(description="sent today")
+    def sends_today(self, obj):
+        return obj.sent_on_day(timezone.now().date())
+
+    @admin.display(description="cap today")
+    def cap_today(self, obj):
+        return obj.cap_for(timezone.now().date())
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return (obj.last_error or "")[:80]
+
+    @admin.display(description="webhook URL path")
+    def webhook_path(self, obj):
+        if not obj.pk:
+            return "(after saving)"
+        return f"/webhooks/gateway/{obj.pk}/  (HMAC-SHA512 with the webhook secret)"
+
+    @admin.action(description="Pause the selected devices")
+    def pause(self, request, queryset):
+        for device in queryset:
+            services.device_set_status(device=device, status=Device.Status.PAUSED,
+                                       reason=f"paused by {request.user}",
+                                       actor=str(request.user))  # fmt: skip
+        self.message_user(request, f"Paused {queryset.count()} device(s).")
+
+    @admin.action(description="Resume the selected devices")
+    def resume(self, request, queryset):
+        for device in queryset:
+            services.device_set_status(device=device, status=Device.Status.ACTIVE, reason="",
+                                       actor=str(request.user))  # fmt: skip
+        self.message_user(request, f"Resumed {queryset.count()} device(s).")
+
+
+class StepFormSet(forms.BaseInlineFormSet):
+    """Placeholders are checked against the sequence being saved (its new defaults)."""
+
+    def clean(self):
+        super().clean()
+        defaults = self.instance.placeholder_defaults
+        if not isinstance(defaults, dict):
+            return  # the sequence form reports it
+        positions = set()
+        for form in self.forms:
+            if not getattr(form, "cleaned_data", None) or form.cleaned_data.get("DELETE"):
+                continue
+            errors = template_validate(form.cleaned_data.get("template") or "", defaults)
+            if errors:
+                form.add_error("template", errors)
+            position = form.cleaned_data.get("position")
+            if position in positions:
+                form.add_error("position", "Two steps have this position.")
+            positions.add(position)
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    formset = StepFormSet
+    extra = 1
+    fields = ["position", "delay_minutes", "template", "media_url"]
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
+    list_filter = ["is_active", "workspace"]
+    search_fields = ["name"]
+    inlines = [StepInline]
+    filter_horizontal = ["devices"]
+    readonly_fields = ["preview"]
+    fields = ["workspace", "name", "is_active", "devices", "window_start", "window_end",
+              "placeholder_defaults", "stop_on_reply", "stop_statuses", "preview"]  # fmt: skip
+
+    @admin.display(description="steps")
+    def steps(self, obj):
+        return obj.steps.count()
+
+    @admin.display(description="preview (newest lead of the workspace, or a sample)")
+    def preview(self, obj):
+        if not obj.pk:
+            return "Save the sequence to see a preview."
+        lead = (
+            Lead.objects.filter(workspace_id=obj.workspace_id)
+            .order_by("-created_at")
+            .values(*SAMPLE_LEAD.keys())
+            .first()
+        ) or SAMPLE_LEAD
+        values = lead_values(lead, obj.placeholder_defaults)
+        rows = []
+        for step in obj.steps.order_by("position"):
+            errors = template_validate(step.template, obj.placeholder_defaults)
+            text = "; ".join(errors) if errors else template_render(step.template, values)
+            rows.append((step.position, step.delay_minutes, text))
+        if not rows:
+            return "No steps yet."
+        name = f"{lead.get('first_name', '')} {lead.get('last_name', '')}".strip()
+        return format_html(
+            "<div>For {}:</div><ol>{}</ol>",
+            name or lead.get("phone", ""),
+            format_html_join("", "<li>(+{1} min) {2}</li>", rows),
+        )
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+    list_display = ["id", "lead_link", "sequence", "device", "current_step", "status", "reason",
+                    "timezone", "created_at"]  # fmt: skip
+    list_filter = ["status", "sequence"]
+    list_select_related = ["sequence", "device"]
+    ordering = ["-id"]
+    actions = ["stop"]
+    readonly_fields = [f.name for f in Enrollment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Stop the selected enrollments")
+    def stop(self, request, queryset):
+        ids = list(queryset.filter(status=Enrollment.Status.ACTIVE).values_list("id", flat=True))
+        count = services.enrollment_stop_many(enrollment_ids=ids,
+                                              reason=f"stopped by {request.user}",
+                                              actor=f"user:{request.user}")  # fmt: skip
+        self.message_user(request, f"Stopped {count} enrollment(s).")
+
+
+@admin.register(Message)
+class MessageAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+    list_display = ["id", "lead_link", "step", "device", "status", "scheduled_at", "sent_at",
+                    "delivered_at", "read_at", "short_error"]  # fmt: skip
+    list_filter = ["status"]
+    ordering = ["-id"]
+    readonly_fields = [f.name for f in Message._meta.fields]
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return (obj.error or "")[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- "Enroll in a sequence" on the lead changelist ------------------------------------------
+
+
+class EnrollForm(forms.Form):
+    sequence = forms.ModelChoiceField(queryset=Sequence.objects.filter(is_active=True))
+
+
+@admin.action(description="Enroll in a sequence…")
+def enroll_in_sequence(modeladmin, request, queryset):
+    form = EnrollForm(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        sequence = form.cleaned_data["sequence"]
+        ids = queryset.filter(Q(workspace_id=sequence.workspace_id)
+                              | Q(destination_workspace_id=sequence.workspace_id))  # fmt: skip
+        ids = ids.values_list("id", flat=True)
+        actor = f"user:{request.user}"
+        lead_ids = list(ids[: ADMIN_ENROLL_INLINE_LIMIT + 1])
+        try:
+            if len(lead_ids) > ADMIN_ENROLL_INLINE_LIMIT:
+                queued = 0
+                for start in range(0, ids.count(), 10_000):
+                    chunk = list(ids.order_by("id")[start : start + 10_000])
+                    tasks.enroll_task.delay(chunk, sequence.pk, actor)
+                    queued += len(chunk)
+                modeladmin.message_user(request, f"Enrolling {queued} leads in {sequence} in "
+                                                 "the background.")  # fmt: skip
+                return None
+            result = services.enrollment_create_many(lead_ids=lead_ids, sequence_id=sequence.pk,
+                                                     actor=actor)  # fmt: skip
+        except ApplicationError as exc:
+            modeladmin.message_user(request, exc.message, level=messages.ERROR)
+            return None
+        skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in result.skipped.items())
+        modeladmin.message_user(
+            request, f"Enrolled {result.created} lead(s) in {sequence}."
+            + (f" Skipped: {skipped}." if skipped else "")
+        )  # fmt: skip
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Enroll leads in a sequence",
+        "form": form,
+        "queryset": queryset,
+        "count": len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)),
+        "select_across": request.POST.get("select_across", "0"),
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/broadcast/enroll.html", context)
+
+
+# The lead admin lives in a lower layer (leads cannot import broadcast), so the action is
+# attached from here.
+LeadAdmin.actions = [*LeadAdmin.actions, enroll_in_sequence]

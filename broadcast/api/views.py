@@ -1,0 +1,100 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from broadcast import services
+from broadcast.api.serializers import (
+    EnrollInputSerializer,
+    EnrollmentSerializer,
+    EnrollResultSerializer,
+    MessageSerializer,
+    SequenceSerializer,
+    StopInputSerializer,
+)
+from broadcast.models import Enrollment, Message, Sequence
+from leads.api.views import WORKSPACE_PARAM, IsWorkspaceKeyOrStaff, actor_of, scoped_workspace
+from leads.selectors import lead_get
+
+
+class SequenceListView(APIView):
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(parameters=[WORKSPACE_PARAM], responses=SequenceSerializer(many=True))
+    def get(self, request):
+        workspace = scoped_workspace(request, required=False)
+        queryset = Sequence.objects.all()
+        if workspace is not None:
+            queryset = queryset.filter(workspace=workspace)
+        return Response(SequenceSerializer(queryset[:500], many=True).data)
+
+
+class EnrollmentsView(APIView):
+    """Enroll up to 10,000 leads in a sequence (idempotent: enrolled leads are skipped)."""
+
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(
+        parameters=[WORKSPACE_PARAM, OpenApiParameter("lead", int)],
+        responses=EnrollmentSerializer(many=True),
+    )
+    def get(self, request):
+        workspace = scoped_workspace(request, required=False)
+        queryset = Enrollment.objects.order_by("-id")
+        if workspace is not None:
+            queryset = queryset.filter(sequence__workspace=workspace)
+        lead = request.query_params.get("lead", "")
+        if lead:
+            if not lead.isdigit():
+                raise ValidationError({"lead": ["Must be an integer."]})
+            queryset = queryset.filter(lead_id=int(lead))
+        return Response(EnrollmentSerializer(queryset[:500], many=True).data)
+
+    @extend_schema(request=EnrollInputSerializer, responses={201: EnrollResultSerializer})
+    def post(self, request):
+        workspace = scoped_workspace(request, required=False)
+        data = EnrollInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sequences = Sequence.objects.filter(pk=data.validated_data["sequence"])
+        if workspace is not None:
+            sequences = sequences.filter(workspace=workspace)
+        sequence = sequences.first()
+        if sequence is None:
+            raise ValidationError({"sequence": ["No such sequence in this workspace."]})
+        result = services.enrollment_create_many(
+            lead_ids=data.validated_data["leads"], sequence_id=sequence.pk, actor=actor_of(request)
+        )
+        return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+
+
+class EnrollmentStopView(APIView):
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(request=StopInputSerializer, responses=EnrollmentSerializer)
+    def post(self, request, enrollment_id: int):
+        workspace = scoped_workspace(request, required=False)
+        queryset = Enrollment.objects.filter(pk=enrollment_id)
+        if workspace is not None:
+            queryset = queryset.filter(sequence__workspace=workspace)
+        enrollment = queryset.first()
+        if enrollment is None:
+            raise NotFound("No such enrollment.")
+        data = StopInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.enrollment_stop(enrollment_id=enrollment.pk, reason=data.validated_data["reason"],
+                                 actor=actor_of(request))  # fmt: skip
+        enrollment.refresh_from_db()
+        return Response(EnrollmentSerializer(enrollment).data)
+
+
+class LeadMessagesView(APIView):
+    permission_classes = [IsWorkspaceKeyOrStaff]
+
+    @extend_schema(responses=MessageSerializer(many=True))
+    def get(self, request, lead_id: int):
+        lead = lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
+        if lead is None:
+            raise NotFound("No such lead.")
+        messages = Message.objects.filter(lead_id=lead.pk).order_by("-scheduled_at")[:1000]
+        return Response(MessageSerializer(messages, many=True).data)
