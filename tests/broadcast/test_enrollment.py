@@ -1,0 +1,104 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from broadcast import services
+from broadcast.models import Enrollment, Message
+from core.errors import ApplicationError
+from leads.models import Lead, LeadEvent
+from leads.services import suppression_add
+from tests.broadcast.fixtures import make_device, make_sequence
+from tests.routing.factories import make_leads
+
+
+def test_enrolling_writes_one_enrollment_and_one_message_per_lead_not_per_step(workspace, device):
+    sequence = make_sequence(workspace, "one {first_name}", "two", "three", delays=(0, 60, 60))
+    ids = make_leads(workspace, 50, first_name="Ann")
+    result = services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
+    assert result.created == 50
+    assert Enrollment.objects.filter(status="active").count() == 50
+    assert Message.objects.count() == 50  # lazy: not 150
+    assert set(Message.objects.values_list("step", "status", "body").distinct()) == {
+        (1, "pending", "one Ann")
+    }
+    assert LeadEvent.objects.filter(kind="enrolled", lead_id__in=ids).count() == 50
+
+
+def test_enrolling_is_idempotent(workspace, device):
+    sequence = make_sequence(workspace)
+    ids = make_leads(workspace, 5)
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
+    again = services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
+    assert again.created == 0 and again.skipped["already_enrolled"] == 5
+    assert Message.objects.count() == 5
+
+
+def test_suppressed_stopped_and_phoneless_leads_are_skipped(workspace, device):
+    sequence = make_sequence(workspace)
+    ok, suppressed, sold = make_leads(workspace, 3)
+    suppression_add(kind="phone", value=Lead.objects.get(pk=suppressed).phone,
+                    workspace_id=workspace.pk)  # fmt: skip
+    Lead.objects.filter(pk=sold).update(status=Lead.Status.SALE)
+    no_phone = make_leads(workspace, 1, email="x@example.com")[0]
+    Lead.objects.filter(pk=no_phone).update(phone="")
+    result = services.enrollment_create_many(lead_ids=[ok, suppressed, sold, no_phone, 999999],
+                                             sequence_id=sequence.pk)  # fmt: skip
+    assert result.created == 1
+    assert dict(result.skipped) == {"suppressed": 1, "stop_status": 1, "no_phone": 1,
+                                    "not_found": 1}  # fmt: skip
+
+
+def test_first_sends_are_staggered_over_each_devices_capacity(workspace, gateway):
+    devices = [make_device(workspace, gateway, n, min_interval_seconds=10,
+                           max_interval_seconds=20) for n in (1, 2, 3)]  # fmt: skip
+    sequence = make_sequence(workspace)
+    now = timezone.now()
+    ids = make_leads(workspace, 30)
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk, now=now)
+    per_device = {}
+    for device_id, at in Message.objects.values_list("device_id", "scheduled_at"):
+        per_device.setdefault(device_id, []).append(at)
+    assert sorted(per_device) == sorted(d.pk for d in devices)
+    for times in per_device.values():
+        assert len(times) == 10  # balanced
+        times.sort()
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert min(gaps) >= 15  # the mean of 10-20 s: nothing stampedes at minute zero
+        assert times[0] == now
+
+
+def test_first_send_lands_inside_the_recipients_window(workspace, device):
+    sequence = make_sequence(workspace, window_start=dt.time(9), window_end=dt.time(21))
+    ids = make_leads(workspace, 1, timezone="Asia/Tokyo")
+    # 14:00 UTC is 23:00 in Tokyo: the first message waits for 09:00 Tokyo (00:00 UTC).
+    now = dt.datetime(2026, 12, 2, 14, 0, tzinfo=dt.UTC)
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk, now=now)
+    message = Message.objects.get()
+    assert message.scheduled_at == dt.datetime(2026, 12, 3, 0, 0, tzinfo=dt.UTC)
+    assert Enrollment.objects.get().timezone == "Asia/Tokyo"
+
+
+def test_enrollment_errors_are_clear(workspace, gateway):
+    sequence = make_sequence(workspace)
+    with pytest.raises(ApplicationError, match="no active device"):
+        services.enrollment_create_many(lead_ids=[1], sequence_id=sequence.pk)
+    make_device(workspace, gateway)
+    sequence.steps.all().delete()
+    with pytest.raises(ApplicationError, match="no steps"):
+        services.enrollment_create_many(lead_ids=[1], sequence_id=sequence.pk)
+
+
+def test_the_device_is_sticky_for_the_whole_sequence(workspace, gateway, settings):
+    a, b = make_device(workspace, gateway, 1), make_device(workspace, gateway, 2)
+    sequence = make_sequence(workspace, "one", "two", "three")
+    ids = make_leads(workspace, 4)
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
+    for _ in range(3):
+        services.dispatch_run(seconds=0.8, concurrency=4)
+    assert Message.objects.filter(status="sent").count() == 12
+    for enrollment in Enrollment.objects.all():
+        assert set(enrollment.messages.values_list("device_id", flat=True)) == {
+            enrollment.device_id
+        }
+    assert {e.device_id for e in Enrollment.objects.all()} == {a.pk, b.pk}
