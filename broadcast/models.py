@@ -145,21 +145,20 @@ class Sequence(TimeStampedModel):
         return self.name
 
     def clean(self):
+        errors = {}
         if self.window_start and self.window_end and self.window_start == self.window_end:
-            raise ValidationError({"window_end": "The send window cannot be empty."})
+            errors["window_end"] = "The send window cannot be empty."
         defaults = self.placeholder_defaults
         if not isinstance(defaults, dict) or not all(
             isinstance(k, str) and k.isidentifier() and isinstance(v, str | int | float)
             for k, v in defaults.items()
         ):
-            raise ValidationError(
-                {"placeholder_defaults": 'An object of name: text, e.g. {"promo": "WELCOME"}.'}
-            )
+            errors["placeholder_defaults"] = 'An object of name: text, e.g. {"promo": "WELCOME"}.'
         valid = {value for value, _ in Lead.Status.choices}
         if not isinstance(self.stop_statuses, list) or not set(self.stop_statuses) <= valid:
-            raise ValidationError(
-                {"stop_statuses": f"A list of lead statuses among: {', '.join(sorted(valid))}."}
-            )
+            errors["stop_statuses"] = f"A list of lead statuses among: {', '.join(sorted(valid))}."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Step(models.Model):

@@ -174,7 +174,10 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
             [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],
         )
         rows = cursor.fetchall()
-    result.skipped["not_found"] += len(set(lead_ids)) - len(rows)
+    unique = len(set(lead_ids))
+    for reason, count in (("duplicate", len(lead_ids) - unique), ("not_found", unique - len(rows))):
+        if count:
+            result.skipped[reason] += count
     stop = set(sequence.stop_statuses or [])
     plan_order = sorted(plans, key=lambda p: (p.load, p.device_id))
     staged = []
@@ -213,6 +216,8 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
             "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
             "scheduled_at timestamptz, body text) ON COMMIT DELETE ROWS"
         )
+        # Callers may batch inside one outer transaction (routing does): start empty.
+        cursor.execute("TRUNCATE broadcast_enroll_stage")
         with cursor.cursor.copy(
             "COPY broadcast_enroll_stage (lead_id, device_id, workspace_id, phone, tz, "
             "scheduled_at, body) FROM STDIN"

@@ -379,7 +379,18 @@ def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started:
     for list_id, lead_ids in moves.items():
         dialer_services.outbox_enqueue_move(lead_ids=lead_ids, vici_list_id=list_id)
     for sequence_id, lead_ids in enroll.items():
-        broadcast_services.enrollment_create_many(lead_ids=lead_ids, sequence_id=sequence_id)
+        try:
+            broadcast_services.enrollment_create_many(
+                lead_ids=lead_ids, sequence_id=sequence_id, actor=f"routing:{worker_id}"
+            )
+        except ApplicationError as exc:  # a sequence without devices must not block routing
+            logger.error("routing could not enroll in sequence %s: %s", sequence_id, exc)
+            lead_events_record(events=[
+                EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                          message=f"Not enrolled: {exc.message}", actor=f"routing:{worker_id}",
+                          data={"sequence_id": sequence_id})
+                for lead_id in lead_ids
+            ])  # fmt: skip
 
 
 def route_pending(

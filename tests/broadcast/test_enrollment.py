@@ -102,3 +102,16 @@ def test_the_device_is_sticky_for_the_whole_sequence(workspace, gateway, setting
             enrollment.device_id
         }
     assert {e.device_id for e in Enrollment.objects.all()} == {a.pk, b.pk}
+
+
+def test_batches_inside_one_outer_transaction_do_not_mix(workspace, device):
+    from django.db import transaction
+
+    first, second = make_sequence(workspace), make_sequence(workspace, name="Second")
+    ids = make_leads(workspace, 6)
+    with transaction.atomic():
+        services.enrollment_create_many(lead_ids=ids[:4], sequence_id=first.pk, batch_size=2)
+        services.enrollment_create_many(lead_ids=ids[4:], sequence_id=second.pk)
+    assert sorted(first.enrollments.values_list("lead_id", flat=True)) == ids[:4]
+    assert sorted(second.enrollments.values_list("lead_id", flat=True)) == ids[4:]
+    assert Message.objects.count() == 6

@@ -6,10 +6,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from broadcast import services as broadcast_services
+from broadcast.models import Enrollment, Message
 from calllogs import services
 from calllogs.models import CallLog, ServerHook
 from calllogs.services import CallRecord
 from leads.models import Lead, LeadEvent, Suppression
+from tests.broadcast.fixtures import make_sequence
 from tests.routing.factories import make_leads
 
 pytestmark = pytest.mark.django_db
@@ -103,16 +106,19 @@ def test_the_same_call_by_three_paths_in_every_order_gives_one_identical_row(cal
                    "4155550100", 7)  # fmt: skip
 
 
-def test_dnc_suppresses_and_stops_sequences(call_server, lead, monkeypatch):
-    stopped = []
-    monkeypatch.setattr(services.broadcast_services, "enrollment_stop_for_leads",
-                        lambda **kw: stopped.append(kw) or 1)  # fmt: skip
+def test_dnc_suppresses_and_stops_sequences(call_server, lead, workspace, device):
+    sequence = make_sequence(workspace, "hello", "again")
+    enrolled = broadcast_services.enrollment_create_many(lead_ids=[lead.pk],
+                                                         sequence_id=sequence.pk)  # fmt: skip
+    assert enrolled.created == 1
     services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
         CallRecord(uniqueid=UID, vici_lead_id=8, status="DNC", agent="a1")])  # fmt: skip
     lead.refresh_from_db()
     assert lead.status == "dnc"
     assert Suppression.objects.filter(kind="phone", value=lead.phone).exists()
-    assert stopped == [{"lead_ids": [lead.pk], "reason": "disposition dnc"}]
+    enrollment = Enrollment.objects.get(lead_id=lead.pk)
+    assert (enrollment.status, enrollment.reason) == ("stopped", "disposition dnc")
+    assert Message.objects.get(lead_id=lead.pk).status == "cancelled"
 
 
 def test_no_answer_counts_an_attempt_without_closing(call_server, lead):

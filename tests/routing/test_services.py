@@ -4,11 +4,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from broadcast.models import Sequence
+from broadcast.models import Enrollment, Message, Sequence
 from dialer.models import ViciList, ViciServer
 from leads.models import Lead, LeadEvent
 from routing import services
 from routing.models import CapCounter, RetryItem, RoutingLog, RuleCondition
+from tests.broadcast.fixtures import make_sequence
 from tests.routing.factories import make_leads, make_rule
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,8 @@ def test_routes_by_priority_and_explains_why(workspace, partner_workspace, calls
     log = RoutingLog.objects.get(lead_id=ca)
     assert log.outcome == "routed" and log.rule_id == high.pk
     assert ("outbox_enqueue_add", {"lead_ids": [ca], "vici_list_id": vlist.pk}) in calls
-    assert ("enrollment_create_many", {"lead_ids": [ca], "sequence_id": seq.pk}) in calls
+    enrolled = [kw for name, kw in calls if name == "enrollment_create_many"]
+    assert [(kw["lead_ids"], kw["sequence_id"]) for kw in enrolled] == [([ca], seq.pk)]
 
 
 def test_custom_json_keys_can_be_matched(workspace):
@@ -232,3 +234,23 @@ def test_batch_routing_is_set_based(workspace, django_assert_max_num_queries):
     with django_assert_max_num_queries(20):
         stats = route(batch_size=200)
     assert stats.routed == 200
+
+
+def test_a_rule_destination_enrolls_leads_in_its_sequence(workspace, device):
+    sequence = make_sequence(workspace, "Hi {first_name}")
+    make_rule("drip", destinations=[{"workspace": workspace, "sequence": sequence}])
+    ids = make_leads(workspace, 3, first_name="Ann")
+    assert route().routed == 3
+    enrolled = Enrollment.objects.filter(sequence=sequence)
+    assert sorted(enrolled.values_list("lead_id", flat=True)) == ids
+    assert Message.objects.filter(body="Hi Ann", status="pending").count() == 3
+
+
+def test_a_sequence_that_cannot_enroll_does_not_block_routing(workspace):
+    sequence = make_sequence(workspace)  # no device in the workspace
+    make_rule("drip", destinations=[{"workspace": workspace, "sequence": sequence}])
+    [lead_id] = make_leads(workspace, 1)
+    assert route().routed == 1
+    assert Lead.objects.get(pk=lead_id).status == "routed"
+    event = LeadEvent.objects.get(lead_id=lead_id, kind="enrollment_stopped")
+    assert "no active device" in event.message

@@ -1,0 +1,128 @@
+import json
+
+import pytest
+
+from broadcast import services
+from broadcast.gateway import WahaClient
+from broadcast.models import Device, Enrollment, Message
+from leads.models import Lead, LeadEvent, Suppression
+from tests.broadcast.fixtures import make_sequence
+from tests.routing.factories import make_leads
+
+
+def post(client, device, event: dict, *, secret=None):
+    body = json.dumps(event).encode()
+    signature = WahaClient.sign(body, secret or device.webhook_secret)
+    return client.post(f"/webhooks/gateway/{device.pk}/", data=body,
+                       content_type="application/json",
+                       headers={"X-Webhook-Hmac": signature,
+                                "X-Webhook-Hmac-Algorithm": "sha512"})  # fmt: skip
+
+
+@pytest.fixture
+def sent(workspace, device, gateway):
+    """Two leads in two sequences each, the first message sent to each."""
+    first = make_sequence(workspace, "hi {first_name}", "two", delays=(0, 60))
+    second = make_sequence(workspace, "other", "more", delays=(0, 60), name="Other",
+                           stop_on_reply=False)  # fmt: skip
+    ids = make_leads(workspace, 2, first_name="Ann")
+    Lead.objects.filter(pk=ids[0]).update(email="ann@example.com")
+    services.enrollment_create_many(lead_ids=ids, sequence_id=first.pk)
+    services.enrollment_create_many(lead_ids=ids[:1], sequence_id=second.pk)
+    services.dispatch_run(seconds=1.0)
+    return ids
+
+
+def test_the_webhook_needs_the_devices_signature(client, device):
+    event = {"event": "session.status", "session": "s1", "payload": {"status": "FAILED"}}
+    assert post(client, device, event, secret="wrong").status_code == 403
+    response = client.post(f"/webhooks/gateway/{device.pk}/?token=wrong", data=event,
+                           content_type="application/json")  # fmt: skip
+    assert response.status_code == 403
+    device.refresh_from_db()
+    assert device.status == "active"
+    response = client.post(f"/webhooks/gateway/{device.pk}/?token={device.webhook_secret}",
+                           data=event, content_type="application/json")  # fmt: skip
+    assert response.status_code == 200
+
+
+def test_bad_bodies_get_a_400_with_the_reason(client, device):
+    for body in ({"payload": {}}, {"event": "message.ack", "payload": {"id": "x", "ack": 9}},
+                 {"event": "message", "payload": {"from": "nobody", "body": "hi"}}):  # fmt: skip
+        response = post(client, device, body)
+        assert response.status_code == 400, body
+        assert response.json()["code"] == "invalid" and response.json()["errors"]["body"]
+
+
+def test_receipts_move_a_message_forward_only(client, device, sent):
+    message = Message.objects.filter(status="sent").first()
+    read = {
+        "event": "message.ack",
+        "payload": {"id": message.gateway_id, "ack": 3, "ackName": "READ", "timestamp": 1796180000},
+    }
+    assert post(client, device, read).json()["status"] == "read"
+    delivered = {"event": "message.ack", "payload": {"id": message.gateway_id, "ack": 2}}
+    assert post(client, device, delivered).json()["status"] == "read"  # no step back
+    message.refresh_from_db()
+    assert message.status == "read" and message.read_at and message.delivered_at
+    unknown = {"event": "message.ack", "payload": {"id": "true_x@c.us_NOPE", "ack": 2}}
+    assert post(client, device, unknown).json() == {"ok": True, "matched": False}
+
+
+def test_a_failed_receipt_marks_the_message_failed(client, device, sent):
+    message = Message.objects.filter(status="sent").first()
+    post(client, device, {"event": "message.ack", "payload": {"id": message.gateway_id,
+                                                             "ack": -1}})  # fmt: skip
+    message.refresh_from_db()
+    assert message.status == "failed"
+
+
+def test_a_reply_stops_sequences_that_stop_on_reply(client, device, sent):
+    lead = Lead.objects.get(pk=sent[0])
+    reply = {"event": "message", "payload": {"id": "false_1@c.us_A", "fromMe": False,
+                                             "from": lead.phone[1:] + "@c.us",
+                                             "body": "Who is this?"}}  # fmt: skip
+    assert post(client, device, reply).json()["stopped"] == 1
+    statuses = dict(Enrollment.objects.filter(lead=lead).values_list("sequence__name", "status"))
+    assert statuses == {"Welcome": "stopped", "Other": "active"}
+    assert Enrollment.objects.get(lead_id=sent[1]).status == "active"
+    assert LeadEvent.objects.filter(lead=lead, kind="message_received",
+                                    message="Who is this?").exists()  # fmt: skip
+    # No pending message is left for the stopped enrollment.
+    assert not Message.objects.filter(enrollment__sequence__name="Welcome", lead=lead,
+                                      status="pending").exists()  # fmt: skip
+
+
+def test_an_opt_out_keyword_suppresses_every_channel_and_stops_everything(client, device, sent):
+    lead = Lead.objects.get(pk=sent[0])
+    stop = {"event": "message", "payload": {"from": lead.phone[1:] + "@c.us", "body": " stop "}}
+    assert post(client, device, stop).json()["opt_out"] is True
+    kinds = set(Suppression.objects.values_list("kind", "value"))
+    assert {("phone", lead.phone), ("email", "ann@example.com")} <= kinds
+    assert set(Enrollment.objects.filter(lead=lead).values_list("status", flat=True)) == {"stopped"}
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.DNC
+    assert LeadEvent.objects.filter(lead=lead, kind="opted_out").exists()
+
+
+def test_opt_out_detection():
+    assert services.is_opt_out("STOP")
+    assert services.is_opt_out("Stop please")
+    assert services.is_opt_out("unsubscribe.")
+    assert not services.is_opt_out("Don't stop, tell me more about the offer")
+    assert not services.is_opt_out("")
+
+
+def test_session_status_pauses_and_resumes_the_device(client, device, caplog):
+    event = {"event": "session.status", "payload": {"status": "SCAN_QR_CODE"}}
+    with caplog.at_level("ERROR", logger="leadbrain.alerts"):
+        assert post(client, device, event).json()["device_status"] == "disconnected"
+    assert any("disconnected" in r.getMessage() for r in caplog.records)  # the alert
+    working = {"event": "session.status", "payload": {"status": "WORKING"}}
+    assert post(client, device, working).json()["device_status"] == "active"
+    banned = {"event": "session.status", "payload": {"status": "BANNED"}}
+    assert post(client, device, banned).json()["device_status"] == "banned"
+    # A ban is lifted by a person, not by the session coming back.
+    assert post(client, device, working).json()["device_status"] == "banned"
+    Device.objects.filter(pk=device.pk).update(status="paused")
+    assert post(client, device, working).json()["device_status"] == "paused"

@@ -1,0 +1,31 @@
+"""Routing enrolls, and the dispatch task on a real worker sends at each device's pace."""
+
+import pytest
+
+from broadcast.models import Enrollment, Message
+from broadcast.tasks import dispatch_task
+from routing.tasks import route_pending_task
+from tests.broadcast.fixtures import make_device, make_sequence
+from tests.e2e.conftest import wait_until
+from tests.routing.factories import make_leads, make_rule
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_routed_leads_get_their_sequence_through_real_workers(workspace, gateway, celery_worker):
+    device = make_device(workspace, gateway, min_interval_seconds=0.3, max_interval_seconds=0.3)
+    sequence = make_sequence(workspace, "Hi {first_name}", "Day two")
+    make_rule("drip", destinations=[{"workspace": workspace, "sequence": sequence}])
+    ids = make_leads(workspace, 3, first_name="Ann")
+    celery_worker("routing,broadcast")
+    route_pending_task.delay()
+    wait_until(lambda: Enrollment.objects.filter(lead_id__in=ids).count() == 3,
+               what="enrollments made by routing")  # fmt: skip
+    dispatch_task.delay(4.0)
+    wait_until(lambda: Message.objects.filter(status="sent").count() == 6, seconds=60,
+               what="both steps sent to the three leads")  # fmt: skip
+    wait_until(lambda: set(Enrollment.objects.values_list("status", flat=True)) == {"completed"},
+               what="completed enrollments")  # fmt: skip
+    arrivals = [s.at for s in gateway.sends_by_session()[device.gateway_session]]
+    assert len(arrivals) == 6
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.29
