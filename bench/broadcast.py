@@ -64,8 +64,8 @@ def make_leads(cursor, workspace_id: int, n: int) -> None:
         "consent_text, consent_url, dedupe_hash, status, status_reason, locked_by, "
         "routing_attempts, workspace_id) "
         "SELECT now(), now(), 'Lead' || i, 'Bench', '+1' || (2125000000 + i)::text, '', "
-        "'Acme ' || (i % 100), '', 'NY', '10001', 'UTC', 'bench', '', "
-        "jsonb_build_object('promo', 'P' || (i % 50)), '', '', md5(i::text), 'routed', '', '', "
+        "'Acme ' || (i %% 100), '', 'NY', '10001', 'UTC', 'bench', '', "
+        "jsonb_build_object('promo', 'P' || (i %% 50)), '', '', md5(i::text), 'routed', '', '', "
         "0, %s FROM generate_series(1, %s) i",
         [workspace_id, n],
     )
@@ -141,7 +141,8 @@ def main() -> None:
         )  # fmt: skip
         for position in range(1, 12):  # the old system's 11 messages
             template = f"Hi {{first_name}}, step {position}: {{promo}}"
-            Step.objects.create(sequence=sequence, position=position, delay_minutes=60 * 24,
+            Step.objects.create(sequence=sequence, position=position,
+                                delay_minutes=0 if position == 1 else 60 * 24,
                                 template=template)  # fmt: skip
         rss_before = rss_mb()
         started = time.perf_counter()

@@ -7,9 +7,10 @@ Scale rules (see the broadcast issue and DESIGN.md):
   batch); a message's successor is written when it is sent.
 * Pacing is a property of the device row: the dispatcher claims devices whose
   ``next_send_at`` has come, with ``FOR UPDATE SKIP LOCKED``, puts a lease on them, and
-  writes ``next_send_at = start of this send + random(min, max)`` when the send is done. A
-  device has at most one send in flight, so no two of its sends are closer than its minimum
-  interval whatever the number of dispatchers.
+  writes ``next_send_at = the gateway's answer + random(min, max)`` when the send is done.
+  A device has at most one send in flight and the next request leaves after the previous
+  one was answered plus the pause, so no two of its sends are closer than its minimum
+  interval, at our end or at the gateway's, whatever the number of dispatchers.
 * Consent at send time: suppression (phone or email, the lead's workspace or global), the
   enrollment's state and the sequence's stop statuses are checked for every claimed message.
 """
@@ -355,7 +356,8 @@ class Claim:
 @dataclass
 class Outcome:
     claim: Claim
-    started: float
+    started: float  # when the request left: the message's sent_at
+    finished: float = 0.0  # when the gateway answered: the device's pause counts from here
     gateway_id: str = ""
     error: GatewayError | None = None
 
@@ -518,11 +520,11 @@ def _send(claim: Claim, sessions: dict[str, requests.Session], lock: threading.L
     try:
         result = client.send(phone=claim.phone, text=claim.body, media_url=claim.media_url)
     except GatewayError as exc:
-        return Outcome(claim, started, error=exc)
+        return Outcome(claim, started, time.time(), error=exc)
     except Exception as exc:  # a bug or an unexpected answer: retry, never lose the message
         logger.exception("send of message %s failed", claim.message_id)
-        return Outcome(claim, started, error=GatewayError(repr(exc), retryable=True))
-    return Outcome(claim, started, gateway_id=result.gateway_id)
+        return Outcome(claim, started, time.time(), error=GatewayError(repr(exc), retryable=True))
+    return Outcome(claim, started, time.time(), gateway_id=result.gateway_id)
 
 
 class _DeviceView:
@@ -545,7 +547,11 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
         c, d = o.claim, o.claim.device
         started = datetime.fromtimestamp(o.started, tz=UTC)
         pause = random.uniform(d["min_interval_seconds"], d["max_interval_seconds"])
-        next_at = started + timedelta(seconds=pause)
+        # From the answer, not the request: however long the request took to reach the
+        # gateway, the next one reaches it at least ``pause`` after this one did.
+        next_at = datetime.fromtimestamp(max(o.finished, o.started), tz=UTC) + timedelta(
+            seconds=pause
+        )
         err = o.error
         if err is None:
             msg_rows.append((c.message_id, c.scheduled_at, "sent", c.scheduled_at, started,

@@ -28,6 +28,11 @@ class Sent:
     message_id: str
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen() backlog: a full backlog drops SYNs (1 s retries)
+
+
 class GatewayDouble:
     def __init__(self, *, token: str = "", latency: float | tuple[float, float] = 0.0) -> None:
         self.token = token
@@ -71,9 +76,7 @@ class GatewayDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 1024
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
