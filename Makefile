@@ -31,4 +31,5 @@ run: services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py load_demo_data
+	$(BIN)/python manage.py load_demo_broadcast
 	$(BIN)/python scripts/run.py

@@ -15,6 +15,7 @@ Scale rules (see the broadcast issue and DESIGN.md):
   enrollment's state and the sequence's stop statuses are checked for every claimed message.
 """
 
+import heapq
 import itertools
 import logging
 import random
@@ -149,7 +150,8 @@ def enrollment_create_many(
     if not devices:
         raise ApplicationError(f"Sequence {sequence.name} has no active device.",
                                code="no_device")  # fmt: skip
-    plans = _device_plans(sequence, devices)
+    plans = [(p.load, p.device_id, p) for p in _device_plans(sequence, devices)]
+    heapq.heapify(plans)  # least loaded first
     fallback_tz = sequence.workspace.timezone
     result = EnrollResult()
     now = now or timezone.now()
@@ -180,7 +182,6 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
         if count:
             result.skipped[reason] += count
     stop = set(sequence.stop_statuses or [])
-    plan_order = sorted(plans, key=lambda p: (p.load, p.device_id))
     staged = []
     n_cols = len(LEAD_COLUMNS)
     for row in rows:
@@ -200,7 +201,7 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
             result.skipped["stop_status"] += 1
             continue
         lead["custom"] = json_value(lead["custom"]) or {}
-        plan = plan_order[0]  # the least loaded device (ties: lowest id), kept sorted below
+        _load, _id, plan = plans[0]  # the least loaded device (ties: lowest id)
         tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
                                 fallback=fallback_tz)  # fmt: skip
         at = now + timedelta(minutes=first.delay_minutes) + plan.offset()
@@ -208,7 +209,7 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
         body = template_render(first.template, lead_values(lead, sequence.placeholder_defaults))
         staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
         plan.load += 1
-        _resort_head(plan_order)
+        heapq.heapreplace(plans, (plan.load, plan.device_id, plan))
     if not staged:
         return
     with connection.cursor() as cursor:
@@ -251,16 +252,6 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
     result.created += created
     if created < len(staged):
         result.skipped["already_enrolled"] += len(staged) - created
-
-
-def _resort_head(plans: list[_DevicePlan]) -> None:
-    """Keep ``plans`` sorted by load after the head's load went up by one (bubble down)."""
-    i = 0
-    while i + 1 < len(plans) and (plans[i].load, plans[i].device_id) > (
-        plans[i + 1].load, plans[i + 1].device_id,
-    ):  # fmt: skip
-        plans[i], plans[i + 1] = plans[i + 1], plans[i]
-        i += 1
 
 
 # --- stopping -----------------------------------------------------------------------------
