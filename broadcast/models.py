@@ -192,11 +192,18 @@ class Enrollment(models.Model):
         FAILED = "failed", "Failed"
 
     id = models.BigAutoField(primary_key=True)
-    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
-    lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="enrollments"
+    # Indexed by the constraints and indexes below (no separate foreign-key indexes: each one
+    # costs on every one of millions of inserts).
+    sequence = models.ForeignKey(
+        Sequence, on_delete=models.PROTECT, related_name="enrollments", db_index=False
     )
-    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="enrollments")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="enrollments",
+        db_index=False,
+    )  # fmt: skip
+    device = models.ForeignKey(
+        Device, on_delete=models.PROTECT, related_name="enrollments", db_index=False
+    )
     workspace_id = models.BigIntegerField()
     phone = models.CharField(max_length=20)
     timezone = models.CharField(max_length=64, help_text="The recipient's time zone")
@@ -207,11 +214,10 @@ class Enrollment(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["sequence", "lead"], name="enrollment_unique")
+        constraints = [  # lead first: it is also the index of a lead's enrollments
+            models.UniqueConstraint(fields=["lead", "sequence"], name="enrollment_unique")
         ]
         indexes = [
-            models.Index(fields=["lead"], name="enrollment_lead_idx"),
             models.Index(fields=["device", "phone"], name="enrollment_device_phone_idx"),
             models.Index(fields=["status", "id"], name="enrollment_status_idx"),
         ]
@@ -237,15 +243,18 @@ class Message(PartitionedModel):
     id = models.BigAutoField(primary_key=True)
     scheduled_at = models.DateTimeField()
     enrollment = models.ForeignKey(
-        Enrollment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
-    )
+        Enrollment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages",
+        db_index=False,
+    )  # fmt: skip
     step = models.PositiveSmallIntegerField()
     device = models.ForeignKey(
-        Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
-    )
+        Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages",
+        db_index=False,
+    )  # fmt: skip
     lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
-    )
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages",
+        db_index=False,
+    )  # fmt: skip
     body = models.TextField()
     media_url = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -71,16 +71,25 @@ class EnrollResult:
 
 @dataclass
 class _DevicePlan:
-    """Where the next staggered first message of a device goes."""
+    """The tail of a device's queue (the slot of its last planned message) and its pace."""
 
     device_id: int
-    load: int  # messages already planned on it
-    spacing: float  # seconds between two sends on average
-    per_day: int  # sends a day (daily cap, or what fits in the window)
+    tail: datetime
+    spacing: timedelta  # the device's average pause
+    cap: int  # sends a day
+    day: date | None = None  # the day being filled by this enrollment, and how far
+    used: int = 0
 
-    def offset(self) -> timedelta:
-        day, slot = divmod(self.load, self.per_day)
-        return timedelta(days=day, seconds=slot * self.spacing)
+    def next_slot(self, earliest: datetime) -> datetime:
+        slot = max(earliest, self.tail + self.spacing)
+        if slot.date() != self.day:
+            self.day, self.used = slot.date(), 0
+        if self.used >= self.cap:  # the day is full: the next one starts at midnight UTC
+            slot = datetime.combine(self.day + timedelta(days=1), datetime.min.time(), UTC)
+            self.day, self.used = slot.date(), 0
+        self.used += 1
+        self.tail = slot
+        return slot
 
 
 def _sequence_devices(sequence: Sequence) -> list[Device]:
@@ -93,27 +102,22 @@ def _sequence_devices(sequence: Sequence) -> list[Device]:
     )  # fmt: skip
 
 
-def _window_seconds(sequence: Sequence) -> float:
-    start = sequence.window_start.hour * 3600 + sequence.window_start.minute * 60
-    end = sequence.window_end.hour * 3600 + sequence.window_end.minute * 60
-    return float((end - start) % 86400 or 86400)
-
-
-def _device_plans(sequence: Sequence, devices: list[Device]) -> list[_DevicePlan]:
+def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> list[_DevicePlan]:
+    """One index probe per device (the newest pending message), not a count of millions."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT device_id, count(*) FROM broadcast_enrollment "
-            "WHERE status = 'active' AND device_id = ANY(%s) GROUP BY device_id",
+            "SELECT d.id, (SELECT m.scheduled_at FROM broadcast_message m "
+            "  WHERE m.device_id = d.id AND m.status = 'pending' "
+            "  ORDER BY m.scheduled_at DESC LIMIT 1) FROM unnest(%s::bigint[]) d(id)",
             [[d.pk for d in devices]],
         )
-        load = dict(cursor.fetchall())
-    window = _window_seconds(sequence)
+        tails = dict(cursor.fetchall())
     plans = []
-    today = timezone.now().date()
     for d in devices:
-        spacing = (d.min_interval_seconds + d.max_interval_seconds) / 2
-        per_day = max(1, min(d.cap_for(today), int(window / max(spacing, 0.001))))
-        plans.append(_DevicePlan(d.pk, load.get(d.pk, 0), spacing, per_day))
+        pause = timedelta(seconds=(d.min_interval_seconds + d.max_interval_seconds) / 2)
+        tail = tails.get(d.pk)
+        tail = max(tail, now - pause) if tail else now - pause
+        plans.append(_DevicePlan(d.pk, tail, pause, d.cap_for(now.date())))
     return plans
 
 
@@ -150,11 +154,11 @@ def enrollment_create_many(
     if not devices:
         raise ApplicationError(f"Sequence {sequence.name} has no active device.",
                                code="no_device")  # fmt: skip
-    plans = [(p.load, p.device_id, p) for p in _device_plans(sequence, devices)]
-    heapq.heapify(plans)  # least loaded first
+    now = now or timezone.now()
+    plans = [(p.tail, p.device_id, p) for p in _device_plans(sequence, devices, now)]
+    heapq.heapify(plans)  # the device whose queue ends first comes first
     fallback_tz = sequence.workspace.timezone
     result = EnrollResult()
-    now = now or timezone.now()
     for chunk in _batched(lead_ids, batch_size or settings.BROADCAST_ENROLL_BATCH):
         with transaction.atomic():
             _enroll_batch(sequence, first, plans, chunk, fallback_tz, now, actor, result)
@@ -201,15 +205,14 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
             result.skipped["stop_status"] += 1
             continue
         lead["custom"] = json_value(lead["custom"]) or {}
-        _load, _id, plan = plans[0]  # the least loaded device (ties: lowest id)
+        _tail, _id, plan = plans[0]  # the least busy device (ties: lowest id)
         tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
                                 fallback=fallback_tz)  # fmt: skip
-        at = now + timedelta(minutes=first.delay_minutes) + plan.offset()
-        at = window_next(at, tz, sequence.window_start, sequence.window_end)
+        slot = plan.next_slot(now + timedelta(minutes=first.delay_minutes))
+        at = window_next(slot, tz, sequence.window_start, sequence.window_end)
         body = template_render(first.template, lead_values(lead, sequence.placeholder_defaults))
         staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
-        plan.load += 1
-        heapq.heapreplace(plans, (plan.load, plan.device_id, plan))
+        heapq.heapreplace(plans, (plan.tail, plan.device_id, plan))
     if not staged:
         return
     with connection.cursor() as cursor:
@@ -232,7 +235,7 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
             "    phone, timezone, current_step, status, reason, created_at, updated_at)"
             "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, 'active',"
             "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
-            "  ON CONFLICT (sequence_id, lead_id) DO NOTHING RETURNING id, lead_id),"
+            "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id),"
             " msg AS ("
             "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
             "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at)"

@@ -192,6 +192,10 @@ DIALER_BATCH_SIZE = env.int("DIALER_BATCH_SIZE", default=100)
 DIALER_MAX_ATTEMPTS = env.int("DIALER_MAX_ATTEMPTS", default=8)
 # An item in flight longer than this (a crashed drain) is claimed again.
 DIALER_LEASE_SECONDS = env.int("DIALER_LEASE_SECONDS", default=300)
+# Lead statuses set here (not by VICIdial) that are mirrored to the Vici lead's status.
+DIALER_STATUS_MAP = env.dict(
+    "DIALER_STATUS_MAP", default={"dnc": "DNC", "sale": "SALE", "not_interested": "NI"}
+)
 # Fernet-style key material for the stored Vici API passwords (derived from SECRET_KEY if unset).
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 

@@ -24,6 +24,9 @@ class DialerConfig(AppConfig):
 
     def ready(self) -> None:
         from core.selectors import register_metric, register_queue
+        from dialer import signals
+
+        signals.connect()
 
         register_queue("dialer_outbox", outbox_pending)
         register_metric("vici_calls_per_hour", vici_calls_per_hour)

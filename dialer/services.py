@@ -10,11 +10,13 @@ answer finds the lead VICIdial already has instead of adding it twice.
 
 import base64
 import hashlib
+import json
 import logging
 import os
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,6 +125,67 @@ def outbox_enqueue_move(*, lead_ids: Sequence[int], vici_list_id: int) -> int:
     return _enqueue(lead_ids, vici_list_id, OutboxItem.Operation.MOVE)
 
 
+# Lead fields mirrored into VICIdial when they change here (phone goes as code + number).
+VICI_FIELDS = ("first_name", "last_name", "email", "state", "postal_code", "phone")
+
+
+def _where_in_vici(lead_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(lead_id, ViciList pk, server id) of the list each lead was last pushed or moved to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT ON (lead_id) lead_id, vici_list_id, server_id "
+            "FROM dialer_outboxitem WHERE lead_id = ANY(%s) AND operation IN ('add', 'move') "
+            "AND state = 'sent' ORDER BY lead_id, sent_at DESC, id DESC",
+            [list(lead_ids)],
+        )
+        return cursor.fetchall()
+
+
+def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str, Any]) -> int:
+    """One open item per lead and operation: a second change merges into the open one (even
+    in flight: the drain then keeps it pending, so the newer fields are sent too)."""
+    placed = _where_in_vici(lead_ids)
+    if not placed or not payload:
+        return 0
+    leads, lists, servers = (list(col) for col in zip(*placed, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
+                state, attempts, next_attempt_at, last_response, last_error, created_at,
+                updated_at)
+            SELECT k.lead, k.server, k.list, %s, %s::jsonb, 'pending', 0, now(), '', '', now(),
+                now()
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) k(lead, list, server)
+            ON CONFLICT (lead_id, operation, vici_list_id)
+                WHERE state IN ('pending', 'in_flight')
+            DO UPDATE SET payload = dialer_outboxitem.payload || EXCLUDED.payload,
+                updated_at = now()
+            """,
+            [operation, json.dumps(payload), leads, lists, servers],
+        )
+        return cursor.rowcount
+
+
+def outbox_enqueue_update(*, lead_ids: Sequence[int], fields: dict[str, Any]) -> int:
+    """Enqueue an ``update_lead`` of these fields for leads that are in VICIdial."""
+    payload: dict[str, str] = {}
+    for name, value in fields.items():
+        if name not in VICI_FIELDS or value in (None, ""):
+            continue
+        if name == "phone":  # VICIdial writes phone_number only with update_phone_number=Y
+            payload["phone_code"], payload["phone_number"] = split_phone(str(value))
+            payload["update_phone_number"] = "Y"
+        else:
+            payload[name] = str(value)
+    return _enqueue_payload(lead_ids, OutboxItem.Operation.UPDATE, payload)
+
+
+def outbox_enqueue_status(*, lead_ids: Sequence[int], status: str) -> int:
+    """Enqueue an ``update_lead`` of the VICIdial status (e.g. DNC) for leads in VICIdial."""
+    return _enqueue_payload(lead_ids, OutboxItem.Operation.STATUS, {"status": status})
+
+
 # --- drain ---------------------------------------------------------------------------------
 
 
@@ -136,6 +199,7 @@ class Outcome:
     error: str = ""
     message: str = ""
     login_failed: bool = False
+    payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
 
 
 @dataclass
@@ -215,7 +279,8 @@ def _claim(server_id: int, limit: int) -> list[dict[str, Any]]:
 def _send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) -> Outcome:
     target = lists[item["vici_list_id"]]
     lead = item["lead"]
-    out = Outcome(item_id=item["id"], lead_id=item["lead_id"], state=OutboxItem.State.SENT)
+    out = Outcome(item_id=item["id"], lead_id=item["lead_id"], state=OutboxItem.State.SENT,
+                  payload=item["payload"] or {})  # fmt: skip
     if lead is None:
         out.state, out.error = OutboxItem.State.FAILED, "the lead no longer exists here"
         return out
@@ -251,11 +316,10 @@ def _send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) 
                 update = client.update_lead(vendor_lead_code=str(item["lead_id"]), **fields)
             out.vici_lead_id = update.lead_ids[0] if update.lead_ids else vici_lead_id
             out.raw = update.raw
-            out.message = (
-                f"Moved in VICIdial to list {target.list_id}"
-                if item["operation"] == OutboxItem.Operation.MOVE
-                else "Updated in VICIdial"
-            )
+            out.message = {
+                OutboxItem.Operation.MOVE: f"Moved in VICIdial to list {target.list_id}",
+                OutboxItem.Operation.STATUS: f"VICIdial status set to {fields.get('status')}",
+            }.get(item["operation"], "Updated in VICIdial: " + ", ".join(sorted(fields)))
     except ViciLoginError as exc:
         out.state, out.error, out.raw, out.login_failed = "pending", exc.message, exc.raw, True
     except ViciNotFoundError as exc:
@@ -298,16 +362,19 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
     with transaction.atomic(), connection.cursor() as cursor:
         ids, states, nexts, vids, raws, errors = (list(x) for x in zip(*rows, strict=True))
         cursor.execute(
-            "UPDATE dialer_outboxitem o SET state = k.state, next_attempt_at = k.next_at, "
+            "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = 'sent' "
+            "  AND o.payload <> k.payload THEN 'pending' ELSE k.state END, "
+            "next_attempt_at = k.next_at, "
             "vici_lead_id = COALESCE(k.vid, o.vici_lead_id), last_response = k.raw, "
             "last_error = k.err, leased_until = NULL, updated_at = %s, "
             "sent_at = CASE WHEN k.state = 'sent' THEN %s ELSE o.sent_at END, "
             "attempts = CASE WHEN k.login THEN GREATEST(o.attempts - 1, 0) ELSE o.attempts END "
             "FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::bigint[], "
-            "%s::text[], %s::text[], %s::boolean[]) k(id, state, next_at, vid, raw, err, login) "
+            "%s::text[], %s::text[], %s::boolean[], %s::jsonb[]) "
+            "k(id, state, next_at, vid, raw, err, login, payload) "
             "WHERE o.id = k.id",
             [now, now, ids, states, nexts, vids, raws, errors,
-             [o.login_failed for o in outcomes]],
+             [o.login_failed for o in outcomes], [json.dumps(o.payload) for o in outcomes]],
         )  # fmt: skip
         if lead_updates:
             lids, vids2, vlists = (list(x) for x in zip(*lead_updates, strict=True))
@@ -334,7 +401,12 @@ def server_resume(*, server: ViciServer) -> None:
 
 
 def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStats:
-    """Push this server's due items in batches until none are due or the budget is spent."""
+    """Push this server's due items until none are due or the budget is spent.
+
+    A pipeline, not lock-step batches: up to ``max_concurrency`` requests are always in
+    flight; the next batch is claimed while the current one is still being sent, and results
+    are written in chunks as they come back.
+    """
     stats = DrainStats()
     server = ViciServer.objects.get(pk=server_id)
     if not server.is_active or (server.paused_until and server.paused_until > timezone.now()):
@@ -342,54 +414,112 @@ def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStat
         return stats
     client = client_for(server)
     lists = {vl.pk: vl for vl in ViciList.objects.filter(server=server)}
-    batch_size = settings.DIALER_BATCH_SIZE
-    with ThreadPoolExecutor(max_workers=max(1, server.max_concurrency)) as pool:
-        while max_batches is None or stats.batches < max_batches:
-            granted = calls_reserve(server_id=server_id, want=batch_size)
-            if granted == 0:
-                stats.budget_exhausted = True
+    pipe = _Pipeline(server_id, lists, stats)
+    concurrency = max(1, server.max_concurrency)
+    items = pipe.claim(settings.DIALER_BATCH_SIZE)
+    if not items:
+        return stats
+    # The drain's first item goes alone: a bad login must cost one attempt, not ten.
+    first = _send(client, items[0], lists)
+    pipe.queue.extend(items[1:])
+    if pipe.record([first], probe=True):
+        pipe.release()
+        return stats
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        inflight: set[Future] = set()
+        done: list[Outcome] = []
+        while True:
+            while pipe.queue and len(inflight) < concurrency:
+                inflight.add(pool.submit(_send, client, pipe.queue.popleft(), lists))
+            outstanding = len(pipe.queue) + len(inflight)
+            if (
+                pipe.claiming
+                and outstanding < settings.DIALER_BATCH_SIZE
+                and (max_batches is None or stats.batches < max_batches)
+            ):
+                pipe.queue.extend(pipe.claim(settings.DIALER_BATCH_SIZE))
+                continue
+            if not inflight and not pipe.queue and not done:
                 break
-            items = _claim(server_id, granted)
-            calls_release(server_id=server_id, unused=granted - len(items))
-            if not items:
-                break
-            stats.batches += 1
-            # The drain's first item goes alone: a bad login must cost one attempt, not ten.
-            if stats.batches == 1:
-                first = _send(client, items[0], lists)
-                outcomes = [first]
-                rest = items[1:]
-            else:
-                outcomes, rest = [], items
-            if not (outcomes and outcomes[0].login_failed):
-                outcomes += list(pool.map(lambda i: _send(client, i, lists), rest))
-            else:
-                outcomes += [Outcome(item_id=i["id"], lead_id=i["lead_id"], state="pending",
-                                     login_failed=True) for i in items[1:]]  # fmt: skip
-                calls_release(server_id=server_id, unused=len(items) - 1)
-            attempts = {i["id"]: i["attempts"] for i in items}
-            item_lists = {i["id"]: lists[i["vici_list_id"]].list_id for i in items}
-            _record(outcomes, attempts, item_lists, server_id)
-            for out in outcomes:
-                if out.login_failed:
-                    continue
-                if out.state == OutboxItem.State.SENT:
-                    stats.sent += 1
-                elif out.state == "pending":
-                    stats.retrying += 1
-                else:
-                    stats.failed += 1
-            login = next((o for o in outcomes if o.login_failed and o.error), None)
-            if login is not None:
-                server_pause(server_id=server_id, reason=login.error)
-                stats.paused = True
-                break
-            retryable = [o for o in outcomes if o.state == "pending" and not o.login_failed]
-            if retryable:
-                ViciServer.objects.filter(pk=server_id).update(last_error=retryable[0].error)
-            if len(retryable) == len(outcomes):
-                break  # the server is failing: leave the rest for the next run
+            if inflight:
+                finished, inflight = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+                done += [f.result() for f in finished]
+            if done and (len(done) >= max(concurrency, 25) or not inflight):
+                chunk, done = done, []
+                if pipe.record(chunk):  # stop: give back what was claimed but not sent
+                    rest = [f.result() for f in wait(inflight).done]
+                    inflight = set()
+                    pipe.record(rest, final=True)
+                    pipe.release()
+                    break
     return stats
+
+
+class _Pipeline:
+    """The drain's bookkeeping: claimed items, their attempts and lists, and the stop rules."""
+
+    def __init__(self, server_id: int, lists: dict[int, ViciList], stats: DrainStats) -> None:
+        self.server_id, self.lists, self.stats = server_id, lists, stats
+        self.queue: deque[dict[str, Any]] = deque()
+        self.attempts: dict[int, int] = {}
+        self.item_lists: dict[int, int] = {}
+        self.claiming = True
+
+    def claim(self, want: int) -> list[dict[str, Any]]:
+        granted = calls_reserve(server_id=self.server_id, want=want)
+        if granted == 0:
+            self.stats.budget_exhausted, self.claiming = True, False
+            return []
+        items = _claim(self.server_id, granted)
+        calls_release(server_id=self.server_id, unused=granted - len(items))
+        if not items:
+            self.claiming = False
+            return []
+        self.stats.batches += 1
+        for item in items:
+            self.attempts[item["id"]] = item["attempts"]
+            self.item_lists[item["id"]] = self.lists[item["vici_list_id"]].list_id
+        return items
+
+    def record(self, outcomes: list[Outcome], *, final: bool = False, probe: bool = False) -> bool:
+        """Write outcomes; True when the drain must stop (a login error, a failing server).
+        A ``probe`` (the first request) stops the drain only for a login error."""
+        if not outcomes:
+            return False
+        _record(outcomes, self.attempts, self.item_lists, self.server_id)
+        for out in outcomes:
+            if out.login_failed:
+                continue
+            if out.state == OutboxItem.State.SENT:
+                self.stats.sent += 1
+            elif out.state == "pending":
+                self.stats.retrying += 1
+            else:
+                self.stats.failed += 1
+        if final:
+            return True
+        login = next((o for o in outcomes if o.login_failed and o.error), None)
+        if login is not None:
+            server_pause(server_id=self.server_id, reason=login.error)
+            self.stats.paused = True
+            return True
+        retryable = [o for o in outcomes if o.state == "pending" and not o.login_failed]
+        if retryable:
+            ViciServer.objects.filter(pk=self.server_id).update(last_error=retryable[0].error)
+        if len(retryable) == len(outcomes) and not probe:
+            return True  # the server is failing: leave the rest for the next run
+        return False
+
+    def release(self) -> None:
+        """Items claimed but never sent go back to pending, their attempt not counted."""
+        if not self.queue:
+            return
+        unsent = [Outcome(item_id=i["id"], lead_id=i["lead_id"], state="pending",
+                          login_failed=True, payload=i["payload"] or {})
+                  for i in self.queue]  # fmt: skip
+        self.queue.clear()
+        _record(unsent, self.attempts, self.item_lists, self.server_id)
+        calls_release(server_id=self.server_id, unused=len(unsent))
 
 
 def outbox_retry(*, item_ids: Sequence[int]) -> int:

@@ -15,6 +15,7 @@ from core.partitions import partition_archive, partitioned_models
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import dedupe_hash, normalize_email, normalize_phone, normalize_row
+from leads.signals import lead_changed, lead_status_changed, send_on_commit
 
 __all__ = [
     "EventSpec",
@@ -96,6 +97,9 @@ def lead_status_set(
                 for lead_id, old in changed
             ]
         )
+        if changed:
+            send_on_commit(lead_status_changed, lead_ids=[i for i, _ in changed], status=status,
+                           actor=actor)  # fmt: skip
     return len(changed)
 
 
@@ -243,6 +247,9 @@ def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
                 )
             ]
         )
+        send_on_commit(lead_changed, lead_ids=[lead.pk],
+                       fields={name: getattr(lead, name) for name in changed},
+                       actor=actor)  # fmt: skip
     return lead
 
 

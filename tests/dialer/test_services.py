@@ -179,3 +179,85 @@ def test_two_drains_at_once_never_send_an_item_twice(workspace, server, vici_lis
     assert len(adds) == 300
     assert len({r["vendor_lead_code"] for r in adds}) == 300
     assert len(vici.state.leads) == 300
+
+
+def pushed(workspace, server, vici_list, n=1, **fields):
+    ids = make_leads(workspace, n, **fields)
+    services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
+    assert drain(server).sent == n
+    return ids
+
+
+def test_an_edited_lead_is_updated_in_vici(workspace, server, vici_list, vici,
+                                           django_capture_on_commit_callbacks):  # fmt: skip
+    from leads.services import lead_update
+
+    [lead_id] = pushed(workspace, server, vici_list, first_name="Ann")
+    lead = Lead.objects.get(pk=lead_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_update(lead=lead, data={"first_name": "Anna", "phone": "+14155550199"}, actor="t")
+    item = OutboxItem.objects.get(operation="update")
+    assert item.payload == {"first_name": "Anna", "phone_code": "1",
+                            "phone_number": "4155550199", "update_phone_number": "Y"}  # fmt: skip
+    assert drain(server).sent == 1
+    row = vici.state.leads[lead.vici_lead_id]
+    assert (row["first_name"], row["phone_number"]) == ("Anna", "4155550199")
+    assert LeadEvent.objects.filter(lead_id=lead_id, kind="pushed",
+                                    message__startswith="Updated in VICIdial").exists()  # fmt: skip
+
+
+def test_leads_not_in_vici_get_no_update(workspace, vici_list):
+    ids = make_leads(workspace, 2)
+    assert services.outbox_enqueue_update(lead_ids=ids, fields={"first_name": "X"}) == 0
+    assert services.outbox_enqueue_status(lead_ids=ids, status="DNC") == 0
+    assert not OutboxItem.objects.exists()
+
+
+def test_a_dnc_set_here_becomes_the_vici_status_but_not_an_echo(
+    workspace, server, vici_list, vici, django_capture_on_commit_callbacks
+):
+    from leads.services import lead_status_set
+
+    a, b = pushed(workspace, server, vici_list, n=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_status_set(lead_ids=[a], status="dnc", reason="opted out", actor="broadcast")
+        lead_status_set(lead_ids=[b], status="dnc", reason="DNC disposition", actor="vicidial")
+    assert list(
+        OutboxItem.objects.filter(operation="status").values_list("lead_id", "payload")
+    ) == [(a, {"status": "DNC"})]
+    assert drain(server).sent == 1
+    assert vici.state.leads[Lead.objects.get(pk=a).vici_lead_id]["status"] == "DNC"
+
+
+def test_changes_merge_into_one_open_update_even_in_flight(workspace, server, vici_list, vici):
+    [lead_id] = pushed(workspace, server, vici_list)
+    services.outbox_enqueue_update(lead_ids=[lead_id], fields={"first_name": "A"})
+    services.outbox_enqueue_update(lead_ids=[lead_id], fields={"last_name": "B"})
+    item = OutboxItem.objects.get(operation="update")
+    assert item.payload == {"first_name": "A", "last_name": "B"}
+    # Claimed (in flight) with that payload, then a newer change arrives before the answer.
+    [claimed] = services._claim(server.pk, 10)
+    services.outbox_enqueue_update(lead_ids=[lead_id], fields={"first_name": "C"})
+    out = services._send(services.client_for(server), claimed,
+                         {vici_list.pk: vici_list})  # fmt: skip
+    services._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
+    item.refresh_from_db()
+    assert item.state == "pending"  # sent "A", but "C" is newer: it goes again
+    assert drain(server).sent == 1
+    item.refresh_from_db()
+    assert item.state == "sent"
+    row = vici.state.leads[Lead.objects.get(pk=lead_id).vici_lead_id]
+    assert (row["first_name"], row["last_name"]) == ("C", "B")
+
+
+def test_the_drain_keeps_the_servers_concurrency_busy_but_never_above_it(
+    workspace, server, vici_list, vici
+):
+    server.max_concurrency = 3
+    server.save()
+    vici.latency = 0.02
+    ids = make_leads(workspace, 40)
+    services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
+    assert drain(server).sent == 40
+    assert vici.max_active == 3  # pipelined up to the limit, never past it
+    assert len(vici.state.leads) == 40

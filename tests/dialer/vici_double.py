@@ -80,6 +80,8 @@ class ViciDouble:
         self.state = ViciState(users={user: ApiUser(password=password)})
         self.lock = threading.Lock()
         self.latency = 0.0
+        self.active = 0  # requests being answered now, and the most at once
+        self.max_active = 0
         self._fail = 0
         self._drop = 0
         self._server: ThreadingHTTPServer | None = None
@@ -117,6 +119,16 @@ class ViciDouble:
                 self._answer(query + ("&" if query and body else "") + body)
 
             def _answer(self, raw: str) -> None:
+                with double.lock:
+                    double.active += 1
+                    double.max_active = max(double.max_active, double.active)
+                try:
+                    self._answer_now(raw)
+                finally:
+                    with double.lock:
+                        double.active -= 1
+
+            def _answer_now(self, raw: str) -> None:
                 if double.latency:
                     time.sleep(double.latency)
                 with double.lock:
@@ -286,6 +298,8 @@ class ViciDouble:
         updates = {name: params[name] for name in (*LEAD_FIELDS, "status") if params.get(name)}
         if params.get("list_id_field"):
             updates["list_id"] = int(params["list_id_field"])
+        if params.get("update_phone_number") == "Y" and params.get("phone_number"):
+            updates["phone_number"] = params["phone_number"]
         if not updates:
             return ""
         lines = []
@@ -308,6 +322,8 @@ class ViciDouble:
         updates = {name: params[name] for name in (*LEAD_FIELDS, "status") if params.get(name)}
         if params.get("list_id_field"):
             updates["list_id"] = int(params["list_id_field"])
+        if params.get("update_phone_number") == "Y" and params.get("phone_number"):
+            updates["phone_number"] = params["phone_number"]
         if not updates:
             return ""
         for lead in found:
