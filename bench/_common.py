@@ -17,8 +17,12 @@ def setup(db_name: str) -> dict:
     env["DATABASE_URL"] = f"{base}/{db_name}"
     env["LEADBRAIN_DB_NAME"] = db_name
     os.environ.update(env)
+    run_env = ROOT / ".run" / "env"
+    kept = run_env.read_text() if run_env.exists() else None
     subprocess.run([sys.executable, "scripts/services.py"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
+    if kept is not None:  # the services script records the bench database; keep the dev one
+        run_env.write_text(kept)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django

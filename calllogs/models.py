@@ -28,6 +28,23 @@ class ServerHook(TimeStampedModel):
         return f"hook of {self.server}"
 
 
+class WebhookEvent(models.Model):
+    """A call-URL request as VICIdial sent it, stored before answering (a table queue).
+
+    The webhook answers after one INSERT; a ``calllogs`` worker upserts the events in batches
+    and deletes them in the same transaction, so an event is never lost or applied twice.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    server = models.ForeignKey(ViciServer, on_delete=models.CASCADE, related_name="+",
+                               db_index=False)  # fmt: skip
+    received_at = models.DateTimeField(auto_now_add=True)
+    params = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"webhook event {self.pk} of server {self.server_id}"
+
+
 class CallLog(PartitionedModel):
     """One VICIdial call, whichever path reported it. Partitioned by month on call time.
 

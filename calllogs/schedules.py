@@ -1,5 +1,10 @@
 SCHEDULES = [
     {
+        "name": "calllogs: apply stored webhook events (sweeper)",
+        "task": "calllogs.tasks.webhook_events_drain_task",
+        "interval_seconds": 60,
+    },
+    {
         "name": "calllogs: hourly sync from the Vici databases",
         "task": "calllogs.tasks.sync_all_task",
         "crontab": {"minute": "5"},

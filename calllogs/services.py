@@ -6,7 +6,9 @@ the maximum, paths are OR-ed). Disposition actions and lead events follow only w
 call is new or its status changed, so a repeat writes nothing.
 """
 
+import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +19,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from broadcast import services as broadcast_services
-from calllogs.models import PATH_NAMES, CallLog, DispositionMap, ReconciliationRun, ServerHook
+from calllogs.models import (
+    PATH_NAMES,
+    CallLog,
+    DispositionMap,
+    ReconciliationRun,
+    ServerHook,
+)
+from core.db import json_value
 from core.locks import advisory_xact_locks, lock_key
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import (
@@ -256,6 +265,83 @@ def record_from_webhook(params: dict[str, str]) -> CallRecord:
         recording_url=recording,
         direction="in" if call_id.startswith("Y") or get("closecallid") else "out",
     )
+
+
+_hook_cache: dict[tuple[str, str], tuple[float, int | None]] = {}
+HOOK_CACHE_SECONDS = 60.0
+
+
+def webhook_server(*, server: str, token: str) -> int | None:
+    """The server id a (server, token) pair authenticates, cached a minute per process (a
+    rotated token stops working within that minute)."""
+    if not server.isdigit() or not token:
+        return None
+    key = (server, token)
+    hit = _hook_cache.get(key)
+    now = time.monotonic()
+    if hit and now - hit[0] < HOOK_CACHE_SECONDS:
+        return hit[1]
+    server_id = (
+        ServerHook.objects.filter(server_id=int(server), token=token)
+        .values_list("server_id", flat=True)
+        .first()
+    )
+    if len(_hook_cache) > 1000:
+        _hook_cache.clear()
+    _hook_cache[key] = (now, server_id)
+    return server_id
+
+
+def webhook_event_store(*, server_id: int, params: dict[str, str]) -> None:
+    """Keep a validated call-URL request (one INSERT) and wake a worker to apply it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO calllogs_webhookevent (server_id, received_at, params) "
+            "VALUES (%s, now(), %s)",
+            [server_id, json.dumps(params)],
+        )
+    transaction.on_commit(_wake_drain)
+
+
+def _wake_drain() -> None:
+    """At most one drain task queued a second, whatever the request rate."""
+    from django.core.cache import cache
+
+    try:
+        if cache.add("calllogs:webhook-drain", 1, timeout=1):
+            from calllogs.tasks import webhook_events_drain_task
+
+            webhook_events_drain_task.apply_async(countdown=0.2)
+    except Exception:  # Redis down: the per-minute sweeper applies the event
+        logger.warning("could not wake the webhook drain", exc_info=True)
+
+
+def webhook_events_drain(*, batch_size: int = 1000, max_batches: int | None = None) -> int:
+    """Apply stored webhook events in batches: delete and upsert in one transaction each."""
+    applied = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM calllogs_webhookevent WHERE id IN (SELECT id FROM "
+                "calllogs_webhookevent ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "RETURNING id, server_id, params",
+                [batch_size],
+            )
+            rows = sorted(cursor.fetchall())
+            if not rows:
+                break
+            by_server: dict[int, list[CallRecord]] = defaultdict(list)
+            for _id, server_id, params in rows:
+                try:
+                    by_server[server_id].append(record_from_webhook(json_value(params)))
+                except ValueError as exc:  # validated before storing; kept in the log
+                    logger.error("webhook event %s dropped: %s", _id, exc)
+            for server_id, records in by_server.items():
+                call_log_upsert_many(server_id=server_id, records=records, path="webhook")
+        applied += len(rows)
+        batches += 1
+    return applied
 
 
 def webhook_url(*, hook: ServerHook, base_url: str, kind: str) -> str:

@@ -27,3 +27,9 @@ def reconcile_yesterday_task() -> int:
         services.calllogs_reconcile(server_id=server_id, day=day)
         runs += 1
     return runs
+
+
+@shared_task(name="calllogs.tasks.webhook_events_drain_task")
+def webhook_events_drain_task() -> int:
+    """Apply stored webhook events (woken by the webhook; swept every minute by beat)."""
+    return services.webhook_events_drain()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from broadcast import services as broadcast_services
 from broadcast.models import Enrollment, Message
 from calllogs import services
-from calllogs.models import CallLog, ServerHook
+from calllogs.models import CallLog, ServerHook, WebhookEvent
 from calllogs.services import CallRecord
 from leads.models import Lead, LeadEvent, Suppression
 from tests.broadcast.fixtures import make_sequence
@@ -34,7 +34,9 @@ def webhook(client, lead, **extra):
               "dispo": "SALE", "talk_time": "95", "user": "agent7", "list_id": "1001",
               "phone_number": "4155550100", "call_id": "V1122334455000000008",
               "recording_filename": "--A--recording_filename--B--", **extra}  # fmt: skip
-    return client.get("/webhooks/vici/call/", params)
+    response = client.get("/webhooks/vici/call/", params)
+    services.webhook_events_drain()  # what the woken calllogs worker does
+    return response
 
 
 def test_webhook_with_real_query_string(client, call_server, lead):
@@ -43,7 +45,9 @@ def test_webhook_with_real_query_string(client, call_server, lead):
            "&campaign=TESTCAMP&rec=http%3A%2F%2Frec.example%2Ff%20one.mp3&unknown_var=1"
            "&term_reason=--A--term_reason--B--&list_id=1001")  # fmt: skip
     response = client.get(url)
-    assert response.status_code == 200 and response.json()["new"] is True
+    assert response.status_code == 200 and response.json() == {"ok": True, "queued": True}
+    assert not CallLog.objects.exists()  # stored, answered, applied by the worker
+    assert services.webhook_events_drain() == 1
     call = CallLog.objects.get()
     assert (call.lead_id, call.status, call.talk_seconds, call.agent) == (lead.pk, "SALE", 95,
                                                                            "agent7")  # fmt: skip
@@ -56,8 +60,10 @@ def test_webhook_with_real_query_string(client, call_server, lead):
     event = LeadEvent.objects.get(lead_id=lead.pk, kind="dispositioned")
     assert event.message == "Call SALE (Sale made) by agent agent7, talk 95 s"
     # idempotent: the same call again writes nothing new
-    assert webhook(client, lead, server=call_server.pk).json()["new"] is False
+    assert webhook(client, lead, server=call_server.pk).status_code == 200
+    assert CallLog.objects.count() == 1
     assert LeadEvent.objects.filter(lead_id=lead.pk, kind="dispositioned").count() == 1
+    assert not WebhookEvent.objects.exists()
 
 
 def test_webhook_bad_token_and_garbage(client, call_server, lead):
@@ -208,3 +214,33 @@ def test_dnc_for_a_whole_batch_is_set_based(call_server, workspace, django_asser
         services.call_log_upsert_many(server_id=call_server.pk, path="sync", records=records)
     assert Suppression.objects.filter(source="dnc").count() == 40
     assert set(Lead.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"dnc"}
+
+
+def test_webhook_events_are_stored_without_the_secret_and_applied_in_batches(client, call_server):
+    for n in range(30):
+        response = client.get("/webhooks/vici/call/", {
+            "server": call_server.pk, "token": "tok-123", "kind": "dispo", "lead_id": "",
+            "uniqueid": f"{EPOCH + n}.{n}", "dispo": "NA", "phone_number": "4155550100",
+        })  # fmt: skip
+        assert response.status_code == 200
+    stored = list(WebhookEvent.objects.values_list("params", flat=True))
+    assert len(stored) == 30 and not any("token" in params for params in stored)
+    assert services.webhook_events_drain(batch_size=8) == 30
+    assert CallLog.objects.count() == 30 and not WebhookEvent.objects.exists()
+
+
+def test_a_failing_drain_keeps_the_events(client, call_server, lead, monkeypatch):
+    response = client.get("/webhooks/vici/call/", {"server": call_server.pk, "token": "tok-123",
+                                                   "uniqueid": UID, "dispo": "SALE"})  # fmt: skip
+    assert response.status_code == 200
+
+    def boom(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(services, "call_log_upsert_many", boom)
+    with pytest.raises(RuntimeError):
+        services.webhook_events_drain()
+    assert WebhookEvent.objects.count() == 1  # rolled back with the failed upsert
+    monkeypatch.undo()
+    assert services.webhook_events_drain() == 1
+    assert CallLog.objects.get().status == "SALE"
