@@ -10,9 +10,8 @@ from dialer.models import ViciServer
 @shared_task(name="calllogs.tasks.sync_all_task")
 def sync_all_task() -> int:
     total = 0
-    for server_id in (
-        ViciServer.objects.filter(is_active=True).exclude(db_url="").values_list("pk", flat=True)
-    ):
+    # Servers without database access are read through phone_number_log.
+    for server_id in ViciServer.objects.filter(is_active=True).values_list("pk", flat=True):
         total += services.calllogs_sync(server_id=server_id)
     return total
 

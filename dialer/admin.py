@@ -1,3 +1,5 @@
+import zoneinfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -20,13 +22,15 @@ class ViciServerForm(forms.ModelForm):
         model = ViciServer
         fields = ["name", "api_url", "api_user", "password", "api_password_env", "source",
                   "timeout_seconds", "max_concurrency", "max_calls_per_hour", "is_active",
-                  "db_url"]  # fmt: skip
+                  "db_url", "timezone"]  # fmt: skip
 
     def clean(self):
         data = super().clean()
         has_stored = bool(self.instance.pk and self.instance.api_password_encrypted)
         if not data.get("password") and not data.get("api_password_env") and not has_stored:
             self.add_error("password", "Give a password or an environment variable name.")
+        if data.get("timezone") and data["timezone"] not in zoneinfo.available_timezones():
+            self.add_error("timezone", "Not a time zone name (e.g. America/New_York).")
         if data.get("password") and not data["password"].isalnum():
             self.add_error("password", "VICIdial API passwords must be letters and digits only.")
         return data

@@ -1,0 +1,78 @@
+"""Servers without database access: the hourly sync reads phone_number_log instead."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from calllogs import services
+from calllogs.models import CallLog, ServerHook
+from dialer import services as dialer_services
+from dialer.models import ViciList
+from leads.models import Lead
+from tests.routing.factories import make_leads
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pushed(workspace, server, vici, dispositions):
+    """A lead pushed to the Vici double (no db_url on this server)."""
+    vici_list = ViciList.objects.create(server=server, list_id=1001, campaign_id="TESTCAMP",
+                                        name="Solar")  # fmt: skip
+    [lead_id] = make_leads(workspace, 1)
+    dialer_services.outbox_enqueue_add(lead_ids=[lead_id], vici_list_id=vici_list.pk)
+    assert dialer_services.outbox_drain(server_id=server.pk).sent == 1
+    return Lead.objects.get(pk=lead_id)
+
+
+def log_call(vici, lead, at: datetime, status="SALE", server_tz=UTC):
+    vici.state.calls.append({
+        "phone_number": lead.phone[2:], "call_date": at.astimezone(server_tz).strftime(
+            "%Y-%m-%d %H:%M:%S"), "list_id": 1001, "length_in_sec": 47, "lead_status": status,
+        "term_reason": "AGENT", "status": status, "source_id": "leadbrain", "user": "agent5",
+    })  # fmt: skip
+
+
+def test_calls_come_in_through_phone_number_log(server, pushed, vici):
+    at = (timezone.now() - timedelta(minutes=10)).replace(microsecond=0)
+    log_call(vici, pushed, at)
+    log_call(vici, pushed, at - timedelta(days=3), status="NA")  # outside the window
+    assert services.calllogs_sync(server_id=server.pk) == 1
+    call = CallLog.objects.get()
+    assert (call.lead_id, call.status, call.talk_seconds, call.agent, call.call_time) == (
+        pushed.pk,
+        "SALE",
+        47,
+        "agent5",
+        at,
+    )
+    pushed.refresh_from_db()
+    assert pushed.status == "sale"
+    ServerHook.objects.filter(server=server).update(sync_watermark=None)
+    assert services.calllogs_sync(server_id=server.pk) == 1
+    assert CallLog.objects.count() == 1  # the hourly repeat merges into the same row
+
+
+def test_a_webhook_call_and_its_phone_log_row_are_one_row(server, pushed, vici):
+    at = (timezone.now() - timedelta(minutes=5)).replace(microsecond=0)
+    uniqueid = f"{int(at.timestamp()) - 1}.4711"  # the channel started a second earlier
+    services.call_log_upsert_many(server_id=server.pk, path="webhook", records=[
+        services.CallRecord(uniqueid=uniqueid, vendor_lead_code=str(pushed.pk),
+                            phone=pushed.phone[2:], status="")])  # fmt: skip
+    log_call(vici, pushed, at)
+    services.calllogs_sync(server_id=server.pk)
+    call = CallLog.objects.get()
+    assert call.uniqueid == uniqueid and call.status == "SALE"
+    assert call.path_names == ["webhook", "sync"]
+
+
+def test_the_servers_time_zone_reads_call_dates(server, pushed, vici):
+    from zoneinfo import ZoneInfo
+
+    server.timezone = "America/New_York"
+    server.save()
+    at = (timezone.now() - timedelta(minutes=20)).replace(microsecond=0)
+    log_call(vici, pushed, at, server_tz=ZoneInfo("America/New_York"))
+    services.calllogs_sync(server_id=server.pk)
+    assert CallLog.objects.get().call_time == at
