@@ -162,7 +162,9 @@ def main() -> None:
               f"{enrollments:,} enrollments, {pending:,} pending messages "
               f"(not {total * 11:,})")  # fmt: skip
     else:
-        Device.objects.update(gateway_url=gateway_url, next_send_at=None, lease_until=None)
+        Device.objects.update(
+            gateway_url=gateway_url, next_send_at=dt.datetime.now(dt.UTC), lease_until=None
+        )
 
     # The due-work query, every device due (EXPLAIN ANALYZE runs it, locks included).
     timings = []

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.models import PartitionedModel, TimeStampedModel
 from leads.models import Lead, Workspace
@@ -63,7 +64,7 @@ class Device(TimeStampedModel):
     active_since = models.DateField(default=date.today)
 
     # Pacing state (changed only by the dispatcher, under the row lock).
-    next_send_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_send_at = models.DateTimeField(default=timezone.now, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     sent_on = models.DateField(null=True, blank=True, editable=False)
     sent_today = models.PositiveIntegerField(default=0, editable=False)

@@ -157,15 +157,31 @@ def enrollment_create_many(
     now = now or timezone.now()
     plans = [(p.tail, p.device_id, p) for p in _device_plans(sequence, devices, now)]
     heapq.heapify(plans)  # the device whose queue ends first comes first
-    fallback_tz = sequence.workspace.timezone
+    plan = _EnrollPlan(sequence, first, plans, sequence.workspace.timezone, now)
     result = EnrollResult()
-    for chunk in _batched(lead_ids, batch_size or settings.BROADCAST_ENROLL_BATCH):
-        with transaction.atomic():
-            _enroll_batch(sequence, first, plans, chunk, fallback_tz, now, actor, result)
+    # Two stages overlap: a helper thread renders batch k+1 (pure Python, no database)
+    # while this thread writes batch k; every query runs on this thread's connection.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-stage") as pool:
+        staging = None
+        for chunk in _batched(lead_ids, batch_size or settings.BROADCAST_ENROLL_BATCH):
+            rows = _enroll_fetch(sequence, chunk)
+            unique = len(set(chunk))
+            for reason, n in (
+                ("duplicate", len(chunk) - unique),
+                ("not_found", unique - len(rows)),
+            ):
+                if n:
+                    result.skipped[reason] += n
+            following = pool.submit(plan.stage, rows)
+            if staging is not None:
+                _enroll_write(plan, staging.result(), actor, result)
+            staging = following
+        if staging is not None:
+            _enroll_write(plan, staging.result(), actor, result)
     return result
 
 
-def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, actor, result):
+def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
     columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -180,42 +196,57 @@ def _enroll_batch(sequence, first: Step, plans, lead_ids, fallback_tz, now, acto
             "AND (l.workspace_id = %s OR l.destination_workspace_id = %s)",
             [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],
         )
-        rows = cursor.fetchall()
-    unique = len(set(lead_ids))
-    for reason, count in (("duplicate", len(lead_ids) - unique), ("not_found", unique - len(rows))):
-        if count:
-            result.skipped[reason] += count
-    stop = set(sequence.stop_statuses or [])
-    staged = []
-    n_cols = len(LEAD_COLUMNS)
-    for row in rows:
-        lead_id, workspace_id, status = row[0], row[1], row[2]
-        lead = dict(zip(LEAD_COLUMNS, row[3 : 3 + n_cols], strict=True))
-        enrolled, suppressed = row[3 + n_cols], row[4 + n_cols]
-        if enrolled:
-            result.skipped["already_enrolled"] += 1
-            continue
-        if not lead["phone"]:
-            result.skipped["no_phone"] += 1
-            continue
-        if suppressed:
-            result.skipped["suppressed"] += 1
-            continue
-        if status in stop:
-            result.skipped["stop_status"] += 1
-            continue
-        lead["custom"] = json_value(lead["custom"]) or {}
-        _tail, _id, plan = plans[0]  # the least busy device (ties: lowest id)
-        tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
-                                fallback=fallback_tz)  # fmt: skip
-        slot = plan.next_slot(now + timedelta(minutes=first.delay_minutes))
-        at = window_next(slot, tz, sequence.window_start, sequence.window_end)
-        body = template_render(first.template, lead_values(lead, sequence.placeholder_defaults))
-        staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
-        heapq.heapreplace(plans, (plan.tail, plan.device_id, plan))
+        return cursor.fetchall()
+
+
+class _EnrollPlan:
+    """Renders fetched leads into staged rows: device, first send time, body (no I/O)."""
+
+    def __init__(self, sequence: Sequence, first: Step, plans: list, fallback_tz: str,
+                 now: datetime) -> None:  # fmt: skip
+        self.sequence, self.first, self.plans = sequence, first, plans
+        self.fallback_tz, self.now = fallback_tz, now
+        self.stop = set(sequence.stop_statuses or [])
+
+    def stage(self, rows: list[tuple]) -> tuple[list[tuple], dict[str, int]]:
+        sequence, first, plans = self.sequence, self.first, self.plans
+        earliest = self.now + timedelta(minutes=first.delay_minutes)
+        staged, skipped = [], defaultdict(int)
+        n_cols = len(LEAD_COLUMNS)
+        for row in rows:
+            lead_id, workspace_id, status = row[0], row[1], row[2]
+            lead = dict(zip(LEAD_COLUMNS, row[3 : 3 + n_cols], strict=True))
+            enrolled, suppressed = row[3 + n_cols], row[4 + n_cols]
+            if enrolled:
+                skipped["already_enrolled"] += 1
+            elif not lead["phone"]:
+                skipped["no_phone"] += 1
+            elif suppressed:
+                skipped["suppressed"] += 1
+            elif status in self.stop:
+                skipped["stop_status"] += 1
+            else:
+                lead["custom"] = json_value(lead["custom"]) or {}
+                _tail, _id, plan = plans[0]  # the least busy device (ties: lowest id)
+                tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
+                                        fallback=self.fallback_tz)  # fmt: skip
+                at = window_next(plan.next_slot(earliest), tz, sequence.window_start,
+                                 sequence.window_end)  # fmt: skip
+                values = lead_values(lead, sequence.placeholder_defaults)
+                body = template_render(first.template, values)
+                staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
+                heapq.heapreplace(plans, (plan.tail, plan.device_id, plan))
+        return staged, skipped
+
+
+def _enroll_write(plan: _EnrollPlan, staging, actor: str, result: EnrollResult) -> None:
+    staged, skipped = staging
+    for reason, n in skipped.items():
+        result.skipped[reason] += n
     if not staged:
         return
-    with connection.cursor() as cursor:
+    sequence, first = plan.sequence, plan.first
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS broadcast_enroll_stage (lead_id bigint, "
             "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
@@ -376,9 +407,8 @@ DUE_SQL = (
     "  SELECT id, scheduled_at, enrollment_id, lead_id, step, body, media_url, attempts "
     "  FROM broadcast_message m WHERE m.device_id = d.id AND m.status = 'pending' "
     "  AND m.scheduled_at <= %(horizon)s ORDER BY m.scheduled_at LIMIT 1) m "
-    "WHERE d.status = 'active' AND d.lease_until IS NULL "
-    "AND (d.next_send_at IS NULL OR d.next_send_at <= %(horizon)s) "
-    "ORDER BY d.next_send_at NULLS FIRST LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
+    "WHERE d.status = 'active' AND d.next_send_at <= %(horizon)s AND d.lease_until IS NULL "
+    "ORDER BY d.next_send_at LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
 ).format(device_cols=", ".join(f"d.{c}" for c in _DEVICE_COLUMNS))
 
 

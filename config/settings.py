@@ -82,6 +82,12 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Short OLTP queries: PostgreSQL's JIT compiles for tens of milliseconds when the planner's
+# estimate is large (a claim over millions of rows), costing more than the query itself.
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"]["options"] = (
+    DATABASES["default"]["OPTIONS"].get("options", "") + " -c jit=off"
+).strip()
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_leadbrain")}
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db_url(

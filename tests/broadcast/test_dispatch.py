@@ -211,5 +211,5 @@ def test_a_dead_dispatchers_lease_is_recovered(workspace, device, gateway):
     assert device.lease_until is None
     assert device.next_send_at >= timezone.now() + timedelta(seconds=119)  # lease + interval
     assert Message.objects.get().status == "pending"
-    Device.objects.filter(pk=device.pk).update(next_send_at=None)
+    Device.objects.filter(pk=device.pk).update(next_send_at=timezone.now())
     assert services.dispatch_run(seconds=0.5).sent == 1
