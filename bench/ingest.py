@@ -30,6 +30,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--singles", type=int, default=20, help="POSTs per client")
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=200.0,
+        help="leads/s of all paced clients together (the old system: 50)",
+    )
+    parser.add_argument("--paced-seconds", type=float, default=20.0)
     args = parser.parse_args()
     env = setup("lb_bench_ingest")
 
@@ -107,6 +114,52 @@ def main() -> None:
             f"single POST, {args.clients} concurrent clients, {len(latencies)} requests "
             f"({len(latencies) / elapsed:,.0f} req/s): p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
             f"p99 {p99:.1f} ms"
+        )
+
+        # (d) the same 50 clients at a paced, realistic rate (open loop: each client sends on
+        # its own schedule whether or not the server is slow, so queueing shows up as latency)
+        offset += args.clients * args.singles
+        latencies = []
+        rate = args.paced_rate
+        interval = args.clients / rate
+        stop_at = time.monotonic() + args.paced_seconds
+
+        def paced(c: int) -> None:
+            import http.client
+            import json as jsonlib
+            from urllib.parse import urlsplit
+
+            host = urlsplit(base)
+            conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+            send_at = time.monotonic() + interval * c / args.clients
+            k = 0
+            mine = []
+            while send_at < stop_at:
+                time.sleep(max(0.0, send_at - time.monotonic()))
+                body = jsonlib.dumps(rows(offset + c * 100_000 + k, 1)[0])
+                t0 = time.perf_counter()
+                conn.request("POST", "/api/v1/leads/", body=body,
+                             headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+                response = conn.getresponse()
+                response.read()
+                mine.append((time.perf_counter() - t0) * 1000)
+                assert response.status in (200, 201)
+                k += 1
+                send_at += interval
+            latencies.extend(mine)
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=paced, args=(c,)) for c in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=args.paced_seconds + 120)
+        elapsed = time.perf_counter() - started
+        p50, p95, p99 = (percentile(latencies, p) for p in (0.5, 0.95, 0.99))
+        print(
+            f"single POST, {args.clients} clients paced at {rate:g} leads/s in all, "
+            f"{len(latencies)} requests ({len(latencies) / elapsed:,.0f} req/s): "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
         )
     finally:
         proc.terminate()

@@ -778,6 +778,8 @@ def dispatch_run(
     done: list[Outcome] = []
     done_lock = threading.Lock()
     last_claim = last_recover = 0.0
+    last_busy = time.monotonic()
+    idle_exit = settings.BROADCAST_IDLE_EXIT_SECONDS
 
     def finished(future):
         with done_lock:
@@ -788,6 +790,10 @@ def dispatch_run(
         while True:
             mono = time.monotonic()
             stopping = mono >= deadline or (stop_event is not None and stop_event.is_set())
+            if queue or inflight:
+                last_busy = mono
+            elif mono - last_busy > idle_exit:
+                stopping = True  # nothing due for a while: free the worker until beat's next
             with done_lock:
                 ready, done[:] = list(done), []
             if ready:  # recorded as soon as they come back, so devices free up quickly
@@ -803,6 +809,7 @@ def dispatch_run(
                 claims = dispatch_claim(limit=batch_size, lookahead=lookahead, stats=stats)
                 last_claim = mono if len(claims) < batch_size else 0.0
                 if claims:
+                    last_busy = mono
                     queue.extend(claims)
                     queue.sort(key=lambda c: c.slot)
             now = time.time()

@@ -218,6 +218,8 @@ BROADCAST_CLAIM_BATCH = env.int("BROADCAST_CLAIM_BATCH", default=200)
 BROADCAST_SEND_CONCURRENCY = env.int("BROADCAST_SEND_CONCURRENCY", default=64)
 BROADCAST_LOOKAHEAD_SECONDS = env.float("BROADCAST_LOOKAHEAD_SECONDS", default=1.0)
 BROADCAST_DISPATCH_SECONDS = env.float("BROADCAST_DISPATCH_SECONDS", default=55.0)
+# A dispatch task with nothing due for this long ends early (beat starts the next).
+BROADCAST_IDLE_EXIT_SECONDS = env.float("BROADCAST_IDLE_EXIT_SECONDS", default=10.0)
 # A device in flight longer than this (a dead dispatcher) is recovered.
 BROADCAST_LEASE_SECONDS = env.int("BROADCAST_LEASE_SECONDS", default=120)
 BROADCAST_GATEWAY_TIMEOUT = env.float("BROADCAST_GATEWAY_TIMEOUT", default=10.0)

@@ -20,7 +20,7 @@ def main() -> int:
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True
     )
     commands = {
-        "web": [str(BIN / "gunicorn"), "config.wsgi", "-b", f"{host}:{port}", "-w", "2",
+        "web": [str(BIN / "gunicorn"), "config.wsgi", "-b", f"{host}:{port}",
                 "--access-logfile", "-"],
         "worker": [str(BIN / "celery"), "-A", "config", "worker", "-Q", QUEUES,
                    "--concurrency", "2", "-l", "info"],

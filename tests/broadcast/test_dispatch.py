@@ -213,3 +213,11 @@ def test_a_dead_dispatchers_lease_is_recovered(workspace, device, gateway):
     assert Message.objects.get().status == "pending"
     Device.objects.filter(pk=device.pk).update(next_send_at=timezone.now())
     assert services.dispatch_run(seconds=0.5).sent == 1
+
+
+def test_an_idle_dispatcher_frees_its_worker_early(workspace, device, settings):
+    settings.BROADCAST_IDLE_EXIT_SECONDS = 0.3
+    started = timezone.now()
+    stats = services.dispatch_run(seconds=30)
+    assert stats.claimed == 0
+    assert (timezone.now() - started).total_seconds() < 5
