@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook
+from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook, WebhookEvent
 from calllogs.services import webhook_url
 from core.admin import BigTableAdmin
 from leads.admin_links import LeadLinkMixin
@@ -63,4 +63,20 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
     search_fields = ["server__name"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """Call-URL requests stored but not applied yet (normally empty within seconds)."""
+
+    list_display = ["id", "server", "received_at", "params"]
+    list_filter = ["server"]
+    ordering = ["id"]
+    readonly_fields = ["server", "received_at", "params"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
