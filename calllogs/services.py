@@ -306,10 +306,19 @@ def webhook_event_store(*, server_id: int, params: dict[str, str]) -> None:
     transaction.on_commit(_wake_drain)
 
 
+_last_wake = 0.0
+
+
 def _wake_drain() -> None:
-    """At most one drain task queued a second, whatever the request rate."""
+    """At most one drain task queued a second, whatever the request rate (a process that
+    woke it less than half a second ago does not even ask Redis)."""
+    global _last_wake
     from django.core.cache import cache
 
+    now = time.monotonic()
+    if now - _last_wake < 0.5:
+        return
+    _last_wake = now
     try:
         if cache.add("calllogs:webhook-drain", 1, timeout=1):
             from calllogs.tasks import webhook_events_drain_task

@@ -254,3 +254,29 @@ def test_waiting_webhook_events_show_in_admin_and_health(client, admin_client, c
     assert page.status_code == 200 and UID in page.content.decode()
     health = client.get("/health").json()
     assert health["metrics"]["queue_calllogs_webhook_events"]["value"] == 1
+
+
+def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
+    import json
+
+    from django.test.client import RequestFactory
+
+    from config.wsgi import application
+
+    def get(**params):
+        environ = RequestFactory().get("/webhooks/vici/call/", params).environ
+        answer = {}
+        body = b"".join(application(environ, lambda s, h: answer.update(status=s)))
+        return int(answer["status"].split()[0]), json.loads(body)
+
+    base = {"server": call_server.pk, "token": "tok-123", "uniqueid": UID, "dispo": "SALE",
+            "vendor_lead_code": str(lead.pk), "lead_id": "--A--lead_id--B--"}  # fmt: skip
+    assert get(**base) == (200, {"ok": True, "queued": True})
+    assert get(**{**base, "token": "nope"})[0] == 403
+    status, body = get(**{**base, "uniqueid": "--A--uniqueid--B--"})
+    assert status == 400 and "uniqueid" in body["errors"]
+    [stored] = WebhookEvent.objects.values_list("params", flat=True)
+    assert "token" not in stored and stored["dispo"] == "SALE"
+    assert services.webhook_events_drain() == 1
+    lead.refresh_from_db()
+    assert lead.status == "sale"
