@@ -1,5 +1,6 @@
 """``Authorization: Api-Key <key>``: the request's user is the key's workspace principal."""
 
+import time
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -28,6 +29,17 @@ class WorkspacePrincipal:
         return f"apikey:{self.api_key.pk}"
 
 
+# Checked keys, per process: SHA-256 of the key -> (checked at, key with its workspace).
+# A revoked key stops working at once in the revoking process, within KEY_CACHE_SECONDS in
+# the others.
+_checked: dict[str, tuple[float, ApiKey]] = {}
+KEY_CACHE_SECONDS = 30.0
+
+
+def forget_checked_keys() -> None:
+    _checked.clear()
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
@@ -39,16 +51,26 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = raw.split("_")
         if len(parts) < 3 or parts[0] != "lb":
             raise exceptions.AuthenticationFailed("Invalid API key.")
-        key = (
-            ApiKey.objects.select_related("workspace")
-            .filter(prefix=parts[1], revoked_at__isnull=True)
-            .first()
-        )
-        if key is None or key.hashed_key != ApiKey.hash(raw) or not key.workspace.is_active:
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+        hashed = ApiKey.hash(raw)
+        hit = _checked.get(hashed)
+        if hit and time.monotonic() - hit[0] < KEY_CACHE_SECONDS:
+            key = hit[1]
+        else:
+            key = (
+                ApiKey.objects.select_related("workspace")
+                .filter(prefix=parts[1], revoked_at__isnull=True)
+                .first()
+            )
+            if key is None or key.hashed_key != hashed or not key.workspace.is_active:
+                _checked.pop(hashed, None)
+                raise exceptions.AuthenticationFailed("Invalid API key.")
+            if len(_checked) > 10_000:
+                _checked.clear()
+            _checked[hashed] = (time.monotonic(), key)
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
         return WorkspacePrincipal(workspace=key.workspace, api_key=key), key
 
     def authenticate_header(self, request):

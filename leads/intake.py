@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.locks import advisory_xact_locks
 from core.partitions import archived_tables
-from leads.models import Lead, LeadEvent, Suppression, Workspace
+from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
 from leads.signals import leads_ingested
 
@@ -88,15 +88,14 @@ def _existing_originals(workspace_id: int, hashes: list[str], since) -> dict[str
 def _suppressed(workspace_id: int, phones: list[str], emails: list[str]) -> set[tuple[str, str]]:
     if not phones and not emails:
         return set()
-    rows = (
-        Suppression.objects.filter(workspace_id__in=[workspace_id], kind="phone", value__in=phones)
-        | Suppression.objects.filter(workspace__isnull=True, kind="phone", value__in=phones)
-        | Suppression.objects.filter(
-            workspace_id__in=[workspace_id], kind="email", value__in=emails
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT kind, value FROM leads_suppression "
+            "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
+            "  (kind = 'phone' AND value = ANY(%s)) OR (kind = 'email' AND value = ANY(%s)))",
+            [workspace_id, phones, emails],
         )
-        | Suppression.objects.filter(workspace__isnull=True, kind="email", value__in=emails)
-    ).values_list("kind", "value")
-    return set(rows)
+        return set(cursor.fetchall())
 
 
 def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:

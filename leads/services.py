@@ -194,9 +194,14 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key: at once in this process, within a few seconds in the other web
+    processes (they re-check a key every ``KEY_CACHE_SECONDS``)."""
+    from leads.authentication import forget_checked_keys
+
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
+    forget_checked_keys()
     return api_key
 
 

@@ -181,3 +181,12 @@ def test_openapi_schema_is_served(admin_client):
     assert response.status_code == 200
     assert b"/api/v1/leads/bulk/" in response.content
     assert b"ApiKey" in response.content  # the Api-Key header scheme is documented
+
+
+def test_a_revoked_key_stops_working_at_once_even_after_it_was_checked(api_client, api_key):
+    from leads.models import ApiKey
+    from leads.services import api_key_revoke
+
+    assert api_client.get("/api/v1/leads/").status_code == 200  # checked and remembered
+    api_key_revoke(api_key=ApiKey.objects.get(prefix=api_key.split("_")[1]))
+    assert api_client.get("/api/v1/leads/").status_code in (401, 403)
