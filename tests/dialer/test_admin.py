@@ -13,7 +13,7 @@ def test_server_form_is_write_only_for_the_password(admin_client, vici):
     data = {"name": "v2", "api_url": vici.url, "api_user": "crmapi", "password": "Secret123",
             "api_password_env": "", "source": "leadbrain", "timeout_seconds": "5",
             "max_concurrency": "4", "max_calls_per_hour": "1000", "is_active": "on",
-            "db_url": ""}  # fmt: skip
+            "db_url": "", "timezone": "America/New_York"}  # fmt: skip
     response = admin_client.post("/admin/dialer/viciserver/add/", data, follow=True)
     assert response.status_code == 200
     server = ViciServer.objects.get(name="v2")
@@ -23,6 +23,10 @@ def test_server_form_is_write_only_for_the_password(admin_client, vici):
     bad = admin_client.post("/admin/dialer/viciserver/add/",
                             {**data, "name": "v3", "password": "has space!"})  # fmt: skip
     assert b"letters and digits only" in bad.content
+    zone = admin_client.post("/admin/dialer/viciserver/add/",
+                             {**data, "name": "v4", "timezone": "Mars/Olympus"})  # fmt: skip
+    assert b"Not a time zone name" in zone.content
+    assert not ViciServer.objects.filter(name="v4").exists()
 
 
 def test_server_list_shows_health_and_resume_action(admin_client, server, workspace, vici_list):
