@@ -33,3 +33,22 @@ def make_sequence(workspace, *templates: str, delays=(), **fields) -> Sequence:
 @pytest.fixture
 def device(workspace, gateway) -> Device:
     return make_device(workspace, gateway)
+
+
+def dispatch_until(done, *, seconds: float = 15.0, step: float = 0.4, **kwargs):
+    """Run the dispatcher in short rounds until ``done()`` (a bounded wait, not a sleep):
+    returns the summed stats. Fails loudly if ``done()`` never holds."""
+    import time
+
+    from broadcast import services
+
+    total = services.DispatchStats()
+    deadline = time.monotonic() + seconds
+    while True:
+        stats = services.dispatch_run(seconds=step, **kwargs)
+        for name, value in stats.__dict__.items():
+            setattr(total, name, getattr(total, name) + value)
+        if done():
+            return total
+        if time.monotonic() > deadline:
+            raise AssertionError(f"dispatching did not finish in {seconds}s: {total}")

@@ -3,7 +3,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from broadcast import services
 from broadcast.models import Device, Enrollment, Message, Sequence
-from tests.broadcast.fixtures import make_sequence
+from tests.broadcast.fixtures import dispatch_until, make_sequence
 from tests.broadcast.test_webhook import post as post_webhook
 from tests.routing.factories import make_leads
 
@@ -60,7 +60,7 @@ def test_devices_show_live_state_and_can_be_paused_and_resumed(admin_client, dev
                                                                gateway):  # fmt: skip
     sequence = make_sequence(workspace)
     services.enrollment_create_many(lead_ids=make_leads(workspace, 2), sequence_id=sequence.pk)
-    services.dispatch_run(seconds=0.6)
+    dispatch_until(lambda: Message.objects.filter(status="sent").count() == 2)
     page = admin_client.get("/admin/broadcast/device/").content.decode()
     assert "Active" in page and '<td class="field-sends_today">2</td>' in page
     admin_client.post("/admin/broadcast/device/", {"action": "pause",
@@ -104,7 +104,7 @@ def test_enrollment_and_message_changelists_and_the_lead_page(admin_client, work
     sequence = make_sequence(workspace, "Hi {first_name}", "later", delays=(0, 60))
     ids = make_leads(workspace, 2, first_name="Zed")
     services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
-    services.dispatch_run(seconds=0.8)
+    dispatch_until(lambda: Message.objects.filter(status="sent").count() == 2)
     message = Message.objects.filter(lead_id=ids[0], status="sent").get()
     post_webhook(client, device, {"event": "message.ack",
                                   "payload": {"id": message.gateway_id, "ack": 3}})  # fmt: skip

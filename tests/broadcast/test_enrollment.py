@@ -8,7 +8,7 @@ from broadcast.models import Enrollment, Message
 from core.errors import ApplicationError
 from leads.models import Lead, LeadEvent
 from leads.services import suppression_add
-from tests.broadcast.fixtures import make_device, make_sequence
+from tests.broadcast.fixtures import dispatch_until, make_device, make_sequence
 from tests.routing.factories import make_leads
 
 
@@ -94,9 +94,7 @@ def test_the_device_is_sticky_for_the_whole_sequence(workspace, gateway, setting
     sequence = make_sequence(workspace, "one", "two", "three")
     ids = make_leads(workspace, 4)
     services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
-    for _ in range(3):
-        services.dispatch_run(seconds=0.8, concurrency=4)
-    assert Message.objects.filter(status="sent").count() == 12
+    dispatch_until(lambda: Message.objects.filter(status="sent").count() == 12, concurrency=4)
     for enrollment in Enrollment.objects.all():
         assert set(enrollment.messages.values_list("device_id", flat=True)) == {
             enrollment.device_id

@@ -6,7 +6,7 @@ from broadcast import services
 from broadcast.gateway import WahaClient
 from broadcast.models import Device, Enrollment, Message
 from leads.models import Lead, LeadEvent, Suppression
-from tests.broadcast.fixtures import make_sequence
+from tests.broadcast.fixtures import dispatch_until, make_sequence
 from tests.routing.factories import make_leads
 
 
@@ -29,7 +29,7 @@ def sent(workspace, device, gateway):
     Lead.objects.filter(pk=ids[0]).update(email="ann@example.com")
     services.enrollment_create_many(lead_ids=ids, sequence_id=first.pk)
     services.enrollment_create_many(lead_ids=ids[:1], sequence_id=second.pk)
-    services.dispatch_run(seconds=1.0)
+    dispatch_until(lambda: Message.objects.filter(status="sent").count() == 3)
     return ids
 
 
