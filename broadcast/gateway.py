@@ -87,7 +87,23 @@ def _message_id(data) -> str:
     return str(value or "")
 
 
-class WahaClient:
+class GatewayClient:
+    """What the dispatcher and the webhook need from a gateway. One subclass per wire format
+    (WAHA below; an Evolution API or SMS adapter is another ~80 lines beside it)."""
+
+    def send(self, *, phone: str, text: str, media_url: str = "") -> SendResult:
+        raise NotImplementedError
+
+    @staticmethod
+    def verify(body: bytes, headers, secret: str) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def parse_webhook(body: bytes) -> GatewayEvent | None:
+        raise NotImplementedError
+
+
+class WahaClient(GatewayClient):
     def __init__(self, *, base_url: str, session_name: str, token: str = "",
                  timeout: float = 10.0, http: requests.Session | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
@@ -182,6 +198,15 @@ class WahaClient:
         return None
 
 
-def client_for(device, *, http: requests.Session | None = None) -> WahaClient:
-    return WahaClient(base_url=device.gateway_url, session_name=device.gateway_session,
-                      token=device.gateway_token, http=http)  # fmt: skip
+GATEWAYS: dict[str, type[GatewayClient]] = {"waha": WahaClient}
+
+
+def gateway_class(kind: str) -> type[GatewayClient]:
+    return GATEWAYS.get(kind, WahaClient)
+
+
+def client_for(device, *, http: requests.Session | None = None) -> GatewayClient:
+    return gateway_class(device.gateway_kind)(
+        base_url=device.gateway_url, session_name=device.gateway_session,
+        token=device.gateway_token, http=http,
+    )  # fmt: skip

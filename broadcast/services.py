@@ -553,6 +553,7 @@ def _send(claim: Claim, sessions: dict[str, requests.Session], lock: threading.L
 
 class _DeviceView:
     def __init__(self, device: dict) -> None:
+        self.gateway_kind = device["gateway_kind"]
         self.gateway_url = device["gateway_url"]
         self.gateway_session = device["gateway_session"]
         self.gateway_token = device["gateway_token"]

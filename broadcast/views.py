@@ -7,7 +7,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from broadcast.gateway import WahaClient
+from broadcast.gateway import gateway_class
 from broadcast.models import Device
 from broadcast.services import gateway_event_apply
 
@@ -26,14 +26,15 @@ def gateway_webhook(request, device_id: int):
     device = Device.objects.filter(pk=device_id).first()
     body = request.body
     token = request.GET.get("token", "")
-    signed = device is not None and WahaClient.verify(body, request.headers, device.webhook_secret)
+    gateway = gateway_class(device.gateway_kind) if device is not None else None
+    signed = gateway is not None and gateway.verify(body, request.headers, device.webhook_secret)
     tokened = (
         device is not None and bool(token) and constant_time_compare(token, device.webhook_secret)
     )
     if not (signed or tokened):
         return _error(403, "forbidden", "Unknown device or bad signature.")
     try:
-        event = WahaClient.parse_webhook(body)
+        event = gateway.parse_webhook(body)
     except ValueError as exc:
         return _error(400, "invalid", str(exc), {"body": [str(exc)]})
     if event is None:

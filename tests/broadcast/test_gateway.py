@@ -1,0 +1,63 @@
+"""The WAHA client against the real local gateway double."""
+
+import pytest
+
+from broadcast.gateway import (
+    GatewayError,
+    GatewayRejected,
+    GatewaySessionDown,
+    WahaClient,
+    chat_id,
+    phone_from_chat,
+)
+
+
+@pytest.fixture
+def client(gateway):
+    return WahaClient(base_url=gateway.url, session_name="s1", token="gw-token", timeout=2)
+
+
+def test_send_text_and_media(client, gateway):
+    result = client.send(phone="+14155550100", text="Hi")
+    assert result.gateway_id == gateway.sent[0].message_id
+    assert (gateway.sent[0].chat_id, gateway.sent[0].text) == ("14155550100@c.us", "Hi")
+    client.send(phone="+14155550100", text="Look", media_url="https://example.com/a.jpg")
+    image = gateway.sent[1]
+    assert (image.text, image.media_url) == ("Look", "https://example.com/a.jpg")
+
+
+@pytest.mark.parametrize(("status", "kind", "retryable"), [
+    (500, GatewayError, True), (503, GatewayError, True), (429, GatewayError, True),
+    (400, GatewayRejected, False), (404, GatewayRejected, False),
+])  # fmt: skip
+def test_errors_are_typed_and_say_if_a_retry_may_help(client, gateway, status, kind, retryable):
+    gateway.fail_next(1, status=status)
+    with pytest.raises(kind) as info:
+        client.send(phone="+14155550100", text="Hi")
+    assert info.value.retryable is retryable
+
+
+def test_a_wrong_token_or_a_ban_is_a_session_problem(gateway):
+    bad = WahaClient(base_url=gateway.url, session_name="s1", token="wrong", timeout=2)
+    with pytest.raises(GatewaySessionDown) as info:
+        bad.send(phone="+14155550100", text="Hi")
+    assert not info.value.banned
+    gateway.ban("s1")
+    good = WahaClient(base_url=gateway.url, session_name="s1", token="gw-token", timeout=2)
+    with pytest.raises(GatewaySessionDown) as info:
+        good.send(phone="+14155550100", text="Hi")
+    assert info.value.banned
+
+
+def test_a_dead_gateway_is_retryable(gateway):
+    client = WahaClient(base_url=gateway.url, session_name="s1", token="gw-token", timeout=1)
+    gateway.down()
+    with pytest.raises(GatewayError) as info:
+        client.send(phone="+14155550100", text="Hi")
+    assert info.value.retryable and "unreachable" in info.value.message
+
+
+def test_chat_ids():
+    assert chat_id("+14155550100") == "14155550100@c.us"
+    assert phone_from_chat("14155550100@c.us") == "+14155550100"
+    assert phone_from_chat("group-1@g.us") == ""
