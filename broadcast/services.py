@@ -458,21 +458,21 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
             cursor.execute(
                 "UPDATE broadcast_device d SET next_send_at = k.at FROM "
                 "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) WHERE d.id = k.id",
-                [[c[0] for c in capped], [c[1] for c in capped]],
+                _columns(capped),
             )
         if cancel:
             cursor.execute(
                 "UPDATE broadcast_message m SET status = 'cancelled' FROM "
                 "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
                 "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-                [[c[0] for c in cancel], [c[1] for c in cancel]],
+                _columns(cancel),
             )
         if moves:
             cursor.execute(
                 "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
                 "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
                 "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-                [[c[0] for c in moves], [c[1] for c in moves], [c[2] for c in moves]],
+                _columns(moves),
             )
         if claims:
             cursor.execute(
@@ -493,6 +493,11 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
     stats.skipped += len(cancel) + len(stop)
     stats.rescheduled += len(moves)
     return claims
+
+
+def _columns(rows: list[tuple]) -> list[list]:
+    """Rows -> one list per column, for ``unnest(%s::type[], ...)`` parameters."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _cap(device: dict, day) -> int:

@@ -10,12 +10,13 @@ side. Knobs: ``latency`` (seconds, or a (min, max) range), ``fail_next(n, status
 
 import json
 import random
-import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.http_double import QuietHandler, serve
 
 
 @dataclass
@@ -26,11 +27,6 @@ class Sent:
     media_url: str
     at: float
     message_id: str
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # listen() backlog: a full backlog drops SYNs (1 s retries)
 
 
 class GatewayDouble:
@@ -54,16 +50,7 @@ class GatewayDouble:
     def start(self) -> "GatewayDouble":
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def setup(self):
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 arrived = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
@@ -76,9 +63,8 @@ class GatewayDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = _Server(("127.0.0.1", self.port), Handler)
+        self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -13,8 +13,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.http_double import QuietHandler, serve
 
 LOCK_AFTER = 10
 LOCK_MINUTES = 15
@@ -85,7 +87,6 @@ class ViciDouble:
         self._fail = 0
         self._drop = 0
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.port = 0
 
     # --- lifecycle and knobs -------------------------------------------------------------
@@ -97,18 +98,7 @@ class ViciDouble:
     def start(self) -> "ViciDouble":
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def setup(self):
-                super().setup()
-                # Headers and body go out in two writes: without this, Nagle's algorithm
-                # and delayed ACKs add ~40 ms to every keep-alive request.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 self._answer(urlsplit(self.path).query)
 
@@ -153,11 +143,8 @@ class ViciDouble:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
