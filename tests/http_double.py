@@ -30,3 +30,26 @@ def serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> DoubleServer:
     server = DoubleServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+class Lifecycle:
+    """stop / down / up of a double whose ``start()`` sets ``_server`` and ``port``."""
+
+    _server: DoubleServer | None = None
+    port: int = 0
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def down(self) -> None:
+        """Refuse connections (the port stays reserved for up())."""
+        self.stop()
+
+    def up(self) -> None:
+        self.start()

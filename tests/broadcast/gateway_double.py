@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
-from tests.http_double import QuietHandler, serve
+from tests.http_double import Lifecycle, QuietHandler, serve
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Sent:
     message_id: str
 
 
-class GatewayDouble:
+class GatewayDouble(Lifecycle):
     def __init__(self, *, token: str = "", latency: float | tuple[float, float] = 0.0) -> None:
         self.token = token
         self.latency = latency
@@ -66,18 +66,6 @@ class GatewayDouble:
         self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def down(self) -> None:
-        self.stop()
-
-    def up(self) -> None:
-        self.start()
 
     def fail_next(self, n: int, status: int = 500) -> None:
         with self.lock:

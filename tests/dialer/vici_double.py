@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.http_double import QuietHandler, serve
+from tests.http_double import Lifecycle, QuietHandler, serve
 
 LOCK_AFTER = 10
 LOCK_MINUTES = 15
@@ -77,7 +77,7 @@ class ViciState:
     requests: list[dict] = field(default_factory=list)
 
 
-class ViciDouble:
+class ViciDouble(Lifecycle):
     def __init__(self, *, user: str = "crmapi", password: str = "Secret123") -> None:
         self.state = ViciState(users={user: ApiUser(password=password)})
         self.lock = threading.Lock()
@@ -146,19 +146,6 @@ class ViciDouble:
         self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def down(self) -> None:
-        """Refuse connections (the port stays reserved for up())."""
-        self.stop()
-
-    def up(self) -> None:
-        self.start()
 
     def fail_next(self, n: int) -> None:
         self._fail = n
