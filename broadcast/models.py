@@ -231,6 +231,7 @@ class Message(PartitionedModel):
     """One message to one lead. LAZY: at most one unsent message per active enrollment."""
 
     partition_key = "scheduled_at"
+    archive_keep_where = "status IN ('pending', 'sending')"  # a paused device's backlog stays
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

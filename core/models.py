@@ -20,6 +20,8 @@ class PartitionedModel(models.Model):
     """
 
     partition_key: ClassVar[str] = "created_at"
+    # SQL condition of rows that are still work to do: a partition holding any is not archived.
+    archive_keep_where: ClassVar[str] = ""
 
     class Meta:
         abstract = True

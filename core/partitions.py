@@ -11,6 +11,7 @@
 Partitions are named ``<table>_pYYYYMM``; bounds are UTC month starts.
 """
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,6 +23,8 @@ from django.db.migrations.operations import CreateModel
 from django.utils import timezone
 
 from core.models import PartitionedModel
+
+logger = logging.getLogger(__name__)
 
 ARCHIVE_SCHEMA = "archive"
 _CHILD = re.compile(r"_p(\d{4})(\d{2})$")
@@ -192,6 +195,18 @@ def partition_archive(
     qn = connection.ops.quote_name
     table = model._meta.db_table
     old = [p for p in partitions_list(model, using=using) if _bound(p.end) <= older_than]
+    keep_where = getattr(model, "archive_keep_where", "")
+    if keep_where and old:
+        with connection.cursor() as cursor:
+            busy = []
+            for partition in old:
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {qn(partition.name)} "
+                               f"WHERE {keep_where})")  # fmt: skip
+                if cursor.fetchone()[0]:
+                    busy.append(partition)
+        for partition in busy:
+            logger.warning("%s kept: it still holds rows to work on", partition.name)
+        old = [p for p in old if p not in busy]
     if dry_run or not old:
         return [p.name for p in old]
     with connection.cursor() as cursor:

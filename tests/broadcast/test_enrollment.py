@@ -113,3 +113,20 @@ def test_batches_inside_one_outer_transaction_do_not_mix(workspace, device):
     assert sorted(first.enrollments.values_list("lead_id", flat=True)) == ids[:4]
     assert sorted(second.enrollments.values_list("lead_id", flat=True)) == ids[4:]
     assert Message.objects.count() == 6
+
+
+def test_archiving_keeps_a_month_that_still_has_messages_to_send(workspace, device):
+    from core.partitions import partition_archive, partition_ensure
+
+    sequence = make_sequence(workspace, "one")
+    [waiting, done] = make_leads(workspace, 2)
+    services.enrollment_create_many(lead_ids=[waiting, done], sequence_id=sequence.pk)
+    partition_ensure(Message, start=dt.date(2020, 3, 1), months=2)
+    old = dt.datetime(2020, 3, 5, tzinfo=dt.UTC)
+    Message.objects.filter(lead_id=waiting).update(scheduled_at=old)  # a paused device's
+    Message.objects.filter(lead_id=done).update(scheduled_at=old + dt.timedelta(days=31),
+                                                status="sent")  # fmt: skip
+    cutoff = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+    assert partition_archive(Message, older_than=cutoff) == ["broadcast_message_p202004"]
+    assert Message.objects.filter(lead_id=waiting, status="pending").exists()  # still live
+    assert not Message.objects.filter(lead_id=done).exists()  # moved to the archive schema
