@@ -311,7 +311,8 @@ _last_wake = 0.0
 
 def _wake_drain() -> None:
     """At most one drain task queued a second, whatever the request rate (a process that
-    woke it less than half a second ago does not even ask Redis)."""
+    woke it less than half a second ago does not even ask Redis). The task runs when the
+    second is over, so it also applies every event stored during that second."""
     global _last_wake
     from django.core.cache import cache
 
@@ -323,7 +324,7 @@ def _wake_drain() -> None:
         if cache.add("calllogs:webhook-drain", 1, timeout=1):
             from calllogs.tasks import webhook_events_drain_task
 
-            webhook_events_drain_task.apply_async(countdown=0.2)
+            webhook_events_drain_task.apply_async(countdown=1.0)
     except Exception:  # Redis down: the per-minute sweeper applies the event
         logger.warning("could not wake the webhook drain", exc_info=True)
 
