@@ -495,6 +495,45 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
     return claims
 
 
+def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) -> list[Claim]:
+    """Consent once more just before sending: a claim waited for its device's turn (up to
+    the lookahead), and an opt-out, a stop or a closing status may have landed meanwhile.
+    Returns the claims still good; the others are not sent and free their device."""
+    if not claims:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        checks = _consent(cursor, [c.enrollment_id for c in claims])
+        good, cancel, stop = [], [], []
+        for c in claims:
+            check = checks.get(c.enrollment_id)
+            if check is None or check["enrollment_status"] != Enrollment.Status.ACTIVE:
+                cancel.append(c)
+            elif check["suppressed"] or check["lead_status"] in check["stop_statuses"]:
+                why = "suppressed" if check["suppressed"] else f"lead is {check['lead_status']}"
+                stop.append((c, why))
+            else:
+                good.append(c)
+        dropped = cancel + [c for c, _ in stop]
+        if not dropped:
+            return good
+        cursor.execute(
+            "UPDATE broadcast_message m SET status = 'cancelled', error = 'stopped before sending' "
+            "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'sending'",
+            _columns([(c.message_id, c.scheduled_at) for c in dropped]),
+        )
+        cursor.execute(
+            "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
+            [[c.device["id"] for c in dropped]],
+        )
+        for reason in {why for _, why in stop}:
+            enrollment_stop_many(enrollment_ids=[c.enrollment_id for c, w in stop if w == reason],
+                                 reason=reason, actor="broadcast:consent")  # fmt: skip
+    if stats is not None:
+        stats.skipped += len(dropped)
+    return good
+
+
 def _columns(rows: list[tuple]) -> list[list]:
     """Rows -> one list per column, for ``unnest(%s::type[], ...)`` parameters."""
     return [list(column) for column in zip(*rows, strict=True)]
@@ -819,8 +858,10 @@ def dispatch_run(
                     queue.extend(claims)
                     queue.sort(key=lambda c: c.slot)
             now = time.time()
+            ready = []
             while queue and queue[0].slot <= now + 0.002:
-                claim = queue.pop(0)
+                ready.append(queue.pop(0))
+            for claim in dispatch_recheck(ready, stats):
                 inflight.add(claim.message_id)
                 pool.submit(_send, claim, sessions, lock).add_done_callback(finished)
             wait = 0.05

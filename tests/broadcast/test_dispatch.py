@@ -1,5 +1,6 @@
 import datetime as dt
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -222,3 +223,32 @@ def test_an_idle_dispatcher_frees_its_worker_early(workspace, device, settings):
     stats = services.dispatch_run(seconds=30)
     assert stats.claimed == 0
     assert (timezone.now() - started).total_seconds() < 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opt_out_while_a_claim_waits_for_its_turn_stops_the_send(workspace, gateway):
+    device = make_device(workspace, gateway)
+    _, [lead_id] = enroll(workspace, 1, "hello")
+    Device.objects.filter(pk=device.pk).update(next_send_at=timezone.now() + timedelta(seconds=1.2))
+    results = []
+
+    def run():
+        try:
+            results.append(services.dispatch_run(seconds=2.5, lookahead=2.0))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not Message.objects.filter(status="sending").exists():  # claimed, waiting its turn
+        assert time.monotonic() < deadline, "never claimed"
+        time.sleep(0.01)
+    suppression_add(kind="phone", value=Lead.objects.get(pk=lead_id).phone, reason="STOP by SMS")
+    worker.join(timeout=30)
+    assert gateway.sent == []
+    assert Message.objects.get().status == "cancelled"
+    assert Enrollment.objects.get().status == "stopped"
+    device.refresh_from_db()
+    assert device.lease_until is None
+    assert results[0].sent == 0 and results[0].skipped == 1
