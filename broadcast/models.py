@@ -19,6 +19,16 @@ def default_stop_statuses() -> list[str]:
     return [Lead.Status.SALE, Lead.Status.NOT_INTERESTED, Lead.Status.DNC]
 
 
+def daily_cap_on(day: date, daily_cap: int, warmup_days: int, active_since: date) -> int:
+    """A device's cap on ``day``, ramped during warm-up (day one sends 1/warmup_days)."""
+    if not warmup_days:
+        return daily_cap
+    age = max((day - active_since).days, 0) + 1
+    if age >= warmup_days:
+        return daily_cap
+    return max(1, daily_cap * age // warmup_days)
+
+
 class Device(TimeStampedModel):
     """A sending number (a WhatsApp session or an SMS line) behind an HTTP gateway.
 
@@ -95,13 +105,7 @@ class Device(TimeStampedModel):
                 )
 
     def cap_for(self, day: date) -> int:
-        """The daily cap on ``day``, ramped during warm-up (day one sends 1/warmup_days)."""
-        if not self.warmup_days:
-            return self.daily_cap
-        age = max((day - self.active_since).days, 0) + 1
-        if age >= self.warmup_days:
-            return self.daily_cap
-        return max(1, self.daily_cap * age // self.warmup_days)
+        return daily_cap_on(day, self.daily_cap, self.warmup_days, self.active_since)
 
     def sent_on_day(self, day: date) -> int:
         return self.sent_today if self.sent_on == day else 0

@@ -7,10 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
-
-@functools.cache
-def _valid_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+from core.timezones import valid_timezones
 
 
 @functools.lru_cache(maxsize=4096)
@@ -26,7 +23,9 @@ def _zone_for_prefix(prefix: str) -> str:
     except phonenumbers.NumberParseException:
         return ""
     zones = [
-        z for z in phone_timezone.time_zones_for_geographical_number(number) if z in _valid_zones()
+        z
+        for z in phone_timezone.time_zones_for_geographical_number(number)
+        if z in valid_timezones()
     ]
     if not zones:
         return ""
@@ -37,14 +36,14 @@ def _zone_for_prefix(prefix: str) -> str:
 
 def recipient_timezone(*, lead_timezone: str, phone: str, fallback: str) -> str:
     """The lead's own time zone, else the one its phone prefix implies, else ``fallback``."""
-    if lead_timezone and lead_timezone in _valid_zones():
+    if lead_timezone and lead_timezone in valid_timezones():
         return lead_timezone
     if phone.startswith("+") and len(phone) > 5:
         # +1 NPA-NXX (NANP area code and exchange) or the first digits elsewhere.
         found = _zone_for_prefix(phone[:8] if phone.startswith("+1") else phone[:7])
         if found:
             return found
-    return fallback if fallback in _valid_zones() else "UTC"
+    return fallback if fallback in valid_timezones() else "UTC"
 
 
 def window_next(at: datetime, tz_name: str, start: time, end: time) -> datetime:

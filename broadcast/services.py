@@ -40,7 +40,7 @@ from broadcast.gateway import (
     GatewaySessionDown,
     client_for,
 )
-from broadcast.models import Device, Enrollment, Message, Sequence, Step
+from broadcast.models import Device, Enrollment, Message, Sequence, Step, daily_cap_on
 from broadcast.scheduling import in_window, recipient_timezone, window_next
 from broadcast.templating import lead_values, template_render
 from core.backoff import jittered_backoff
@@ -121,6 +121,13 @@ def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> l
     return plans
 
 
+def _lead_dict(values) -> dict[str, Any]:
+    """A row of ``LEAD_COLUMNS`` as the dict templates render from."""
+    lead = dict(zip(LEAD_COLUMNS, values, strict=True))
+    lead["custom"] = json_value(lead["custom"]) or {}
+    return lead
+
+
 def _batched(iterable: Iterable[int], size: int):
     iterator = iter(iterable)
     while chunk := list(itertools.islice(iterator, size)):
@@ -188,10 +195,7 @@ def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
             f"SELECT l.id, l.workspace_id, l.status, {columns}, "
             "EXISTS (SELECT 1 FROM broadcast_enrollment e "
             "        WHERE e.sequence_id = %s AND e.lead_id = l.id), "
-            "EXISTS (SELECT 1 FROM leads_suppression s WHERE "
-            "        (s.workspace_id IS NULL OR s.workspace_id = l.workspace_id) AND "
-            "        ((s.kind = 'phone' AND s.value = l.phone) OR "
-            "         (s.kind = 'email' AND l.email <> '' AND s.value = l.email))) "
+            f"{SUPPRESSED_SQL.format(phone='l.phone')} "
             "FROM leads_lead l WHERE l.id = ANY(%s) "
             "AND (l.workspace_id = %s OR l.destination_workspace_id = %s)",
             [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],
@@ -215,7 +219,7 @@ class _EnrollPlan:
         n_cols = len(LEAD_COLUMNS)
         for row in rows:
             lead_id, workspace_id, status = row[0], row[1], row[2]
-            lead = dict(zip(LEAD_COLUMNS, row[3 : 3 + n_cols], strict=True))
+            lead = _lead_dict(row[3 : 3 + n_cols])
             enrolled, suppressed = row[3 + n_cols], row[4 + n_cols]
             if enrolled:
                 skipped["already_enrolled"] += 1
@@ -226,7 +230,6 @@ class _EnrollPlan:
             elif status in self.stop:
                 skipped["stop_status"] += 1
             else:
-                lead["custom"] = json_value(lead["custom"]) or {}
                 _tail, _id, plan = plans[0]  # the least busy device (ties: lowest id)
                 tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
                                         fallback=self.fallback_tz)  # fmt: skip
@@ -433,16 +436,18 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
             device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
             mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
             sent = device["sent_today"] if device["sent_on"] == today else 0
-            if sent >= _cap(device, today):
+            cap = daily_cap_on(today, device["daily_cap"], device["warmup_days"],
+                               device["active_since"])  # fmt: skip
+            if sent >= cap:
                 capped.append((device["id"], _next_day(now)))
                 continue
             check = checks.get(eid)
-            if check is None or check["enrollment_status"] != Enrollment.Status.ACTIVE:
+            verdict = _verdict(check)
+            if verdict == CANCEL:
                 cancel.append((mid, sched))
                 continue
-            if check["suppressed"] or check["lead_status"] in check["stop_statuses"]:
-                why = "suppressed" if check["suppressed"] else f"lead is {check['lead_status']}"
-                stop.append((eid, why))
+            if verdict:
+                stop.append((eid, verdict))
                 continue
             if not check["sequence_active"]:
                 moves.append((mid, sched, now + timedelta(minutes=15)))
@@ -505,12 +510,11 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
         checks = _consent(cursor, [c.enrollment_id for c in claims])
         good, cancel, stop = [], [], []
         for c in claims:
-            check = checks.get(c.enrollment_id)
-            if check is None or check["enrollment_status"] != Enrollment.Status.ACTIVE:
+            verdict = _verdict(checks.get(c.enrollment_id))
+            if verdict == CANCEL:
                 cancel.append(c)
-            elif check["suppressed"] or check["lead_status"] in check["stop_statuses"]:
-                why = "suppressed" if check["suppressed"] else f"lead is {check['lead_status']}"
-                stop.append((c, why))
+            elif verdict:
+                stop.append((c, verdict))
             else:
                 good.append(c)
         dropped = cancel + [c for c, _ in stop]
@@ -539,25 +543,37 @@ def _columns(rows: list[tuple]) -> list[list]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _cap(device: dict, day) -> int:
-    warmup, cap = device["warmup_days"], device["daily_cap"]
-    if not warmup:
-        return cap
-    age = max((day - device["active_since"]).days, 0) + 1
-    return cap if age >= warmup else max(1, cap * age // warmup)
-
-
 def _next_day(now: datetime) -> datetime:
     return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+CANCEL = "cancel"
+
+
+def _verdict(check: dict[str, Any] | None) -> str:
+    """'' to send; CANCEL when the enrollment is no longer active; else why to stop it."""
+    if check is None or check["enrollment_status"] != Enrollment.Status.ACTIVE:
+        return CANCEL
+    if check["suppressed"]:
+        return "suppressed"
+    if check["lead_status"] in check["stop_statuses"]:
+        return f"lead is {check['lead_status']}"
+    return ""
+
+
+# Is the lead (alias l; its phone in ``{phone}``) on a do-not-contact list that applies?
+SUPPRESSED_SQL = (
+    "EXISTS (SELECT 1 FROM leads_suppression x WHERE "
+    "(x.workspace_id IS NULL OR x.workspace_id = l.workspace_id) AND "
+    "((x.kind = 'phone' AND x.value = {phone}) OR "
+    "(x.kind = 'email' AND l.email <> '' AND x.value = l.email)))"
+)
 
 
 def _consent(cursor, enrollment_ids: list[int]) -> dict[int, dict[str, Any]]:
     cursor.execute(
         "SELECT e.id, e.status, e.timezone, e.phone, l.status, s.window_start, s.window_end, "
-        "s.stop_statuses, s.is_active, EXISTS (SELECT 1 FROM leads_suppression x WHERE "
-        "  (x.workspace_id IS NULL OR x.workspace_id = l.workspace_id) AND "
-        "  ((x.kind = 'phone' AND x.value = e.phone) OR "
-        "   (x.kind = 'email' AND l.email <> '' AND x.value = l.email))) "
+        f"s.stop_statuses, s.is_active, {SUPPRESSED_SQL.format(phone='e.phone')} "
         "FROM broadcast_enrollment e JOIN broadcast_sequence s ON s.id = e.sequence_id "
         "LEFT JOIN leads_lead l ON l.id = e.lead_id WHERE e.id = ANY(%s)",
         [enrollment_ids],
@@ -741,8 +757,7 @@ def _write_successors(cursor, sent: list[Outcome], now: datetime) -> None:
             complete.append(c.enrollment_id)
             continue
         step = following[0]
-        lead = dict(zip(LEAD_COLUMNS, row[3:], strict=True))
-        lead["custom"] = json_value(lead["custom"]) or {}
+        lead = _lead_dict(row[3:])
         started = datetime.fromtimestamp(o.started, tz=UTC)
         at = window_next(started + timedelta(minutes=step.delay_minutes), row[2],
                          sequence.window_start, sequence.window_end)  # fmt: skip

@@ -10,12 +10,13 @@ from django.views.decorators.http import require_POST
 from broadcast.gateway import gateway_class
 from broadcast.models import Device
 from broadcast.services import gateway_event_apply
+from core.errors import error_body
 
 logger = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str, errors: dict | None = None) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message, "errors": errors or {}}, status=status)
+    return JsonResponse(error_body(code, message, errors), status=status)
 
 
 @csrf_exempt

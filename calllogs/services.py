@@ -13,6 +13,7 @@ import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from calllogs.models import (
     ServerHook,
 )
 from core.db import json_value
+from core.errors import error_body
 from core.locks import advisory_xact_locks, lock_key
 from dialer.client import split_phone
 from dialer.services import client_for
@@ -293,6 +295,21 @@ def webhook_server(*, server: str, token: str) -> int | None:
         _hook_cache.clear()
     _hook_cache[key] = (now, server_id)
     return server_id
+
+
+def webhook_receive(*, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """One call-URL request: check the server and token, validate, store. Returns the HTTP
+    status and JSON body to answer (the Django view and the WSGI fast path both use it)."""
+    server_id = webhook_server(server=params.get("server", ""), token=params.get("token", ""))
+    if server_id is None:
+        return 403, error_body("forbidden", "Unknown server or token.")
+    try:
+        record_from_webhook(params)
+    except ValueError as exc:
+        return 400, error_body("invalid", str(exc), {"uniqueid": [str(exc)]})
+    stored = {name: value for name, value in params.items() if name != "token"}  # secret
+    webhook_event_store(server_id=server_id, params=stored)
+    return 200, {"ok": True, "queued": True}
 
 
 def webhook_event_store(*, server_id: int, params: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import ApplicationError, ClientError
+from core.errors import ApplicationError, ClientError, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +25,10 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
 
     if isinstance(exc, ApplicationError):
-        return Response(
-            {"code": exc.code, "message": exc.message, "errors": exc.errors},
-            status=exc.status_code,
-        )
+        return Response(error_body(exc.code, exc.message, exc.errors), status=exc.status_code)
     if isinstance(exc, ClientError):
         logger.warning("external system error: %s", exc.message)
-        return Response(
-            {"code": "upstream_error", "message": exc.message, "errors": {}}, status=502
-        )
+        return Response(error_body("upstream_error", exc.message), status=502)
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -43,11 +38,11 @@ def exception_handler(exc, context):
         message = "Invalid input."
         if isinstance(errors, dict) and list(errors) == ["non_field_errors"]:
             message = str(errors["non_field_errors"][0])
-        response.data = {"code": "invalid", "message": message, "errors": errors}
+        response.data = error_body("invalid", message, errors)
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        response.data = {"code": code, "message": str(detail), "errors": {}}
+        response.data = error_body(code, str(detail))
     return response
 
 

@@ -3,6 +3,11 @@
 from typing import Any
 
 
+def error_body(code: str, message: str, errors: Any = None) -> dict[str, Any]:
+    """The one error shape of every JSON answer (API, webhooks, middleware)."""
+    return {"code": code, "message": message, "errors": errors or {}}
+
+
 class ApplicationError(Exception):
     """A business rule said no. Shown to the user as ``{"code", "message", "errors"}``."""
 

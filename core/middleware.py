@@ -53,6 +53,8 @@ class BodySizeLimitMiddleware:
         from django.conf import settings
         from django.http import JsonResponse
 
+        from core.errors import error_body
+
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -60,11 +62,9 @@ class BodySizeLimitMiddleware:
             length = 0
         if limit and length > limit and not request.path.startswith("/admin/"):
             return JsonResponse(
-                {
-                    "code": "payload_too_large",
-                    "message": f"Request body is over the limit of {limit} bytes.",
-                    "errors": {},
-                },
+                error_body(
+                    "payload_too_large", f"Request body is over the limit of {limit} bytes."
+                ),
                 status=413,
             )
         return self.get_response(request)

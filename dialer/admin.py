@@ -1,5 +1,3 @@
-import zoneinfo
-
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -29,8 +27,6 @@ class ViciServerForm(forms.ModelForm):
         has_stored = bool(self.instance.pk and self.instance.api_password_encrypted)
         if not data.get("password") and not data.get("api_password_env") and not has_stored:
             self.add_error("password", "Give a password or an environment variable name.")
-        if data.get("timezone") and data["timezone"] not in zoneinfo.available_timezones():
-            self.add_error("timezone", "Not a time zone name (e.g. America/New_York).")
         if data.get("password") and not data["password"].isalnum():
             self.add_error("password", "VICIdial API passwords must be letters and digits only.")
         return data

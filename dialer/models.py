@@ -1,6 +1,7 @@
 from django.db import models
 
 from core.models import TimeStampedModel
+from core.timezones import validate_timezone
 
 
 class ViciServer(TimeStampedModel):
@@ -28,6 +29,7 @@ class ViciServer(TimeStampedModel):
     timezone = models.CharField(
         max_length=64, default="UTC",
         help_text="The Vici server's time zone (its logs' call_date is local server time).",
+        validators=[validate_timezone],
     )  # fmt: skip
     paused_until = models.DateTimeField(
         null=True, blank=True, help_text="No requests are sent until then (login errors)."

@@ -7,7 +7,6 @@ The dedupe key of a person is the E.164 phone when there is one, else the email.
 import hashlib
 import json
 import re
-import zoneinfo
 from datetime import datetime
 from functools import lru_cache
 from ipaddress import ip_address
@@ -19,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
 from core.locks import lock_key as core_lock_key
+from core.timezones import valid_timezones
 
 STRING_FIELDS = {
     "first_name": 100,
@@ -36,11 +36,6 @@ CONSENT_FIELDS = {"at", "text", "url", "ip"}
 MAX_CUSTOM_BYTES = 16 * 1024
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
-
-
-@lru_cache(maxsize=1)
-def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
 
 
 def storable(value: str) -> bool:
@@ -190,7 +185,7 @@ def normalize_row(
             errors[name] = [f"Ensure this field has no more than {max_length} characters."]
             continue
         clean[name] = value
-    if clean.get("timezone") and clean["timezone"] not in _timezones():
+    if clean.get("timezone") and clean["timezone"] not in valid_timezones():
         errors["timezone"] = ["Unknown time zone (use an IANA name like America/New_York)."]
     if "phone" in row and row["phone"] is not None:
         try:

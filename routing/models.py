@@ -1,10 +1,10 @@
 import re
-import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from core.models import PartitionedModel, TimeStampedModel
+from core.timezones import validate_timezone
 from leads.models import Lead, Workspace
 
 LEAD_FIELDS = (
@@ -12,11 +12,6 @@ LEAD_FIELDS = (
     "postal_code", "timezone", "source", "external_id", "status", "created_at",
 )  # fmt: skip
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-
-
-def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"Unknown time zone {value!r} (use an IANA name).")
 
 
 class RoutingRule(TimeStampedModel):

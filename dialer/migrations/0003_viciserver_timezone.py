@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import core.timezones
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -16,6 +18,7 @@ class Migration(migrations.Migration):
                 default="UTC",
                 help_text="The Vici server's time zone (its logs' call_date is local server time).",
                 max_length=64,
+                validators=[core.timezones.validate_timezone],
             ),
         ),
     ]
