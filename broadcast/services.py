@@ -44,7 +44,7 @@ from broadcast.models import Device, Enrollment, Message, Sequence, Step, daily_
 from broadcast.scheduling import in_window, recipient_timezone, window_next
 from broadcast.templating import lead_values, template_render
 from core.backoff import jittered_backoff
-from core.db import json_value
+from core.db import json_value, unnest_columns
 from core.errors import ApplicationError
 from core.http import HttpPolicy, build_session
 from leads.models import Lead, LeadEvent, Suppression
@@ -463,28 +463,28 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
             cursor.execute(
                 "UPDATE broadcast_device d SET next_send_at = k.at FROM "
                 "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) WHERE d.id = k.id",
-                _columns(capped),
+                unnest_columns(capped),
             )
         if cancel:
             cursor.execute(
                 "UPDATE broadcast_message m SET status = 'cancelled' FROM "
                 "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
                 "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-                _columns(cancel),
+                unnest_columns(cancel),
             )
         if moves:
             cursor.execute(
                 "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
                 "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
                 "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-                _columns(moves),
+                unnest_columns(moves),
             )
         if claims:
             cursor.execute(
                 "UPDATE broadcast_message m SET status = 'sending', attempts = m.attempts + 1 "
                 "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
                 "WHERE m.id = k.id AND m.scheduled_at = k.at",
-                [[c.message_id for c in claims], [c.scheduled_at for c in claims]],
+                unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
             )
             cursor.execute(
                 "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
@@ -524,7 +524,7 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
             "UPDATE broadcast_message m SET status = 'cancelled', error = 'stopped before sending' "
             "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
             "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'sending'",
-            _columns([(c.message_id, c.scheduled_at) for c in dropped]),
+            unnest_columns([(c.message_id, c.scheduled_at) for c in dropped]),
         )
         cursor.execute(
             "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
@@ -536,11 +536,6 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
     if stats is not None:
         stats.skipped += len(dropped)
     return good
-
-
-def _columns(rows: list[tuple]) -> list[list]:
-    """Rows -> one list per column, for ``unnest(%s::type[], ...)`` parameters."""
-    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _next_day(now: datetime) -> datetime:
@@ -677,7 +672,7 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
             "%s::bigint[], %s::timestamptz[], %s::varchar[], %s::timestamptz[], "
             "%s::timestamptz[], %s::varchar[], %s::text[]) k(id, at, status, new_at, sent_at, "
             "gw, err) WHERE m.id = k.id AND m.scheduled_at = k.at",
-            [list(col) for col in zip(*msg_rows, strict=True)],
+            unnest_columns(msg_rows),
         )
         cursor.execute(
             "UPDATE broadcast_device d SET lease_until = NULL, next_send_at = k.next_at, "
@@ -702,19 +697,26 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
             "%s::varchar[], %s::text[], %s::timestamptz[]) "
             "k(id, next_at, sent, failure, new_status, err, sent_at) "
             "WHERE d.id = k.id RETURNING d.id, d.status, d.status_reason",
-            [now, max_failures, max_failures, *[list(col) for col in zip(*dev_rows, strict=True)]],
+            [now, max_failures, max_failures, *unnest_columns(dev_rows)],
         )
         changed = [(i, s, r) for i, s, r in cursor.fetchall() if s != Device.Status.ACTIVE]
         if sent:
-            _write_successors(cursor, sent, now)
+            events += _write_successors(cursor, sent, now)
         if failed_enrollments:
             cursor.execute(
                 "UPDATE broadcast_enrollment SET status = 'failed', reason = k.reason, "
                 "updated_at = %s FROM unnest(%s::bigint[], %s::varchar[]) k(id, reason) "
-                "WHERE broadcast_enrollment.id = k.id AND status = 'active'",
+                "WHERE broadcast_enrollment.id = k.id AND status = 'active' "
+                "RETURNING broadcast_enrollment.id, lead_id, sequence_id, k.reason",
                 [now, [e for e, _, _ in failed_enrollments],
                  [r[:255] for _, _, r in failed_enrollments]],
             )  # fmt: skip
+            events += [
+                EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                          message=f"Sequence failed: {reason}", actor="broadcast", at=now,
+                          data={"enrollment_id": eid, "sequence_id": seq_id})
+                for eid, lead_id, seq_id, reason in cursor.fetchall()
+            ]  # fmt: skip
         lead_events_record(events=events)
     stats.sent += len(sent)
     for device_id, status, reason in changed:
@@ -735,8 +737,9 @@ def _sequence_steps(sequence_id: int) -> tuple[list[Step], Sequence]:
     return steps, sequence
 
 
-def _write_successors(cursor, sent: list[Outcome], now: datetime) -> None:
-    """Advance enrollments past the sent step: write the next message, or complete them."""
+def _write_successors(cursor, sent: list[Outcome], now: datetime) -> list[EventSpec]:
+    """Advance enrollments past the sent step: write the next message, or complete them.
+    Returns the history events of the completed ones."""
     ids = [o.claim.enrollment_id for o in sent]
     columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
     cursor.execute(
@@ -765,17 +768,24 @@ def _write_successors(cursor, sent: list[Outcome], now: datetime) -> None:
         advance.append((c.enrollment_id, step.position))
         messages.append((at, c.enrollment_id, step.position, c.device["id"], c.lead_id, body,
                          step.media_url))  # fmt: skip
+    events = []
     if complete:
         cursor.execute(
             "UPDATE broadcast_enrollment SET status = 'completed', updated_at = %s "
-            "WHERE id = ANY(%s) AND status = 'active'",
+            "WHERE id = ANY(%s) AND status = 'active' RETURNING id, lead_id, sequence_id",
             [now, complete],
         )
+        events = [
+            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_COMPLETED,
+                      message="Sequence completed: every step was sent", actor="broadcast",
+                      at=now, data={"enrollment_id": eid, "sequence_id": seq_id})
+            for eid, lead_id, seq_id in cursor.fetchall()
+        ]  # fmt: skip
     if advance:
         cursor.execute(
             "UPDATE broadcast_enrollment e SET current_step = k.step, updated_at = %s "
             "FROM unnest(%s::bigint[], %s::int[]) k(id, step) WHERE e.id = k.id",
-            [now, [a[0] for a in advance], [a[1] for a in advance]],
+            [now, *unnest_columns(advance)],
         )
         cursor.execute(
             "INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id, "
@@ -783,8 +793,9 @@ def _write_successors(cursor, sent: list[Outcome], now: datetime) -> None:
             "SELECT k.at, k.e, k.step, k.d, k.l, k.body, k.media, 'pending', 0, '', '', %s "
             "FROM unnest(%s::timestamptz[], %s::bigint[], %s::int[], %s::bigint[], "
             "%s::bigint[], %s::text[], %s::varchar[]) k(at, e, step, d, l, body, media)",
-            [now, *[list(col) for col in zip(*messages, strict=True)]],
+            [now, *unnest_columns(messages)],
         )
+    return events
 
 
 def dispatch_recover(*, now: datetime | None = None) -> int:
@@ -929,6 +940,12 @@ def _apply_ack(device: Device, event: GatewayEvent) -> dict[str, Any]:
                 Device.objects.filter(pk=device.pk).update(
                     last_error=f"message {message.pk} failed to deliver", last_error_at=at
                 )
+                lead_events_record(events=[EventSpec(
+                    lead_id=message.lead_id, kind=LeadEvent.Kind.MESSAGE_STATUS,
+                    message=f"Message step {message.step} was not delivered",
+                    actor=f"device:{device.pk}", at=at,
+                    data={"message_id": message.pk, "status": "failed"},
+                )])  # fmt: skip
             return {"matched": True, "status": message.status}
         changed = []
         if event.ack in ("delivered", "read") and message.delivered_at is None:
@@ -969,6 +986,11 @@ def _apply_inbound(device: Device, event: GatewayEvent) -> dict[str, Any]:
         logger.info("inbound message on device %s from unknown %s", device.pk, event.sender)
         return {"matched": False}
     lead_ids = sorted(set(lead_ids))
+    if event.gateway_id and LeadEvent.objects.filter(
+        lead_id__in=lead_ids, kind=LeadEvent.Kind.MESSAGE_RECEIVED,
+        data__gateway_id=event.gateway_id,
+    ).exists():  # fmt: skip
+        return {"matched": True, "duplicate": True}  # the gateway delivered it again
     opt_out = is_opt_out(event.body)
     with transaction.atomic():
         lead_events_record(events=[

@@ -7,3 +7,8 @@ from typing import Any
 def json_value(value: Any) -> Any:
     """A jsonb column read by raw SQL: Django's psycopg setup hands it back as text."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def unnest_columns(rows) -> list[list]:
+    """Rows -> one list per column, the parameters of ``unnest(%s::type[], ...)``."""
+    return [list(column) for column in zip(*rows, strict=True)]

@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.backoff import jittered_backoff
-from core.db import json_value
+from core.db import json_value, unnest_columns
 from core.errors import ApplicationError, ClientError
 from dialer.client import (
     AddLeadResult,
@@ -147,7 +147,7 @@ def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str,
     placed = _where_in_vici(lead_ids)
     if not placed or not payload:
         return 0
-    leads, lists, servers = (list(col) for col in zip(*placed, strict=True))
+    leads, lists, servers = unnest_columns(placed)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -360,7 +360,7 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
                                     message=f"VICIdial push failed: {out.error}",
                                     actor="dialer", data={"error": out.error}))  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
-        ids, states, nexts, vids, raws, errors = (list(x) for x in zip(*rows, strict=True))
+        ids, states, nexts, vids, raws, errors = unnest_columns(rows)
         cursor.execute(
             "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = 'sent' "
             "  AND o.payload <> k.payload THEN 'pending' ELSE k.state END, "
@@ -377,7 +377,7 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
              [o.login_failed for o in outcomes], [json.dumps(o.payload) for o in outcomes]],
         )  # fmt: skip
         if lead_updates:
-            lids, vids2, vlists = (list(x) for x in zip(*lead_updates, strict=True))
+            lids, vids2, vlists = unnest_columns(lead_updates)
             cursor.execute(
                 "UPDATE leads_lead l SET vici_lead_id = k.vid, vici_list_id = k.list, "
                 "updated_at = %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) "

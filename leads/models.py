@@ -175,6 +175,7 @@ class LeadEvent(PartitionedModel):
         MESSAGE_STATUS = "message_status", "Message status"
         MESSAGE_RECEIVED = "message_received", "Reply received"
         ENROLLMENT_STOPPED = "enrollment_stopped", "Sequence stopped"
+        ENROLLMENT_COMPLETED = "enrollment_completed", "Sequence completed"
         OPTED_OUT = "opted_out", "Opted out"
         ARCHIVED = "archived", "Archived"
 

@@ -42,6 +42,7 @@ def test_a_sent_message_writes_its_successor_and_the_last_one_completes(workspac
     assert Enrollment.objects.get().status == "completed"
     assert Message.objects.filter(status="pending").count() == 0
     assert LeadEvent.objects.filter(kind="message_sent").count() == 2
+    assert LeadEvent.objects.filter(kind="enrollment_completed").count() == 1
 
 
 def sent_gaps(device_id):
@@ -177,6 +178,8 @@ def test_a_rejected_number_fails_its_enrollment_only(workspace, device, gateway)
     assert (stats.sent, stats.failed) == (1, 1)
     assert Enrollment.objects.get(lead_id=bad).status == "failed"
     assert Message.objects.get(lead_id=bad).status == "failed"
+    event = LeadEvent.objects.get(lead_id=bad, kind="enrollment_stopped")
+    assert event.message.startswith("Sequence failed: ") and "WhatsApp" in event.message
     device.refresh_from_db()
     assert device.status == "active" and device.consecutive_failures == 0
 

@@ -75,6 +75,8 @@ def test_a_failed_receipt_marks_the_message_failed(client, device, sent):
                                                              "ack": -1}})  # fmt: skip
     message.refresh_from_db()
     assert message.status == "failed"
+    assert LeadEvent.objects.filter(lead_id=message.lead_id, kind="message_status",
+                                    data__status="failed").exists()  # fmt: skip
 
 
 def test_a_reply_stops_sequences_that_stop_on_reply(client, device, sent):
@@ -83,11 +85,12 @@ def test_a_reply_stops_sequences_that_stop_on_reply(client, device, sent):
                                              "from": lead.phone[1:] + "@c.us",
                                              "body": "Who is this?"}}  # fmt: skip
     assert post(client, device, reply).json()["stopped"] == 1
+    assert post(client, device, reply).json()["duplicate"] is True  # a webhook retried
     statuses = dict(Enrollment.objects.filter(lead=lead).values_list("sequence__name", "status"))
     assert statuses == {"Welcome": "stopped", "Other": "active"}
     assert Enrollment.objects.get(lead_id=sent[1]).status == "active"
     assert LeadEvent.objects.filter(lead=lead, kind="message_received",
-                                    message="Who is this?").exists()  # fmt: skip
+                                    message="Who is this?").count() == 1  # fmt: skip
     # No pending message is left for the stopped enrollment.
     assert not Message.objects.filter(enrollment__sequence__name="Welcome", lead=lead,
                                       status="pending").exists()  # fmt: skip
