@@ -259,6 +259,8 @@ def test_waiting_webhook_events_show_in_admin_and_health(client, admin_client, c
 def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
     import json
 
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
     from django.test.client import RequestFactory
 
     from config.wsgi import application
@@ -271,7 +273,28 @@ def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
 
     base = {"server": call_server.pk, "token": "tok-123", "uniqueid": UID, "dispo": "SALE",
             "vendor_lead_code": str(lead.pk), "lead_id": "--A--lead_id--B--"}  # fmt: skip
-    assert get(**base) == (200, {"ok": True, "queued": True})
+    django_requests = []
+
+    def started(sender, **kwargs):
+        django_requests.append(sender)
+
+    request_started.connect(started, weak=False, dispatch_uid="count-requests")
+    try:
+        assert get(**base) == (200, {"ok": True, "queued": True})
+        assert django_requests == []  # answered before Django's request cycle
+        # Everything else still goes through Django (as the test client does, keep Django
+        # from closing the test's connection at the end of that request).
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            environ = RequestFactory().get("/health").environ
+            b"".join(application(environ, lambda s, h: None))
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        assert len(django_requests) == 1
+    finally:
+        request_started.disconnect(dispatch_uid="count-requests")
     assert get(**{**base, "token": "nope"})[0] == 403
     status, body = get(**{**base, "uniqueid": "--A--uniqueid--B--"})
     assert status == 400 and "uniqueid" in body["errors"]

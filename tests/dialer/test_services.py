@@ -259,5 +259,23 @@ def test_the_drain_keeps_the_servers_concurrency_busy_but_never_above_it(
     ids = make_leads(workspace, 40)
     services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
     assert drain(server).sent == 40
-    assert vici.max_active == 3  # pipelined up to the limit, never past it
+    assert vici.max_active == 3  # up to the limit, never past it
     assert len(vici.state.leads) == 40
+
+
+def test_the_next_batch_is_sent_while_the_last_one_is_still_in_flight(
+    workspace, server, vici_list, vici, settings
+):
+    settings.DIALER_BATCH_SIZE = 5
+    server.max_concurrency = 3
+    server.save()
+    vici.latency = 0.03
+    ids = make_leads(workspace, 15)
+    services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
+    assert drain(server).sent == 15
+    # Items are claimed in id order, five at a time: in lock-step batches no request of
+    # batch two could start before every request of batch one had been answered.
+    by_lead = {code: (start, end) for code, start, end in vici.timeline}
+    first_batch_end = max(by_lead[str(i)][1] for i in ids[:5])
+    second_batch_start = min(by_lead[str(i)][0] for i in ids[5:10])
+    assert second_batch_start < first_batch_end

@@ -84,6 +84,7 @@ class ViciDouble(Lifecycle):
         self.latency = 0.0
         self.active = 0  # requests being answered now, and the most at once
         self.max_active = 0
+        self.timeline: list[tuple[str, float, float]] = []  # (vendor_lead_code, start, end)
         self._fail = 0
         self._drop = 0
         self._server: ThreadingHTTPServer | None = None
@@ -109,14 +110,17 @@ class ViciDouble(Lifecycle):
                 self._answer(query + ("&" if query and body else "") + body)
 
             def _answer(self, raw: str) -> None:
+                started = time.monotonic()
                 with double.lock:
                     double.active += 1
                     double.max_active = max(double.max_active, double.active)
                 try:
                     self._answer_now(raw)
                 finally:
+                    code = parse_qs(raw).get("vendor_lead_code", [""])[0]
                     with double.lock:
                         double.active -= 1
+                        double.timeline.append((code, started, time.monotonic()))
 
             def _answer_now(self, raw: str) -> None:
                 if double.latency:
