@@ -70,18 +70,18 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause the selected devices")
     def pause(self, request, queryset):
-        for device in queryset:
-            services.device_set_status(device=device, status=Device.Status.PAUSED,
-                                       reason=f"paused by {request.user}",
-                                       actor=str(request.user))  # fmt: skip
-        self.message_user(request, f"Paused {queryset.count()} device(s).")
+        count = services.devices_set_status(
+            device_ids=queryset.values_list("pk", flat=True), status=Device.Status.PAUSED,
+            reason=f"paused by {request.user}", actor=str(request.user),
+        )  # fmt: skip
+        self.message_user(request, f"Paused {count} device(s).")
 
     @admin.action(description="Resume the selected devices")
     def resume(self, request, queryset):
-        for device in queryset:
-            services.device_set_status(device=device, status=Device.Status.ACTIVE, reason="",
-                                       actor=str(request.user))  # fmt: skip
-        self.message_user(request, f"Resumed {queryset.count()} device(s).")
+        count = services.devices_set_status(device_ids=queryset.values_list("pk", flat=True),
+                                            status=Device.Status.ACTIVE,
+                                            actor=str(request.user))  # fmt: skip
+        self.message_user(request, f"Resumed {count} device(s).")
 
 
 class StepFormSet(forms.BaseInlineFormSet):

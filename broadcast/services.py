@@ -350,16 +350,25 @@ def _alert(device_id: int, text: str) -> None:
     metrics.device_alerts.inc()
 
 
-def device_set_status(*, device: Device, status: str, reason: str = "", actor: str = "") -> Device:
-    """Pause, resume, mark disconnected or banned. Resuming clears the failure count."""
+def devices_set_status(*, device_ids: Iterable[int], status: str, reason: str = "",
+                       actor: str = "") -> int:  # fmt: skip
+    """Pause, resume, mark disconnected or banned, in one UPDATE. Resuming clears the failure
+    count. Returns how many devices changed."""
+    ids = list(device_ids)
     fields = {"status": status, "status_reason": reason[:500]}
     if status == Device.Status.ACTIVE:
         fields.update(consecutive_failures=0, lease_until=None)
-    Device.objects.filter(pk=device.pk).update(**fields, updated_at=timezone.now())
-    device.refresh_from_db()
+    changed = Device.objects.filter(pk__in=ids).update(**fields, updated_at=timezone.now())
     if status in (Device.Status.DISCONNECTED, Device.Status.BANNED):
-        _alert(device.pk, f"{status}: {reason}")
-    logger.info("device %s -> %s (%s) by %s", device.pk, status, reason, actor or "system")
+        for device_id in ids:
+            _alert(device_id, f"{status}: {reason}")
+    logger.info("devices %s -> %s (%s) by %s", ids, status, reason, actor or "system")
+    return changed
+
+
+def device_set_status(*, device: Device, status: str, reason: str = "", actor: str = "") -> Device:
+    devices_set_status(device_ids=[device.pk], status=status, reason=reason, actor=actor)
+    device.refresh_from_db()
     return device
 
 

@@ -127,3 +127,14 @@ def test_enrollment_and_message_changelists_and_the_lead_page(admin_client, work
     )
     assert stop.status_code == 302
     assert set(Enrollment.objects.values_list("status", flat=True)) == {"stopped"}
+
+
+def test_pausing_many_devices_is_one_update(admin_client, workspace, gateway,
+                                            django_assert_max_num_queries):  # fmt: skip
+    from tests.broadcast.fixtures import make_device
+
+    ids = [make_device(workspace, gateway, n).pk for n in range(1, 41)]
+    with django_assert_max_num_queries(12):
+        admin_client.post("/admin/broadcast/device/", {"action": "pause",
+                                                       ACTION_CHECKBOX_NAME: ids})  # fmt: skip
+    assert set(Device.objects.values_list("status", flat=True)) == {"paused"}
