@@ -1,3 +1,5 @@
+import itertools
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
@@ -214,8 +216,8 @@ def enroll_in_sequence(modeladmin, request, queryset):
         try:
             if len(lead_ids) > ADMIN_ENROLL_INLINE_LIMIT:
                 queued = 0
-                for start in range(0, ids.count(), 10_000):
-                    chunk = list(ids.order_by("id")[start : start + 10_000])
+                streamed = ids.order_by("id").iterator(chunk_size=10_000)
+                while chunk := list(itertools.islice(streamed, 10_000)):
                     tasks.enroll_task.delay(chunk, sequence.pk, actor)
                     queued += len(chunk)
                 modeladmin.message_user(request, f"Enrolling {queued} leads in {sequence} in "
