@@ -129,21 +129,33 @@ def main() -> None:
             cursor.execute("ANALYZE leads_lead")
         print(f"setup: {total:,} leads in {time.perf_counter() - started:.1f} s (not timed)")
         Device.objects.bulk_create(
-            Device(workspace=workspace, name=f"device {i}", phone=f"+1555{i:07d}",
-                   gateway_url=gateway_url, gateway_session=f"s{i}",
-                   min_interval_seconds=args.interval, max_interval_seconds=args.interval,
-                   daily_cap=100_000)
+            Device(
+                workspace=workspace,
+                name=f"device {i}",
+                phone=f"+1555{i:07d}",
+                gateway_url=gateway_url,
+                gateway_session=f"s{i}",
+                min_interval_seconds=args.interval,
+                max_interval_seconds=args.interval,
+                daily_cap=100_000,
+            )
             for i in range(args.devices)
-        )  # fmt: skip
+        )
         sequence = Sequence.objects.create(
-            workspace=workspace, name="Bench drip", window_start=dt.time(0),
-            window_end=dt.time(23, 59, 59), placeholder_defaults={"promo": "WELCOME"},
-        )  # fmt: skip
+            workspace=workspace,
+            name="Bench drip",
+            window_start=dt.time(0),
+            window_end=dt.time(23, 59, 59),
+            placeholder_defaults={"promo": "WELCOME"},
+        )
         for position in range(1, 12):  # the old system's 11 messages
             template = f"Hi {{first_name}}, step {position}: {{promo}}"
-            Step.objects.create(sequence=sequence, position=position,
-                                delay_minutes=0 if position == 1 else 60 * 24,
-                                template=template)  # fmt: skip
+            Step.objects.create(
+                sequence=sequence,
+                position=position,
+                delay_minutes=0 if position == 1 else 60 * 24,
+                template=template,
+            )
         rss_before = rss_mb()
         started = time.perf_counter()
         result = services.enrollment_create_many(lead_ids=lead_ids(), sequence_id=sequence.pk)
@@ -156,11 +168,15 @@ def main() -> None:
             cursor.execute("ANALYZE broadcast_message")
             cursor.execute("ANALYZE broadcast_enrollment")
             cursor.execute("ANALYZE broadcast_device")
-        print(f"enroll: {result.created:,} enrollments in {elapsed:.1f} s = "
-              f"{result.created / elapsed:,.0f}/s; skipped {dict(result.skipped)}")  # fmt: skip
-        print(f"enroll: peak RSS {rss_mb():.0f} MB (before enrolling {rss_before:.0f} MB); "
-              f"{enrollments:,} enrollments, {pending:,} pending messages "
-              f"(not {total * 11:,})")  # fmt: skip
+        print(
+            f"enroll: {result.created:,} enrollments in {elapsed:.1f} s = "
+            f"{result.created / elapsed:,.0f}/s; skipped {dict(result.skipped)}"
+        )
+        print(
+            f"enroll: peak RSS {rss_mb():.0f} MB (before enrolling {rss_before:.0f} MB); "
+            f"{enrollments:,} enrollments, {pending:,} pending messages "
+            f"(not {total * 11:,})"
+        )
     else:
         Device.objects.update(
             gateway_url=gateway_url, next_send_at=dt.datetime.now(dt.UTC), lease_until=None
@@ -177,15 +193,19 @@ def main() -> None:
             plan = cursor.fetchone()[0]
             timings.append(plan[0]["Execution Time"])
             transaction.set_rollback(True)
-    print(f"due-work query (200 devices, {Sequence.objects.get().enrollments.count():,} active "
-          f"enrollments): p50 {percentile(timings, 0.5):.2f} ms, "
-          f"max {max(timings):.2f} ms")  # fmt: skip
+    print(
+        f"due-work query (200 devices, {Sequence.objects.get().enrollments.count():,} active "
+        f"enrollments): p50 {percentile(timings, 0.5):.2f} ms, "
+        f"max {max(timings):.2f} ms"
+    )
     connection.close()
 
     # Dispatch.
     start_wall = time.time()
-    procs = [ctx.Process(target=dispatcher, args=(args.dispatch_seconds, env))
-             for _ in range(args.dispatchers)]  # fmt: skip
+    procs = [
+        ctx.Process(target=dispatcher, args=(args.dispatch_seconds, env))
+        for _ in range(args.dispatchers)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -217,16 +237,22 @@ def main() -> None:
     steady = buckets[1:-1] or buckets
     gaps = [b - a for times in arrivals.values() for a, b in zip(times, times[1:], strict=False)]
     gateway_violations = sum(1 for g in gaps if g < args.interval)
-    print(f"dispatch: {sent:,} sent in {(last - first).total_seconds():.1f} s by "
-          f"{args.dispatchers} dispatcher processes = "
-          f"{sent / max((last - first).total_seconds(), 1):,.1f} msg/s "
-          f"(ceiling {args.devices / args.interval:,.0f}/s: {args.devices} devices / "
-          f"{args.interval:g} s)")  # fmt: skip
-    print(f"dispatch: per 10 s bucket (steady state) min {min(steady):,.1f}, "
-          f"p50 {percentile(steady, 0.5):,.1f}, max {max(steady):,.1f} msg/s")  # fmt: skip
-    print(f"pacing: {violations} violations in the sent timestamps (smallest gap {min_gap}); "
-          f"{gateway_violations} in {len(gaps):,} gateway arrival gaps "
-          f"(smallest {min(gaps) if gaps else 0:.4f} s)")  # fmt: skip
+    print(
+        f"dispatch: {sent:,} sent in {(last - first).total_seconds():.1f} s by "
+        f"{args.dispatchers} dispatcher processes = "
+        f"{sent / max((last - first).total_seconds(), 1):,.1f} msg/s "
+        f"(ceiling {args.devices / args.interval:,.0f}/s: {args.devices} devices / "
+        f"{args.interval:g} s)"
+    )
+    print(
+        f"dispatch: per 10 s bucket (steady state) min {min(steady):,.1f}, "
+        f"p50 {percentile(steady, 0.5):,.1f}, max {max(steady):,.1f} msg/s"
+    )
+    print(
+        f"pacing: {violations} violations in the sent timestamps (smallest gap {min_gap}); "
+        f"{gateway_violations} in {len(gaps):,} gateway arrival gaps "
+        f"(smallest {min(gaps) if gaps else 0:.4f} s)"
+    )
     print(f"wall time of the dispatch phase: {end_wall - start_wall:.0f} s")
 
 

@@ -40,12 +40,19 @@ def load(
         mine, n = [], 0
         while time.monotonic() < stop:
             n += 1
-            query = urlencode({
-                "server": server_id, "token": token, "kind": "dispo",
-                "uniqueid": f"{epoch0 + n % 3000}.{proc}{c:02d}{n}",
-                "lead_id": "--A--lead_id--B--", "dispo": "NA", "talk_time": "0",
-                "user": "VDAD", "list_id": "1001",
-            })  # fmt: skip
+            query = urlencode(
+                {
+                    "server": server_id,
+                    "token": token,
+                    "kind": "dispo",
+                    "uniqueid": f"{epoch0 + n % 3000}.{proc}{c:02d}{n}",
+                    "lead_id": "--A--lead_id--B--",
+                    "dispo": "NA",
+                    "talk_time": "0",
+                    "user": "VDAD",
+                    "list_id": "1001",
+                }
+            )
             t0 = time.perf_counter()
             conn.request("GET", f"/webhooks/vici/call/?{query}")
             response = conn.getresponse()
@@ -91,8 +98,9 @@ def main() -> None:
         cursor.execute(f"CREATE DATABASE {name}")
     for statement in SCHEMA:
         vdb.execute(statement)
-    server = ViciServer.objects.create(name="bench-calls", api_url="http://127.0.0.1:9/",
-                                       api_user="x", db_url=vdb.url)  # fmt: skip
+    server = ViciServer.objects.create(
+        name="bench-calls", api_url="http://127.0.0.1:9/", api_user="x", db_url=vdb.url
+    )
     hook = ServerHook.objects.create(server=server, token="bench-token")
     connection.close()
 
@@ -102,9 +110,13 @@ def main() -> None:
         queue = ctx.Queue()
         epoch0 = int(time.time()) - 3600
         per_proc = max(1, args.clients // args.processes)
-        procs = [ctx.Process(target=load, args=(queue, base, server.pk, hook.token, p, per_proc,
-                                                args.seconds, epoch0))
-                 for p in range(args.processes)]  # fmt: skip
+        procs = [
+            ctx.Process(
+                target=load,
+                args=(queue, base, server.pk, hook.token, p, per_proc, args.seconds, epoch0),
+            )
+            for p in range(args.processes)
+        ]
         started = time.perf_counter()
         for p in procs:
             p.start()
@@ -115,16 +127,20 @@ def main() -> None:
             p.join()
         elapsed = time.perf_counter() - started
         p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-        print(f"webhook: {len(latencies):,} events in {elapsed:.1f}s = "
-              f"{len(latencies) / elapsed:,.0f} events/s ({args.processes} x {per_proc} "
-              f"keep-alive clients; gunicorn 2 processes x 4 threads); p50 {p50:.1f} ms, "
-              f"p99 {p99:.1f} ms")  # fmt: skip
+        print(
+            f"webhook: {len(latencies):,} events in {elapsed:.1f}s = "
+            f"{len(latencies) / elapsed:,.0f} events/s ({args.processes} x {per_proc} "
+            f"keep-alive clients; gunicorn 2 processes x 4 threads); p50 {p50:.1f} ms, "
+            f"p99 {p99:.1f} ms"
+        )
         started = time.perf_counter()
         applied = services.webhook_events_drain()
         drained = time.perf_counter() - started
-        print(f"webhook: worker applied the {applied:,} stored events in {drained:.1f}s "
-              f"({applied / max(drained, 0.001):,.0f} events/s); "
-              f"{CallLog.objects.filter(server=server).count():,} call rows")  # fmt: skip
+        print(
+            f"webhook: worker applied the {applied:,} stored events in {drained:.1f}s "
+            f"({applied / max(drained, 0.001):,.0f} events/s); "
+            f"{CallLog.objects.filter(server=server).count():,} call rows"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -133,9 +149,20 @@ def main() -> None:
     conn = pymysql.connect(database=name, autocommit=True, **vdb.kwargs)
     with conn.cursor() as cursor:
         for start in range(0, args.sync_rows, 5000):
-            rows = [(f"{epoch + i % 20000}.{i}", 1000 + i, 1001, "TESTCAMP", epoch + i % 20000,
-                     30, "SALE" if i % 10 == 0 else "NA", f"415{i:07d}", "agent1")
-                    for i in range(start, min(args.sync_rows, start + 5000))]  # fmt: skip
+            rows = [
+                (
+                    f"{epoch + i % 20000}.{i}",
+                    1000 + i,
+                    1001,
+                    "TESTCAMP",
+                    epoch + i % 20000,
+                    30,
+                    "SALE" if i % 10 == 0 else "NA",
+                    f"415{i:07d}",
+                    "agent1",
+                )
+                for i in range(start, min(args.sync_rows, start + 5000))
+            ]
             cursor.executemany(
                 "INSERT INTO vicidial_log (uniqueid, lead_id, list_id, campaign_id, start_epoch,"
                 " length_in_sec, status, phone_number, user) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -145,8 +172,10 @@ def main() -> None:
     started = time.perf_counter()
     total = services.calllogs_sync(server_id=server.pk)
     elapsed = time.perf_counter() - started
-    print(f"sync: {total:,} call rows in {elapsed:.1f}s = {total / elapsed * 60:,.0f} rows/min "
-          f"(stored: {CallLog.objects.filter(server=server).count():,})")  # fmt: skip
+    print(
+        f"sync: {total:,} call rows in {elapsed:.1f}s = {total / elapsed * 60:,.0f} rows/min "
+        f"(stored: {CallLog.objects.filter(server=server).count():,})"
+    )
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE {name}")
 

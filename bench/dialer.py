@@ -60,9 +60,13 @@ def main() -> None:
     proc.start()
     url = parent.recv()
     server = ViciServer.objects.create(
-        name="bench", api_url=url, api_user="crmapi", max_concurrency=args.concurrency,
-        max_calls_per_hour=10_000_000, timeout_seconds=10,
-    )  # fmt: skip
+        name="bench",
+        api_url=url,
+        api_user="crmapi",
+        max_concurrency=args.concurrency,
+        max_calls_per_hour=10_000_000,
+        timeout_seconds=10,
+    )
     services.server_set_password(server=server, password="Secret123")
     vlist = ViciList.objects.create(server=server, list_id=1001, name="bench")
     workspace = workspace_create(name=f"bench {time.time()}")

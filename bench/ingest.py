@@ -57,8 +57,10 @@ def main() -> None:
     for b in range(args.batches):
         lead_ingest_batch(workspace=workspace, rows=rows(offset + b * 1000, 1000))
     elapsed = time.perf_counter() - started
-    print(f"service: {args.batches * 1000} leads in {elapsed:.2f}s = "
-          f"{args.batches * 1000 / elapsed:,.0f} leads/s")  # fmt: skip
+    print(
+        f"service: {args.batches * 1000} leads in {elapsed:.2f}s = "
+        f"{args.batches * 1000 / elapsed:,.0f} leads/s"
+    )
 
     proc, base = serve(env, workers=2)
     try:
@@ -72,8 +74,12 @@ def main() -> None:
             session = requests.Session()
             for b in range(per_thread):
                 start = offset + (t * per_thread + b) * 1000
-                r = session.post(f"{base}/api/v1/leads/bulk/", json=rows(start, 1000),
-                                 headers=headers, timeout=60)  # fmt: skip
+                r = session.post(
+                    f"{base}/api/v1/leads/bulk/",
+                    json=rows(start, 1000),
+                    headers=headers,
+                    timeout=60,
+                )
                 r.raise_for_status()
                 counts.append(sum(1 for x in r.json() if x["status"] == "created"))
 
@@ -84,8 +90,10 @@ def main() -> None:
         for t in threads:
             t.join(timeout=600)
         elapsed = time.perf_counter() - started
-        print(f"bulk API: {sum(counts)} leads in {elapsed:.2f}s = "
-              f"{sum(counts) / elapsed:,.0f} leads/s (4 clients, 1,000-row bulks)")  # fmt: skip
+        print(
+            f"bulk API: {sum(counts)} leads in {elapsed:.2f}s = "
+            f"{sum(counts) / elapsed:,.0f} leads/s (4 clients, 1,000-row bulks)"
+        )
 
         # (c) single POST latency under concurrent clients
         offset += 4 * per_thread * 1000
@@ -138,8 +146,12 @@ def main() -> None:
                 time.sleep(max(0.0, send_at - time.monotonic()))
                 body = jsonlib.dumps(rows(offset + c * 100_000 + k, 1)[0])
                 t0 = time.perf_counter()
-                conn.request("POST", "/api/v1/leads/", body=body,
-                             headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+                conn.request(
+                    "POST",
+                    "/api/v1/leads/",
+                    body=body,
+                    headers={**headers, "Content-Type": "application/json"},
+                )
                 response = conn.getresponse()
                 response.read()
                 mine.append((time.perf_counter() - t0) * 1000)

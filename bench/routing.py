@@ -58,18 +58,21 @@ def main() -> None:
     from routing.services import rules_version_bump
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE leads_lead, leads_leadevent, routing_routinglog, "
-                       "routing_capcounter, routing_retryitem")  # fmt: skip
+        cursor.execute(
+            "TRUNCATE leads_lead, leads_leadevent, routing_routinglog, "
+            "routing_capcounter, routing_retryitem"
+        )
     RoutingRule.objects.all().delete()
     ws = [workspace_create(name=f"dest {time.time()} {i}") for i in range(5)]
     states = ["CA", "NY", "TX", "FL", "IL", "AZ", "WA", "OR", "NV", "CO"]
     for i in range(50):
-        rule = RoutingRule.objects.create(name=f"rule {i}", priority=100 - i,
-                                          distribution="round_robin")  # fmt: skip
-        RuleCondition.objects.create(rule=rule, field="state", operator="eq",
-                                     value=states[i % 10])  # fmt: skip
-        RuleCondition.objects.create(rule=rule, field="custom.score", operator="gt",
-                                     value=str((i // 10) * 20))  # fmt: skip
+        rule = RoutingRule.objects.create(
+            name=f"rule {i}", priority=100 - i, distribution="round_robin"
+        )
+        RuleCondition.objects.create(rule=rule, field="state", operator="eq", value=states[i % 10])
+        RuleCondition.objects.create(
+            rule=rule, field="custom.score", operator="gt", value=str((i // 10) * 20)
+        )
         for w in ws[:2]:
             RuleDestination.objects.create(rule=rule, workspace=w, cap_per_day=10_000_000)
     catch_all = RoutingRule.objects.create(name="catch all", priority=0)
@@ -103,23 +106,30 @@ def main() -> None:
         p.join()
     elapsed = time.perf_counter() - started
     routed = Lead.objects.filter(status="routed").count()
-    print(f"backlog: {routed:,} of {args.leads:,} leads routed by {args.workers} workers "
-          f"in {elapsed:.2f}s = {routed / elapsed:,.0f} leads/s")  # fmt: skip
+    print(
+        f"backlog: {routed:,} of {args.leads:,} leads routed by {args.workers} workers "
+        f"in {elapsed:.2f}s = {routed / elapsed:,.0f} leads/s"
+    )
 
     # Latency from intake commit to routed while workers are idle-waiting (steady state).
     from leads.services import lead_ingest_batch
 
     connection.close()
     stop_at = time.monotonic() + 15
-    procs = [SPAWN.Process(target=trickle_worker, args=(stop_at, env))
-             for _ in range(args.workers)]  # fmt: skip
+    procs = [SPAWN.Process(target=trickle_worker, args=(stop_at, env)) for _ in range(args.workers)]
     for p in procs:
         p.start()
     time.sleep(1)
     ids = []
     for k in range(100):
-        rows = [{"phone": f"+1312{2000000 + k * 10 + j:07d}", "state": states[j],
-                 "custom": {"score": 50}} for j in range(10)]  # fmt: skip
+        rows = [
+            {
+                "phone": f"+1312{2000000 + k * 10 + j:07d}",
+                "state": states[j],
+                "custom": {"score": 50},
+            }
+            for j in range(10)
+        ]
         ids += [r.id for r in lead_ingest_batch(workspace=ws[3], rows=rows)]
         time.sleep(0.1)
     for p in procs:
@@ -131,9 +141,11 @@ def main() -> None:
         )
         if routed_at
     ]
-    print(f"trickle: {len(latencies)} leads (100 batches of 10 over 10 s), decision latency "
-          f"p50 {percentile(latencies, 0.5):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms, "
-          f"max {max(latencies):.1f} ms")  # fmt: skip
+    print(
+        f"trickle: {len(latencies)} leads (100 batches of 10 over 10 s), decision latency "
+        f"p50 {percentile(latencies, 0.5):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms, "
+        f"max {max(latencies):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

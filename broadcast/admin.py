@@ -16,41 +16,105 @@ from leads.admin import LeadAdmin
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
 from leads.models import Lead
 
-STATUS_COLOURS = {"active": "#2e7d32", "paused": "#ef6c00", "disconnected": "#c62828",
-                  "banned": "#6a1b9a"}  # fmt: skip
-SAMPLE_LEAD = {"first_name": "Maria", "last_name": "Lopez", "phone": "+12125550142",
-               "email": "maria@example.com", "company": "Acme Solar", "industry": "Energy",
-               "state": "NY", "postal_code": "10001", "source": "sample", "custom": {}}  # fmt: skip
+STATUS_COLOURS = {
+    "active": "#2e7d32",
+    "paused": "#ef6c00",
+    "disconnected": "#c62828",
+    "banned": "#6a1b9a",
+}
+SAMPLE_LEAD = {
+    "first_name": "Maria",
+    "last_name": "Lopez",
+    "phone": "+12125550142",
+    "email": "maria@example.com",
+    "company": "Acme Solar",
+    "industry": "Energy",
+    "state": "NY",
+    "postal_code": "10001",
+    "source": "sample",
+    "custom": {},
+}
 ADMIN_ENROLL_INLINE_LIMIT = 20_000  # larger selections are enrolled by a worker
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ["name", "phone", "workspace", "status_badge", "sends_today", "cap_today",
-                    "next_send_at", "last_sent_at", "consecutive_failures",
-                    "short_error"]  # fmt: skip
+    list_display = [
+        "name",
+        "phone",
+        "workspace",
+        "status_badge",
+        "sends_today",
+        "cap_today",
+        "next_send_at",
+        "last_sent_at",
+        "consecutive_failures",
+        "short_error",
+    ]
     list_filter = ["status", "channel", "workspace"]
     search_fields = ["name", "phone", "gateway_session"]
     actions = ["pause", "resume"]
-    readonly_fields = ["status_reason", "next_send_at", "sent_on", "sent_today", "last_sent_at",
-                       "consecutive_failures", "last_error", "last_error_at",
-                       "webhook_path"]  # fmt: skip
+    readonly_fields = [
+        "status_reason",
+        "next_send_at",
+        "sent_on",
+        "sent_today",
+        "last_sent_at",
+        "consecutive_failures",
+        "last_error",
+        "last_error_at",
+        "webhook_path",
+    ]
     fieldsets = [
         (None, {"fields": ["workspace", "name", "phone", "channel", "status", "status_reason"]}),
-        ("Gateway", {"fields": ["gateway_kind", "gateway_url", "gateway_session",
-                                "gateway_token", "webhook_secret", "webhook_path"]}),
-        ("Pacing", {"fields": ["min_interval_seconds", "max_interval_seconds", "daily_cap",
-                               "warmup_days", "active_since"]}),
-        ("Live state", {"fields": ["next_send_at", "sent_on", "sent_today", "last_sent_at",
-                                   "consecutive_failures", "last_error", "last_error_at"]}),
-    ]  # fmt: skip
+        (
+            "Gateway",
+            {
+                "fields": [
+                    "gateway_kind",
+                    "gateway_url",
+                    "gateway_session",
+                    "gateway_token",
+                    "webhook_secret",
+                    "webhook_path",
+                ]
+            },
+        ),
+        (
+            "Pacing",
+            {
+                "fields": [
+                    "min_interval_seconds",
+                    "max_interval_seconds",
+                    "daily_cap",
+                    "warmup_days",
+                    "active_since",
+                ]
+            },
+        ),
+        (
+            "Live state",
+            {
+                "fields": [
+                    "next_send_at",
+                    "sent_on",
+                    "sent_today",
+                    "last_sent_at",
+                    "consecutive_failures",
+                    "last_error",
+                    "last_error_at",
+                ]
+            },
+        ),
+    ]
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         colour = STATUS_COLOURS.get(obj.status, "#555")
         title = obj.status_reason or obj.get_status_display()
-        return format_html('<b style="color:{}" title="{}">{}</b>', colour, title,
-                           obj.get_status_display())  # fmt: skip
+        return format_html(
+            '<b style="color:{}" title="{}">{}</b>', colour, title, obj.get_status_display()
+        )
 
     @admin.display(description="sent today")
     def sends_today(self, obj):
@@ -73,16 +137,20 @@ class DeviceAdmin(admin.ModelAdmin):
     @admin.action(description="Pause the selected devices")
     def pause(self, request, queryset):
         count = services.devices_set_status(
-            device_ids=queryset.values_list("pk", flat=True), status=Device.Status.PAUSED,
-            reason=f"paused by {request.user}", actor=str(request.user),
-        )  # fmt: skip
+            device_ids=queryset.values_list("pk", flat=True),
+            status=Device.Status.PAUSED,
+            reason=f"paused by {request.user}",
+            actor=str(request.user),
+        )
         self.message_user(request, f"Paused {count} device(s).")
 
     @admin.action(description="Resume the selected devices")
     def resume(self, request, queryset):
-        count = services.devices_set_status(device_ids=queryset.values_list("pk", flat=True),
-                                            status=Device.Status.ACTIVE,
-                                            actor=str(request.user))  # fmt: skip
+        count = services.devices_set_status(
+            device_ids=queryset.values_list("pk", flat=True),
+            status=Device.Status.ACTIVE,
+            actor=str(request.user),
+        )
         self.message_user(request, f"Resumed {count} device(s).")
 
 
@@ -122,8 +190,18 @@ class SequenceAdmin(admin.ModelAdmin):
     inlines = [StepInline]
     filter_horizontal = ["devices"]
     readonly_fields = ["preview"]
-    fields = ["workspace", "name", "is_active", "devices", "window_start", "window_end",
-              "placeholder_defaults", "stop_on_reply", "stop_statuses", "preview"]  # fmt: skip
+    fields = [
+        "workspace",
+        "name",
+        "is_active",
+        "devices",
+        "window_start",
+        "window_end",
+        "placeholder_defaults",
+        "stop_on_reply",
+        "stop_statuses",
+        "preview",
+    ]
 
     @admin.display(description="steps")
     def steps(self, obj):
@@ -157,8 +235,17 @@ class SequenceAdmin(admin.ModelAdmin):
 
 @admin.register(Enrollment)
 class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
-    list_display = ["id", "lead_link", "sequence", "device", "current_step", "status", "reason",
-                    "timezone", "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "lead_link",
+        "sequence",
+        "device",
+        "current_step",
+        "status",
+        "reason",
+        "timezone",
+        "created_at",
+    ]
     list_filter = ["status", "sequence"]
     list_select_related = ["sequence", "device"]
     ordering = ["-id"]
@@ -171,16 +258,26 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     @admin.action(description="Stop the selected enrollments")
     def stop(self, request, queryset):
         ids = list(queryset.filter(status=Enrollment.Status.ACTIVE).values_list("id", flat=True))
-        count = services.enrollment_stop_many(enrollment_ids=ids,
-                                              reason=f"stopped by {request.user}",
-                                              actor=f"user:{request.user}")  # fmt: skip
+        count = services.enrollment_stop_many(
+            enrollment_ids=ids, reason=f"stopped by {request.user}", actor=f"user:{request.user}"
+        )
         self.message_user(request, f"Stopped {count} enrollment(s).")
 
 
 @admin.register(Message)
 class MessageAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
-    list_display = ["id", "lead_link", "step", "device", "status", "scheduled_at", "sent_at",
-                    "delivered_at", "read_at", "short_error"]  # fmt: skip
+    list_display = [
+        "id",
+        "lead_link",
+        "step",
+        "device",
+        "status",
+        "scheduled_at",
+        "sent_at",
+        "delivered_at",
+        "read_at",
+        "short_error",
+    ]
     list_filter = ["status"]
     ordering = ["-id"]
     readonly_fields = [f.name for f in Message._meta.fields]
@@ -208,8 +305,10 @@ def enroll_in_sequence(modeladmin, request, queryset):
     form = EnrollForm(request.POST if "apply" in request.POST else None)
     if form.is_bound and form.is_valid():
         sequence = form.cleaned_data["sequence"]
-        ids = queryset.filter(Q(workspace_id=sequence.workspace_id)
-                              | Q(destination_workspace_id=sequence.workspace_id))  # fmt: skip
+        ids = queryset.filter(
+            Q(workspace_id=sequence.workspace_id)
+            | Q(destination_workspace_id=sequence.workspace_id)
+        )
         ids = ids.values_list("id", flat=True)
         actor = f"user:{request.user}"
         lead_ids = list(ids[: ADMIN_ENROLL_INLINE_LIMIT + 1])
@@ -220,19 +319,22 @@ def enroll_in_sequence(modeladmin, request, queryset):
                 while chunk := list(itertools.islice(streamed, 10_000)):
                     tasks.enroll_task.delay(chunk, sequence.pk, actor)
                     queued += len(chunk)
-                modeladmin.message_user(request, f"Enrolling {queued} leads in {sequence} in "
-                                                 "the background.")  # fmt: skip
+                modeladmin.message_user(
+                    request, f"Enrolling {queued} leads in {sequence} in the background."
+                )
                 return None
-            result = services.enrollment_create_many(lead_ids=lead_ids, sequence_id=sequence.pk,
-                                                     actor=actor)  # fmt: skip
+            result = services.enrollment_create_many(
+                lead_ids=lead_ids, sequence_id=sequence.pk, actor=actor
+            )
         except ApplicationError as exc:
             modeladmin.message_user(request, exc.message, level=messages.ERROR)
             return None
         skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in result.skipped.items())
         modeladmin.message_user(
-            request, f"Enrolled {result.created} lead(s) in {sequence}."
-            + (f" Skipped: {skipped}." if skipped else "")
-        )  # fmt: skip
+            request,
+            f"Enrolled {result.created} lead(s) in {sequence}."
+            + (f" Skipped: {skipped}." if skipped else ""),
+        )
         return None
     context = {
         **modeladmin.admin_site.each_context(request),

@@ -104,8 +104,15 @@ class GatewayClient:
 
 
 class WahaClient(GatewayClient):
-    def __init__(self, *, base_url: str, session_name: str, token: str = "",
-                 timeout: float = 10.0, http: requests.Session | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        session_name: str,
+        token: str = "",
+        timeout: float = 10.0,
+        http: requests.Session | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session_name = session_name
         self.http = http or build_session(HttpPolicy(timeout=timeout, retries=1))
@@ -133,13 +140,15 @@ class WahaClient(GatewayClient):
             except ValueError:
                 gateway_id = ""
             if not gateway_id:
-                raise GatewayError("gateway answered without a message id", retryable=False,
-                                   raw=raw)  # fmt: skip
+                raise GatewayError(
+                    "gateway answered without a message id", retryable=False, raw=raw
+                )
             return SendResult(gateway_id=gateway_id)
         if code in (401, 403):
             banned = "ban" in raw.lower()
-            raise GatewaySessionDown(f"gateway refused the device (HTTP {code}): {raw}",
-                                     banned=banned, raw=raw)  # fmt: skip
+            raise GatewaySessionDown(
+                f"gateway refused the device (HTTP {code}): {raw}", banned=banned, raw=raw
+            )
         if code == 422 and "session" in raw.lower():
             raise GatewaySessionDown(f"session is not working: {raw}", raw=raw)
         if code == 429 or code >= 500:
@@ -180,16 +189,23 @@ class WahaClient(GatewayClient):
             gateway_id = _message_id(payload)
             if not gateway_id:
                 raise ValueError('"payload.id" is required.')
-            return GatewayEvent(kind="ack", gateway_id=gateway_id, ack=WAHA_ACKS[ack], at=at,
-                                raw=data)  # fmt: skip
+            return GatewayEvent(
+                kind="ack", gateway_id=gateway_id, ack=WAHA_ACKS[ack], at=at, raw=data
+            )
         if event in ("message", "message.any"):
             if payload.get("fromMe"):
                 return None
             sender = phone_from_chat(str(payload.get("from", "")))
             if not sender:
                 raise ValueError('"payload.from" must be a chat id like 15551234567@c.us.')
-            return GatewayEvent(kind="message", gateway_id=_message_id(payload), sender=sender,
-                                body=str(payload.get("body") or ""), at=at, raw=data)  # fmt: skip
+            return GatewayEvent(
+                kind="message",
+                gateway_id=_message_id(payload),
+                sender=sender,
+                body=str(payload.get("body") or ""),
+                at=at,
+                raw=data,
+            )
         if event == "session.status":
             status = WAHA_SESSION.get(str(payload.get("status", "")).upper())
             if status is None:
@@ -207,6 +223,8 @@ def gateway_class(kind: str) -> type[GatewayClient]:
 
 def client_for(device, *, http: requests.Session | None = None) -> GatewayClient:
     return gateway_class(device.gateway_kind)(
-        base_url=device.gateway_url, session_name=device.gateway_session,
-        token=device.gateway_token, http=http,
-    )  # fmt: skip
+        base_url=device.gateway_url,
+        session_name=device.gateway_session,
+        token=device.gateway_token,
+        http=http,
+    )

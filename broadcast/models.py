@@ -126,22 +126,26 @@ class Sequence(TimeStampedModel):
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     devices = models.ManyToManyField(
-        Device, blank=True, related_name="sequences",
+        Device,
+        blank=True,
+        related_name="sequences",
         help_text="Devices that send this sequence; empty: every active device of the workspace.",
-    )  # fmt: skip
+    )
     window_start = models.TimeField(default=_window_default_start)
     window_end = models.TimeField(default=_window_default_end)
     placeholder_defaults = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='Declares custom placeholders and fallbacks, e.g. {"first_name": "there", '
-                  '"promo": "WELCOME"}. A placeholder that is neither a lead field nor a key '
-                  "here is refused when the step is saved.",
-    )  # fmt: skip
+        '"promo": "WELCOME"}. A placeholder that is neither a lead field nor a key '
+        "here is refused when the step is saved.",
+    )
     stop_on_reply = models.BooleanField(default=True)
     stop_statuses = models.JSONField(
-        default=default_stop_statuses, blank=True,
+        default=default_stop_statuses,
+        blank=True,
         help_text="Lead statuses that stop the sequence (checked before every send).",
-    )  # fmt: skip
+    )
 
     class Meta:
         ordering = ["name"]
@@ -203,9 +207,12 @@ class Enrollment(models.Model):
         Sequence, on_delete=models.PROTECT, related_name="enrollments", db_index=False
     )
     lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="enrollments",
+        Lead,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="enrollments",
         db_index=False,
-    )  # fmt: skip
+    )
     device = models.ForeignKey(
         Device, on_delete=models.PROTECT, related_name="enrollments", db_index=False
     )
@@ -249,18 +256,27 @@ class Message(PartitionedModel):
     id = models.BigAutoField(primary_key=True)
     scheduled_at = models.DateTimeField()
     enrollment = models.ForeignKey(
-        Enrollment, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages",
+        Enrollment,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="messages",
         db_index=False,
-    )  # fmt: skip
+    )
     step = models.PositiveSmallIntegerField()
     device = models.ForeignKey(
-        Device, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages",
+        Device,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="messages",
         db_index=False,
-    )  # fmt: skip
+    )
     lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages",
+        Lead,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="messages",
         db_index=False,
-    )  # fmt: skip
+    )
     body = models.TextField()
     media_url = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -53,8 +53,20 @@ from leads.services import EventSpec, lead_events_record, lead_status_set, suppr
 logger = logging.getLogger(__name__)
 alerts = logging.getLogger("leadbrain.alerts")
 
-LEAD_COLUMNS = ("first_name", "last_name", "phone", "email", "company", "industry", "state",
-                "postal_code", "source", "external_id", "custom", "timezone")  # fmt: skip
+LEAD_COLUMNS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "source",
+    "external_id",
+    "custom",
+    "timezone",
+)
 
 
 # --- enrollment ---------------------------------------------------------------------------
@@ -97,9 +109,10 @@ def _sequence_devices(sequence: Sequence) -> list[Device]:
     if chosen or sequence.devices.exists():
         return chosen
     return list(
-        Device.objects.filter(workspace_id=sequence.workspace_id, status=Device.Status.ACTIVE)
-        .order_by("id")
-    )  # fmt: skip
+        Device.objects.filter(
+            workspace_id=sequence.workspace_id, status=Device.Status.ACTIVE
+        ).order_by("id")
+    )
 
 
 def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> list[_DevicePlan]:
@@ -159,8 +172,7 @@ def enrollment_create_many(
         raise ApplicationError(f"Sequence {sequence.name} has no steps.", code="no_steps")
     devices = _sequence_devices(sequence)
     if not devices:
-        raise ApplicationError(f"Sequence {sequence.name} has no active device.",
-                               code="no_device")  # fmt: skip
+        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code="no_device")
     now = now or timezone.now()
     plans = [(p.tail, p.device_id, p) for p in _device_plans(sequence, devices, now)]
     heapq.heapify(plans)  # the device whose queue ends first comes first
@@ -206,8 +218,9 @@ def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
 class _EnrollPlan:
     """Renders fetched leads into staged rows: device, first send time, body (no I/O)."""
 
-    def __init__(self, sequence: Sequence, first: Step, plans: list, fallback_tz: str,
-                 now: datetime) -> None:  # fmt: skip
+    def __init__(
+        self, sequence: Sequence, first: Step, plans: list, fallback_tz: str, now: datetime
+    ) -> None:
         self.sequence, self.first, self.plans = sequence, first, plans
         self.fallback_tz, self.now = fallback_tz, now
         self.stop = set(sequence.stop_statuses or [])
@@ -231,10 +244,12 @@ class _EnrollPlan:
                 skipped["stop_status"] += 1
             else:
                 _tail, _id, plan = plans[0]  # the least busy device (ties: lowest id)
-                tz = recipient_timezone(lead_timezone=lead["timezone"], phone=lead["phone"],
-                                        fallback=self.fallback_tz)  # fmt: skip
-                at = window_next(plan.next_slot(earliest), tz, sequence.window_start,
-                                 sequence.window_end)  # fmt: skip
+                tz = recipient_timezone(
+                    lead_timezone=lead["timezone"], phone=lead["phone"], fallback=self.fallback_tz
+                )
+                at = window_next(
+                    plan.next_slot(earliest), tz, sequence.window_start, sequence.window_end
+                )
                 values = lead_values(lead, sequence.placeholder_defaults)
                 body = template_render(first.template, values)
                 staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
@@ -281,10 +296,15 @@ def _enroll_write(plan: _EnrollPlan, staging, actor: str, result: EnrollResult) 
             "   jsonb_build_object('sequence_id', %(seq)s, 'enrollment_id', ins.id,"
             "                      'device_id', s.device_id), %(actor)s"
             " FROM ins JOIN broadcast_enroll_stage s USING (lead_id)",
-            {"seq": sequence.pk, "step": first.position, "now": timezone.now(),
-             "media": first.media_url, "text": f"Enrolled in sequence {sequence.name}",
-             "actor": actor or "broadcast"},
-        )  # fmt: skip
+            {
+                "seq": sequence.pk,
+                "step": first.position,
+                "now": timezone.now(),
+                "media": first.media_url,
+                "text": f"Enrolled in sequence {sequence.name}",
+                "actor": actor or "broadcast",
+            },
+        )
         created = cursor.rowcount
     result.created += created
     if created < len(staged):
@@ -311,12 +331,19 @@ def _stop(where: str, params: list, *, reason: str, actor: str, status: str = "s
             "WHERE status = 'pending' AND enrollment_id = ANY(%s)",
             [reason[:500], [row[0] for row in stopped]],
         )
-        lead_events_record(events=[
-            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
-                      message=f"Sequence stopped: {reason}", actor=actor or "broadcast",
-                      data={"enrollment_id": eid, "sequence_id": seq_id}, at=now)
-            for eid, lead_id, seq_id in stopped
-        ])  # fmt: skip
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                    message=f"Sequence stopped: {reason}",
+                    actor=actor or "broadcast",
+                    data={"enrollment_id": eid, "sequence_id": seq_id},
+                    at=now,
+                )
+                for eid, lead_id, seq_id in stopped
+            ]
+        )
     return len(stopped)
 
 
@@ -324,8 +351,9 @@ def enrollment_stop(*, enrollment_id: int, reason: str, actor: str = "") -> int:
     return _stop("e.id = %s", [enrollment_id], reason=reason, actor=actor)
 
 
-def enrollment_stop_for_leads(*, lead_ids: Iterable[int], reason: str, actor: str = "",
-                              only_stop_on_reply: bool = False) -> int:  # fmt: skip
+def enrollment_stop_for_leads(
+    *, lead_ids: Iterable[int], reason: str, actor: str = "", only_stop_on_reply: bool = False
+) -> int:
     """Stop every active enrollment of these leads (DNC, sale, opt-out). Returns the count."""
     ids = list(lead_ids)
     if not ids:
@@ -350,8 +378,9 @@ def _alert(device_id: int, text: str) -> None:
     metrics.device_alerts.inc()
 
 
-def devices_set_status(*, device_ids: Iterable[int], status: str, reason: str = "",
-                       actor: str = "") -> int:  # fmt: skip
+def devices_set_status(
+    *, device_ids: Iterable[int], status: str, reason: str = "", actor: str = ""
+) -> int:
     """Pause, resume, mark disconnected or banned, in one UPDATE. Resuming clears the failure
     count. Returns how many devices changed."""
     ids = list(device_ids)
@@ -409,9 +438,21 @@ class DispatchStats:
     rescheduled: int = 0
 
 
-_DEVICE_COLUMNS = ("id", "gateway_kind", "gateway_url", "gateway_session", "gateway_token",
-                   "min_interval_seconds", "max_interval_seconds", "daily_cap", "warmup_days",
-                   "active_since", "sent_on", "sent_today", "next_send_at")  # fmt: skip
+_DEVICE_COLUMNS = (
+    "id",
+    "gateway_kind",
+    "gateway_url",
+    "gateway_session",
+    "gateway_token",
+    "min_interval_seconds",
+    "max_interval_seconds",
+    "daily_cap",
+    "warmup_days",
+    "active_since",
+    "sent_on",
+    "sent_today",
+    "next_send_at",
+)
 
 DUE_SQL = (
     "SELECT {device_cols}, m.id, m.scheduled_at, m.enrollment_id, m.lead_id, m.step, m.body, "
@@ -424,8 +465,13 @@ DUE_SQL = (
 ).format(device_cols=", ".join(f"d.{c}" for c in _DEVICE_COLUMNS))
 
 
-def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None = None,
-                   stats: DispatchStats | None = None) -> list[Claim]:  # fmt: skip
+def dispatch_claim(
+    *,
+    limit: int,
+    lookahead: float = 0.0,
+    now: datetime | None = None,
+    stats: DispatchStats | None = None,
+) -> list[Claim]:
     """Claim up to ``limit`` devices whose turn comes within ``lookahead`` seconds, with the
     earliest due message of each; re-check consent and windows; lease the devices."""
     stats = stats or DispatchStats()
@@ -445,8 +491,9 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
             device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
             mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
             sent = device["sent_today"] if device["sent_on"] == today else 0
-            cap = daily_cap_on(today, device["daily_cap"], device["warmup_days"],
-                               device["active_since"])  # fmt: skip
+            cap = daily_cap_on(
+                today, device["daily_cap"], device["warmup_days"], device["active_since"]
+            )
             if sent >= cap:
                 capped.append((device["id"], _next_day(now)))
                 continue
@@ -466,8 +513,21 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
             if not in_window(send_at, tz, start, end):
                 moves.append((mid, sched, window_next(send_at, tz, start, end)))
                 continue
-            claims.append(Claim(mid, sched, eid, lead_id, step, body, media, check["phone"],
-                                device, send_at.timestamp(), attempts + 1))  # fmt: skip
+            claims.append(
+                Claim(
+                    mid,
+                    sched,
+                    eid,
+                    lead_id,
+                    step,
+                    body,
+                    media,
+                    check["phone"],
+                    device,
+                    send_at.timestamp(),
+                    attempts + 1,
+                )
+            )
         if capped:
             cursor.execute(
                 "UPDATE broadcast_device d SET next_send_at = k.at FROM "
@@ -497,12 +557,17 @@ def dispatch_claim(*, limit: int, lookahead: float = 0.0, now: datetime | None =
             )
             cursor.execute(
                 "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
-                [now + timedelta(seconds=settings.BROADCAST_LEASE_SECONDS),
-                 [c.device["id"] for c in claims]],
-            )  # fmt: skip
+                [
+                    now + timedelta(seconds=settings.BROADCAST_LEASE_SECONDS),
+                    [c.device["id"] for c in claims],
+                ],
+            )
         for reason in {why for _, why in stop}:
-            enrollment_stop_many(enrollment_ids=[e for e, w in stop if w == reason],
-                                 reason=reason, actor="broadcast:consent")  # fmt: skip
+            enrollment_stop_many(
+                enrollment_ids=[e for e, w in stop if w == reason],
+                reason=reason,
+                actor="broadcast:consent",
+            )
     stats.claimed += len(claims)
     stats.skipped += len(cancel) + len(stop)
     stats.rescheduled += len(moves)
@@ -540,8 +605,11 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
             [[c.device["id"] for c in dropped]],
         )
         for reason in {why for _, why in stop}:
-            enrollment_stop_many(enrollment_ids=[c.enrollment_id for c, w in stop if w == reason],
-                                 reason=reason, actor="broadcast:consent")  # fmt: skip
+            enrollment_stop_many(
+                enrollment_ids=[c.enrollment_id for c, w in stop if w == reason],
+                reason=reason,
+                actor="broadcast:consent",
+            )
     if stats is not None:
         stats.skipped += len(dropped)
     return good
@@ -582,8 +650,17 @@ def _consent(cursor, enrollment_ids: list[int]) -> dict[int, dict[str, Any]]:
         "LEFT JOIN leads_lead l ON l.id = e.lead_id WHERE e.id = ANY(%s)",
         [enrollment_ids],
     )
-    keys = ("enrollment_status", "timezone", "phone", "lead_status", "window_start",
-            "window_end", "stop_statuses", "sequence_active", "suppressed")  # fmt: skip
+    keys = (
+        "enrollment_status",
+        "timezone",
+        "phone",
+        "lead_status",
+        "window_start",
+        "window_end",
+        "stop_statuses",
+        "sequence_active",
+        "suppressed",
+    )
     found = {}
     for row in cursor.fetchall():
         check = dict(zip(keys, row[1:], strict=True))
@@ -597,8 +674,9 @@ def _send(claim: Claim, sessions: dict[str, requests.Session], lock: threading.L
     with lock:
         http = sessions.get(device["gateway_url"])
         if http is None:
-            http = build_session(HttpPolicy(timeout=settings.BROADCAST_GATEWAY_TIMEOUT,
-                                            retries=1, pool_size=64))  # fmt: skip
+            http = build_session(
+                HttpPolicy(timeout=settings.BROADCAST_GATEWAY_TIMEOUT, retries=1, pool_size=64)
+            )
             sessions[device["gateway_url"]] = http
     client = client_for(_DeviceView(device), http=http)
     started = time.time()
@@ -643,22 +721,30 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
         )
         err = o.error
         if err is None:
-            msg_rows.append((c.message_id, c.scheduled_at, "sent", c.scheduled_at, started,
-                             o.gateway_id, ""))  # fmt: skip
+            msg_rows.append(
+                (c.message_id, c.scheduled_at, "sent", c.scheduled_at, started, o.gateway_id, "")
+            )
             dev_rows.append((d["id"], next_at, True, False, "", "", started))
             sent.append(o)
-            events.append(EventSpec(lead_id=c.lead_id, kind=LeadEvent.Kind.MESSAGE_SENT,
-                                    message=c.body[:200], actor=f"device:{d['id']}", at=started,
-                                    data={"message_id": c.message_id, "step": c.step,
-                                          "gateway_id": o.gateway_id}))  # fmt: skip
+            events.append(
+                EventSpec(
+                    lead_id=c.lead_id,
+                    kind=LeadEvent.Kind.MESSAGE_SENT,
+                    message=c.body[:200],
+                    actor=f"device:{d['id']}",
+                    at=started,
+                    data={"message_id": c.message_id, "step": c.step, "gateway_id": o.gateway_id},
+                )
+            )
             continue
         text = (err.message or repr(err))[:1000]
         new_status = ""
         if isinstance(err, GatewaySessionDown):
             new_status = Device.Status.BANNED if err.banned else Device.Status.DISCONNECTED
         if isinstance(err, GatewayRejected):
-            msg_rows.append((c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "",
-                             text))  # fmt: skip
+            msg_rows.append(
+                (c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "", text)
+            )
             failed_enrollments.append((c.enrollment_id, c.lead_id, text))
             dev_rows.append((d["id"], next_at, False, False, "", text, None))
             stats.failed += 1
@@ -669,8 +755,9 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
             msg_rows.append((c.message_id, c.scheduled_at, "pending", retry_at, None, "", text))
             stats.retried += 1
         else:
-            msg_rows.append((c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "",
-                             text))  # fmt: skip
+            msg_rows.append(
+                (c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "", text)
+            )
             failed_enrollments.append((c.enrollment_id, c.lead_id, text))
             stats.failed += 1
         dev_rows.append((d["id"], next_at, False, True, new_status, text, None))
@@ -717,15 +804,23 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
                 "updated_at = %s FROM unnest(%s::bigint[], %s::varchar[]) k(id, reason) "
                 "WHERE broadcast_enrollment.id = k.id AND status = 'active' "
                 "RETURNING broadcast_enrollment.id, lead_id, sequence_id, k.reason",
-                [now, [e for e, _, _ in failed_enrollments],
-                 [r[:255] for _, _, r in failed_enrollments]],
-            )  # fmt: skip
+                [
+                    now,
+                    [e for e, _, _ in failed_enrollments],
+                    [r[:255] for _, _, r in failed_enrollments],
+                ],
+            )
             events += [
-                EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
-                          message=f"Sequence failed: {reason}", actor="broadcast", at=now,
-                          data={"enrollment_id": eid, "sequence_id": seq_id})
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                    message=f"Sequence failed: {reason}",
+                    actor="broadcast",
+                    at=now,
+                    data={"enrollment_id": eid, "sequence_id": seq_id},
+                )
                 for eid, lead_id, seq_id, reason in cursor.fetchall()
-            ]  # fmt: skip
+            ]
         lead_events_record(events=events)
     stats.sent += len(sent)
     for device_id, status, reason in changed:
@@ -771,12 +866,17 @@ def _write_successors(cursor, sent: list[Outcome], now: datetime) -> list[EventS
         step = following[0]
         lead = _lead_dict(row[3:])
         started = datetime.fromtimestamp(o.started, tz=UTC)
-        at = window_next(started + timedelta(minutes=step.delay_minutes), row[2],
-                         sequence.window_start, sequence.window_end)  # fmt: skip
+        at = window_next(
+            started + timedelta(minutes=step.delay_minutes),
+            row[2],
+            sequence.window_start,
+            sequence.window_end,
+        )
         body = template_render(step.template, lead_values(lead, sequence.placeholder_defaults))
         advance.append((c.enrollment_id, step.position))
-        messages.append((at, c.enrollment_id, step.position, c.device["id"], c.lead_id, body,
-                         step.media_url))  # fmt: skip
+        messages.append(
+            (at, c.enrollment_id, step.position, c.device["id"], c.lead_id, body, step.media_url)
+        )
     events = []
     if complete:
         cursor.execute(
@@ -785,11 +885,16 @@ def _write_successors(cursor, sent: list[Outcome], now: datetime) -> list[EventS
             [now, complete],
         )
         events = [
-            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_COMPLETED,
-                      message="Sequence completed: every step was sent", actor="broadcast",
-                      at=now, data={"enrollment_id": eid, "sequence_id": seq_id})
+            EventSpec(
+                lead_id=lead_id,
+                kind=LeadEvent.Kind.ENROLLMENT_COMPLETED,
+                message="Sequence completed: every step was sent",
+                actor="broadcast",
+                at=now,
+                data={"enrollment_id": eid, "sequence_id": seq_id},
+            )
             for eid, lead_id, seq_id in cursor.fetchall()
-        ]  # fmt: skip
+        ]
     if advance:
         cursor.execute(
             "UPDATE broadcast_enrollment e SET current_step = k.step, updated_at = %s "
@@ -949,12 +1054,18 @@ def _apply_ack(device: Device, event: GatewayEvent) -> dict[str, Any]:
                 Device.objects.filter(pk=device.pk).update(
                     last_error=f"message {message.pk} failed to deliver", last_error_at=at
                 )
-                lead_events_record(events=[EventSpec(
-                    lead_id=message.lead_id, kind=LeadEvent.Kind.MESSAGE_STATUS,
-                    message=f"Message step {message.step} was not delivered",
-                    actor=f"device:{device.pk}", at=at,
-                    data={"message_id": message.pk, "status": "failed"},
-                )])  # fmt: skip
+                lead_events_record(
+                    events=[
+                        EventSpec(
+                            lead_id=message.lead_id,
+                            kind=LeadEvent.Kind.MESSAGE_STATUS,
+                            message=f"Message step {message.step} was not delivered",
+                            actor=f"device:{device.pk}",
+                            at=at,
+                            data={"message_id": message.pk, "status": "failed"},
+                        )
+                    ]
+                )
             return {"matched": True, "status": message.status}
         changed = []
         if event.ack in ("delivered", "read") and message.delivered_at is None:
@@ -995,33 +1106,51 @@ def _apply_inbound(device: Device, event: GatewayEvent) -> dict[str, Any]:
         logger.info("inbound message on device %s from unknown %s", device.pk, event.sender)
         return {"matched": False}
     lead_ids = sorted(set(lead_ids))
-    if event.gateway_id and LeadEvent.objects.filter(
-        lead_id__in=lead_ids, kind=LeadEvent.Kind.MESSAGE_RECEIVED,
-        data__gateway_id=event.gateway_id,
-    ).exists():  # fmt: skip
+    if (
+        event.gateway_id
+        and LeadEvent.objects.filter(
+            lead_id__in=lead_ids,
+            kind=LeadEvent.Kind.MESSAGE_RECEIVED,
+            data__gateway_id=event.gateway_id,
+        ).exists()
+    ):
         return {"matched": True, "duplicate": True}  # the gateway delivered it again
     opt_out = is_opt_out(event.body)
     with transaction.atomic():
-        lead_events_record(events=[
-            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.MESSAGE_RECEIVED,
-                      message=event.body[:1000], actor=f"device:{device.pk}", at=event.at,
-                      data={"gateway_id": event.gateway_id, "from": event.sender})
-            for lead_id in lead_ids
-        ])  # fmt: skip
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.MESSAGE_RECEIVED,
+                    message=event.body[:1000],
+                    actor=f"device:{device.pk}",
+                    at=event.at,
+                    data={"gateway_id": event.gateway_id, "from": event.sender},
+                )
+                for lead_id in lead_ids
+            ]
+        )
         if opt_out:
-            lead_opt_out(lead_ids=lead_ids, reason=f"opt-out keyword: {event.body[:50]}",
-                         actor=f"device:{device.pk}")  # fmt: skip
+            lead_opt_out(
+                lead_ids=lead_ids,
+                reason=f"opt-out keyword: {event.body[:50]}",
+                actor=f"device:{device.pk}",
+            )
             return {"matched": True, "opt_out": True}
-        stopped = enrollment_stop_for_leads(lead_ids=lead_ids, reason="replied",
-                                            actor=f"device:{device.pk}",
-                                            only_stop_on_reply=True)  # fmt: skip
+        stopped = enrollment_stop_for_leads(
+            lead_ids=lead_ids,
+            reason="replied",
+            actor=f"device:{device.pk}",
+            only_stop_on_reply=True,
+        )
     return {"matched": True, "opt_out": False, "stopped": stopped}
 
 
 def lead_opt_out(*, lead_ids: list[int], reason: str, actor: str) -> None:
     """Opted out: suppress every channel (phone and email), stop every sequence, mark DNC."""
-    leads = list(Lead.objects.filter(id__in=lead_ids).values_list("id", "workspace_id",
-                                                                  "phone", "email"))  # fmt: skip
+    leads = list(
+        Lead.objects.filter(id__in=lead_ids).values_list("id", "workspace_id", "phone", "email")
+    )
     entries = []
     for _, workspace_id, phone, email in leads:
         if phone:
@@ -1031,12 +1160,17 @@ def lead_opt_out(*, lead_ids: list[int], reason: str, actor: str) -> None:
     with transaction.atomic():
         suppression_add_many(entries=entries, reason=reason, source="opt-out")
         enrollment_stop_for_leads(lead_ids=lead_ids, reason="opted out", actor=actor)
-        lead_events_record(events=[
-            EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.OPTED_OUT, message=reason, actor=actor)
-            for lead_id, *_ in leads
-        ])  # fmt: skip
-        lead_status_set(lead_ids=[lead[0] for lead in leads], status=Lead.Status.DNC,
-                        reason=reason, actor=actor)  # fmt: skip
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id, kind=LeadEvent.Kind.OPTED_OUT, message=reason, actor=actor
+                )
+                for lead_id, *_ in leads
+            ]
+        )
+        lead_status_set(
+            lead_ids=[lead[0] for lead in leads], status=Lead.Status.DNC, reason=reason, actor=actor
+        )
 
 
 def _apply_session(device: Device, event: GatewayEvent) -> dict[str, Any]:
@@ -1044,11 +1178,18 @@ def _apply_session(device: Device, event: GatewayEvent) -> dict[str, Any]:
     current = device.status
     if status == Device.Status.ACTIVE:
         if current == Device.Status.DISCONNECTED:  # reconnected; pauses and bans stay manual
-            device_set_status(device=device, status=Device.Status.ACTIVE,
-                              reason="session working again", actor="gateway")  # fmt: skip
+            device_set_status(
+                device=device,
+                status=Device.Status.ACTIVE,
+                reason="session working again",
+                actor="gateway",
+            )
     elif status != current and current != Device.Status.BANNED:
-        device_set_status(device=device, status=status,
-                          reason=f"gateway session {event.raw.get('payload', {}).get('status')}",
-                          actor="gateway")  # fmt: skip
+        device_set_status(
+            device=device,
+            status=status,
+            reason=f"gateway session {event.raw.get('payload', {}).get('status')}",
+            actor="gateway",
+        )
     device.refresh_from_db(fields=["status"])
     return {"device_status": device.status}

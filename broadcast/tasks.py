@@ -14,6 +14,7 @@ def dispatch_task(seconds: float | None = None) -> dict:
 @shared_task(name="broadcast.tasks.enroll_task")
 def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict:
     """Enroll in the background (admin actions over large selections)."""
-    result = services.enrollment_create_many(lead_ids=lead_ids, sequence_id=sequence_id,
-                                             actor=actor)  # fmt: skip
+    result = services.enrollment_create_many(
+        lead_ids=lead_ids, sequence_id=sequence_id, actor=actor
+    )
     return result.as_dict()

@@ -3,9 +3,18 @@
 import string
 
 LEAD_FIELDS = (
-    "first_name", "last_name", "full_name", "phone", "email", "company", "industry", "state",
-    "postal_code", "source", "external_id",
-)  # fmt: skip
+    "first_name",
+    "last_name",
+    "full_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "source",
+    "external_id",
+)
 
 _formatter = string.Formatter()
 

@@ -12,18 +12,32 @@ class ServerHookAdmin(admin.ModelAdmin):
     list_display = ["server", "last_sync_at", "last_sync_rows", "sync_watermark", "last_error"]
     list_select_related = ["server"]
     search_fields = ["server__name"]
-    readonly_fields = ["call_urls", "sync_watermark", "last_sync_at", "last_sync_rows",
-                       "last_error"]  # fmt: skip
-    fields = ["server", "token", "call_urls", "sync_watermark", "last_sync_at",
-              "last_sync_rows", "last_error"]  # fmt: skip
+    readonly_fields = [
+        "call_urls",
+        "sync_watermark",
+        "last_sync_at",
+        "last_sync_rows",
+        "last_error",
+    ]
+    fields = [
+        "server",
+        "token",
+        "call_urls",
+        "sync_watermark",
+        "last_sync_at",
+        "last_sync_rows",
+        "last_error",
+    ]
 
     @admin.display(description="call URLs to paste into the campaign")
     def call_urls(self, obj):
         if not obj.pk:
             return "Save first."
         base = self._base
-        rows = ((kind, webhook_url(hook=obj, base_url=base, kind=kind))
-                for kind in ("start", "dispo", "noagent"))  # fmt: skip
+        rows = (
+            (kind, webhook_url(hook=obj, base_url=base, kind=kind))
+            for kind in ("start", "dispo", "noagent")
+        )
         return format_html_join("", "<p><b>{}</b><br><code>{}</code></p>", rows)
 
     def get_form(self, request, obj=None, **kwargs):
@@ -33,8 +47,17 @@ class ServerHookAdmin(admin.ModelAdmin):
 
 @admin.register(CallLog)
 class CallLogAdmin(LeadLinkMixin, BigTableAdmin):
-    list_display = ["call_time", "uniqueid", "lead_link", "status", "agent", "talk_seconds",
-                    "direction", "list_id", "paths"]  # fmt: skip
+    list_display = [
+        "call_time",
+        "uniqueid",
+        "lead_link",
+        "status",
+        "agent",
+        "talk_seconds",
+        "direction",
+        "list_id",
+        "paths",
+    ]
     list_filter = ["direction", "status"]
     search_fields = ["=uniqueid"]
     ordering = ["-call_time"]
@@ -56,8 +79,15 @@ class DispositionMapAdmin(admin.ModelAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(admin.ModelAdmin):
-    list_display = ["day", "server", "vici_calls", "missing", "differing", "drift_after",
-                    "started_at"]  # fmt: skip
+    list_display = [
+        "day",
+        "server",
+        "vici_calls",
+        "missing",
+        "differing",
+        "drift_after",
+        "started_at",
+    ]
     list_filter = ["server"]
     list_select_related = ["server"]
     search_fields = ["server__name"]

@@ -18,14 +18,20 @@ logger = logging.getLogger(__name__)
 PATH = "/webhooks/vici/call/"
 
 
-STATUS_LINES = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden",
-                503: "503 Service Unavailable"}  # fmt: skip
+STATUS_LINES = {
+    200: "200 OK",
+    400: "400 Bad Request",
+    403: "403 Forbidden",
+    503: "503 Service Unavailable",
+}
 
 
 def _answer(start_response, status: int, body: dict) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(STATUS_LINES[status], [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(data)))])  # fmt: skip
+    start_response(
+        STATUS_LINES[status],
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
     return [data]
 
 

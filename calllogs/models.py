@@ -36,8 +36,9 @@ class WebhookEvent(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    server = models.ForeignKey(ViciServer, on_delete=models.CASCADE, related_name="+",
-                               db_index=False)  # fmt: skip
+    server = models.ForeignKey(
+        ViciServer, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     params = models.JSONField()
 

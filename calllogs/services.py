@@ -88,9 +88,11 @@ def _resolve_leads(records: list[CallRecord]) -> dict[str, int | None]:
     ours = {int(r.vendor_lead_code) for r in records if r.vendor_lead_code.isdigit()}
     existing = set(Lead.objects.filter(id__in=ours).values_list("id", flat=True)) if ours else set()
     vici_ids = {r.vici_lead_id for r in records if r.vici_lead_id}
-    by_vici = dict(
-        Lead.objects.filter(vici_lead_id__in=vici_ids).values_list("vici_lead_id", "id")
-    ) if vici_ids else {}  # fmt: skip
+    by_vici = (
+        dict(Lead.objects.filter(vici_lead_id__in=vici_ids).values_list("vici_lead_id", "id"))
+        if vici_ids
+        else {}
+    )
     result = {}
     for r in records:
         code = int(r.vendor_lead_code) if r.vendor_lead_code.isdigit() else None
@@ -122,12 +124,25 @@ def call_log_upsert_many(*, server_id: int, records: list[CallRecord], path: str
         status = r.status.strip().upper()[:6]
         final = finals.get(status, bool(status))  # unknown campaign statuses are final
         rank = (10 if final else (5 if status else 0)) + path_bit
-        rows.append((
-            r.uniqueid, r.call_time or call_time_of(r.uniqueid), leads[r.uniqueid], r.vici_lead_id,
-            r.phone[:20], r.list_id, r.campaign[:20], r.agent[:20], status, rank,
-            max(0, int(r.talk_seconds or 0)), r.term_reason[:20], r.call_id[:40],
-            r.recording_url[:500], r.direction,
-        ))  # fmt: skip
+        rows.append(
+            (
+                r.uniqueid,
+                r.call_time or call_time_of(r.uniqueid),
+                leads[r.uniqueid],
+                r.vici_lead_id,
+                r.phone[:20],
+                r.list_id,
+                r.campaign[:20],
+                r.agent[:20],
+                status,
+                rank,
+                max(0, int(r.talk_seconds or 0)),
+                r.term_reason[:20],
+                r.call_id[:40],
+                r.recording_url[:500],
+                r.direction,
+            )
+        )
     columns = list(zip(*rows, strict=True))
     keys = sorted({_lock_key(server_id, r.uniqueid) for r in records})
     now = timezone.now()
@@ -147,8 +162,16 @@ def call_log_upsert_many(*, server_id: int, records: list[CallRecord], path: str
             second = f"CASE WHEN {win} THEN c.{col} ELSE EXCLUDED.{col} END"
             return f"COALESCE(NULLIF({first}, ''), NULLIF({second}, ''), '')"
 
-        text_cols = ["phone", "campaign", "agent", "status", "term_reason", "call_id",
-                     "recording_url", "direction"]  # fmt: skip
+        text_cols = [
+            "phone",
+            "campaign",
+            "agent",
+            "status",
+            "term_reason",
+            "call_id",
+            "recording_url",
+            "direction",
+        ]
         updates = ", ".join(f"{col} = {pick(col)}" for col in text_cols)
         cursor.execute(
             f"""
@@ -200,20 +223,34 @@ def _apply(after: list[tuple], before: dict[str, str], stats: UpsertStats) -> No
             message += f" by agent {agent}"
         if talk:
             message += f", talk {talk} s"
-        events.append(EventSpec(
-            lead_id=lead_id,
-            kind=LeadEvent.Kind.DISPOSITIONED if status else LeadEvent.Kind.CALLED,
-            message=message, actor="vicidial", at=call_time,
-            data={"uniqueid": uniqueid, "status": status, "status_name": name, "agent": agent,
-                  "talk_seconds": talk, "recording_url": recording},
-        ))  # fmt: skip
+        events.append(
+            EventSpec(
+                lead_id=lead_id,
+                kind=LeadEvent.Kind.DISPOSITIONED if status else LeadEvent.Kind.CALLED,
+                message=message,
+                actor="vicidial",
+                at=call_time,
+                data={
+                    "uniqueid": uniqueid,
+                    "status": status,
+                    "status_name": name,
+                    "agent": agent,
+                    "talk_seconds": talk,
+                    "recording_url": recording,
+                },
+            )
+        )
         if mapping and mapping.action in ACTION_STATUS:
             by_action[mapping.action].append((lead_id, status))
     lead_events_record(events=events)
     for action, items in by_action.items():
         lead_ids = sorted({lead_id for lead_id, _ in items})
-        lead_status_set(lead_ids=lead_ids, status=ACTION_STATUS[action],
-                        reason=f"VICIdial disposition {items[0][1]}", actor="vicidial")  # fmt: skip
+        lead_status_set(
+            lead_ids=lead_ids,
+            status=ACTION_STATUS[action],
+            reason=f"VICIdial disposition {items[0][1]}",
+            actor="vicidial",
+        )
         if action in (DispositionMap.Action.DNC, DispositionMap.Action.SALE):
             broadcast_services.enrollment_stop_for_leads(
                 lead_ids=lead_ids, reason=f"disposition {action}"
@@ -376,12 +413,26 @@ def webhook_events_drain(*, batch_size: int = 1000, max_batches: int | None = No
 
 def webhook_url(*, hook: ServerHook, base_url: str, kind: str) -> str:
     """The exact call URL to paste into the campaign's Start/Dispo/No-Agent URL field."""
-    variables = ["lead_id", "vendor_lead_code", "list_id", "phone_number", "dispo", "talk_time",
-                 "call_id", "uniqueid", "user", "campaign", "recording_filename",
-                 "term_reason", "epoch"]  # fmt: skip
+    variables = [
+        "lead_id",
+        "vendor_lead_code",
+        "list_id",
+        "phone_number",
+        "dispo",
+        "talk_time",
+        "call_id",
+        "uniqueid",
+        "user",
+        "campaign",
+        "recording_filename",
+        "term_reason",
+        "epoch",
+    ]
     query = "&".join(f"{v}=--A--{v}--B--" for v in variables)
-    return (f"VAR{base_url.rstrip('/')}/webhooks/vici/call/?server={hook.server_id}"
-            f"&token={hook.token}&kind={kind}&{query}")  # fmt: skip
+    return (
+        f"VAR{base_url.rstrip('/')}/webhooks/vici/call/?server={hook.server_id}"
+        f"&token={hook.token}&kind={kind}&{query}"
+    )
 
 
 # --- sync from the Vici database ------------------------------------------------------------
@@ -392,11 +443,16 @@ def _mysql_connect(url: str):
 
     parts = urlsplit(url)
     return pymysql.connect(
-        host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-        user=unquote(parts.username or ""), password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/"), charset="utf8mb4", connect_timeout=10,
-        read_timeout=300, cursorclass=pymysql.cursors.SSCursor,
-    )  # fmt: skip
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/"),
+        charset="utf8mb4",
+        connect_timeout=10,
+        read_timeout=300,
+        cursorclass=pymysql.cursors.SSCursor,
+    )
 
 
 VICI_QUERY = """
@@ -423,15 +479,22 @@ def vici_calls(db_url: str, since: datetime, until: datetime, chunk: int = 5000)
             while rows := cursor.fetchmany(chunk):
                 yield [
                     CallRecord(
-                        uniqueid=row[0], vici_lead_id=row[1], list_id=row[2],
+                        uniqueid=row[0],
+                        vici_lead_id=row[1],
+                        list_id=row[2],
                         campaign=row[3] or "",
                         call_time=datetime.fromtimestamp(int(row[0].split(".")[0]), tz=UTC),
-                        talk_seconds=row[5] or 0, status=row[6] or "", phone=row[7] or "",
-                        agent=row[8] or "", term_reason=row[9] or "", recording_url=row[10] or "",
+                        talk_seconds=row[5] or 0,
+                        status=row[6] or "",
+                        phone=row[7] or "",
+                        agent=row[8] or "",
+                        term_reason=row[9] or "",
+                        recording_url=row[10] or "",
                         direction=row[11],
                     )
-                    for row in rows if row[0]
-                ]  # fmt: skip
+                    for row in rows
+                    if row[0]
+                ]
     finally:
         conn.close()
 
@@ -488,25 +551,38 @@ def phone_log_calls(server, since: datetime, until: datetime):
             continue
         known: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
         for phone, call_time, uniqueid in CallLog.objects.filter(
-            server_id=server.pk, phone__in=chunk,
-            call_time__range=(since - timedelta(seconds=SAME_CALL_SECONDS),
-                              until + timedelta(seconds=SAME_CALL_SECONDS)),
-        ).values_list("phone", "call_time", "uniqueid"):  # fmt: skip
+            server_id=server.pk,
+            phone__in=chunk,
+            call_time__range=(
+                since - timedelta(seconds=SAME_CALL_SECONDS),
+                until + timedelta(seconds=SAME_CALL_SECONDS),
+            ),
+        ).values_list("phone", "call_time", "uniqueid"):
             known[phone].append((call_time, uniqueid))
         records = []
         for row, at in rows:
-            same = [(t, u) for t, u in known[row.phone_number]
-                    if abs((t - at).total_seconds()) <= SAME_CALL_SECONDS]  # fmt: skip
+            same = [
+                (t, u)
+                for t, u in known[row.phone_number]
+                if abs((t - at).total_seconds()) <= SAME_CALL_SECONDS
+            ]
             # A known call keeps its own uniqueid and time (the row's identity).
-            call_time, uniqueid = same[0] if same else (
-                at, f"{int(at.timestamp())}.p{row.phone_number}"[:50])  # fmt: skip
-            records.append(CallRecord(
-                uniqueid=uniqueid, call_time=call_time,
-                vendor_lead_code=str(phones[row.phone_number]), phone=row.phone_number,
-                list_id=row.list_id or None, agent=row.user,
-                status=row.call_status, talk_seconds=row.length_in_sec,
-                term_reason=row.hangup_reason,
-            ))  # fmt: skip
+            call_time, uniqueid = (
+                same[0] if same else (at, f"{int(at.timestamp())}.p{row.phone_number}"[:50])
+            )
+            records.append(
+                CallRecord(
+                    uniqueid=uniqueid,
+                    call_time=call_time,
+                    vendor_lead_code=str(phones[row.phone_number]),
+                    phone=row.phone_number,
+                    list_id=row.list_id or None,
+                    agent=row.user,
+                    status=row.call_status,
+                    talk_seconds=row.length_in_sec,
+                    term_reason=row.hangup_reason,
+                )
+            )
         yield records
 
 
@@ -577,9 +653,14 @@ def calllogs_reconcile(*, server_id: int, day: date) -> ReconciliationRun:
         call_log_upsert_many(server_id=server_id, records=repair, path="reconcile")
     after = _drift(server, start, end)
     return ReconciliationRun.objects.create(
-        server=server, day=day, vici_calls=total, missing=missing, differing=differing,
-        drift_after=after, buckets=dict(buckets),
-    )  # fmt: skip
+        server=server,
+        day=day,
+        vici_calls=total,
+        missing=missing,
+        differing=differing,
+        drift_after=after,
+        buckets=dict(buckets),
+    )
 
 
 def _drift(server, start: datetime, end: datetime) -> int:

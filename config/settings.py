@@ -229,9 +229,20 @@ BROADCAST_RETRY_BASE_SECONDS = env.float("BROADCAST_RETRY_BASE_SECONDS", default
 BROADCAST_DEVICE_MAX_FAILURES = env.int("BROADCAST_DEVICE_MAX_FAILURES", default=5)
 BROADCAST_OPT_OUT_KEYWORDS = env.list(
     "BROADCAST_OPT_OUT_KEYWORDS",
-    default=["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT OUT",
-             "REMOVE", "PARAR", "BAJA"],
-)  # fmt: skip
+    default=[
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "OPTOUT",
+        "OPT OUT",
+        "REMOVE",
+        "PARAR",
+        "BAJA",
+    ],
+)
 
 # --- /health thresholds (green below the first, red above the second) ----------------------
 HEALTH_THRESHOLDS = {

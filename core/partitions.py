@@ -200,8 +200,9 @@ def partition_archive(
         with connection.cursor() as cursor:
             busy = []
             for partition in old:
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {qn(partition.name)} "
-                               f"WHERE {keep_where})")  # fmt: skip
+                cursor.execute(
+                    f"SELECT EXISTS (SELECT 1 FROM {qn(partition.name)} WHERE {keep_where})"
+                )
                 if cursor.fetchone()[0]:
                     busy.append(partition)
         for partition in busy:

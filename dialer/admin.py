@@ -11,16 +11,28 @@ from dialer.models import OutboxItem, ViciList, ViciServer
 
 class ViciServerForm(forms.ModelForm):
     password = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Write-only: stored encrypted, never shown. Leave empty to keep the current "
-                  "one, or use the environment variable field instead.",
-    )  # fmt: skip
+        "one, or use the environment variable field instead.",
+    )
 
     class Meta:
         model = ViciServer
-        fields = ["name", "api_url", "api_user", "password", "api_password_env", "source",
-                  "timeout_seconds", "max_concurrency", "max_calls_per_hour", "is_active",
-                  "db_url", "timezone"]  # fmt: skip
+        fields = [
+            "name",
+            "api_url",
+            "api_user",
+            "password",
+            "api_password_env",
+            "source",
+            "timeout_seconds",
+            "max_concurrency",
+            "max_calls_per_hour",
+            "is_active",
+            "db_url",
+            "timezone",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -35,8 +47,17 @@ class ViciServerForm(forms.ModelForm):
 @admin.register(ViciServer)
 class ViciServerAdmin(admin.ModelAdmin):
     form = ViciServerForm
-    list_display = ["name", "api_url", "is_active", "state", "pending", "failed", "calls_in_hour",
-                    "last_success_at", "short_error"]  # fmt: skip
+    list_display = [
+        "name",
+        "api_url",
+        "is_active",
+        "state",
+        "pending",
+        "failed",
+        "calls_in_hour",
+        "last_success_at",
+        "short_error",
+    ]
     search_fields = ["name"]
     actions = ["drain_now", "resume"]
 
@@ -90,8 +111,15 @@ class ViciServerAdmin(admin.ModelAdmin):
 
 @admin.register(ViciList)
 class ViciListAdmin(admin.ModelAdmin):
-    list_display = ["name", "list_id", "campaign_id", "server", "is_active", "duplicate_check",
-                    "add_to_hopper"]  # fmt: skip
+    list_display = [
+        "name",
+        "list_id",
+        "campaign_id",
+        "server",
+        "is_active",
+        "duplicate_check",
+        "add_to_hopper",
+    ]
     list_filter = ["server", "is_active"]
     list_select_related = ["server"]
     search_fields = ["name", "=list_id", "campaign_id"]
@@ -99,8 +127,17 @@ class ViciListAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxItem)
 class OutboxItemAdmin(BigTableAdmin):
-    list_display = ["id", "lead_id", "operation", "vici_list", "state", "attempts",
-                    "next_attempt_at", "vici_lead_id", "short_error"]  # fmt: skip
+    list_display = [
+        "id",
+        "lead_id",
+        "operation",
+        "vici_list",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "vici_lead_id",
+        "short_error",
+    ]
     list_filter = ["state", "operation", "server"]
     list_select_related = ["vici_list"]
     search_fields = ["=lead_id"]

@@ -54,8 +54,14 @@ def split_phone(e164: str) -> tuple[str, str]:
 class ViciError(ClientError):
     """VICIdial answered with an ERROR line."""
 
-    def __init__(self, message: str, *, retryable: bool = False, raw: str = "",
-                 fields: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        raw: str = "",
+        fields: list[str] | None = None,
+    ) -> None:
         super().__init__(message, retryable=retryable, raw=raw)
         self.fields = fields or []
 
@@ -123,8 +129,10 @@ class PhoneLogRow:
 
 
 _LINE = re.compile(r"^(SUCCESS|ERROR|NOTICE): (?:([a-z][a-z_]*) )?(.*?)(?: - (.*)|: \|(.*)\|?)?$")
-_DUPLICATE = re.compile(r"DUPLICATE (?:PHONE NUMBER|TITLE ALT_PHONE|NAME PHONE) IN "
-                        r"(LIST|CAMPAIGN LISTS|SYSTEM)")  # fmt: skip
+_DUPLICATE = re.compile(
+    r"DUPLICATE (?:PHONE NUMBER|TITLE ALT_PHONE|NAME PHONE) IN "
+    r"(LIST|CAMPAIGN LISTS|SYSTEM)"
+)
 
 
 @dataclass
@@ -169,8 +177,16 @@ def _raise_for(lines: list[Line], raw: str) -> None:
 class ViciClient:
     """One per server; thread-safe to share across a drain's worker threads."""
 
-    def __init__(self, *, url: str, user: str, password: str, source: str,
-                 timeout: float = 10.0, pool_size: int = 10) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        url: str,
+        user: str,
+        password: str,
+        source: str,
+        timeout: float = 10.0,
+        pool_size: int = 10,
+    ) -> None:
         self.url = url
         self.user = user
         self.password = password
@@ -185,16 +201,21 @@ class ViciClient:
         return text.replace(self.password, "********") if self.password else text
 
     def call(self, function: str, **params: str | int) -> tuple[str, list[Line]]:
-        query = {"function": function, "user": self.user, "pass": self.password,
-                 "source": self.source}  # fmt: skip
+        query = {
+            "function": function,
+            "user": self.user,
+            "pass": self.password,
+            "source": self.source,
+        }
         query.update({k: str(v) for k, v in params.items() if v is not None and v != ""})
         try:
             response = self.session.get(self.url, params=query)
         except requests.RequestException as exc:
             raise ViciTransportError(f"{function}: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise ViciTransportError(f"{function}: HTTP {response.status_code}",
-                                     raw=response.text[:2000])  # fmt: skip
+            raise ViciTransportError(
+                f"{function}: HTTP {response.status_code}", raw=response.text[:2000]
+            )
         raw = self._scrub(response.text)
         return raw, parse_lines(raw)
 
@@ -205,31 +226,50 @@ class ViciClient:
         parts = [p for p in raw.strip().split("|") if p]
         return dict(p.split(": ", 1) if ": " in p else (p.rstrip(":"), "") for p in parts)
 
-    def add_lead(self, *, phone_number: str, phone_code: str, list_id: int,
-                 duplicate_check: str = "", add_to_hopper: bool = False,
-                 hopper_priority: int = 0, **fields: str) -> AddLeadResult:  # fmt: skip
+    def add_lead(
+        self,
+        *,
+        phone_number: str,
+        phone_code: str,
+        list_id: int,
+        duplicate_check: str = "",
+        add_to_hopper: bool = False,
+        hopper_priority: int = 0,
+        **fields: str,
+    ) -> AddLeadResult:
         params = {name: sanitise(name, value) for name, value in fields.items() if value}
         raw, lines = self.call(
-            "add_lead", phone_number=re.sub(r"\D", "", phone_number), phone_code=phone_code,
-            list_id=list_id, duplicate_check=duplicate_check,
+            "add_lead",
+            phone_number=re.sub(r"\D", "", phone_number),
+            phone_code=phone_code,
+            list_id=list_id,
+            duplicate_check=duplicate_check,
             add_to_hopper="Y" if add_to_hopper else "N",
-            hopper_priority=max(-99, min(99, hopper_priority)), **params,
-        )  # fmt: skip
+            hopper_priority=max(-99, min(99, hopper_priority)),
+            **params,
+        )
         for line in lines:
             if line.kind == "ERROR" and (dup := _DUPLICATE.search(line.reason)):
                 # phone|list|existing lead_id[|existing list]
                 f = line.fields
                 existing_list = int(f[3]) if len(f) > 3 and f[3].isdigit() else list_id
-                return AddLeadResult(lead_id=int(f[2]), list_id=existing_list, duplicate=True,
-                                     duplicate_kind=dup.group(1), raw=raw)  # fmt: skip
+                return AddLeadResult(
+                    lead_id=int(f[2]),
+                    list_id=existing_list,
+                    duplicate=True,
+                    duplicate_kind=dup.group(1),
+                    raw=raw,
+                )
         _raise_for(lines, raw)
         for line in lines:
             if line.kind == "SUCCESS" and line.function == "add_lead":
                 # DOC != CODE: phone|list_id|lead_id|gmt|user (lead_id is the 3rd field)
                 return AddLeadResult(
-                    lead_id=int(line.fields[2]), list_id=int(line.fields[1]),
-                    notices=[n.text for n in lines if n.kind == "NOTICE"], raw=raw,
-                )  # fmt: skip
+                    lead_id=int(line.fields[2]),
+                    list_id=int(line.fields[1]),
+                    notices=[n.text for n in lines if n.kind == "NOTICE"],
+                    raw=raw,
+                )
         raise ViciError(f"add_lead: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
 
     def update_lead(
@@ -243,10 +283,13 @@ class ViciClient:
         method = "LEAD_ID" if lead_id else "VENDOR_LEAD_CODE"
         params = {name: sanitise(name, value) for name, value in fields.items() if value}
         raw, lines = self.call(
-            "update_lead", search_method=method, lead_id=lead_id or "",
+            "update_lead",
+            search_method=method,
+            lead_id=lead_id or "",
             vendor_lead_code=sanitise("vendor_lead_code", vendor_lead_code),
-            list_id_field=list_id_field or "", **params,
-        )  # fmt: skip
+            list_id_field=list_id_field or "",
+            **params,
+        )
         _raise_for(lines, raw)
         updated = [ln for ln in lines if ln.kind == "SUCCESS" and ln.function == "update_lead"]
         if not updated:
@@ -257,8 +300,9 @@ class ViciClient:
 
     def batch_update_lead(self, *, lead_ids: list[int], **fields: str) -> UpdateLeadResult:
         params = {name: sanitise(name, value) for name, value in fields.items() if value}
-        raw, lines = self.call("batch_update_lead",
-                               lead_ids=",".join(str(i) for i in lead_ids), **params)  # fmt: skip
+        raw, lines = self.call(
+            "batch_update_lead", lead_ids=",".join(str(i) for i in lead_ids), **params
+        )
         _raise_for(lines, raw)
         for line in lines:
             if line.kind == "SUCCESS":
@@ -287,21 +331,24 @@ class ViciClient:
         raw, lines = self.call("list_info", list_id=list_id)
         _raise_for(lines, raw)
         f = next(ln.fields for ln in lines if ln.kind == "DATA")
-        return ListInfo(list_id=int(f[0]), name=f[1], campaign_id=f[2], active=f[3] == "Y",
-                        raw=raw)  # fmt: skip
+        return ListInfo(list_id=int(f[0]), name=f[1], campaign_id=f[2], active=f[3] == "Y", raw=raw)
 
     def phone_number_log(
         self, *, phone_numbers: list[str], type_: str = "ALL"
     ) -> list[PhoneLogRow]:
         raw, lines = self.call(
-            "phone_number_log", type=type_,
+            "phone_number_log",
+            type=type_,
             phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers),
-        )  # fmt: skip
+        )
         _raise_for(lines, raw)
         rows = []
         for line in lines:
             if line.kind == "DATA" and len(line.fields) >= 9:
                 f = line.fields
-                rows.append(PhoneLogRow(f[0], f[1], int(f[2] or 0), int(f[3] or 0), f[4], f[5],
-                                        f[6], f[7], f[8]))  # fmt: skip
+                rows.append(
+                    PhoneLogRow(
+                        f[0], f[1], int(f[2] or 0), int(f[3] or 0), f[4], f[5], f[6], f[7], f[8]
+                    )
+                )
         return rows

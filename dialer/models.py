@@ -27,10 +27,11 @@ class ViciServer(TimeStampedModel):
         help_text="Read-only MySQL/MariaDB URL of the Vici database, for call-log sync.",
     )
     timezone = models.CharField(
-        max_length=64, default="UTC",
+        max_length=64,
+        default="UTC",
         help_text="The Vici server's time zone (its logs' call_date is local server time).",
         validators=[validate_timezone],
-    )  # fmt: skip
+    )
     paused_until = models.DateTimeField(
         null=True, blank=True, help_text="No requests are sent until then (login errors)."
     )

@@ -78,9 +78,14 @@ def server_password(server: ViciServer) -> str:
 
 
 def client_for(server: ViciServer) -> ViciClient:
-    return ViciClient(url=server.api_url, user=server.api_user, password=server_password(server),
-                      source=server.source, timeout=server.timeout_seconds,
-                      pool_size=server.max_concurrency)  # fmt: skip
+    return ViciClient(
+        url=server.api_url,
+        user=server.api_user,
+        password=server_password(server),
+        source=server.source,
+        timeout=server.timeout_seconds,
+        pool_size=server.max_concurrency,
+    )
 
 
 # --- enqueue (contracts used by routing) ---------------------------------------------------
@@ -279,8 +284,12 @@ def _claim(server_id: int, limit: int) -> list[dict[str, Any]]:
 def _send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) -> Outcome:
     target = lists[item["vici_list_id"]]
     lead = item["lead"]
-    out = Outcome(item_id=item["id"], lead_id=item["lead_id"], state=OutboxItem.State.SENT,
-                  payload=item["payload"] or {})  # fmt: skip
+    out = Outcome(
+        item_id=item["id"],
+        lead_id=item["lead_id"],
+        state=OutboxItem.State.SENT,
+        payload=item["payload"] or {},
+    )
     if lead is None:
         out.state, out.error = OutboxItem.State.FAILED, "the lead no longer exists here"
         return out
@@ -292,12 +301,19 @@ def _send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) 
             if target.duplicate_check_days:
                 duplicate_check += f"{target.duplicate_check_days}DAY"
             result: AddLeadResult = client.add_lead(
-                phone_number=national, phone_code=phone_code, list_id=target.list_id,
-                duplicate_check=duplicate_check, add_to_hopper=target.add_to_hopper,
-                hopper_priority=target.hopper_priority, vendor_lead_code=str(item["lead_id"]),
-                first_name=first, last_name=last, email=email, state=state,
+                phone_number=national,
+                phone_code=phone_code,
+                list_id=target.list_id,
+                duplicate_check=duplicate_check,
+                add_to_hopper=target.add_to_hopper,
+                hopper_priority=target.hopper_priority,
+                vendor_lead_code=str(item["lead_id"]),
+                first_name=first,
+                last_name=last,
+                email=email,
+                state=state,
                 postal_code=postal,
-            )  # fmt: skip
+            )
             out.vici_lead_id, out.raw = result.lead_id, result.raw
             out.message = (
                 f"Already in VICIdial as lead {result.lead_id} (duplicate in "
@@ -347,18 +363,30 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
                 state = OutboxItem.State.DEAD
             else:
                 next_at = _retry_at(attempts[out.item_id], now)
-        rows.append((out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000],
-                     out.error[:2000]))  # fmt: skip
+        rows.append(
+            (out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000], out.error[:2000])
+        )
         if state == OutboxItem.State.SENT:
             lead_updates.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
-            events.append(EventSpec(lead_id=out.lead_id, kind=LeadEvent.Kind.PUSHED,
-                                    message=out.message, actor="dialer",
-                                    data={"vici_lead_id": out.vici_lead_id,
-                                          "vici_list_id": lists[out.item_id]}))  # fmt: skip
+            events.append(
+                EventSpec(
+                    lead_id=out.lead_id,
+                    kind=LeadEvent.Kind.PUSHED,
+                    message=out.message,
+                    actor="dialer",
+                    data={"vici_lead_id": out.vici_lead_id, "vici_list_id": lists[out.item_id]},
+                )
+            )
         elif state in (OutboxItem.State.FAILED, OutboxItem.State.DEAD):
-            events.append(EventSpec(lead_id=out.lead_id, kind=LeadEvent.Kind.PUSH_FAILED,
-                                    message=f"VICIdial push failed: {out.error}",
-                                    actor="dialer", data={"error": out.error}))  # fmt: skip
+            events.append(
+                EventSpec(
+                    lead_id=out.lead_id,
+                    kind=LeadEvent.Kind.PUSH_FAILED,
+                    message=f"VICIdial push failed: {out.error}",
+                    actor="dialer",
+                    data={"error": out.error},
+                )
+            )
     with transaction.atomic(), connection.cursor() as cursor:
         ids, states, nexts, vids, raws, errors = unnest_columns(rows)
         cursor.execute(
@@ -373,9 +401,19 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
             "%s::text[], %s::text[], %s::boolean[], %s::jsonb[]) "
             "k(id, state, next_at, vid, raw, err, login, payload) "
             "WHERE o.id = k.id",
-            [now, now, ids, states, nexts, vids, raws, errors,
-             [o.login_failed for o in outcomes], [json.dumps(o.payload) for o in outcomes]],
-        )  # fmt: skip
+            [
+                now,
+                now,
+                ids,
+                states,
+                nexts,
+                vids,
+                raws,
+                errors,
+                [o.login_failed for o in outcomes],
+                [json.dumps(o.payload) for o in outcomes],
+            ],
+        )
         if lead_updates:
             lids, vids2, vlists = unnest_columns(lead_updates)
             cursor.execute(
@@ -514,9 +552,16 @@ class _Pipeline:
         """Items claimed but never sent go back to pending, their attempt not counted."""
         if not self.queue:
             return
-        unsent = [Outcome(item_id=i["id"], lead_id=i["lead_id"], state="pending",
-                          login_failed=True, payload=i["payload"] or {})
-                  for i in self.queue]  # fmt: skip
+        unsent = [
+            Outcome(
+                item_id=i["id"],
+                lead_id=i["lead_id"],
+                state="pending",
+                login_failed=True,
+                payload=i["payload"] or {},
+            )
+            for i in self.queue
+        ]
         self.queue.clear()
         _record(unsent, self.attempts, self.item_lists, self.server_id)
         calls_release(server_id=self.server_id, unused=len(unsent))
@@ -526,8 +571,12 @@ def outbox_retry(*, item_ids: Sequence[int]) -> int:
     """Admin "retry": failed or dead items go back to pending now."""
     return OutboxItem.objects.filter(
         pk__in=item_ids, state__in=[OutboxItem.State.FAILED, OutboxItem.State.DEAD]
-    ).update(state=OutboxItem.State.PENDING, next_attempt_at=timezone.now(), attempts=0,
-             updated_at=timezone.now())  # fmt: skip
+    ).update(
+        state=OutboxItem.State.PENDING,
+        next_attempt_at=timezone.now(),
+        attempts=0,
+        updated_at=timezone.now(),
+    )
 
 
 def outbox_retry_all_failed(*, server_id: int | None = None) -> int:

@@ -71,8 +71,15 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ["prefix", "workspace", "name", "is_staff", "created_at", "last_used_at",
-                    "revoked_at"]  # fmt: skip
+    list_display = [
+        "prefix",
+        "workspace",
+        "name",
+        "is_staff",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["is_staff", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["workspace"]
     search_fields = ["prefix", "name", "workspace__slug"]
@@ -111,8 +118,20 @@ class CsvImportForm(forms.Form):
 class LeadChangeForm(forms.ModelForm):
     class Meta:
         model = Lead
-        fields = ["first_name", "last_name", "phone", "email", "company", "industry", "state",
-                  "postal_code", "timezone", "source", "external_id", "custom"]  # fmt: skip
+        fields = [
+            "first_name",
+            "last_name",
+            "phone",
+            "email",
+            "company",
+            "industry",
+            "state",
+            "postal_code",
+            "timezone",
+            "source",
+            "external_id",
+            "custom",
+        ]
 
 
 def _stream_csv(queryset):
@@ -121,9 +140,23 @@ def _stream_csv(queryset):
             return value
 
     writer = csv.writer(Echo())
-    columns = ["id", "workspace_id", "created_at", "status", "first_name", "last_name", "phone",
-               "email", "company", "industry", "state", "postal_code", "timezone", "source",
-               "external_id"]  # fmt: skip
+    columns = [
+        "id",
+        "workspace_id",
+        "created_at",
+        "status",
+        "first_name",
+        "last_name",
+        "phone",
+        "email",
+        "company",
+        "industry",
+        "state",
+        "postal_code",
+        "timezone",
+        "source",
+        "external_id",
+    ]
     yield writer.writerow(columns)
     for row in queryset.values_list(*columns).iterator(chunk_size=2000):
         yield writer.writerow(row)
@@ -133,8 +166,16 @@ def _stream_csv(queryset):
 class LeadAdmin(BigTableAdmin):
     form = LeadChangeForm
     change_list_template = "admin/leads/lead/change_list.html"
-    list_display = ["id", "full_name", "phone", "email", "workspace", "status", "source",
-                    "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "full_name",
+        "phone",
+        "email",
+        "workspace",
+        "status",
+        "source",
+        "created_at",
+    ]
     list_display_links = ["id", "full_name"]
     list_filter = ["status", WorkspaceFilter, CreatedFilter]
     list_select_related = ["workspace"]
@@ -142,21 +183,62 @@ class LeadAdmin(BigTableAdmin):
     search_help_text = "Exact phone (any format), email, external id or lead id."
     ordering = ["-created_at"]
     actions = ["export_csv"]
-    readonly_fields = ["workspace", "status", "status_reason", "created_at", "updated_at",
-                       "dedupe_hash", "consent_at", "consent_text", "consent_url", "consent_ip",
-                       "routed_at", "expires_at", "destination_workspace", "routing_rule_id",
-                       "vici_lead_id", "vici_list_id", "routing_attempts", "history"]  # fmt: skip
+    readonly_fields = [
+        "workspace",
+        "status",
+        "status_reason",
+        "created_at",
+        "updated_at",
+        "dedupe_hash",
+        "consent_at",
+        "consent_text",
+        "consent_url",
+        "consent_ip",
+        "routed_at",
+        "expires_at",
+        "destination_workspace",
+        "routing_rule_id",
+        "vici_lead_id",
+        "vici_list_id",
+        "routing_attempts",
+        "history",
+    ]
     fieldsets = [
         (None, {"fields": ["workspace", "status", "status_reason", "created_at", "updated_at"]}),
-        ("Person", {"fields": ["first_name", "last_name", "phone", "email", "company",
-                               "industry", "state", "postal_code", "timezone"]}),
+        (
+            "Person",
+            {
+                "fields": [
+                    "first_name",
+                    "last_name",
+                    "phone",
+                    "email",
+                    "company",
+                    "industry",
+                    "state",
+                    "postal_code",
+                    "timezone",
+                ]
+            },
+        ),
         ("Origin", {"fields": ["source", "external_id", "custom", "dedupe_hash"]}),
         ("Consent", {"fields": ["consent_at", "consent_text", "consent_url", "consent_ip"]}),
-        ("Routing and dialer", {"fields": ["routed_at", "expires_at", "destination_workspace",
-                                           "routing_rule_id", "routing_attempts",
-                                           "vici_lead_id", "vici_list_id"]}),
+        (
+            "Routing and dialer",
+            {
+                "fields": [
+                    "routed_at",
+                    "expires_at",
+                    "destination_workspace",
+                    "routing_rule_id",
+                    "routing_attempts",
+                    "vici_lead_id",
+                    "vici_list_id",
+                ]
+            },
+        ),
         ("History", {"fields": ["history"]}),
-    ]  # fmt: skip
+    ]
 
     def has_add_permission(self, request):
         return False  # leads come in through the API or the CSV import
@@ -177,10 +259,13 @@ class LeadAdmin(BigTableAdmin):
         if not events:
             return "—"
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.get_kind_display(), e.message, e.actor)
-             for e in events),
-        )  # fmt: skip
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.get_kind_display(), e.message, e.actor)
+                for e in events
+            ),
+        )
         page = reverse("leads-page:detail", args=[obj.pk])
         return format_html(
             "<table><tr><th>time</th><th>event</th><th>details</th><th>by</th></tr>{}</table>"
@@ -208,12 +293,17 @@ class LeadAdmin(BigTableAdmin):
 
     def get_urls(self):
         return [
-            path("import-csv/", self.admin_site.admin_view(self.import_csv_view),
-                 name="leads_lead_import_csv"),
-            path("import-csv/report/<str:token>/",
-                 self.admin_site.admin_view(self.import_report_view),
-                 name="leads_lead_import_report"),
-        ] + super().get_urls()  # fmt: skip
+            path(
+                "import-csv/",
+                self.admin_site.admin_view(self.import_csv_view),
+                name="leads_lead_import_csv",
+            ),
+            path(
+                "import-csv/report/<str:token>/",
+                self.admin_site.admin_view(self.import_report_view),
+                name="leads_lead_import_report",
+            ),
+        ] + super().get_urls()
 
     def import_csv_view(self, request):
         if not self.has_view_permission(request) or not request.user.has_perm("leads.change_lead"):
@@ -235,9 +325,11 @@ class LeadAdmin(BigTableAdmin):
                     request,
                     format_html(
                         'Imported {} rows: {}. <a href="{}">Download the per-row report</a>.',
-                        summary.rows, counts or "nothing", report,
+                        summary.rows,
+                        counts or "nothing",
+                        report,
                     ),
-                )  # fmt: skip
+                )
                 return redirect("admin:leads_lead_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -267,9 +359,10 @@ class SuppressionForm(forms.ModelForm):
         if kind and value:
             try:
                 data["value"] = (
-                    normalize_phone(value) if kind == Suppression.Kind.PHONE
+                    normalize_phone(value)
+                    if kind == Suppression.Kind.PHONE
                     else normalize_email(value)
-                )  # fmt: skip
+                )
             except ValueError as exc:
                 self.add_error("value", str(exc))
         return data
@@ -289,9 +382,12 @@ class SuppressionAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         created, _ = services.suppression_add(
-            kind=obj.kind, value=obj.value, workspace_id=obj.workspace_id,
-            reason=obj.reason, source=obj.source or "admin",
-        )  # fmt: skip
+            kind=obj.kind,
+            value=obj.value,
+            workspace_id=obj.workspace_id,
+            reason=obj.reason,
+            source=obj.source or "admin",
+        )
         obj.pk = created.pk
 
 

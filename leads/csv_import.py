@@ -15,8 +15,11 @@ from leads.normalize import STRING_FIELDS
 CHUNK = 1000
 REPORT_TTL = 24 * 3600
 KNOWN_HEADERS = (set(STRING_FIELDS) | {"phone", "email"}) | {
-    "consent_at", "consent_text", "consent_url", "consent_ip",
-}  # fmt: skip
+    "consent_at",
+    "consent_text",
+    "consent_url",
+    "consent_ip",
+}
 
 
 class CsvImportError(ValueError):
@@ -101,9 +104,14 @@ def csv_import(*, workspace: Workspace, raw: bytes, actor: str) -> ImportSummary
             counts[result.status] += 1
             errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in result.errors.items())
             writer.writerow(
-                [chunk[result.index][0], result.status, result.id or "",
-                 result.duplicate_of or "", errors]
-            )  # fmt: skip
+                [
+                    chunk[result.index][0],
+                    result.status,
+                    result.id or "",
+                    result.duplicate_of or "",
+                    errors,
+                ]
+            )
 
     chunk: list[tuple[int, dict]] = []
     line_no = 1

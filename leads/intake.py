@@ -30,11 +30,33 @@ SUPPRESSED = "suppressed"
 REJECTED = "rejected"
 
 LEAD_COLUMNS = (
-    "id", "workspace_id", "created_at", "updated_at", "first_name", "last_name", "phone",
-    "email", "company", "industry", "state", "postal_code", "timezone", "source",
-    "external_id", "custom", "consent_at", "consent_text", "consent_url", "consent_ip",
-    "dedupe_hash", "status", "status_reason", "locked_by", "routing_attempts", "expires_at",
-)  # fmt: skip
+    "id",
+    "workspace_id",
+    "created_at",
+    "updated_at",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "timezone",
+    "source",
+    "external_id",
+    "custom",
+    "consent_at",
+    "consent_text",
+    "consent_url",
+    "consent_ip",
+    "dedupe_hash",
+    "status",
+    "status_reason",
+    "locked_by",
+    "routing_attempts",
+    "expires_at",
+)
 EVENT_COLUMNS = ("lead_id", "created_at", "kind", "message", "data", "actor")
 
 
@@ -203,15 +225,21 @@ def lead_ingest_batch(
                     "",
                     0,
                     None if is_suppressed else expires_at,
-                )  # fmt: skip
+                )
             )
             data = json.dumps({"source": clean.get("source", ""), "actor": actor})
             events.append((lead_id, now, LeadEvent.Kind.CREATED, "Lead received", data, actor))
             if is_suppressed:
                 events.append(
-                    (lead_id, now, LeadEvent.Kind.SUPPRESSED,
-                     "Phone or email is on the do-not-contact list; never routed", "{}", actor)
-                )  # fmt: skip
+                    (
+                        lead_id,
+                        now,
+                        LeadEvent.Kind.SUPPRESSED,
+                        "Phone or email is on the do-not-contact list; never routed",
+                        "{}",
+                        actor,
+                    )
+                )
             else:
                 created_ids.append(lead_id)
             id_by_hash[clean["dedupe_hash"]] = lead_id
@@ -232,9 +260,15 @@ def lead_ingest_batch(
                 "actor": actor,
             }
             events.append(
-                (original, now, LeadEvent.Kind.DUPLICATE_RECEIVED,
-                 "The same person was received again", json.dumps(data), actor)
-            )  # fmt: skip
+                (
+                    original,
+                    now,
+                    LeadEvent.Kind.DUPLICATE_RECEIVED,
+                    "The same person was received again",
+                    json.dumps(data),
+                    actor,
+                )
+            )
 
         _copy("leads_lead", LEAD_COLUMNS, lead_rows)
         _copy("leads_leadevent", EVENT_COLUMNS, events)

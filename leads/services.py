@@ -98,8 +98,9 @@ def lead_status_set(
             ]
         )
         if changed:
-            send_on_commit(lead_status_changed, lead_ids=[i for i, _ in changed], status=status,
-                           actor=actor)  # fmt: skip
+            send_on_commit(
+                lead_status_changed, lead_ids=[i for i, _ in changed], status=status, actor=actor
+            )
     return len(changed)
 
 
@@ -206,10 +207,23 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 UPDATABLE_FIELDS = (
-    "first_name", "last_name", "phone", "email", "company", "industry", "state",
-    "postal_code", "timezone", "source", "external_id", "custom",
-    "consent_at", "consent_text", "consent_url", "consent_ip",
-)  # fmt: skip
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "timezone",
+    "source",
+    "external_id",
+    "custom",
+    "consent_at",
+    "consent_text",
+    "consent_url",
+    "consent_ip",
+)
 
 
 def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
@@ -252,9 +266,12 @@ def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
                 )
             ]
         )
-        send_on_commit(lead_changed, lead_ids=[lead.pk],
-                       fields={name: getattr(lead, name) for name in changed},
-                       actor=actor)  # fmt: skip
+        send_on_commit(
+            lead_changed,
+            lead_ids=[lead.pk],
+            fields={name: getattr(lead, name) for name in changed},
+            actor=actor,
+        )
     return lead
 
 

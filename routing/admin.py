@@ -33,8 +33,9 @@ class RuleDestinationInline(admin.StackedInline):
 
 
 class RuleTestForm(forms.Form):
-    last = forms.IntegerField(min_value=1, max_value=5000, initial=200,
-                              help_text="How many of the newest leads to try.")  # fmt: skip
+    last = forms.IntegerField(
+        min_value=1, max_value=5000, initial=200, help_text="How many of the newest leads to try."
+    )
 
 
 @admin.register(RoutingRule)
@@ -53,13 +54,14 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
         hits = (
-            RoutingLog.objects.filter(rule_id=OuterRef("pk"), created_at__gte=today,
-                                      outcome=RoutingLog.Outcome.ROUTED)
+            RoutingLog.objects.filter(
+                rule_id=OuterRef("pk"), created_at__gte=today, outcome=RoutingLog.Outcome.ROUTED
+            )
             .order_by()
             .values("rule_id")
             .annotate(n=Count("id"))
             .values("n")
-        )  # fmt: skip
+        )
         return (
             super()
             .get_queryset(request)
@@ -80,21 +82,26 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate selected rules")
     def activate(self, request, queryset):
-        count = services.rules_set_active(rule_ids=list(queryset.values_list("pk", flat=True)),
-                                          active=True)  # fmt: skip
+        count = services.rules_set_active(
+            rule_ids=list(queryset.values_list("pk", flat=True)), active=True
+        )
         self.message_user(request, f"Activated {count} rule(s).")
 
     @admin.action(description="Deactivate selected rules")
     def deactivate(self, request, queryset):
-        count = services.rules_set_active(rule_ids=list(queryset.values_list("pk", flat=True)),
-                                          active=False)  # fmt: skip
+        count = services.rules_set_active(
+            rule_ids=list(queryset.values_list("pk", flat=True)), active=False
+        )
         self.message_user(request, f"Deactivated {count} rule(s).")
 
     def get_urls(self):
         return [
-            path("<int:rule_id>/test/", self.admin_site.admin_view(self.test_view),
-                 name="routing_routingrule_test"),
-        ] + super().get_urls()  # fmt: skip
+            path(
+                "<int:rule_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name="routing_routingrule_test",
+            ),
+        ] + super().get_urls()
 
     def test_view(self, request, rule_id):
         rule = RoutingRule.objects.filter(pk=rule_id).first()
@@ -117,8 +124,15 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 @admin.register(RoutingLog)
 class RoutingLogAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
-    list_display = ["created_at", "lead_link", "outcome", "rule_name", "reason", "duration_ms",
-                    "worker"]  # fmt: skip
+    list_display = [
+        "created_at",
+        "lead_link",
+        "outcome",
+        "rule_name",
+        "reason",
+        "duration_ms",
+        "worker",
+    ]
     list_filter = ["outcome"]
     ordering = ["-created_at"]
 
@@ -146,12 +160,25 @@ class RetryStateFilter(admin.SimpleListFilter):
 
 @admin.register(RetryItem)
 class RetryItemAdmin(LeadLinkMixin, LeadIdSearchMixin, admin.ModelAdmin):
-    list_display = ["lead_link", "attempts", "next_retry_at", "is_dead", "short_error",
-                    "updated_at"]  # fmt: skip
+    list_display = [
+        "lead_link",
+        "attempts",
+        "next_retry_at",
+        "is_dead",
+        "short_error",
+        "updated_at",
+    ]
     list_filter = [RetryStateFilter]
     ordering = ["next_retry_at"]
-    readonly_fields = ["lead_id", "attempts", "next_retry_at", "is_dead", "last_error",
-                       "created_at", "updated_at"]  # fmt: skip
+    readonly_fields = [
+        "lead_id",
+        "attempts",
+        "next_retry_at",
+        "is_dead",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["retry_now"]
 
     def has_add_permission(self, request):
@@ -166,8 +193,9 @@ class RetryItemAdmin(LeadLinkMixin, LeadIdSearchMixin, admin.ModelAdmin):
         lead_ids = list(queryset.values_list("lead_id", flat=True))
         services.retry_now(lead_ids=lead_ids, actor=f"admin:{request.user.get_username()}")
         transaction.on_commit(lambda: _wake_retry())
-        self.message_user(request, f"{len(lead_ids)} lead(s) will be routed again now.",
-                          messages.SUCCESS)  # fmt: skip
+        self.message_user(
+            request, f"{len(lead_ids)} lead(s) will be routed again now.", messages.SUCCESS
+        )
 
 
 def _wake_retry() -> None:

@@ -60,8 +60,10 @@ class Destination:
         local = now.astimezone(zone)
         hour = local.replace(minute=0, second=0, microsecond=0)
         day = datetime.combine(local.date(), time(0), tzinfo=zone)
-        return {"h": hour.astimezone(zoneinfo.ZoneInfo("UTC")),
-                "d": day.astimezone(zoneinfo.ZoneInfo("UTC"))}  # fmt: skip
+        return {
+            "h": hour.astimezone(zoneinfo.ZoneInfo("UTC")),
+            "d": day.astimezone(zoneinfo.ZoneInfo("UTC")),
+        }
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,20 @@ from core.timezones import validate_timezone
 from leads.models import Lead, Workspace
 
 LEAD_FIELDS = (
-    "first_name", "last_name", "phone", "email", "company", "industry", "state",
-    "postal_code", "timezone", "source", "external_id", "status", "created_at",
-)  # fmt: skip
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "timezone",
+    "source",
+    "external_id",
+    "status",
+    "created_at",
+)
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 

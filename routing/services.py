@@ -30,10 +30,27 @@ from routing.models import RetryItem, RoutingLog, RoutingRule, RulesVersion
 
 logger = logging.getLogger(__name__)
 
-LEAD_COLUMNS = ("id", "created_at", "workspace_id", "first_name", "last_name", "phone",
-                "email", "company", "industry", "state", "postal_code", "timezone", "source",
-                "external_id", "status", "custom", "dedupe_hash", "expires_at",
-                "vici_list_id")  # fmt: skip
+LEAD_COLUMNS = (
+    "id",
+    "created_at",
+    "workspace_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "timezone",
+    "source",
+    "external_id",
+    "status",
+    "custom",
+    "dedupe_hash",
+    "expires_at",
+    "vici_list_id",
+)
 
 _memo: dict[str, Any] = {"version": None, "rules": ()}
 
@@ -222,8 +239,11 @@ def _decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime)
     for lead, matched in zip(leads, matches, strict=True):
         if lead["expires_at"] and lead["expires_at"] <= now:
             when = f"{lead['expires_at']:%Y-%m-%d %H:%M} UTC"
-            decisions.append(Decision(lead, RoutingLog.Outcome.EXPIRED,
-                                      f"not routed before it expired at {when}"))  # fmt: skip
+            decisions.append(
+                Decision(
+                    lead, RoutingLog.Outcome.EXPIRED, f"not routed before it expired at {when}"
+                )
+            )
             continue
         skipped: list[str] = []
         chosen = None
@@ -249,7 +269,7 @@ def _decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime)
                     skipped.append(
                         f"already sold to another partner; not sold to {d.workspace_name}"
                     )
-                    continue  # fmt: skip
+                    continue
                 chosen = (rule, reason, d)
                 break
             if chosen:
@@ -265,9 +285,15 @@ def _decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime)
         if d.workspace_is_partner:
             sold.setdefault(lead["dedupe_hash"], set()).add(d.workspace_id)
         decisions.append(
-            Decision(lead, RoutingLog.Outcome.ROUTED, f"because {reason}",
-                     rule=rule, destination=d, workspace_id=d.workspace_id)
-        )  # fmt: skip
+            Decision(
+                lead,
+                RoutingLog.Outcome.ROUTED,
+                f"because {reason}",
+                rule=rule,
+                destination=d,
+                workspace_id=d.workspace_id,
+            )
+        )
 
     _save_counters(counters, destinations, now)
     _save_rotation(rotation, touched_rules)
@@ -333,18 +359,30 @@ def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started:
         dest_ws.append(workspace_id)
         rule_ids.append(dec.rule.id if dec.rule else None)
         routed_at.append(now if workspace_id else None)
-        logs.append(RoutingLog(
-            created_at=now, lead_id=lead_id, rule_id=dec.rule.id if dec.rule else None,
-            rule_name=dec.rule.name if dec.rule else "", destination_workspace_id=workspace_id,
-            outcome=outcome, reason=dec.reason, duration_ms=duration, worker=worker_id,
-        ))  # fmt: skip
+        logs.append(
+            RoutingLog(
+                created_at=now,
+                lead_id=lead_id,
+                rule_id=dec.rule.id if dec.rule else None,
+                rule_name=dec.rule.name if dec.rule else "",
+                destination_workspace_id=workspace_id,
+                outcome=outcome,
+                reason=dec.reason,
+                duration_ms=duration,
+                worker=worker_id,
+            )
+        )
         if outcome == RoutingLog.Outcome.ROUTED:
             d = dec.destination
             message = f"Routed to {d.workspace_name} by rule {dec.rule.name} {dec.reason}"
             kind = LeadEvent.Kind.ROUTED
-            data = {"rule_id": dec.rule.id, "rule_name": dec.rule.name,
-                    "destination": d.workspace_name, "destination_workspace_id": d.workspace_id,
-                    "reason": dec.reason}  # fmt: skip
+            data = {
+                "rule_id": dec.rule.id,
+                "rule_name": dec.rule.name,
+                "destination": d.workspace_name,
+                "destination_workspace_id": d.workspace_id,
+                "reason": dec.reason,
+            }
             if d.vici_list_id:
                 old = dec.lead["vici_list_id"]
                 (moves if old else adds)[d.vici_list_id].append(lead_id)
@@ -359,8 +397,16 @@ def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started:
         else:
             kind, message = LeadEvent.Kind.UNROUTED, f"Not routed: {dec.reason}"
             data = {"reason": dec.reason}
-        events.append(EventSpec(lead_id=lead_id, kind=kind, message=message, data=data,
-                                actor=f"routing:{worker_id}", at=now))  # fmt: skip
+        events.append(
+            EventSpec(
+                lead_id=lead_id,
+                kind=kind,
+                message=message,
+                data=data,
+                actor=f"routing:{worker_id}",
+                at=now,
+            )
+        )
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE leads_lead l SET status = k.status, status_reason = k.reason, "
@@ -385,12 +431,18 @@ def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started:
             )
         except ApplicationError as exc:  # a sequence without devices must not block routing
             logger.error("routing could not enroll in sequence %s: %s", sequence_id, exc)
-            lead_events_record(events=[
-                EventSpec(lead_id=lead_id, kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
-                          message=f"Not enrolled: {exc.message}", actor=f"routing:{worker_id}",
-                          data={"sequence_id": sequence_id})
-                for lead_id in lead_ids
-            ])  # fmt: skip
+            lead_events_record(
+                events=[
+                    EventSpec(
+                        lead_id=lead_id,
+                        kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                        message=f"Not enrolled: {exc.message}",
+                        actor=f"routing:{worker_id}",
+                        data={"sequence_id": sequence_id},
+                    )
+                    for lead_id in lead_ids
+                ]
+            )
 
 
 def route_pending(
@@ -399,8 +451,7 @@ def route_pending(
     """Claim a batch and route it. A failure sends the batch to the retry queue."""
     batch_size = batch_size or settings.ROUTING_BATCH_SIZE
     with transaction.atomic():
-        claimed = leads_claim_pending(worker_id=worker_id, batch_size=batch_size,
-                                      lead_ids=lead_ids)  # fmt: skip
+        claimed = leads_claim_pending(worker_id=worker_id, batch_size=batch_size, lead_ids=lead_ids)
     stats = RouteStats(claimed=len(claimed))
     if not claimed:
         return stats
@@ -481,12 +532,18 @@ def retry_schedule(*, lead_ids: list[int], error: str) -> int:
             Lead.objects.filter(id__in=dead, status=Lead.Status.PENDING).update(
                 status=Lead.Status.FAILED, status_reason=error[:255], updated_at=now
             )
-            lead_events_record(events=[
-                EventSpec(lead_id=i, kind=LeadEvent.Kind.ROUTING_FAILED,
-                          message=f"Routing failed {settings.ROUTING_MAX_ATTEMPTS} times: {error}",
-                          data={"error": error}, actor="routing")
-                for i in dead
-            ])  # fmt: skip
+            lead_events_record(
+                events=[
+                    EventSpec(
+                        lead_id=i,
+                        kind=LeadEvent.Kind.ROUTING_FAILED,
+                        message=f"Routing failed {settings.ROUTING_MAX_ATTEMPTS} times: {error}",
+                        data={"error": error},
+                        actor="routing",
+                    )
+                    for i in dead
+                ]
+            )
     return len(lead_ids)
 
 
@@ -510,14 +567,23 @@ def retry_now(*, lead_ids: list[int], actor: str = "") -> int:
             is_dead=False, attempts=0, next_retry_at=now, updated_at=now
         )
         count = Lead.objects.filter(id__in=lead_ids, status=Lead.Status.FAILED).update(
-            status=Lead.Status.PENDING, status_reason="", locked_by="", locked_at=None,
+            status=Lead.Status.PENDING,
+            status_reason="",
+            locked_by="",
+            locked_at=None,
             updated_at=now,
-        )  # fmt: skip
-        lead_events_record(events=[
-            EventSpec(lead_id=i, kind=LeadEvent.Kind.STATUS_CHANGED,
-                      message="Routing retried by hand", actor=actor)
-            for i in lead_ids
-        ])  # fmt: skip
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=i,
+                    kind=LeadEvent.Kind.STATUS_CHANGED,
+                    message="Routing retried by hand",
+                    actor=actor,
+                )
+                for i in lead_ids
+            ]
+        )
     return count
 
 
@@ -526,15 +592,25 @@ def lead_reroute(*, lead: Lead, actor: str = "") -> Lead:
     now = timezone.now()
     with transaction.atomic():
         Lead.objects.filter(pk=lead.pk, created_at=lead.created_at).update(
-            status=Lead.Status.PENDING, status_reason="reroute requested", locked_by="",
-            locked_at=None, expires_at=None, updated_at=now,
-        )  # fmt: skip
+            status=Lead.Status.PENDING,
+            status_reason="reroute requested",
+            locked_by="",
+            locked_at=None,
+            expires_at=None,
+            updated_at=now,
+        )
         RetryItem.objects.filter(lead_id=lead.pk).delete()
-        lead_events_record(events=[
-            EventSpec(lead_id=lead.pk, kind=LeadEvent.Kind.STATUS_CHANGED,
-                      message="Sent back to routing (reroute)", actor=actor,
-                      data={"from": lead.status, "to": Lead.Status.PENDING})
-        ])  # fmt: skip
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead.pk,
+                    kind=LeadEvent.Kind.STATUS_CHANGED,
+                    message="Sent back to routing (reroute)",
+                    actor=actor,
+                    data={"from": lead.status, "to": Lead.Status.PENDING},
+                )
+            ]
+        )
     lead.refresh_from_db()
     return lead
 

@@ -25,5 +25,8 @@ def connect() -> None:
             signal.connect(
                 on_rule_changed, sender=model, dispatch_uid=f"routing.{model.__name__}.{signal}"
             )
-    m2m_changed.connect(on_rule_changed, sender=RoutingRule.workspaces.through,
-                        dispatch_uid="routing.rule_workspaces")  # fmt: skip
+    m2m_changed.connect(
+        on_rule_changed,
+        sender=RoutingRule.workspaces.through,
+        dispatch_uid="routing.rule_workspaces",
+    )

@@ -20,12 +20,28 @@ def main() -> int:
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, check=True
     )
     commands = {
-        "web": [str(BIN / "gunicorn"), "config.wsgi", "-b", f"{host}:{port}",
-                "--access-logfile", "-"],
-        "worker": [str(BIN / "celery"), "-A", "config", "worker", "-Q", QUEUES,
-                   "--concurrency", "2", "-l", "info"],
+        "web": [
+            str(BIN / "gunicorn"),
+            "config.wsgi",
+            "-b",
+            f"{host}:{port}",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            QUEUES,
+            "--concurrency",
+            "2",
+            "-l",
+            "info",
+        ],
         "beat": [str(BIN / "celery"), "-A", "config", "beat", "-l", "info"],
-    }  # fmt: skip
+    }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
     base = f"http://{host}:{port}"
     print(

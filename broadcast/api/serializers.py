@@ -22,20 +22,49 @@ class StopInputSerializer(serializers.Serializer):
 class SequenceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Sequence
-        fields = ["id", "name", "is_active", "window_start", "window_end", "stop_on_reply",
-                  "stop_statuses"]  # fmt: skip
+        fields = [
+            "id",
+            "name",
+            "is_active",
+            "window_start",
+            "window_end",
+            "stop_on_reply",
+            "stop_statuses",
+        ]
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Enrollment
-        fields = ["id", "sequence", "lead", "device", "current_step", "status", "reason",
-                  "timezone", "created_at", "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "sequence",
+            "lead",
+            "device",
+            "current_step",
+            "status",
+            "reason",
+            "timezone",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
-        fields = ["id", "enrollment", "step", "device", "body", "media_url", "status",
-                  "scheduled_at", "sent_at", "delivered_at", "read_at", "attempts",
-                  "error"]  # fmt: skip
+        fields = [
+            "id",
+            "enrollment",
+            "step",
+            "device",
+            "body",
+            "media_url",
+            "status",
+            "scheduled_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "attempts",
+            "error",
+        ]

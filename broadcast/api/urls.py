@@ -9,5 +9,5 @@ urlpatterns = [
         "enrollments/<int:enrollment_id>/stop/",
         views.EnrollmentStopView.as_view(),
         name="enrollment-stop",
-    ),  # fmt: skip
+    ),
 ]

@@ -82,8 +82,11 @@ class EnrollmentStopView(APIView):
             raise NotFound("No such enrollment.")
         data = StopInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.enrollment_stop(enrollment_id=enrollment.pk, reason=data.validated_data["reason"],
-                                 actor=actor_of(request))  # fmt: skip
+        services.enrollment_stop(
+            enrollment_id=enrollment.pk,
+            reason=data.validated_data["reason"],
+            actor=actor_of(request),
+        )
         enrollment.refresh_from_db()
         return Response(EnrollmentSerializer(enrollment).data)
 

@@ -14,9 +14,22 @@ class CallLogSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CallLog
-        fields = ["id", "uniqueid", "call_time", "status", "agent", "talk_seconds",
-                  "term_reason", "phone", "list_id", "campaign", "call_id", "recording_url",
-                  "direction", "paths"]  # fmt: skip
+        fields = [
+            "id",
+            "uniqueid",
+            "call_time",
+            "status",
+            "agent",
+            "talk_seconds",
+            "term_reason",
+            "phone",
+            "list_id",
+            "campaign",
+            "call_id",
+            "recording_url",
+            "direction",
+            "paths",
+        ]
 
 
 class LeadCallsView(APIView):

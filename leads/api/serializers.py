@@ -43,11 +43,30 @@ class LeadOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lead
         fields = [
-            "id", "workspace", "created_at", "updated_at", "status", "status_reason",
-            "first_name", "last_name", "phone", "email", "company", "industry", "state",
-            "postal_code", "timezone", "source", "external_id", "custom", "consent",
-            "routed_at", "expires_at", "vici_lead_id", "vici_list_id",
-        ]  # fmt: skip
+            "id",
+            "workspace",
+            "created_at",
+            "updated_at",
+            "status",
+            "status_reason",
+            "first_name",
+            "last_name",
+            "phone",
+            "email",
+            "company",
+            "industry",
+            "state",
+            "postal_code",
+            "timezone",
+            "source",
+            "external_id",
+            "custom",
+            "consent",
+            "routed_at",
+            "expires_at",
+            "vici_lead_id",
+            "vici_list_id",
+        ]
 
     def get_consent(self, lead: Lead) -> dict:
         return {

@@ -15,9 +15,20 @@ class DestinationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RuleDestination
-        fields = ["id", "workspace", "vici_list", "sequence", "is_active", "weight",
-                  "cap_per_hour", "cap_per_day", "timezone", "schedule_days", "schedule_start",
-                  "schedule_end"]  # fmt: skip
+        fields = [
+            "id",
+            "workspace",
+            "vici_list",
+            "sequence",
+            "is_active",
+            "weight",
+            "cap_per_hour",
+            "cap_per_day",
+            "timezone",
+            "schedule_days",
+            "schedule_start",
+            "schedule_end",
+        ]
         read_only_fields = ["id"]
 
 
@@ -30,8 +41,19 @@ class RuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RoutingRule
-        fields = ["id", "name", "is_active", "priority", "workspaces", "sources", "distribution",
-                  "conditions", "destinations", "created_at", "updated_at"]  # fmt: skip
+        fields = [
+            "id",
+            "name",
+            "is_active",
+            "priority",
+            "workspaces",
+            "sources",
+            "distribution",
+            "conditions",
+            "destinations",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 

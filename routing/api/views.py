@@ -33,8 +33,13 @@ def _save(serializer: RuleSerializer, rule: RoutingRule | None) -> RoutingRule:
     conditions = data.pop("conditions", None)
     destinations = data.pop("destinations", None)
     workspaces = data.pop("workspaces", None)
-    return services.rule_save(rule=rule, data=data, conditions=conditions,
-                              destinations=destinations, workspaces=workspaces)  # fmt: skip
+    return services.rule_save(
+        rule=rule,
+        data=data,
+        conditions=conditions,
+        destinations=destinations,
+        workspaces=workspaces,
+    )
 
 
 def _queryset():
@@ -92,11 +97,19 @@ class RuleTestView(APIView):
         params = RuleTestInputSerializer(data=request.data or {})
         params.is_valid(raise_exception=True)
         result = selectors.rule_test(rule=rule, last=params.validated_data["last"])
-        return Response({
-            "tried": result.tried,
-            "matched": [{"lead_id": row["lead"]["id"], "reason": row["reason"],
-                         "destination": row["destination"]} for row in result.matched],
-        })  # fmt: skip
+        return Response(
+            {
+                "tried": result.tried,
+                "matched": [
+                    {
+                        "lead_id": row["lead"]["id"],
+                        "reason": row["reason"],
+                        "destination": row["destination"],
+                    }
+                    for row in result.matched
+                ],
+            }
+        )
 
 
 class LeadRerouteView(APIView):

@@ -14,9 +14,15 @@ def gateway():
 
 
 def make_device(workspace, gateway, n: int = 1, **fields) -> Device:
-    defaults = {"name": f"device {n}", "phone": f"+1555000{n:04d}", "gateway_url": gateway.url,
-                "gateway_session": f"s{n}", "gateway_token": "gw-token",
-                "min_interval_seconds": 0.2, "max_interval_seconds": 0.3}  # fmt: skip
+    defaults = {
+        "name": f"device {n}",
+        "phone": f"+1555000{n:04d}",
+        "gateway_url": gateway.url,
+        "gateway_session": f"s{n}",
+        "gateway_token": "gw-token",
+        "min_interval_seconds": 0.2,
+        "max_interval_seconds": 0.3,
+    }
     return Device.objects.create(workspace=workspace, **{**defaults, **fields})
 
 

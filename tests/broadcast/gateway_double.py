@@ -104,9 +104,12 @@ class GatewayDouble(Lifecycle):
         if session in self.banned:
             return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
         if session in self.disconnected:
-            return 422, {"statusCode": 422, "status": "STOPPED",
-                         "message": f'Session "{session}" status is not as expected. '
-                                    "Try again later or restart the session"}  # fmt: skip
+            return 422, {
+                "statusCode": 422,
+                "status": "STOPPED",
+                "message": f'Session "{session}" status is not as expected. '
+                "Try again later or restart the session",
+            }
         if chat in self.invalid or not chat.endswith("@c.us"):
             return 400, {"statusCode": 400, "message": f"{chat} is not a WhatsApp user"}
         text = payload.get("text") if path == "/api/sendText" else payload.get("caption", "")

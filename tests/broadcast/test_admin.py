@@ -12,23 +12,32 @@ pytestmark = pytest.mark.django_db
 
 def sequence_form(workspace, template, **overrides):
     data = {
-        "workspace": str(workspace.pk), "name": "Solar follow-up", "is_active": "on",
-        "window_start": "09:00", "window_end": "21:00",
-        "placeholder_defaults": '{"promo": "SUN10"}', "stop_on_reply": "on",
+        "workspace": str(workspace.pk),
+        "name": "Solar follow-up",
+        "is_active": "on",
+        "window_start": "09:00",
+        "window_end": "21:00",
+        "placeholder_defaults": '{"promo": "SUN10"}',
+        "stop_on_reply": "on",
         "stop_statuses": '["sale", "dnc"]',
-        "steps-TOTAL_FORMS": "2", "steps-INITIAL_FORMS": "0",
-        "steps-0-position": "1", "steps-0-delay_minutes": "0",
+        "steps-TOTAL_FORMS": "2",
+        "steps-INITIAL_FORMS": "0",
+        "steps-0-position": "1",
+        "steps-0-delay_minutes": "0",
         "steps-0-template": "Hi {first_name}, code {promo}",
-        "steps-1-position": "2", "steps-1-delay_minutes": "1440", "steps-1-template": template,
-    }  # fmt: skip
+        "steps-1-position": "2",
+        "steps-1-delay_minutes": "1440",
+        "steps-1-template": template,
+    }
     data.update(overrides)
     return data
 
 
 def test_a_manager_builds_a_sequence_with_steps_and_sees_a_preview(admin_client, workspace):
     make_leads(workspace, 1, first_name="Maria")
-    response = admin_client.post("/admin/broadcast/sequence/add/",
-                                 sequence_form(workspace, "Still keen, {first_name}?"))  # fmt: skip
+    response = admin_client.post(
+        "/admin/broadcast/sequence/add/", sequence_form(workspace, "Still keen, {first_name}?")
+    )
     assert response.status_code == 302, response.context["errors"]
     sequence = Sequence.objects.get()
     assert list(sequence.steps.values_list("position", "delay_minutes")) == [(1, 0), (2, 1440)]
@@ -36,51 +45,73 @@ def test_a_manager_builds_a_sequence_with_steps_and_sees_a_preview(admin_client,
     assert "Hi Maria, code SUN10" in page and "Still keen, Maria?" in page
 
 
-@pytest.mark.parametrize(("template", "message"), [
-    ("Hello {nickname}", "Unknown placeholder {nickname}"),
-    ("Hello {first_name", "Write {{ and }} for literal braces"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("Hello {nickname}", "Unknown placeholder {nickname}"),
+        ("Hello {first_name", "Write {{ and }} for literal braces"),
+    ],
+)
 def test_bad_templates_are_form_errors_at_save_time(admin_client, workspace, template, message):
-    response = admin_client.post("/admin/broadcast/sequence/add/",
-                                 sequence_form(workspace, template))  # fmt: skip
+    response = admin_client.post(
+        "/admin/broadcast/sequence/add/", sequence_form(workspace, template)
+    )
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Sequence.objects.exists()
 
 
 def test_bad_sequence_settings_are_form_errors(admin_client, workspace):
-    response = admin_client.post("/admin/broadcast/sequence/add/", sequence_form(
-        workspace, "ok", stop_statuses='["bogus"]', placeholder_defaults="[1]"))  # fmt: skip
+    response = admin_client.post(
+        "/admin/broadcast/sequence/add/",
+        sequence_form(workspace, "ok", stop_statuses='["bogus"]', placeholder_defaults="[1]"),
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert set(errors) == {"stop_statuses", "placeholder_defaults"}
 
 
-def test_devices_show_live_state_and_can_be_paused_and_resumed(admin_client, device, workspace,
-                                                               gateway):  # fmt: skip
+def test_devices_show_live_state_and_can_be_paused_and_resumed(
+    admin_client, device, workspace, gateway
+):
     sequence = make_sequence(workspace)
     services.enrollment_create_many(lead_ids=make_leads(workspace, 2), sequence_id=sequence.pk)
     dispatch_until(lambda: Message.objects.filter(status="sent").count() == 2)
     page = admin_client.get("/admin/broadcast/device/").content.decode()
     assert "Active" in page and '<td class="field-sends_today">2</td>' in page
-    admin_client.post("/admin/broadcast/device/", {"action": "pause",
-                                                   ACTION_CHECKBOX_NAME: [device.pk]})  # fmt: skip
+    admin_client.post(
+        "/admin/broadcast/device/", {"action": "pause", ACTION_CHECKBOX_NAME: [device.pk]}
+    )
     device.refresh_from_db()
     assert device.status == "paused"
-    admin_client.post("/admin/broadcast/device/", {"action": "resume",
-                                                   ACTION_CHECKBOX_NAME: [device.pk]})  # fmt: skip
+    admin_client.post(
+        "/admin/broadcast/device/", {"action": "resume", ACTION_CHECKBOX_NAME: [device.pk]}
+    )
     device.refresh_from_db()
     assert device.status == "active"
     assert admin_client.get(f"/admin/broadcast/device/{device.pk}/change/").status_code == 200
 
 
 def test_device_form_refuses_a_backwards_pacing_window(admin_client, workspace, gateway):
-    response = admin_client.post("/admin/broadcast/device/add/", {
-        "workspace": workspace.pk, "name": "d", "phone": "+15550001111", "channel": "whatsapp",
-        "status": "active", "gateway_kind": "waha", "gateway_url": gateway.url,
-        "gateway_session": "s", "webhook_secret": "x", "min_interval_seconds": "15",
-        "max_interval_seconds": "5", "daily_cap": "100", "warmup_days": "0",
-        "active_since": "2026-12-01"})  # fmt: skip
+    response = admin_client.post(
+        "/admin/broadcast/device/add/",
+        {
+            "workspace": workspace.pk,
+            "name": "d",
+            "phone": "+15550001111",
+            "channel": "whatsapp",
+            "status": "active",
+            "gateway_kind": "waha",
+            "gateway_url": gateway.url,
+            "gateway_session": "s",
+            "webhook_secret": "x",
+            "min_interval_seconds": "15",
+            "max_interval_seconds": "5",
+            "daily_cap": "100",
+            "warmup_days": "0",
+            "active_since": "2026-12-01",
+        },
+    )
     assert response.status_code == 200
     assert "max_interval_seconds" in response.context["adminform"].form.errors
     assert not Device.objects.exists()
@@ -99,15 +130,17 @@ def test_enroll_from_the_lead_changelist(admin_client, workspace, device):
     assert Enrollment.objects.count() == 3
 
 
-def test_enrollment_and_message_changelists_and_the_lead_page(admin_client, workspace, device,
-                                                              client, gateway):  # fmt: skip
+def test_enrollment_and_message_changelists_and_the_lead_page(
+    admin_client, workspace, device, client, gateway
+):
     sequence = make_sequence(workspace, "Hi {first_name}", "later", delays=(0, 60))
     ids = make_leads(workspace, 2, first_name="Zed")
     services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)
     dispatch_until(lambda: Message.objects.filter(status="sent").count() == 2)
     message = Message.objects.filter(lead_id=ids[0], status="sent").get()
-    post_webhook(client, device, {"event": "message.ack",
-                                  "payload": {"id": message.gateway_id, "ack": 3}})  # fmt: skip
+    post_webhook(
+        client, device, {"event": "message.ack", "payload": {"id": message.gateway_id, "ack": 3}}
+    )
     for url in (
         "/admin/broadcast/enrollment/",
         "/admin/broadcast/enrollment/?status=active",
@@ -129,12 +162,14 @@ def test_enrollment_and_message_changelists_and_the_lead_page(admin_client, work
     assert set(Enrollment.objects.values_list("status", flat=True)) == {"stopped"}
 
 
-def test_pausing_many_devices_is_one_update(admin_client, workspace, gateway,
-                                            django_assert_max_num_queries):  # fmt: skip
+def test_pausing_many_devices_is_one_update(
+    admin_client, workspace, gateway, django_assert_max_num_queries
+):
     from tests.broadcast.fixtures import make_device
 
     ids = [make_device(workspace, gateway, n).pk for n in range(1, 41)]
     with django_assert_max_num_queries(12):
-        admin_client.post("/admin/broadcast/device/", {"action": "pause",
-                                                       ACTION_CHECKBOX_NAME: ids})  # fmt: skip
+        admin_client.post(
+            "/admin/broadcast/device/", {"action": "pause", ACTION_CHECKBOX_NAME: ids}
+        )
     assert set(Device.objects.values_list("status", flat=True)) == {"paused"}

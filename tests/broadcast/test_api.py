@@ -15,9 +15,11 @@ def sequence(workspace, device):
 
 def test_enroll_leads_by_api(api_client, workspace, sequence):
     ids = make_leads(workspace, 3)
-    response = api_client.post("/api/v1/broadcast/enrollments/",
-                               {"sequence": sequence.pk, "leads": ids + ids[:1]},
-                               format="json")  # fmt: skip
+    response = api_client.post(
+        "/api/v1/broadcast/enrollments/",
+        {"sequence": sequence.pk, "leads": ids + ids[:1]},
+        format="json",
+    )
     assert response.status_code == 201, response.json()
     assert response.json() == {"created": 3, "skipped": {"duplicate": 1}}
     again = api_client.post(
@@ -29,18 +31,21 @@ def test_enroll_leads_by_api(api_client, workspace, sequence):
     assert api_client.get("/api/v1/broadcast/sequences/").json()[0]["name"] == "Welcome"
 
 
-def test_bad_enroll_requests_get_per_field_errors(api_client, workspace, partner_workspace,
-                                                  gateway):  # fmt: skip
+def test_bad_enroll_requests_get_per_field_errors(
+    api_client, workspace, partner_workspace, gateway
+):
     response = api_client.post("/api/v1/broadcast/enrollments/", {"leads": []}, format="json")
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"sequence", "leads"}
     foreign = make_sequence(partner_workspace)
-    response = api_client.post("/api/v1/broadcast/enrollments/",
-                               {"sequence": foreign.pk, "leads": [1]}, format="json")  # fmt: skip
+    response = api_client.post(
+        "/api/v1/broadcast/enrollments/", {"sequence": foreign.pk, "leads": [1]}, format="json"
+    )
     assert response.status_code == 400 and "sequence" in response.json()["errors"]
     mine = make_sequence(workspace)  # no device in this workspace yet
-    response = api_client.post("/api/v1/broadcast/enrollments/",
-                               {"sequence": mine.pk, "leads": [1]}, format="json")  # fmt: skip
+    response = api_client.post(
+        "/api/v1/broadcast/enrollments/", {"sequence": mine.pk, "leads": [1]}, format="json"
+    )
     assert response.status_code == 400 and response.json()["code"] == "no_device"
     response = api_client.get("/api/v1/broadcast/enrollments/?lead=abc")
     assert response.status_code == 400
@@ -52,11 +57,15 @@ def test_stop_an_enrollment_and_list_a_leads_messages(api_client, workspace, seq
     services.dispatch_run(seconds=0.4)
     messages = api_client.get(f"/api/v1/leads/{ids[0]}/messages/").json()
     assert [(m["step"], m["status"], m["body"]) for m in messages] == [
-        (2, "pending", "again"), (1, "sent", "Hi Ann"),
-    ]  # fmt: skip
+        (2, "pending", "again"),
+        (1, "sent", "Hi Ann"),
+    ]
     enrollment = Enrollment.objects.get()
-    response = api_client.post(f"/api/v1/broadcast/enrollments/{enrollment.pk}/stop/",
-                               {"reason": "customer called"}, format="json")  # fmt: skip
+    response = api_client.post(
+        f"/api/v1/broadcast/enrollments/{enrollment.pk}/stop/",
+        {"reason": "customer called"},
+        format="json",
+    )
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["reason"]) == ("stopped", "customer called")
     assert Message.objects.get(step=2).status == "cancelled"

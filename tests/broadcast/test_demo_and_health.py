@@ -14,17 +14,33 @@ def test_demo_broadcast_loads_once_with_valid_templates(db):
     call_command("load_demo_broadcast")
     sequence = Sequence.objects.get()
     assert sequence.steps.count() == 3
-    assert all(template_validate(s.template, sequence.placeholder_defaults) == []
-               for s in sequence.steps.all())  # fmt: skip
+    assert all(
+        template_validate(s.template, sequence.placeholder_defaults) == []
+        for s in sequence.steps.all()
+    )
     assert set(Device.objects.values_list("status", flat=True)) == {"paused"}
 
 
 def test_due_messages_are_a_graded_queue_on_health(client, device):
     now = timezone.now()
-    Message.objects.create(scheduled_at=now, enrollment_id=1, step=1, device=device, lead_id=1,
-                           body="x", created_at=now)  # fmt: skip
-    Message.objects.create(scheduled_at=now + timedelta(hours=1), enrollment_id=2, step=1,
-                           device=device, lead_id=2, body="x", created_at=now)  # fmt: skip
+    Message.objects.create(
+        scheduled_at=now,
+        enrollment_id=1,
+        step=1,
+        device=device,
+        lead_id=1,
+        body="x",
+        created_at=now,
+    )
+    Message.objects.create(
+        scheduled_at=now + timedelta(hours=1),
+        enrollment_id=2,
+        step=1,
+        device=device,
+        lead_id=2,
+        body="x",
+        created_at=now,
+    )
     body = client.get("/health").json()
     queue = body["metrics"]["queue_broadcast_due_messages"]
     assert queue["value"] == 1 and queue["status"] == "green"

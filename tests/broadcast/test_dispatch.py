@@ -22,10 +22,15 @@ def enroll(workspace, n, *templates, delays=(), **lead_fields):
     return sequence, ids
 
 
-def test_a_sent_message_writes_its_successor_and_the_last_one_completes(workspace, device,
-                                                                        gateway):  # fmt: skip
-    enroll(workspace, 1, "Hi {first_name}", "Still there {first_name}?", delays=(0, 30),
-           first_name="Ann")  # fmt: skip
+def test_a_sent_message_writes_its_successor_and_the_last_one_completes(workspace, device, gateway):
+    enroll(
+        workspace,
+        1,
+        "Hi {first_name}",
+        "Still there {first_name}?",
+        delays=(0, 30),
+        first_name="Ann",
+    )
     stats = services.dispatch_run(seconds=0.5, concurrency=2)
     assert stats.sent == 1
     first = Message.objects.get(step=1)
@@ -46,15 +51,20 @@ def test_a_sent_message_writes_its_successor_and_the_last_one_completes(workspac
 
 
 def sent_gaps(device_id):
-    times = list(Message.objects.filter(device_id=device_id, sent_at__isnull=False)
-                 .order_by("sent_at").values_list("sent_at", flat=True))  # fmt: skip
+    times = list(
+        Message.objects.filter(device_id=device_id, sent_at__isnull=False)
+        .order_by("sent_at")
+        .values_list("sent_at", flat=True)
+    )
     return [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_pacing_holds_across_concurrent_dispatchers(workspace, gateway):
-    devices = [make_device(workspace, gateway, n, min_interval_seconds=0.3,
-                           max_interval_seconds=0.4) for n in (1, 2)]  # fmt: skip
+    devices = [
+        make_device(workspace, gateway, n, min_interval_seconds=0.3, max_interval_seconds=0.4)
+        for n in (1, 2)
+    ]
     enroll(workspace, 20, "one", "two")
     barrier = threading.Barrier(3)
     results, errors = [], []
@@ -63,7 +73,7 @@ def test_pacing_holds_across_concurrent_dispatchers(workspace, gateway):
         try:
             barrier.wait(timeout=10)
             results.append(services.dispatch_run(seconds=2.5, concurrency=8, lookahead=0.5))
-        except Exception as exc:  # surfaced below
+        except Exception as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
         finally:
             connection.close()
@@ -97,8 +107,9 @@ def test_two_claims_never_get_the_same_device(workspace, gateway, django_db_bloc
 
 
 def test_daily_cap_and_warm_up(workspace, gateway):
-    device = make_device(workspace, gateway, daily_cap=2, min_interval_seconds=0.05,
-                         max_interval_seconds=0.05)  # fmt: skip
+    device = make_device(
+        workspace, gateway, daily_cap=2, min_interval_seconds=0.05, max_interval_seconds=0.05
+    )
     enroll(workspace, 5, "one")
     # Enrollment already spread them over the cap (two a day); make all five due now.
     assert Message.objects.filter(scheduled_at__gt=timezone.now() + timedelta(hours=20)).count()
@@ -111,8 +122,7 @@ def test_daily_cap_and_warm_up(workspace, gateway):
     )
     assert Message.objects.filter(status="pending").count() == 3
     warm = Device(daily_cap=100, warmup_days=10, active_since=dt.date(2026, 12, 1))
-    assert [warm.cap_for(dt.date(2026, 12, d)) for d in (1, 2, 5, 10, 20)] == [10, 20, 50, 100,
-                                                                                100]  # fmt: skip
+    assert [warm.cap_for(dt.date(2026, 12, d)) for d in (1, 2, 5, 10, 20)] == [10, 20, 50, 100, 100]
 
 
 def test_nothing_is_sent_outside_the_recipients_window(workspace, device, gateway):
@@ -185,8 +195,9 @@ def test_a_rejected_number_fails_its_enrollment_only(workspace, device, gateway)
 
 
 @pytest.mark.parametrize(("action", "status"), [("ban", "banned"), ("disconnect", "disconnected")])
-def test_a_banned_or_logged_out_session_stops_the_device(workspace, device, gateway, action,
-                                                         status):  # fmt: skip
+def test_a_banned_or_logged_out_session_stops_the_device(
+    workspace, device, gateway, action, status
+):
     enroll(workspace, 2, "hello")
     getattr(gateway, action)(device.gateway_session)
     stats = services.dispatch_run(seconds=0.6)

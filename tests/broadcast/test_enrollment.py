@@ -37,21 +37,29 @@ def test_enrolling_is_idempotent(workspace, device):
 def test_suppressed_stopped_and_phoneless_leads_are_skipped(workspace, device):
     sequence = make_sequence(workspace)
     ok, suppressed, sold = make_leads(workspace, 3)
-    suppression_add(kind="phone", value=Lead.objects.get(pk=suppressed).phone,
-                    workspace_id=workspace.pk)  # fmt: skip
+    suppression_add(
+        kind="phone", value=Lead.objects.get(pk=suppressed).phone, workspace_id=workspace.pk
+    )
     Lead.objects.filter(pk=sold).update(status=Lead.Status.SALE)
     no_phone = make_leads(workspace, 1, email="x@example.com")[0]
     Lead.objects.filter(pk=no_phone).update(phone="")
-    result = services.enrollment_create_many(lead_ids=[ok, suppressed, sold, no_phone, 999999],
-                                             sequence_id=sequence.pk)  # fmt: skip
+    result = services.enrollment_create_many(
+        lead_ids=[ok, suppressed, sold, no_phone, 999999], sequence_id=sequence.pk
+    )
     assert result.created == 1
-    assert dict(result.skipped) == {"suppressed": 1, "stop_status": 1, "no_phone": 1,
-                                    "not_found": 1}  # fmt: skip
+    assert dict(result.skipped) == {
+        "suppressed": 1,
+        "stop_status": 1,
+        "no_phone": 1,
+        "not_found": 1,
+    }
 
 
 def test_first_sends_are_staggered_over_each_devices_capacity(workspace, gateway):
-    devices = [make_device(workspace, gateway, n, min_interval_seconds=10,
-                           max_interval_seconds=20) for n in (1, 2, 3)]  # fmt: skip
+    devices = [
+        make_device(workspace, gateway, n, min_interval_seconds=10, max_interval_seconds=20)
+        for n in (1, 2, 3)
+    ]
     sequence = make_sequence(workspace)
     now = timezone.now()
     ids = make_leads(workspace, 30)
@@ -124,8 +132,9 @@ def test_archiving_keeps_a_month_that_still_has_messages_to_send(workspace, devi
     partition_ensure(Message, start=dt.date(2020, 3, 1), months=2)
     old = dt.datetime(2020, 3, 5, tzinfo=dt.UTC)
     Message.objects.filter(lead_id=waiting).update(scheduled_at=old)  # a paused device's
-    Message.objects.filter(lead_id=done).update(scheduled_at=old + dt.timedelta(days=31),
-                                                status="sent")  # fmt: skip
+    Message.objects.filter(lead_id=done).update(
+        scheduled_at=old + dt.timedelta(days=31), status="sent"
+    )
     cutoff = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
     assert partition_archive(Message, older_than=cutoff) == ["broadcast_message_p202004"]
     assert Message.objects.filter(lead_id=waiting, status="pending").exists()  # still live
@@ -141,8 +150,9 @@ def test_the_enroll_task_runs_as_a_function_and_is_idempotent(workspace, device)
     assert enroll_task(ids, sequence.pk) == {"created": 0, "skipped": {"already_enrolled": 3}}
 
 
-def test_a_large_admin_selection_is_enrolled_by_workers(admin_client, workspace, device,
-                                                        monkeypatch):  # fmt: skip
+def test_a_large_admin_selection_is_enrolled_by_workers(
+    admin_client, workspace, device, monkeypatch
+):
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
     from broadcast import admin as broadcast_admin
@@ -153,9 +163,16 @@ def test_a_large_admin_selection_is_enrolled_by_workers(admin_client, workspace,
     monkeypatch.setattr(tasks.enroll_task, "delay", lambda *args: queued.append(args))
     sequence = make_sequence(workspace)
     ids = make_leads(workspace, 5)
-    page = admin_client.post("/admin/leads/lead/", {
-        "action": "enroll_in_sequence", ACTION_CHECKBOX_NAME: ids, "apply": "1",
-        "sequence": sequence.pk}, follow=True)  # fmt: skip
+    page = admin_client.post(
+        "/admin/leads/lead/",
+        {
+            "action": "enroll_in_sequence",
+            ACTION_CHECKBOX_NAME: ids,
+            "apply": "1",
+            "sequence": sequence.pk,
+        },
+        follow=True,
+    )
     assert "Enrolling 5 leads" in page.content.decode()
     assert [sorted(args[0]) for args in queued] == [sorted(ids)]
     assert not Enrollment.objects.exists()  # nothing done in the request itself

@@ -26,10 +26,16 @@ def test_send_text_and_media(client, gateway):
     assert (image.text, image.media_url) == ("Look", "https://example.com/a.jpg")
 
 
-@pytest.mark.parametrize(("status", "kind", "retryable"), [
-    (500, GatewayError, True), (503, GatewayError, True), (429, GatewayError, True),
-    (400, GatewayRejected, False), (404, GatewayRejected, False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (500, GatewayError, True),
+        (503, GatewayError, True),
+        (429, GatewayError, True),
+        (400, GatewayRejected, False),
+        (404, GatewayRejected, False),
+    ],
+)
 def test_errors_are_typed_and_say_if_a_retry_may_help(client, gateway, status, kind, retryable):
     gateway.fail_next(1, status=status)
     with pytest.raises(kind) as info:

@@ -26,14 +26,22 @@ def test_render_uses_lead_fields_custom_keys_and_fallbacks():
 
 
 def test_recipient_timezone_from_lead_then_phone_prefix_then_fallback():
-    assert recipient_timezone(lead_timezone="Europe/Madrid", phone="+12125550142",
-                              fallback="UTC") == "Europe/Madrid"  # fmt: skip
-    assert recipient_timezone(lead_timezone="", phone="+12125550142",
-                              fallback="UTC") == "America/New_York"  # fmt: skip
-    assert recipient_timezone(lead_timezone="", phone="+13105550100",
-                              fallback="UTC") == "America/Los_Angeles"  # fmt: skip
-    assert recipient_timezone(lead_timezone="Not/AZone", phone="",
-                              fallback="Europe/Paris") == "Europe/Paris"  # fmt: skip
+    assert (
+        recipient_timezone(lead_timezone="Europe/Madrid", phone="+12125550142", fallback="UTC")
+        == "Europe/Madrid"
+    )
+    assert (
+        recipient_timezone(lead_timezone="", phone="+12125550142", fallback="UTC")
+        == "America/New_York"
+    )
+    assert (
+        recipient_timezone(lead_timezone="", phone="+13105550100", fallback="UTC")
+        == "America/Los_Angeles"
+    )
+    assert (
+        recipient_timezone(lead_timezone="Not/AZone", phone="", fallback="Europe/Paris")
+        == "Europe/Paris"
+    )
 
 
 def test_window_next_moves_into_the_recipients_hours():
@@ -46,6 +54,5 @@ def test_window_next_moves_into_the_recipients_hours():
     inside = dt.datetime(2026, 12, 2, 15, 30, tzinfo=dt.UTC)
     assert window_next(inside, "America/New_York", start, end) == inside
     # A window across midnight (20:00-08:00 local).
-    night = window_next(dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC), "UTC", dt.time(20),
-                        dt.time(8))  # fmt: skip
+    night = window_next(dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC), "UTC", dt.time(20), dt.time(8))
     assert night == dt.datetime(2026, 12, 2, 20, tzinfo=dt.UTC)

@@ -13,18 +13,21 @@ from tests.routing.factories import make_leads
 def post(client, device, event: dict, *, secret=None):
     body = json.dumps(event).encode()
     signature = WahaClient.sign(body, secret or device.webhook_secret)
-    return client.post(f"/webhooks/gateway/{device.pk}/", data=body,
-                       content_type="application/json",
-                       headers={"X-Webhook-Hmac": signature,
-                                "X-Webhook-Hmac-Algorithm": "sha512"})  # fmt: skip
+    return client.post(
+        f"/webhooks/gateway/{device.pk}/",
+        data=body,
+        content_type="application/json",
+        headers={"X-Webhook-Hmac": signature, "X-Webhook-Hmac-Algorithm": "sha512"},
+    )
 
 
 @pytest.fixture
 def sent(workspace, device, gateway):
     """Two leads in two sequences each, the first message sent to each."""
     first = make_sequence(workspace, "hi {first_name}", "two", delays=(0, 60))
-    second = make_sequence(workspace, "other", "more", delays=(0, 60), name="Other",
-                           stop_on_reply=False)  # fmt: skip
+    second = make_sequence(
+        workspace, "other", "more", delays=(0, 60), name="Other", stop_on_reply=False
+    )
     ids = make_leads(workspace, 2, first_name="Ann")
     Lead.objects.filter(pk=ids[0]).update(email="ann@example.com")
     services.enrollment_create_many(lead_ids=ids, sequence_id=first.pk)
@@ -36,19 +39,26 @@ def sent(workspace, device, gateway):
 def test_the_webhook_needs_the_devices_signature(client, device):
     event = {"event": "session.status", "session": "s1", "payload": {"status": "FAILED"}}
     assert post(client, device, event, secret="wrong").status_code == 403
-    response = client.post(f"/webhooks/gateway/{device.pk}/?token=wrong", data=event,
-                           content_type="application/json")  # fmt: skip
+    response = client.post(
+        f"/webhooks/gateway/{device.pk}/?token=wrong", data=event, content_type="application/json"
+    )
     assert response.status_code == 403
     device.refresh_from_db()
     assert device.status == "active"
-    response = client.post(f"/webhooks/gateway/{device.pk}/?token={device.webhook_secret}",
-                           data=event, content_type="application/json")  # fmt: skip
+    response = client.post(
+        f"/webhooks/gateway/{device.pk}/?token={device.webhook_secret}",
+        data=event,
+        content_type="application/json",
+    )
     assert response.status_code == 200
 
 
 def test_bad_bodies_get_a_400_with_the_reason(client, device):
-    for body in ({"payload": {}}, {"event": "message.ack", "payload": {"id": "x", "ack": 9}},
-                 {"event": "message", "payload": {"from": "nobody", "body": "hi"}}):  # fmt: skip
+    for body in (
+        {"payload": {}},
+        {"event": "message.ack", "payload": {"id": "x", "ack": 9}},
+        {"event": "message", "payload": {"from": "nobody", "body": "hi"}},
+    ):
         response = post(client, device, body)
         assert response.status_code == 400, body
         assert response.json()["code"] == "invalid" and response.json()["errors"]["body"]
@@ -71,29 +81,38 @@ def test_receipts_move_a_message_forward_only(client, device, sent):
 
 def test_a_failed_receipt_marks_the_message_failed(client, device, sent):
     message = Message.objects.filter(status="sent").first()
-    post(client, device, {"event": "message.ack", "payload": {"id": message.gateway_id,
-                                                             "ack": -1}})  # fmt: skip
+    post(client, device, {"event": "message.ack", "payload": {"id": message.gateway_id, "ack": -1}})
     message.refresh_from_db()
     assert message.status == "failed"
-    assert LeadEvent.objects.filter(lead_id=message.lead_id, kind="message_status",
-                                    data__status="failed").exists()  # fmt: skip
+    assert LeadEvent.objects.filter(
+        lead_id=message.lead_id, kind="message_status", data__status="failed"
+    ).exists()
 
 
 def test_a_reply_stops_sequences_that_stop_on_reply(client, device, sent):
     lead = Lead.objects.get(pk=sent[0])
-    reply = {"event": "message", "payload": {"id": "false_1@c.us_A", "fromMe": False,
-                                             "from": lead.phone[1:] + "@c.us",
-                                             "body": "Who is this?"}}  # fmt: skip
+    reply = {
+        "event": "message",
+        "payload": {
+            "id": "false_1@c.us_A",
+            "fromMe": False,
+            "from": lead.phone[1:] + "@c.us",
+            "body": "Who is this?",
+        },
+    }
     assert post(client, device, reply).json()["stopped"] == 1
     assert post(client, device, reply).json()["duplicate"] is True  # a webhook retried
     statuses = dict(Enrollment.objects.filter(lead=lead).values_list("sequence__name", "status"))
     assert statuses == {"Welcome": "stopped", "Other": "active"}
     assert Enrollment.objects.get(lead_id=sent[1]).status == "active"
-    assert LeadEvent.objects.filter(lead=lead, kind="message_received",
-                                    message="Who is this?").count() == 1  # fmt: skip
+    assert (
+        LeadEvent.objects.filter(lead=lead, kind="message_received", message="Who is this?").count()
+        == 1
+    )
     # No pending message is left for the stopped enrollment.
-    assert not Message.objects.filter(enrollment__sequence__name="Welcome", lead=lead,
-                                      status="pending").exists()  # fmt: skip
+    assert not Message.objects.filter(
+        enrollment__sequence__name="Welcome", lead=lead, status="pending"
+    ).exists()
 
 
 def test_an_opt_out_keyword_suppresses_every_channel_and_stops_everything(client, device, sent):

@@ -46,8 +46,10 @@ class ViciDatabase:
             "password": parts.password or "",
         }
         self.name = name
-        self.url = f"mysql://{self.kwargs['user']}:{self.kwargs['password']}@" \
-                   f"{self.kwargs['host']}:{self.kwargs['port']}/{name}"  # fmt: skip
+        self.url = (
+            f"mysql://{self.kwargs['user']}:{self.kwargs['password']}@"
+            f"{self.kwargs['host']}:{self.kwargs['port']}/{name}"
+        )
 
     def execute(self, sql: str, params=None) -> None:
         conn = pymysql.connect(database=self.name, autocommit=True, **self.kwargs)
@@ -57,9 +59,19 @@ class ViciDatabase:
         finally:
             conn.close()
 
-    def add_call(self, *, uniqueid: str, lead_id: int, status: str, length: int = 30,
-                 list_id: int = 1001, phone: str = "4155550100", user: str = "agent7",
-                 recording: str = "", inbound: bool = False) -> None:  # fmt: skip
+    def add_call(
+        self,
+        *,
+        uniqueid: str,
+        lead_id: int,
+        status: str,
+        length: int = 30,
+        list_id: int = 1001,
+        phone: str = "4155550100",
+        user: str = "agent7",
+        recording: str = "",
+        inbound: bool = False,
+    ) -> None:
         epoch = int(uniqueid.split(".")[0])
         if inbound:
             self.execute(
@@ -67,18 +79,38 @@ class ViciDatabase:
                 "start_epoch, end_epoch, length_in_sec, status, phone_code, phone_number, user, "
                 "term_reason, uniqueid) VALUES (%s,%s,'INGRP',FROM_UNIXTIME(%s),%s,%s,%s,%s,'1',"
                 "%s,%s,'CALLER',%s)",
-                [lead_id, list_id, epoch, epoch, epoch + length, length, status, phone, user,
-                 uniqueid],
-            )  # fmt: skip
+                [
+                    lead_id,
+                    list_id,
+                    epoch,
+                    epoch,
+                    epoch + length,
+                    length,
+                    status,
+                    phone,
+                    user,
+                    uniqueid,
+                ],
+            )
         else:
             self.execute(
                 "INSERT INTO vicidial_log (uniqueid, lead_id, list_id, campaign_id, call_date, "
                 "start_epoch, end_epoch, length_in_sec, status, phone_code, phone_number, user, "
                 "term_reason) VALUES (%s,%s,%s,'TESTCAMP',FROM_UNIXTIME(%s),%s,%s,%s,%s,'1',%s,"
                 "%s,'AGENT')",
-                [uniqueid, lead_id, list_id, epoch, epoch, epoch + length, length, status,
-                 phone, user],
-            )  # fmt: skip
+                [
+                    uniqueid,
+                    lead_id,
+                    list_id,
+                    epoch,
+                    epoch,
+                    epoch + length,
+                    length,
+                    status,
+                    phone,
+                    user,
+                ],
+            )
         if recording:
             self.execute(
                 "INSERT INTO recording_log (start_epoch, filename, location, lead_id, user, "
@@ -120,7 +152,8 @@ def dispositions(db) -> None:
 
 @pytest.fixture
 def call_server(db, vici_db, dispositions) -> ViciServer:
-    server = ViciServer.objects.create(name="vici-calls", api_url="http://127.0.0.1:9/api",
-                                       api_user="crmapi", db_url=vici_db.url)  # fmt: skip
+    server = ViciServer.objects.create(
+        name="vici-calls", api_url="http://127.0.0.1:9/api", api_user="crmapi", db_url=vici_db.url
+    )
     ServerHook.objects.create(server=server, token="tok-123")
     return server

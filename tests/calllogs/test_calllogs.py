@@ -29,28 +29,45 @@ def lead(workspace):
 
 
 def webhook(client, lead, **extra):
-    params = {"server": extra.pop("server", None), "token": "tok-123", "kind": "dispo",
-              "lead_id": "8", "vendor_lead_code": str(lead.pk), "uniqueid": UID,
-              "dispo": "SALE", "talk_time": "95", "user": "agent7", "list_id": "1001",
-              "phone_number": "4155550100", "call_id": "V1122334455000000008",
-              "recording_filename": "--A--recording_filename--B--", **extra}  # fmt: skip
+    params = {
+        "server": extra.pop("server", None),
+        "token": "tok-123",
+        "kind": "dispo",
+        "lead_id": "8",
+        "vendor_lead_code": str(lead.pk),
+        "uniqueid": UID,
+        "dispo": "SALE",
+        "talk_time": "95",
+        "user": "agent7",
+        "list_id": "1001",
+        "phone_number": "4155550100",
+        "call_id": "V1122334455000000008",
+        "recording_filename": "--A--recording_filename--B--",
+        **extra,
+    }
     response = client.get("/webhooks/vici/call/", params)
     services.webhook_events_drain()  # what the woken calllogs worker does
     return response
 
 
 def test_webhook_with_real_query_string(client, call_server, lead):
-    url = (f"/webhooks/vici/call/?server={call_server.pk}&token=tok-123&kind=dispo&lead_id=8"
-           f"&vendor_lead_code={lead.pk}&uniqueid={UID}&dispo=SALE&talk_time=95&user=agent7"
-           "&campaign=TESTCAMP&rec=http%3A%2F%2Frec.example%2Ff%20one.mp3&unknown_var=1"
-           "&term_reason=--A--term_reason--B--&list_id=1001")  # fmt: skip
+    url = (
+        f"/webhooks/vici/call/?server={call_server.pk}&token=tok-123&kind=dispo&lead_id=8"
+        f"&vendor_lead_code={lead.pk}&uniqueid={UID}&dispo=SALE&talk_time=95&user=agent7"
+        "&campaign=TESTCAMP&rec=http%3A%2F%2Frec.example%2Ff%20one.mp3&unknown_var=1"
+        "&term_reason=--A--term_reason--B--&list_id=1001"
+    )
     response = client.get(url)
     assert response.status_code == 200 and response.json() == {"ok": True, "queued": True}
     assert not CallLog.objects.exists()  # stored, answered, applied by the worker
     assert services.webhook_events_drain() == 1
     call = CallLog.objects.get()
-    assert (call.lead_id, call.status, call.talk_seconds, call.agent) == (lead.pk, "SALE", 95,
-                                                                           "agent7")  # fmt: skip
+    assert (call.lead_id, call.status, call.talk_seconds, call.agent) == (
+        lead.pk,
+        "SALE",
+        95,
+        "agent7",
+    )
     assert call.recording_url == "http://rec.example/f one.mp3"
     assert call.term_reason == ""  # the unfilled placeholder is empty, not stored literally
     assert call.call_time == datetime.fromtimestamp(EPOCH, tz=UTC)
@@ -71,8 +88,10 @@ def test_webhook_bad_token_and_garbage(client, call_server, lead):
     assert webhook(client, lead, server="x").status_code == 403
     bad = webhook(client, lead, server=call_server.pk, uniqueid="--A--uniqueid--B--")
     assert bad.status_code == 400 and "uniqueid" in bad.json()["errors"]
-    post = client.post(f"/webhooks/vici/call/?server={call_server.pk}&token=tok-123",
-                       {"uniqueid": f"{EPOCH}.1", "dispo": "NA"})  # fmt: skip
+    post = client.post(
+        f"/webhooks/vici/call/?server={call_server.pk}&token=tok-123",
+        {"uniqueid": f"{EPOCH}.1", "dispo": "NA"},
+    )
     assert post.status_code == 200
 
 
@@ -81,44 +100,84 @@ def test_start_then_dispo_then_noagent_merge(client, call_server, lead):
     webhook(client, lead, server=call_server.pk)
     call = CallLog.objects.get()
     assert call.status == "SALE" and call.talk_seconds == 95
-    kinds = list(LeadEvent.objects.filter(lead_id=lead.pk).exclude(kind="created")
-                 .order_by("id").values_list("kind", flat=True))  # fmt: skip
+    kinds = list(
+        LeadEvent.objects.filter(lead_id=lead.pk)
+        .exclude(kind="created")
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
     assert kinds[:2] == ["called", "dispositioned"]
 
 
 def test_the_same_call_by_three_paths_in_every_order_gives_one_identical_row(call_server, lead):
     base = {"uniqueid": UID, "vici_lead_id": 8, "list_id": 1001}
     variants = {
-        "webhook": CallRecord(**base, vendor_lead_code=str(lead.pk), status="SALE",
-                              talk_seconds=95, agent="agent7", call_id="V1"),
-        "sync": CallRecord(**base, status="SALE", talk_seconds=96, agent="agent7",
-                           recording_url="http://rec/1.mp3", term_reason="AGENT"),
-        "reconcile": CallRecord(**base, status="SALE", talk_seconds=96, agent="agent7",
-                                phone="4155550100"),
-    }  # fmt: skip
+        "webhook": CallRecord(
+            **base,
+            vendor_lead_code=str(lead.pk),
+            status="SALE",
+            talk_seconds=95,
+            agent="agent7",
+            call_id="V1",
+        ),
+        "sync": CallRecord(
+            **base,
+            status="SALE",
+            talk_seconds=96,
+            agent="agent7",
+            recording_url="http://rec/1.mp3",
+            term_reason="AGENT",
+        ),
+        "reconcile": CallRecord(
+            **base, status="SALE", talk_seconds=96, agent="agent7", phone="4155550100"
+        ),
+    }
     results = set()
     for order in itertools.permutations(variants):
         CallLog.objects.all().delete()
         for path in order:
-            services.call_log_upsert_many(server_id=call_server.pk, records=[variants[path]],
-                                          path=path)  # fmt: skip
-        fields = ("lead_id", "status", "talk_seconds", "agent", "call_id", "recording_url",
-                  "term_reason", "phone", "paths")  # fmt: skip
+            services.call_log_upsert_many(
+                server_id=call_server.pk, records=[variants[path]], path=path
+            )
+        fields = (
+            "lead_id",
+            "status",
+            "talk_seconds",
+            "agent",
+            "call_id",
+            "recording_url",
+            "term_reason",
+            "phone",
+            "paths",
+        )
         row = CallLog.objects.values(*fields).get()
         results.add(tuple(row.values()))
     assert len(results) == 1
     [row] = results
-    assert row == (lead.pk, "SALE", 96, "agent7", "V1", "http://rec/1.mp3", "AGENT",
-                   "4155550100", 7)  # fmt: skip
+    assert row == (
+        lead.pk,
+        "SALE",
+        96,
+        "agent7",
+        "V1",
+        "http://rec/1.mp3",
+        "AGENT",
+        "4155550100",
+        7,
+    )
 
 
 def test_dnc_suppresses_and_stops_sequences(call_server, lead, workspace, device):
     sequence = make_sequence(workspace, "hello", "again")
-    enrolled = broadcast_services.enrollment_create_many(lead_ids=[lead.pk],
-                                                         sequence_id=sequence.pk)  # fmt: skip
+    enrolled = broadcast_services.enrollment_create_many(
+        lead_ids=[lead.pk], sequence_id=sequence.pk
+    )
     assert enrolled.created == 1
-    services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
-        CallRecord(uniqueid=UID, vici_lead_id=8, status="DNC", agent="a1")])  # fmt: skip
+    services.call_log_upsert_many(
+        server_id=call_server.pk,
+        path="webhook",
+        records=[CallRecord(uniqueid=UID, vici_lead_id=8, status="DNC", agent="a1")],
+    )
     lead.refresh_from_db()
     assert lead.status == "dnc"
     assert Suppression.objects.filter(kind="phone", value=lead.phone).exists()
@@ -128,8 +187,11 @@ def test_dnc_suppresses_and_stops_sequences(call_server, lead, workspace, device
 
 
 def test_no_answer_counts_an_attempt_without_closing(call_server, lead):
-    services.call_log_upsert_many(server_id=call_server.pk, path="sync", records=[
-        CallRecord(uniqueid=UID, vici_lead_id=8, status="NA")])  # fmt: skip
+    services.call_log_upsert_many(
+        server_id=call_server.pk,
+        path="sync",
+        records=[CallRecord(uniqueid=UID, vici_lead_id=8, status="NA")],
+    )
     lead.refresh_from_db()
     assert lead.status == "routed"
     assert CallLog.objects.filter(lead_id=lead.pk, status="NA").count() == 1
@@ -138,8 +200,9 @@ def test_no_answer_counts_an_attempt_without_closing(call_server, lead):
 
 
 def test_hourly_sync_reads_the_vici_database(call_server, lead, vici_db):
-    vici_db.add_call(uniqueid=UID, lead_id=8, status="SALE", length=61,
-                     recording="http://rec.example/a.mp3")  # fmt: skip
+    vici_db.add_call(
+        uniqueid=UID, lead_id=8, status="SALE", length=61, recording="http://rec.example/a.mp3"
+    )
     vici_db.add_call(uniqueid=f"{EPOCH + 60}.7", lead_id=8, status="CALLBK", inbound=True)
     assert services.calllogs_sync(server_id=call_server.pk) == 2
     calls = {c.uniqueid: c for c in CallLog.objects.all()}
@@ -159,8 +222,11 @@ def test_reconciliation_repairs_drift_then_reports_zero(call_server, lead, vici_
     day = datetime.fromtimestamp(EPOCH, tz=UTC).date()
     vici_db.add_call(uniqueid=UID, lead_id=8, status="SALE")
     vici_db.add_call(uniqueid=f"{EPOCH + 5}.1", lead_id=8, status="NA")
-    services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
-        CallRecord(uniqueid=f"{EPOCH + 5}.1", vici_lead_id=8, status="")])  # fmt: skip
+    services.call_log_upsert_many(
+        server_id=call_server.pk,
+        path="webhook",
+        records=[CallRecord(uniqueid=f"{EPOCH + 5}.1", vici_lead_id=8, status="")],
+    )
     run = services.calllogs_reconcile(server_id=call_server.pk, day=day)
     assert (run.vici_calls, run.missing, run.differing, run.drift_after) == (2, 1, 1, 0)
     again = services.calllogs_reconcile(server_id=call_server.pk, day=day)
@@ -168,8 +234,11 @@ def test_reconciliation_repairs_drift_then_reports_zero(call_server, lead, vici_
 
 
 def test_lead_calls_api(api_client, call_server, lead):
-    services.call_log_upsert_many(server_id=call_server.pk, path="webhook", records=[
-        CallRecord(uniqueid=UID, vici_lead_id=8, status="SALE", agent="a1")])  # fmt: skip
+    services.call_log_upsert_many(
+        server_id=call_server.pk,
+        path="webhook",
+        records=[CallRecord(uniqueid=UID, vici_lead_id=8, status="SALE", agent="a1")],
+    )
     body = api_client.get(f"/api/v1/leads/{lead.pk}/calls/").json()
     assert [(c["status"], c["paths"]) for c in body] == [("SALE", ["webhook"])]
 
@@ -182,8 +251,11 @@ def test_webhook_and_sync_at_once_make_exactly_one_row(call_server, lead):
     def send(path, status):
         try:
             barrier.wait(timeout=10)
-            services.call_log_upsert_many(server_id=call_server.pk, path=path, records=[
-                CallRecord(uniqueid=UID, vici_lead_id=8, status=status)])  # fmt: skip
+            services.call_log_upsert_many(
+                server_id=call_server.pk,
+                path=path,
+                records=[CallRecord(uniqueid=UID, vici_lead_id=8, status=status)],
+            )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
@@ -208,8 +280,10 @@ def test_admin_shows_the_call_urls_to_paste(admin_client, call_server):
 def test_dnc_for_a_whole_batch_is_set_based(call_server, workspace, django_assert_max_num_queries):
     ids = make_leads(workspace, 40)
     Lead.objects.filter(pk__in=ids).update(vici_lead_id=None)
-    records = [CallRecord(uniqueid=f"{EPOCH + n}.1", vendor_lead_code=str(lead_id), status="DNC")
-               for n, lead_id in enumerate(ids)]  # fmt: skip
+    records = [
+        CallRecord(uniqueid=f"{EPOCH + n}.1", vendor_lead_code=str(lead_id), status="DNC")
+        for n, lead_id in enumerate(ids)
+    ]
     with django_assert_max_num_queries(25):
         services.call_log_upsert_many(server_id=call_server.pk, path="sync", records=records)
     assert Suppression.objects.filter(source="dnc").count() == 40
@@ -218,10 +292,18 @@ def test_dnc_for_a_whole_batch_is_set_based(call_server, workspace, django_asser
 
 def test_webhook_events_are_stored_without_the_secret_and_applied_in_batches(client, call_server):
     for n in range(30):
-        response = client.get("/webhooks/vici/call/", {
-            "server": call_server.pk, "token": "tok-123", "kind": "dispo", "lead_id": "",
-            "uniqueid": f"{EPOCH + n}.{n}", "dispo": "NA", "phone_number": "4155550100",
-        })  # fmt: skip
+        response = client.get(
+            "/webhooks/vici/call/",
+            {
+                "server": call_server.pk,
+                "token": "tok-123",
+                "kind": "dispo",
+                "lead_id": "",
+                "uniqueid": f"{EPOCH + n}.{n}",
+                "dispo": "NA",
+                "phone_number": "4155550100",
+            },
+        )
         assert response.status_code == 200
     stored = list(WebhookEvent.objects.values_list("params", flat=True))
     assert len(stored) == 30 and not any("token" in params for params in stored)
@@ -230,8 +312,10 @@ def test_webhook_events_are_stored_without_the_secret_and_applied_in_batches(cli
 
 
 def test_a_failing_drain_keeps_the_events(client, call_server, lead, monkeypatch):
-    response = client.get("/webhooks/vici/call/", {"server": call_server.pk, "token": "tok-123",
-                                                   "uniqueid": UID, "dispo": "SALE"})  # fmt: skip
+    response = client.get(
+        "/webhooks/vici/call/",
+        {"server": call_server.pk, "token": "tok-123", "uniqueid": UID, "dispo": "SALE"},
+    )
     assert response.status_code == 200
 
     def boom(**kwargs):
@@ -247,8 +331,10 @@ def test_a_failing_drain_keeps_the_events(client, call_server, lead, monkeypatch
 
 
 def test_waiting_webhook_events_show_in_admin_and_health(client, admin_client, call_server):
-    response = client.get("/webhooks/vici/call/", {"server": call_server.pk, "token": "tok-123",
-                                                   "uniqueid": UID, "dispo": "NA"})  # fmt: skip
+    response = client.get(
+        "/webhooks/vici/call/",
+        {"server": call_server.pk, "token": "tok-123", "uniqueid": UID, "dispo": "NA"},
+    )
     assert response.status_code == 200
     page = admin_client.get("/admin/calllogs/webhookevent/")
     assert page.status_code == 200 and UID in page.content.decode()
@@ -271,8 +357,14 @@ def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
         body = b"".join(application(environ, lambda s, h: answer.update(status=s)))
         return int(answer["status"].split()[0]), json.loads(body)
 
-    base = {"server": call_server.pk, "token": "tok-123", "uniqueid": UID, "dispo": "SALE",
-            "vendor_lead_code": str(lead.pk), "lead_id": "--A--lead_id--B--"}  # fmt: skip
+    base = {
+        "server": call_server.pk,
+        "token": "tok-123",
+        "uniqueid": UID,
+        "dispo": "SALE",
+        "vendor_lead_code": str(lead.pk),
+        "lead_id": "--A--lead_id--B--",
+    }
     django_requests = []
 
     def started(sender, **kwargs):

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def pushed(workspace, server, vici, dispositions):
     """A lead pushed to the Vici double (no db_url on this server)."""
-    vici_list = ViciList.objects.create(server=server, list_id=1001, campaign_id="TESTCAMP",
-                                        name="Solar")  # fmt: skip
+    vici_list = ViciList.objects.create(
+        server=server, list_id=1001, campaign_id="TESTCAMP", name="Solar"
+    )
     [lead_id] = make_leads(workspace, 1)
     dialer_services.outbox_enqueue_add(lead_ids=[lead_id], vici_list_id=vici_list.pk)
     assert dialer_services.outbox_drain(server_id=server.pk).sent == 1
@@ -27,11 +28,19 @@ def pushed(workspace, server, vici, dispositions):
 
 
 def log_call(vici, lead, at: datetime, status="SALE", server_tz=UTC):
-    vici.state.calls.append({
-        "phone_number": lead.phone[2:], "call_date": at.astimezone(server_tz).strftime(
-            "%Y-%m-%d %H:%M:%S"), "list_id": 1001, "length_in_sec": 47, "lead_status": status,
-        "term_reason": "AGENT", "status": status, "source_id": "leadbrain", "user": "agent5",
-    })  # fmt: skip
+    vici.state.calls.append(
+        {
+            "phone_number": lead.phone[2:],
+            "call_date": at.astimezone(server_tz).strftime("%Y-%m-%d %H:%M:%S"),
+            "list_id": 1001,
+            "length_in_sec": 47,
+            "lead_status": status,
+            "term_reason": "AGENT",
+            "status": status,
+            "source_id": "leadbrain",
+            "user": "agent5",
+        }
+    )
 
 
 def test_calls_come_in_through_phone_number_log(server, pushed, vici):
@@ -57,9 +66,18 @@ def test_calls_come_in_through_phone_number_log(server, pushed, vici):
 def test_a_webhook_call_and_its_phone_log_row_are_one_row(server, pushed, vici):
     at = (timezone.now() - timedelta(minutes=5)).replace(microsecond=0)
     uniqueid = f"{int(at.timestamp()) - 1}.4711"  # the channel started a second earlier
-    services.call_log_upsert_many(server_id=server.pk, path="webhook", records=[
-        services.CallRecord(uniqueid=uniqueid, vendor_lead_code=str(pushed.pk),
-                            phone=pushed.phone[2:], status="")])  # fmt: skip
+    services.call_log_upsert_many(
+        server_id=server.pk,
+        path="webhook",
+        records=[
+            services.CallRecord(
+                uniqueid=uniqueid,
+                vendor_lead_code=str(pushed.pk),
+                phone=pushed.phone[2:],
+                status="",
+            )
+        ],
+    )
     log_call(vici, pushed, at)
     services.calllogs_sync(server_id=server.pk)
     call = CallLog.objects.get()

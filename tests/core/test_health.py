@@ -30,8 +30,10 @@ def test_leads_per_day_drives_the_colour(client, thresholds, workspace, leads, c
     assert response.status_code == 200
     body = response.json()
     assert body["metrics"]["leads_per_day"] == {
-        "value": leads, "status": colour, "thresholds": [3, 5]
-    }  # fmt: skip
+        "value": leads,
+        "status": colour,
+        "thresholds": [3, 5],
+    }
     assert body["status"] == colour
     assert body["dependencies"] == {"database": True, "redis": True}
 

@@ -25,11 +25,17 @@ def server(db, vici) -> ViciServer:
 
 @pytest.fixture
 def vici_list(server) -> ViciList:
-    return ViciList.objects.create(server=server, list_id=1001, campaign_id="TESTCAMP",
-                                   name="Solar", duplicate_check="DUPLIST")  # fmt: skip
+    return ViciList.objects.create(
+        server=server, list_id=1001, campaign_id="TESTCAMP", name="Solar", duplicate_check="DUPLIST"
+    )
 
 
 @pytest.fixture
 def other_list(server) -> ViciList:
-    return ViciList.objects.create(server=server, list_id=1002, campaign_id="TESTCAMP",
-                                   name="Solar 2", duplicate_check="DUPLIST")  # fmt: skip
+    return ViciList.objects.create(
+        server=server,
+        list_id=1002,
+        campaign_id="TESTCAMP",
+        name="Solar 2",
+        duplicate_check="DUPLIST",
+    )

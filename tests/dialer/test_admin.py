@@ -10,21 +10,33 @@ pytestmark = pytest.mark.django_db
 
 
 def test_server_form_is_write_only_for_the_password(admin_client, vici):
-    data = {"name": "v2", "api_url": vici.url, "api_user": "crmapi", "password": "Secret123",
-            "api_password_env": "", "source": "leadbrain", "timeout_seconds": "5",
-            "max_concurrency": "4", "max_calls_per_hour": "1000", "is_active": "on",
-            "db_url": "", "timezone": "America/New_York"}  # fmt: skip
+    data = {
+        "name": "v2",
+        "api_url": vici.url,
+        "api_user": "crmapi",
+        "password": "Secret123",
+        "api_password_env": "",
+        "source": "leadbrain",
+        "timeout_seconds": "5",
+        "max_concurrency": "4",
+        "max_calls_per_hour": "1000",
+        "is_active": "on",
+        "db_url": "",
+        "timezone": "America/New_York",
+    }
     response = admin_client.post("/admin/dialer/viciserver/add/", data, follow=True)
     assert response.status_code == 200
     server = ViciServer.objects.get(name="v2")
     assert services.server_password(server) == "Secret123"
     page = admin_client.get(f"/admin/dialer/viciserver/{server.pk}/change/").content.decode()
     assert "Secret123" not in page and server.api_password_encrypted not in page
-    bad = admin_client.post("/admin/dialer/viciserver/add/",
-                            {**data, "name": "v3", "password": "has space!"})  # fmt: skip
+    bad = admin_client.post(
+        "/admin/dialer/viciserver/add/", {**data, "name": "v3", "password": "has space!"}
+    )
     assert b"letters and digits only" in bad.content
-    zone = admin_client.post("/admin/dialer/viciserver/add/",
-                             {**data, "name": "v4", "timezone": "Mars/Olympus"})  # fmt: skip
+    zone = admin_client.post(
+        "/admin/dialer/viciserver/add/", {**data, "name": "v4", "timezone": "Mars/Olympus"}
+    )
     assert b"Unknown time zone" in zone.content
     assert not ViciServer.objects.filter(name="v4").exists()
 
@@ -34,8 +46,9 @@ def test_server_list_shows_health_and_resume_action(admin_client, server, worksp
     services.server_pause(server_id=server.pk, reason="ERROR: Login incorrect")
     page = admin_client.get("/admin/dialer/viciserver/").content.decode()
     assert "PAUSED: ERROR: Login incorrect" in page
-    admin_client.post("/admin/dialer/viciserver/",
-                      {"action": "resume", "_selected_action": [server.pk]})  # fmt: skip
+    admin_client.post(
+        "/admin/dialer/viciserver/", {"action": "resume", "_selected_action": [server.pk]}
+    )
     server.refresh_from_db()
     assert server.paused_until is None
 
@@ -46,11 +59,13 @@ def test_outbox_retry_actions(admin_client, server, workspace, vici_list):
     first = OutboxItem.objects.order_by("id").first()
     listing = admin_client.get("/admin/dialer/outboxitem/?state__exact=failed")
     assert listing.status_code == 200 and len(listing.context["cl"].result_list) == 3
-    admin_client.post("/admin/dialer/outboxitem/",
-                      {"action": "retry", "_selected_action": [first.pk]})  # fmt: skip
+    admin_client.post(
+        "/admin/dialer/outboxitem/", {"action": "retry", "_selected_action": [first.pk]}
+    )
     assert OutboxItem.objects.filter(state="pending").count() == 1
-    admin_client.post("/admin/dialer/outboxitem/",
-                      {"action": "retry_all_failed", "_selected_action": [first.pk]})  # fmt: skip
+    admin_client.post(
+        "/admin/dialer/outboxitem/", {"action": "retry_all_failed", "_selected_action": [first.pk]}
+    )
     assert OutboxItem.objects.filter(state="pending").count() == 3
     assert OutboxItem.objects.filter(next_attempt_at__lte=timezone.now()).count() == 3
 

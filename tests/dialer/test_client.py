@@ -14,8 +14,9 @@ from dialer.client import (
 
 @pytest.fixture
 def client(vici):
-    return ViciClient(url=vici.url, user="crmapi", password="Secret123", source="leadbrain",
-                      timeout=2)  # fmt: skip
+    return ViciClient(
+        url=vici.url, user="crmapi", password="Secret123", source="leadbrain", timeout=2
+    )
 
 
 def test_version_needs_no_login(vici):
@@ -24,9 +25,15 @@ def test_version_needs_no_login(vici):
 
 
 def test_add_lead_parses_lead_id_as_third_field_and_notices(client, vici):
-    result = client.add_lead(phone_number="4155550100", phone_code="1", list_id=1001,
-                             duplicate_check="DUPLIST", add_to_hopper=True,
-                             vendor_lead_code="42", first_name="José+Ann")  # fmt: skip
+    result = client.add_lead(
+        phone_number="4155550100",
+        phone_code="1",
+        list_id=1001,
+        duplicate_check="DUPLIST",
+        add_to_hopper=True,
+        vendor_lead_code="42",
+        first_name="José+Ann",
+    )
     assert result.lead_id == 1 and result.list_id == 1001 and not result.duplicate
     assert result.notices and result.notices[0].startswith("NOTICE: add_lead ADDED TO HOPPER")
     stored = vici.state.leads[1]
@@ -35,20 +42,25 @@ def test_add_lead_parses_lead_id_as_third_field_and_notices(client, vici):
     assert stored["vendor_lead_code"] == "42"
 
 
-@pytest.mark.parametrize(("check", "kind"), [("DUPLIST", "LIST"), ("DUPCAMP", "CAMPAIGN LISTS"),
-                                             ("DUPSYS", "SYSTEM")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("check", "kind"), [("DUPLIST", "LIST"), ("DUPCAMP", "CAMPAIGN LISTS"), ("DUPSYS", "SYSTEM")]
+)
 def test_duplicates_carry_the_existing_lead_id(client, check, kind):
     first = client.add_lead(phone_number="4155550100", phone_code="1", list_id=1001)
-    again = client.add_lead(phone_number="4155550100", phone_code="1",
-                            list_id=1001 if check == "DUPLIST" else 1002,
-                            duplicate_check=check)  # fmt: skip
+    again = client.add_lead(
+        phone_number="4155550100",
+        phone_code="1",
+        list_id=1001 if check == "DUPLIST" else 1002,
+        duplicate_check=check,
+    )
     assert again.duplicate and again.duplicate_kind == kind
     assert again.lead_id == first.lead_id and again.list_id == 1001
 
 
 def test_update_move_and_not_found(client, vici):
-    added = client.add_lead(phone_number="4155550100", phone_code="1", list_id=1001,
-                            vendor_lead_code="77")  # fmt: skip
+    added = client.add_lead(
+        phone_number="4155550100", phone_code="1", list_id=1001, vendor_lead_code="77"
+    )
     moved = client.update_lead(lead_id=added.lead_id, list_id_field=1002)
     assert moved.lead_ids == [added.lead_id] and moved.changed == 1
     assert vici.state.leads[added.lead_id]["list_id"] == 1002
@@ -62,13 +74,16 @@ def test_update_move_and_not_found(client, vici):
 
 
 def test_batch_update_lead_search_and_list_info(client):
-    ids = [client.add_lead(phone_number=f"41555501{n:02d}", phone_code="1", list_id=1001).lead_id
-           for n in range(3)]  # fmt: skip
+    ids = [
+        client.add_lead(phone_number=f"41555501{n:02d}", phone_code="1", list_id=1001).lead_id
+        for n in range(3)
+    ]
     result = client.batch_update_lead(lead_ids=ids, status="DNC")
     assert result.lead_ids == ids and result.changed == 3
     assert client.lead_search(phone_numbers=["4155550101", "4155559999"]) == {
-        "4155550101": [ids[1]], "4155559999": []
-    }  # fmt: skip
+        "4155550101": [ids[1]],
+        "4155559999": [],
+    }
     info = client.list_info(list_id=1001)
     assert (info.list_id, info.campaign_id, info.active) == (1001, "TESTCAMP", True)
     with pytest.raises(ViciNotFoundError):
@@ -76,10 +91,19 @@ def test_batch_update_lead_search_and_list_info(client):
 
 
 def test_phone_number_log_rows_and_no_records_notice(client, vici):
-    vici.state.calls.append({"phone_number": "4155550100", "call_date": "2026-11-22 10:00:00",
-                             "list_id": 1001, "length_in_sec": 33, "lead_status": "SALE",
-                             "term_reason": "CALLER", "status": "SALE", "source_id": "x",
-                             "user": "agent1"})  # fmt: skip
+    vici.state.calls.append(
+        {
+            "phone_number": "4155550100",
+            "call_date": "2026-11-22 10:00:00",
+            "list_id": 1001,
+            "length_in_sec": 33,
+            "lead_status": "SALE",
+            "term_reason": "CALLER",
+            "status": "SALE",
+            "source_id": "x",
+            "user": "agent1",
+        }
+    )
     [row] = client.phone_number_log(phone_numbers=["4155550100", "4155559999"])
     assert (row.length_in_sec, row.call_status, row.user) == (33, "SALE", "agent1")
 

@@ -75,8 +75,9 @@ def test_crash_between_vici_success_and_our_commit_adds_no_duplicate(
     assert "Already in VICIdial" in LeadEvent.objects.get(lead_id=lead_id, kind="pushed").message
 
 
-def test_a_crashed_drain_leaves_items_that_come_back_after_the_lease(workspace, server,
-                                                                      vici_list, vici):  # fmt: skip
+def test_a_crashed_drain_leaves_items_that_come_back_after_the_lease(
+    workspace, server, vici_list, vici
+):
     ids = make_leads(workspace, 2)
     services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
     claimed = services._claim(server.pk, 10)  # a drain claims, then dies
@@ -117,8 +118,7 @@ def test_gives_up_after_max_attempts(workspace, server, vici_list, vici, setting
     assert drain(server).sent == 1
 
 
-def test_one_bad_login_pauses_the_server_and_sends_nothing_more(workspace, server, vici_list,
-                                                               vici):  # fmt: skip
+def test_one_bad_login_pauses_the_server_and_sends_nothing_more(workspace, server, vici_list, vici):
     services.server_set_password(server=server, password="WrongPass9")
     services.outbox_enqueue_add(lead_ids=make_leads(workspace, 30), vici_list_id=vici_list.pk)
     stats = drain(server)
@@ -188,8 +188,9 @@ def pushed(workspace, server, vici_list, n=1, **fields):
     return ids
 
 
-def test_an_edited_lead_is_updated_in_vici(workspace, server, vici_list, vici,
-                                           django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_edited_lead_is_updated_in_vici(
+    workspace, server, vici_list, vici, django_capture_on_commit_callbacks
+):
     from leads.services import lead_update
 
     [lead_id] = pushed(workspace, server, vici_list, first_name="Ann")
@@ -197,13 +198,18 @@ def test_an_edited_lead_is_updated_in_vici(workspace, server, vici_list, vici,
     with django_capture_on_commit_callbacks(execute=True):
         lead_update(lead=lead, data={"first_name": "Anna", "phone": "+14155550199"}, actor="t")
     item = OutboxItem.objects.get(operation="update")
-    assert item.payload == {"first_name": "Anna", "phone_code": "1",
-                            "phone_number": "4155550199", "update_phone_number": "Y"}  # fmt: skip
+    assert item.payload == {
+        "first_name": "Anna",
+        "phone_code": "1",
+        "phone_number": "4155550199",
+        "update_phone_number": "Y",
+    }
     assert drain(server).sent == 1
     row = vici.state.leads[lead.vici_lead_id]
     assert (row["first_name"], row["phone_number"]) == ("Anna", "4155550199")
-    assert LeadEvent.objects.filter(lead_id=lead_id, kind="pushed",
-                                    message__startswith="Updated in VICIdial").exists()  # fmt: skip
+    assert LeadEvent.objects.filter(
+        lead_id=lead_id, kind="pushed", message__startswith="Updated in VICIdial"
+    ).exists()
 
 
 def test_leads_not_in_vici_get_no_update(workspace, vici_list):
@@ -238,8 +244,7 @@ def test_changes_merge_into_one_open_update_even_in_flight(workspace, server, vi
     # Claimed (in flight) with that payload, then a newer change arrives before the answer.
     [claimed] = services._claim(server.pk, 10)
     services.outbox_enqueue_update(lead_ids=[lead_id], fields={"first_name": "C"})
-    out = services._send(services.client_for(server), claimed,
-                         {vici_list.pk: vici_list})  # fmt: skip
+    out = services._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
     services._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
     item.refresh_from_db()
     assert item.state == "pending"  # sent "A", but "C" is newer: it goes again

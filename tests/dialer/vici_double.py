@@ -54,8 +54,19 @@ SANITISE = {
     "hopper_priority": lambda v: _keep(v, r"[^-0-9]"),
     "lead_ids": lambda v: _keep(v, r"[^0-9,]"),
 }
-LEAD_FIELDS = ("vendor_lead_code", "source_id", "first_name", "last_name", "address1", "city",
-               "state", "postal_code", "email", "comments", "phone_code")  # fmt: skip
+LEAD_FIELDS = (
+    "vendor_lead_code",
+    "source_id",
+    "first_name",
+    "last_name",
+    "address1",
+    "city",
+    "state",
+    "postal_code",
+    "email",
+    "comments",
+    "phone_code",
+)
 
 
 @dataclass
@@ -170,8 +181,10 @@ class ViciDouble(Lifecycle):
         self.state.requests.append(params)
         function = params.get("function", "")
         if function == "version":
-            return ("VERSION: 2.14-202|BUILD: 250720-1841|DATE: 2026-11-22 08:07:28|"
-                    "EPOCH: 1795334848|DST: 0|TZ: |TZNOW: 0|\n")  # fmt: skip
+            return (
+                "VERSION: 2.14-202|BUILD: 250720-1841|DATE: 2026-11-22 08:07:28|"
+                "EPOCH: 1795334848|DST: 0|TZ: |TZNOW: 0|\n"
+            )
         login = self._login(params.get("user", ""), params.get("pass", ""))
         if login:
             return login
@@ -205,24 +218,30 @@ class ViciDouble(Lifecycle):
         def found(where) -> dict | None:
             candidates = (self.state.leads[i] for i in self.state.by_phone.get(phone, []))
             hits = [
-                lead for lead in candidates
-                if where(lead)
-                and (since is None or lead["entry_date"] >= since)
-            ]  # fmt: skip
+                lead
+                for lead in candidates
+                if where(lead) and (since is None or lead["entry_date"] >= since)
+            ]
             return max(hits, key=lambda lead: lead["lead_id"]) if hits else None
 
         if "DUPLIST" in check and (hit := found(lambda lead: lead["list_id"] == list_id)):
-            return (f"ERROR: add_lead DUPLICATE PHONE NUMBER IN LIST - "
-                    f"{phone}|{list_id}|{hit['lead_id']}\n")  # fmt: skip
+            return (
+                f"ERROR: add_lead DUPLICATE PHONE NUMBER IN LIST - "
+                f"{phone}|{list_id}|{hit['lead_id']}\n"
+            )
         campaign = self.state.lists.get(list_id)
         if "DUPCAMP" in check and campaign is not None:
             hit = found(lambda lead: self.state.lists.get(lead["list_id"]) == campaign)
             if hit:
-                return (f"ERROR: add_lead DUPLICATE PHONE NUMBER IN CAMPAIGN LISTS - "
-                        f"{phone}|{list_id}|{hit['lead_id']}|{hit['list_id']}\n")  # fmt: skip
+                return (
+                    f"ERROR: add_lead DUPLICATE PHONE NUMBER IN CAMPAIGN LISTS - "
+                    f"{phone}|{list_id}|{hit['lead_id']}|{hit['list_id']}\n"
+                )
         if "DUPSYS" in check and (hit := found(lambda lead: True)):
-            return (f"ERROR: add_lead DUPLICATE PHONE NUMBER IN SYSTEM - "
-                    f"{phone}|{list_id}|{hit['lead_id']}|{hit['list_id']}\n")  # fmt: skip
+            return (
+                f"ERROR: add_lead DUPLICATE PHONE NUMBER IN SYSTEM - "
+                f"{phone}|{list_id}|{hit['lead_id']}|{hit['list_id']}\n"
+            )
         return ""
 
     def _fn_add_lead(self, params: dict) -> str:
@@ -236,8 +255,14 @@ class ViciDouble(Lifecycle):
             return duplicate
         lead_id = self.state.next_id
         self.state.next_id += 1
-        lead = {"lead_id": lead_id, "list_id": list_id, "phone_number": phone, "status": "NEW",
-                "entry_date": datetime.now(), "user": user}  # fmt: skip
+        lead = {
+            "lead_id": lead_id,
+            "list_id": list_id,
+            "phone_number": phone,
+            "status": "NEW",
+            "entry_date": datetime.now(),
+            "user": user,
+        }
         for name in LEAD_FIELDS:
             lead[name] = params.get(name, "")
         self.state.leads[lead_id] = lead
@@ -270,9 +295,11 @@ class ViciDouble(Lifecycle):
         user = params["user"]
         hits = self._find(params)[: int(params.get("records") or 1)]
         if not hits:
-            return (f"ERROR: update_lead NO MATCHES FOUND IN THE SYSTEM: |{user}|"
-                    f"{params.get('lead_id', '')}|{params.get('vendor_lead_code', '')}|"
-                    f"{params.get('phone_number', '')}\n")  # fmt: skip
+            return (
+                f"ERROR: update_lead NO MATCHES FOUND IN THE SYSTEM: |{user}|"
+                f"{params.get('lead_id', '')}|{params.get('vendor_lead_code', '')}|"
+                f"{params.get('phone_number', '')}\n"
+            )
         updates = {name: params[name] for name in (*LEAD_FIELDS, "status") if params.get(name)}
         if params.get("list_id_field"):
             updates["list_id"] = int(params["list_id_field"])
@@ -284,8 +311,10 @@ class ViciDouble(Lifecycle):
         for lead in hits:
             changed = sum(1 for k, v in updates.items() if lead.get(k) != v)
             lead.update(updates)
-            lines.append(f"SUCCESS: update_lead LEAD HAS BEEN UPDATED - "
-                         f"{user}|{lead['lead_id']}|{1 if changed else 0}|||")  # fmt: skip
+            lines.append(
+                f"SUCCESS: update_lead LEAD HAS BEEN UPDATED - "
+                f"{user}|{lead['lead_id']}|{1 if changed else 0}|||"
+            )
         return "\n".join(lines) + "\n"
 
     def _fn_batch_update_lead(self, params: dict) -> str:
@@ -295,8 +324,10 @@ class ViciDouble(Lifecycle):
             return f"ERROR: batch_update_lead NO LEADS DEFINED - {user}|\n"
         found = [self.state.leads[i] for i in ids if i in self.state.leads]
         if not found:
-            return (f"ERROR: batch_update_lead NO MATCHES FOUND IN THE SYSTEM: |{user}|"
-                    f"{params['lead_ids']}\n")  # fmt: skip
+            return (
+                f"ERROR: batch_update_lead NO MATCHES FOUND IN THE SYSTEM: |{user}|"
+                f"{params['lead_ids']}\n"
+            )
         updates = {name: params[name] for name in (*LEAD_FIELDS, "status") if params.get(name)}
         if params.get("list_id_field"):
             updates["list_id"] = int(params["list_id_field"])
@@ -307,8 +338,10 @@ class ViciDouble(Lifecycle):
         for lead in found:
             lead.update(updates)
         found_ids = ",".join(str(lead["lead_id"]) for lead in found)
-        return (f"SUCCESS: batch_update_lead LEADS HAVE BEEN UPDATED - {user}|{len(found)}|"
-                f"{len(found)}|{found_ids}\n")  # fmt: skip
+        return (
+            f"SUCCESS: batch_update_lead LEADS HAVE BEEN UPDATED - {user}|{len(found)}|"
+            f"{len(found)}|{found_ids}\n"
+        )
 
     def _fn_lead_search(self, params: dict) -> str:
         user = params["user"]
@@ -317,8 +350,10 @@ class ViciDouble(Lifecycle):
             hits = sorted(self.state.by_phone.get(phone, []), reverse=True)
             lines.append(f"{phone}|{len(hits)}|{'-'.join(map(str, hits))}")
         if not any(line.split("|")[1] != "0" for line in lines):
-            return (f"ERROR: lead_search NO MATCHES FOUND IN THE SYSTEM: |{user}|||"
-                    f"{params.get('phone_number', '')}\n")  # fmt: skip
+            return (
+                f"ERROR: lead_search NO MATCHES FOUND IN THE SYSTEM: |{user}|||"
+                f"{params.get('phone_number', '')}\n"
+            )
         return "\n".join(lines) + "\n"
 
     def _fn_list_info(self, params: dict) -> str:
@@ -338,10 +373,25 @@ class ViciDouble(Lifecycle):
         for phone in phones:
             rows = [c for c in self.state.calls if c["phone_number"] == phone]
             if not rows:
-                lines.append(f"NOTICE: phone_number_log NO RECORDS FOUND FOR THIS PHONE NUMBER - "
-                             f"{user}|{phone}||")  # fmt: skip
+                lines.append(
+                    f"NOTICE: phone_number_log NO RECORDS FOUND FOR THIS PHONE NUMBER - "
+                    f"{user}|{phone}||"
+                )
             for c in sorted(rows, key=lambda c: c["call_date"], reverse=True):
-                lines.append("|".join(str(c[k]) for k in (
-                    "phone_number", "call_date", "list_id", "length_in_sec", "lead_status",
-                    "term_reason", "status", "source_id", "user")))  # fmt: skip
+                lines.append(
+                    "|".join(
+                        str(c[k])
+                        for k in (
+                            "phone_number",
+                            "call_date",
+                            "list_id",
+                            "length_in_sec",
+                            "lead_status",
+                            "term_reason",
+                            "status",
+                            "source_id",
+                            "user",
+                        )
+                    )
+                )
         return "\n".join(lines) + "\n"

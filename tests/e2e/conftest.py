@@ -39,11 +39,24 @@ def celery_worker(transactional_db) -> Callable[[str], subprocess.Popen]:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         }
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "celery"), "-A", "config", "worker", "-Q", queues,
-             "-P", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip",
-             "-l", "warning"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                queues,
+                "-P",
+                "solo",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         procs.append(proc)
         return proc
 

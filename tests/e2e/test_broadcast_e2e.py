@@ -19,13 +19,20 @@ def test_routed_leads_get_their_sequence_through_real_workers(workspace, gateway
     ids = make_leads(workspace, 3, first_name="Ann")
     celery_worker("routing,broadcast")
     route_pending_task.delay()
-    wait_until(lambda: Enrollment.objects.filter(lead_id__in=ids).count() == 3,
-               what="enrollments made by routing")  # fmt: skip
+    wait_until(
+        lambda: Enrollment.objects.filter(lead_id__in=ids).count() == 3,
+        what="enrollments made by routing",
+    )
     dispatch_task.delay(4.0)
-    wait_until(lambda: Message.objects.filter(status="sent").count() == 6, seconds=60,
-               what="both steps sent to the three leads")  # fmt: skip
-    wait_until(lambda: set(Enrollment.objects.values_list("status", flat=True)) == {"completed"},
-               what="completed enrollments")  # fmt: skip
+    wait_until(
+        lambda: Message.objects.filter(status="sent").count() == 6,
+        seconds=60,
+        what="both steps sent to the three leads",
+    )
+    wait_until(
+        lambda: set(Enrollment.objects.values_list("status", flat=True)) == {"completed"},
+        what="completed enrollments",
+    )
     arrivals = [s.at for s in gateway.sends_by_session()[device.gateway_session]]
     assert len(arrivals) == 6
     assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.3

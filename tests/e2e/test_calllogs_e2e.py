@@ -14,8 +14,7 @@ from tests.routing.factories import make_leads
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_real_worker_syncs_calls_and_dispositions(workspace, call_server, vici_db,
-                                                     celery_worker):  # fmt: skip
+def test_a_real_worker_syncs_calls_and_dispositions(workspace, call_server, vici_db, celery_worker):
     [lead_id] = make_leads(workspace, 1)
     Lead.objects.filter(pk=lead_id).update(vici_lead_id=31)
     epoch = int((timezone.now() - timedelta(minutes=30)).timestamp())
@@ -33,12 +32,24 @@ def test_a_webhook_event_is_applied_by_a_woken_worker_within_seconds(
     Lead.objects.filter(pk=lead_id).update(vici_lead_id=32)
     celery_worker("calllogs")
     epoch = int((timezone.now() - timedelta(minutes=1)).timestamp())
-    response = client.get("/webhooks/vici/call/", {
-        "server": call_server.pk, "token": call_server.hook.token, "kind": "dispo",
-        "uniqueid": f"{epoch}.9", "lead_id": "32", "vendor_lead_code": str(lead_id),
-        "dispo": "SALE", "talk_time": "30", "user": "agent1",
-    })  # fmt: skip
+    response = client.get(
+        "/webhooks/vici/call/",
+        {
+            "server": call_server.pk,
+            "token": call_server.hook.token,
+            "kind": "dispo",
+            "uniqueid": f"{epoch}.9",
+            "lead_id": "32",
+            "vendor_lead_code": str(lead_id),
+            "dispo": "SALE",
+            "talk_time": "30",
+            "user": "agent1",
+        },
+    )
     assert response.json() == {"ok": True, "queued": True}
-    wait_until(lambda: CallLog.objects.filter(lead_id=lead_id, status="SALE").exists(),
-               seconds=30, what="the event applied by the woken worker")  # fmt: skip
+    wait_until(
+        lambda: CallLog.objects.filter(lead_id=lead_id, status="SALE").exists(),
+        seconds=30,
+        what="the event applied by the woken worker",
+    )
     wait_until(lambda: Lead.objects.get(pk=lead_id).status == "sale", what="the lead closed")

@@ -221,8 +221,11 @@ def test_suppressions_are_normalized_so_any_format_blocks(workspace):
 def test_suppression_add_many_normalizes_and_is_idempotent(workspace):
     from leads.services import suppression_add_many
 
-    entries = [("phone", "(312) 200-0006", None), ("email", "A@B.co", workspace.pk),
-               ("phone", "+1 312 200 0006", None)]  # fmt: skip
+    entries = [
+        ("phone", "(312) 200-0006", None),
+        ("email", "A@B.co", workspace.pk),
+        ("phone", "+1 312 200 0006", None),
+    ]
     assert suppression_add_many(entries=entries, source="test") == 2
     assert suppression_add_many(entries=entries, source="test") == 0
     assert set(Suppression.objects.values_list("value", flat=True)) == {"+13122000006", "a@b.co"}

@@ -24,12 +24,23 @@ def normalized_or_empty(value: str) -> str:
 
 def test_the_north_american_fast_path_agrees_with_full_parsing():
     rng = random.Random(11)
-    spellings = ["+1{a}{b}{c}", "({a}) {b}-{c}", "{a}.{b}.{c}", "1{a}{b}{c}", "{a}-{b}-{c}",
-                 "+1 {a} {b} {c}", "{a}{b}{c}", "1 ({a}) {b}-{c}"]  # fmt: skip
+    spellings = [
+        "+1{a}{b}{c}",
+        "({a}) {b}-{c}",
+        "{a}.{b}.{c}",
+        "1{a}{b}{c}",
+        "{a}-{b}-{c}",
+        "+1 {a} {b} {c}",
+        "{a}{b}{c}",
+        "1 ({a}) {b}-{c}",
+    ]
     taken = 0
     for _ in range(20_000):
-        parts = {"a": rng.randint(100, 999), "b": f"{rng.randint(0, 999):03d}",
-                 "c": f"{rng.randint(0, 9999):04d}"}  # fmt: skip
+        parts = {
+            "a": rng.randint(100, 999),
+            "b": f"{rng.randint(0, 999):03d}",
+            "c": f"{rng.randint(0, 9999):04d}",
+        }
         value = rng.choice(spellings).format(**parts)
         fast = _nanp_fast(value, "US")
         if fast:

@@ -30,13 +30,24 @@ def test_history_page_shows_fields_and_timeline_newest_first(admin_client, works
     lead = LeadFactory(workspace=workspace, company="Acme", custom={"plan": "gold"})
     lead_events_record(
         events=[
-            EventSpec(lead_id=lead.pk, kind=LeadEvent.Kind.CREATED, message="Lead received",
-                      at=datetime(2026, 1, 1, tzinfo=UTC)),
-            EventSpec(lead_id=lead.pk, kind=LeadEvent.Kind.CALLED, message="Call ended",
-                      data={"agent": "agent7", "talk_seconds": 42,
-                            "recording_url": "http://rec.example/1.mp3"}),
+            EventSpec(
+                lead_id=lead.pk,
+                kind=LeadEvent.Kind.CREATED,
+                message="Lead received",
+                at=datetime(2026, 1, 1, tzinfo=UTC),
+            ),
+            EventSpec(
+                lead_id=lead.pk,
+                kind=LeadEvent.Kind.CALLED,
+                message="Call ended",
+                data={
+                    "agent": "agent7",
+                    "talk_seconds": 42,
+                    "recording_url": "http://rec.example/1.mp3",
+                },
+            ),
         ]
-    )  # fmt: skip
+    )
     html = admin_client.get(f"/leads/{lead.pk}/").content.decode()
     assert "Acme" in html and "gold" in html
     assert html.index("Call ended") < html.index("Lead received")

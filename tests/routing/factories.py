@@ -9,10 +9,13 @@ def make_leads(workspace, n: int, **fields) -> list[int]:
     start = _counter["n"]
     _counter["n"] += n
     rows = [
-        {"phone": f"+1{415 + (i // 7_000_000) % 400:03d}{200 + (i // 10_000) % 700:03d}"
-                  f"{i % 10_000:04d}", **fields}
+        {
+            "phone": f"+1{415 + (i // 7_000_000) % 400:03d}{200 + (i // 10_000) % 700:03d}"
+            f"{i % 10_000:04d}",
+            **fields,
+        }
         for i in range(start, start + n)
-    ]  # fmt: skip
+    ]
     ids = []
     for chunk in range(0, n, 1000):
         results = lead_ingest_batch(workspace=workspace, rows=rows[chunk : chunk + 1000])

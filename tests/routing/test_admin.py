@@ -12,16 +12,25 @@ pytestmark = pytest.mark.django_db
 
 def rule_form(workspace, **overrides):
     data = {
-        "name": "Solar CA", "priority": "10", "is_active": "on", "sources": "",
+        "name": "Solar CA",
+        "priority": "10",
+        "is_active": "on",
+        "sources": "",
         "distribution": "single",
-        "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0",
-        "conditions-0-group": "0", "conditions-0-field": "state",
-        "conditions-0-operator": "eq", "conditions-0-value": "CA",
-        "destinations-TOTAL_FORMS": "1", "destinations-INITIAL_FORMS": "0",
-        "destinations-0-workspace": str(workspace.pk), "destinations-0-is_active": "on",
-        "destinations-0-weight": "1", "destinations-0-timezone": "UTC",
+        "conditions-TOTAL_FORMS": "1",
+        "conditions-INITIAL_FORMS": "0",
+        "conditions-0-group": "0",
+        "conditions-0-field": "state",
+        "conditions-0-operator": "eq",
+        "conditions-0-value": "CA",
+        "destinations-TOTAL_FORMS": "1",
+        "destinations-INITIAL_FORMS": "0",
+        "destinations-0-workspace": str(workspace.pk),
+        "destinations-0-is_active": "on",
+        "destinations-0-weight": "1",
+        "destinations-0-timezone": "UTC",
         "destinations-0-schedule_days": "0123456",
-    }  # fmt: skip
+    }
     data.update(overrides)
     return data
 
@@ -67,8 +76,11 @@ def test_changelist_shows_hits_today(admin_client, workspace, django_assert_max_
 
 
 def test_duplicate_activate_deactivate_actions(admin_client, workspace):
-    rule = make_rule("r", conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
-                     destinations=[{"workspace": workspace}])  # fmt: skip
+    rule = make_rule(
+        "r",
+        conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+        destinations=[{"workspace": workspace}],
+    )
     url = "/admin/routing/routingrule/"
     admin_client.post(url, {"action": "duplicate", "_selected_action": [rule.pk]})
     copy = RoutingRule.objects.exclude(pk=rule.pk).get()
@@ -82,9 +94,12 @@ def test_duplicate_activate_deactivate_actions(admin_client, workspace):
 
 
 def test_rule_test_page_shows_matches_and_changes_nothing(admin_client, workspace):
-    rule = make_rule("ca", is_active=False,
-                     conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
-                     destinations=[{"workspace": workspace}])  # fmt: skip
+    rule = make_rule(
+        "ca",
+        is_active=False,
+        conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+        destinations=[{"workspace": workspace}],
+    )
     ca = make_leads(workspace, 2, state="CA")
     make_leads(workspace, 3, state="NY")
     page = admin_client.get(reverse("admin:routing_routingrule_change", args=[rule.pk]))
@@ -101,8 +116,13 @@ def test_rule_test_page_shows_matches_and_changes_nothing(admin_client, workspac
 def test_retry_now_action(admin_client, workspace):
     [lead_id] = make_leads(workspace, 1)
     Lead.objects.filter(pk=lead_id).update(status="failed")
-    RetryItem.objects.create(lead_id=lead_id, attempts=5, is_dead=True,
-                             next_retry_at="2026-01-01T00:00Z", last_error="boom")  # fmt: skip
+    RetryItem.objects.create(
+        lead_id=lead_id,
+        attempts=5,
+        is_dead=True,
+        next_retry_at="2026-01-01T00:00Z",
+        last_error="boom",
+    )
     listing = admin_client.get("/admin/routing/retryitem/?state=failed")
     assert b"boom" in listing.content
     item = RetryItem.objects.get()

@@ -49,8 +49,11 @@ def test_create_list_and_patch_rules(staff_client):
 
 
 def test_nested_validation_errors_are_per_field(staff_client):
-    bad = {**RULE, "conditions": [{"field": "state", "operator": "regex", "value": "(["}],
-           "destinations": [{"workspace": "nope"}]}  # fmt: skip
+    bad = {
+        **RULE,
+        "conditions": [{"field": "state", "operator": "regex", "value": "(["}],
+        "destinations": [{"workspace": "nope"}],
+    }
     response = staff_client.post("/api/v1/routing/rules/", bad, format="json")
     assert response.status_code == 400
     assert "destinations" in response.json()["errors"]
@@ -62,12 +65,16 @@ def test_nested_validation_errors_are_per_field(staff_client):
 
 
 def test_rule_test_endpoint_changes_nothing(staff_client, workspace):
-    rule = make_rule("ca", conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
-                     destinations=[{"workspace": workspace}])  # fmt: skip
+    rule = make_rule(
+        "ca",
+        conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+        destinations=[{"workspace": workspace}],
+    )
     ca = make_leads(workspace, 2, state="CA")
     make_leads(workspace, 1, state="NY")
-    body = staff_client.post(f"/api/v1/routing/rules/{rule.pk}/test/", {"last": 10},
-                             format="json").json()  # fmt: skip
+    body = staff_client.post(
+        f"/api/v1/routing/rules/{rule.pk}/test/", {"last": 10}, format="json"
+    ).json()
     assert body["tried"] == 3
     assert sorted(m["lead_id"] for m in body["matched"]) == sorted(ca)
     assert not Lead.objects.exclude(status="pending").exists()

@@ -6,8 +6,15 @@ from routing.engine import Condition, Destination, evaluate, weighted_sequence
 from routing.models import RuleCondition
 
 NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # a Monday
-LEAD = {"state": "CA", "industry": "Solar", "source": "fb", "custom": {"score": "72"},
-        "email": "", "timezone": "America/New_York", "workspace_id": 1}  # fmt: skip
+LEAD = {
+    "state": "CA",
+    "industry": "Solar",
+    "source": "fb",
+    "custom": {"score": "72"},
+    "email": "",
+    "timezone": "America/New_York",
+    "workspace_id": 1,
+}
 
 
 def cond(field, operator, value=""):
@@ -51,8 +58,9 @@ def test_weighted_sequence_is_smooth_and_exact():
 
 
 def test_schedule_and_local_period_starts():
-    d = Destination(1, 1, "x", False, None, None, 1, None, 10, "America/Los_Angeles", "01234",
-                    time(9), time(17))  # fmt: skip
+    d = Destination(
+        1, 1, "x", False, None, None, 1, None, 10, "America/Los_Angeles", "01234", time(9), time(17)
+    )
     assert d.is_open(NOW) is False  # 07:30 in Los Angeles
     assert d.is_open(datetime(2026, 11, 23, 18, tzinfo=UTC)) is True  # 10:00 there
     assert d.is_open(datetime(2026, 11, 22, 18, tzinfo=UTC)) is False  # Sunday

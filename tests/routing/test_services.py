@@ -37,10 +37,11 @@ def test_routes_by_priority_and_explains_why(workspace, partner_workspace, calls
     seq = Sequence.objects.create(workspace=workspace, name="Welcome")
     make_rule("low", priority=1, destinations=[{"workspace": partner_workspace}])
     high = make_rule(
-        "solar CA", priority=10,
+        "solar CA",
+        priority=10,
         conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
         destinations=[{"workspace": workspace, "vici_list": vlist, "sequence": seq}],
-    )  # fmt: skip
+    )
     [ca] = make_leads(workspace, 1, state="CA")
     [ny] = make_leads(workspace, 1, state="NY")
     stats = route()
@@ -62,8 +63,11 @@ def test_routes_by_priority_and_explains_why(workspace, partner_workspace, calls
 
 
 def test_custom_json_keys_can_be_matched(workspace):
-    make_rule("hot", conditions=[{"field": "custom.score", "operator": "gt", "value": "50"}],
-              destinations=[{"workspace": workspace}])  # fmt: skip
+    make_rule(
+        "hot",
+        conditions=[{"field": "custom.score", "operator": "gt", "value": "50"}],
+        destinations=[{"workspace": workspace}],
+    )
     hot = make_leads(workspace, 1, custom={"score": 80})
     cold = make_leads(workspace, 1, custom={"score": 20})
     route()
@@ -73,11 +77,14 @@ def test_custom_json_keys_can_be_matched(workspace):
 
 def test_or_groups_and_source_scope(workspace, calls):
     make_rule(
-        "or", sources="fb, google",
-        conditions=[{"field": "state", "operator": "eq", "value": "CA", "group": 0},
-                    {"field": "state", "operator": "eq", "value": "TX", "group": 1}],
+        "or",
+        sources="fb, google",
+        conditions=[
+            {"field": "state", "operator": "eq", "value": "CA", "group": 0},
+            {"field": "state", "operator": "eq", "value": "TX", "group": 1},
+        ],
         destinations=[{"workspace": workspace}],
-    )  # fmt: skip
+    )
     ids = make_leads(workspace, 1, state="TX", source="fb")
     ids += make_leads(workspace, 1, state="TX", source="tv")
     ids += make_leads(workspace, 1, state="NY", source="fb")
@@ -88,10 +95,12 @@ def test_or_groups_and_source_scope(workspace, calls):
 
 
 def test_capped_or_closed_destination_falls_through_to_next_rule(workspace, partner_workspace):
-    make_rule("capped", priority=10, destinations=[{"workspace": partner_workspace,
-                                                    "cap_per_day": 2}])  # fmt: skip
-    make_rule("closed", priority=5, destinations=[{"workspace": partner_workspace,
-                                                   "schedule_days": ""}])  # fmt: skip
+    make_rule(
+        "capped", priority=10, destinations=[{"workspace": partner_workspace, "cap_per_day": 2}]
+    )
+    make_rule(
+        "closed", priority=5, destinations=[{"workspace": partner_workspace, "schedule_days": ""}]
+    )
     make_rule("rest", priority=1, destinations=[{"workspace": workspace}])
     make_leads(workspace, 5)
     route()
@@ -111,8 +120,9 @@ def test_unrouted_leads_go_to_the_fallback_with_reason(workspace, partner_worksp
 
 def test_not_sold_to_a_second_partner(workspace, partner_workspace):
     other = type(partner_workspace).objects.create(name="P2", slug="p2", kind="partner")
-    make_rule("to partner 1", priority=10, sources="a",
-              destinations=[{"workspace": partner_workspace}])  # fmt: skip
+    make_rule(
+        "to partner 1", priority=10, sources="a", destinations=[{"workspace": partner_workspace}]
+    )
     make_rule("to partner 2", priority=5, destinations=[{"workspace": other}])
     [first] = make_leads(workspace, 1, source="a")
     route()
@@ -139,8 +149,11 @@ def test_expired_leads_become_expired(workspace):
 
 
 def test_rule_cache_is_never_stale_after_a_save(workspace, partner_workspace):
-    rule = make_rule("r", conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
-                     destinations=[{"workspace": workspace}])  # fmt: skip
+    rule = make_rule(
+        "r",
+        conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+        destinations=[{"workspace": workspace}],
+    )
     make_leads(workspace, 1, state="NY")
     route()
     assert Lead.objects.get().status == "unrouted"
@@ -154,8 +167,15 @@ def test_rule_cache_is_never_stale_after_a_save(workspace, partner_workspace):
 
 def test_failures_retry_with_backoff_then_fail(workspace, monkeypatch, settings):
     settings.ROUTING_MAX_ATTEMPTS = 3
-    make_rule("boom", destinations=[{"workspace": workspace, "sequence": Sequence.objects.create(
-        workspace=workspace, name="s")}])  # fmt: skip
+    make_rule(
+        "boom",
+        destinations=[
+            {
+                "workspace": workspace,
+                "sequence": Sequence.objects.create(workspace=workspace, name="s"),
+            }
+        ],
+    )
 
     def explode(**kwargs):
         raise RuntimeError("gateway down")
@@ -200,8 +220,10 @@ def test_stale_lock_is_reclaimed(workspace):
 
 
 def test_day_cap_resets_at_the_destinations_local_midnight(workspace):
-    make_rule("capped", destinations=[{"workspace": workspace, "cap_per_day": 1,
-                                       "timezone": "America/New_York"}])  # fmt: skip
+    make_rule(
+        "capped",
+        destinations=[{"workspace": workspace, "cap_per_day": 1, "timezone": "America/New_York"}],
+    )
     with time_machine.travel(datetime(2026, 11, 24, 4, 30, tzinfo=UTC), tick=False):  # 23:30 NY
         make_leads(workspace, 2)
         assert route().routed == 1

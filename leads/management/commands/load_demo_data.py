@@ -9,22 +9,79 @@ from django.core.management.base import BaseCommand
 from leads.models import Suppression, Workspace
 from leads.services import api_key_create, lead_ingest_batch, suppression_add, workspace_create
 
-FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-         "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas",
-         "Sarah", "Carlos", "Maria", "Wei", "Aisha", "Ivan", "Fatima", "Kenji",
-         "Priya"]  # fmt: skip
-LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-        "Rodriguez", "Martinez", "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor",
-        "Moore", "Jackson", "Martin", "Lee", "Chen", "Patel", "Nguyen", "Kim"]  # fmt: skip
-INDUSTRIES = ["Solar", "Insurance", "Home improvement", "Debt relief", "Medicare", "Auto warranty",
-              "Real estate", "Education"]  # fmt: skip
+FIRST = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Maria",
+    "Wei",
+    "Aisha",
+    "Ivan",
+    "Fatima",
+    "Kenji",
+    "Priya",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Chen",
+    "Patel",
+    "Nguyen",
+    "Kim",
+]
+INDUSTRIES = [
+    "Solar",
+    "Insurance",
+    "Home improvement",
+    "Debt relief",
+    "Medicare",
+    "Auto warranty",
+    "Real estate",
+    "Education",
+]
 # (state, time zone, area codes)
-PLACES = [("CA", "America/Los_Angeles", [213, 310, 415, 619]),
-          ("NY", "America/New_York", [212, 315, 518, 716]),
-          ("TX", "America/Chicago", [214, 512, 713, 817]),
-          ("FL", "America/New_York", [305, 407, 813, 904]),
-          ("IL", "America/Chicago", [312, 217, 309, 618]),
-          ("AZ", "America/Phoenix", [480, 520, 602, 928])]  # fmt: skip
+PLACES = [
+    ("CA", "America/Los_Angeles", [213, 310, 415, 619]),
+    ("NY", "America/New_York", [212, 315, 518, 716]),
+    ("TX", "America/Chicago", [214, 512, 713, 817]),
+    ("FL", "America/New_York", [305, 407, 813, 904]),
+    ("IL", "America/Chicago", [312, 217, 309, 618]),
+    ("AZ", "America/Phoenix", [480, 520, 602, 928]),
+]
 SOURCES = ["facebook", "google", "partner-feed", "webform", "tv"]
 
 
@@ -77,9 +134,14 @@ class Command(BaseCommand):
             self.stdout.write(f"API key for {workspace.slug}: {raw}")
             rows = demo_rows(options["leads"] * share // 3, seed=workspace.pk)
             for start in range(0, len(rows), 1000):
-                lead_ingest_batch(workspace=workspace, rows=rows[start : start + 1000],
-                                  actor="demo")  # fmt: skip
+                lead_ingest_batch(
+                    workspace=workspace, rows=rows[start : start + 1000], actor="demo"
+                )
         suppression_add(kind=Suppression.Kind.PHONE, value="+12135550100", reason="demo DNC")
-        suppression_add(kind=Suppression.Kind.EMAIL, value="donotcall@example.com",
-                        reason="demo opt-out", source="demo")  # fmt: skip
+        suppression_add(
+            kind=Suppression.Kind.EMAIL,
+            value="donotcall@example.com",
+            reason="demo opt-out",
+            source="demo",
+        )
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
