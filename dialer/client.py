@@ -30,6 +30,10 @@ _RULES: dict[str, tuple[str, bool, int]] = {
 }
 
 
+# The fields of a VICIdial lead (``vicidial_list``) that Leadbrain fills from its own lead.
+VICI_LEAD_FIELDS = frozenset({*_RULES, "phone"})
+
+
 def sanitise(name: str, value: str) -> str:
     """The value VICIdial will store for ``name`` (characters removed, + as space, cut)."""
     rule = _RULES.get(name)

@@ -8,8 +8,10 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.actors import user_actor
 from core.admin import BigTableAdmin
 from core.errors import ApplicationError
+from leads import fields as lead_fields
 from leads import services
 from leads.admin_filters import CreatedFilter, WorkspaceFilter
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
@@ -118,20 +120,7 @@ class CsvImportForm(forms.Form):
 class LeadChangeForm(forms.ModelForm):
     class Meta:
         model = Lead
-        fields = [
-            "first_name",
-            "last_name",
-            "phone",
-            "email",
-            "company",
-            "industry",
-            "state",
-            "postal_code",
-            "timezone",
-            "source",
-            "external_id",
-            "custom",
-        ]
+        fields = list(lead_fields.EDITABLE)
 
 
 def _stream_csv(queryset):
@@ -140,23 +129,7 @@ def _stream_csv(queryset):
             return value
 
     writer = csv.writer(Echo())
-    columns = [
-        "id",
-        "workspace_id",
-        "created_at",
-        "status",
-        "first_name",
-        "last_name",
-        "phone",
-        "email",
-        "company",
-        "industry",
-        "state",
-        "postal_code",
-        "timezone",
-        "source",
-        "external_id",
-    ]
+    columns = list(lead_fields.EXPORT)
     yield writer.writerow(columns)
     for row in queryset.values_list(*columns).iterator(chunk_size=2000):
         yield writer.writerow(row)
@@ -199,7 +172,7 @@ class LeadAdmin(BigTableAdmin):
         "destination_workspace",
         "routing_rule_id",
         "vici_lead_id",
-        "vici_list_id",
+        "vici_list_number",
         "routing_attempts",
         "history",
     ]
@@ -207,19 +180,7 @@ class LeadAdmin(BigTableAdmin):
         (None, {"fields": ["workspace", "status", "status_reason", "created_at", "updated_at"]}),
         (
             "Person",
-            {
-                "fields": [
-                    "first_name",
-                    "last_name",
-                    "phone",
-                    "email",
-                    "company",
-                    "industry",
-                    "state",
-                    "postal_code",
-                    "timezone",
-                ]
-            },
+            {"fields": list(lead_fields.PERSON)},
         ),
         ("Origin", {"fields": ["source", "external_id", "custom", "dedupe_hash"]}),
         ("Consent", {"fields": ["consent_at", "consent_text", "consent_url", "consent_ip"]}),
@@ -233,7 +194,7 @@ class LeadAdmin(BigTableAdmin):
                     "routing_rule_id",
                     "routing_attempts",
                     "vici_lead_id",
-                    "vici_list_id",
+                    "vici_list_number",
                 ]
             },
         ),
@@ -280,7 +241,7 @@ class LeadAdmin(BigTableAdmin):
             services.lead_update(
                 lead=Lead.objects.get(pk=obj.pk, created_at=obj.created_at),
                 data=data,
-                actor=f"admin:{request.user.get_username()}",
+                actor=user_actor(request.user),
             )
         except ApplicationError as exc:
             self.message_user(request, f"Not saved: {exc.errors or exc.message}", messages.ERROR)
@@ -314,7 +275,7 @@ class LeadAdmin(BigTableAdmin):
                 summary = csv_import(
                     workspace=form.cleaned_data["workspace"],
                     raw=form.cleaned_data["file"].read(),
-                    actor=f"admin:{request.user.get_username()}",
+                    actor=user_actor(request.user),
                 )
             except CsvImportError as exc:
                 form.add_error("file", str(exc))

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.locks import advisory_xact_locks
 from core.partitions import archived_tables
+from leads import fields as lead_fields
 from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
 from leads.signals import leads_ingested
@@ -34,22 +35,9 @@ LEAD_COLUMNS = (
     "workspace_id",
     "created_at",
     "updated_at",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "industry",
-    "state",
-    "postal_code",
-    "timezone",
-    "source",
-    "external_id",
+    *lead_fields.PROFILE,
     "custom",
-    "consent_at",
-    "consent_text",
-    "consent_url",
-    "consent_ip",
+    *lead_fields.CONSENT,
     "dedupe_hash",
     "status",
     "status_reason",
@@ -203,17 +191,7 @@ def lead_ingest_batch(
                     workspace.id,
                     now,
                     now,
-                    clean.get("first_name", ""),
-                    clean.get("last_name", ""),
-                    clean.get("phone", ""),
-                    clean.get("email", ""),
-                    clean.get("company", ""),
-                    clean.get("industry", ""),
-                    clean.get("state", ""),
-                    clean.get("postal_code", ""),
-                    clean.get("timezone", ""),
-                    clean.get("source", ""),
-                    clean.get("external_id", ""),
+                    *[clean.get(name, "") for name in lead_fields.PROFILE],
                     json.dumps(clean.get("custom", {})),
                     clean.get("consent_at"),
                     clean.get("consent_text", ""),

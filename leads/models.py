@@ -124,7 +124,9 @@ class Lead(PartitionedModel):
 
     # Dialer: where the lead lives in VICIdial.
     vici_lead_id = models.BigIntegerField(null=True, blank=True)
-    vici_list_id = models.BigIntegerField(null=True, blank=True)
+    vici_list_number = models.BigIntegerField(
+        null=True, blank=True, help_text="The VICIdial list_id the lead is in (Vici's number)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,7 +7,6 @@ The dedupe key of a person is the E.164 phone when there is one, else the email.
 import hashlib
 import json
 import re
-from datetime import datetime
 from functools import lru_cache
 from ipaddress import ip_address
 from typing import Any
@@ -19,18 +18,10 @@ from django.utils.timezone import is_naive, make_aware
 
 from core.locks import lock_key as core_lock_key
 from core.timezones import valid_timezones
+from leads import fields as lead_fields
+from leads.models import Lead
 
-STRING_FIELDS = {
-    "first_name": 100,
-    "last_name": 100,
-    "company": 200,
-    "industry": 100,
-    "state": 50,
-    "postal_code": 20,
-    "timezone": 64,
-    "source": 100,
-    "external_id": 100,
-}
+STRING_FIELDS = {name: Lead._meta.get_field(name).max_length for name in lead_fields.TEXT}
 ALL_FIELDS = {*STRING_FIELDS, "phone", "email", "custom", "consent"}
 CONSENT_FIELDS = {"at", "text", "url", "ip"}
 MAX_CUSTOM_BYTES = 16 * 1024
@@ -222,7 +213,3 @@ def normalize_row(
 def lock_key(workspace_id: int, hash_hex: str) -> int:
     """The advisory lock key for one person in one workspace."""
     return core_lock_key(workspace_id, hash_hex)
-
-
-def aware(value: datetime) -> datetime:
-    return make_aware(value) if is_naive(value) else value

@@ -1,8 +1,7 @@
 """Lead write paths. Every change records a LeadEvent in the same transaction."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -12,9 +11,22 @@ from django.utils.text import slugify
 
 from core.errors import ApplicationError
 from core.partitions import partition_archive, partitioned_models
+from leads import fields as lead_fields
+from leads.events import EventSpec, lead_events_record
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import dedupe_hash, normalize_email, normalize_phone, normalize_row
+from leads.pipeline import (
+    RoutingOutcome,
+    lead_send_to_routing,
+    leads_claim_for_routing,
+    leads_hold_for_routing,
+    leads_routing_apply,
+    leads_routing_failed,
+    leads_routing_release,
+    leads_routing_retry,
+    leads_vici_ids_record,
+)
 from leads.signals import lead_changed, lead_status_changed, send_on_commit
 
 __all__ = [
@@ -23,7 +35,16 @@ __all__ = [
     "api_key_create",
     "api_key_revoke",
     "idempotency_purge",
+    "RoutingOutcome",
     "lead_events_record",
+    "lead_send_to_routing",
+    "leads_claim_for_routing",
+    "leads_hold_for_routing",
+    "leads_routing_apply",
+    "leads_routing_failed",
+    "leads_routing_release",
+    "leads_routing_retry",
+    "leads_vici_ids_record",
     "lead_ingest_batch",
     "lead_ingest_one",
     "lead_status_set",
@@ -33,35 +54,6 @@ __all__ = [
     "suppression_add_many",
     "workspace_create",
 ]
-
-
-@dataclass
-class EventSpec:
-    lead_id: int
-    kind: str
-    message: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    actor: str = ""
-    at: datetime | None = None
-
-
-def lead_events_record(*, events: Iterable[EventSpec]) -> int:
-    """Append history rows in one INSERT. Call inside the transaction of the change."""
-    now = timezone.now()
-    rows = [
-        LeadEvent(
-            lead_id=e.lead_id,
-            kind=e.kind,
-            message=e.message,
-            data=e.data,
-            actor=e.actor,
-            created_at=e.at or now,
-        )
-        for e in events
-    ]
-    if rows:
-        LeadEvent.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
 
 
 def lead_status_set(
@@ -206,24 +198,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-UPDATABLE_FIELDS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "industry",
-    "state",
-    "postal_code",
-    "timezone",
-    "source",
-    "external_id",
-    "custom",
-    "consent_at",
-    "consent_text",
-    "consent_url",
-    "consent_ip",
-)
+UPDATABLE_FIELDS = lead_fields.UPDATABLE
 
 
 def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:

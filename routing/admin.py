@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 
+from core.actors import user_actor
 from core.admin import BigTableAdmin
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
 from routing import selectors, services
@@ -191,7 +192,7 @@ class RetryItemAdmin(LeadLinkMixin, LeadIdSearchMixin, admin.ModelAdmin):
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
         lead_ids = list(queryset.values_list("lead_id", flat=True))
-        services.retry_now(lead_ids=lead_ids, actor=f"admin:{request.user.get_username()}")
+        services.retry_now(lead_ids=lead_ids, actor=user_actor(request.user))
         transaction.on_commit(lambda: _wake_retry())
         self.message_user(
             request, f"{len(lead_ids)} lead(s) will be routed again now.", messages.SUCCESS

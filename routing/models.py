@@ -5,23 +5,10 @@ from django.db import models
 
 from core.models import PartitionedModel, TimeStampedModel
 from core.timezones import validate_timezone
+from leads import fields as lead_fields
 from leads.models import Lead, Workspace
 
-LEAD_FIELDS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "industry",
-    "state",
-    "postal_code",
-    "timezone",
-    "source",
-    "external_id",
-    "status",
-    "created_at",
-)
+LEAD_FIELDS = lead_fields.MATCHABLE
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 

@@ -4,9 +4,9 @@ from typing import Any
 from django.utils import timezone
 
 from leads.models import Lead
+from leads.pipeline import ROUTING_COLUMNS
 from routing.engine import compile_rule
 from routing.models import RoutingRule
-from routing.services import LEAD_COLUMNS
 
 
 @dataclass
@@ -19,7 +19,7 @@ def rule_test(*, rule: RoutingRule, last: int = 200) -> RuleTestResult:
     """Evaluate ``rule`` against the newest ``last`` leads without writing anything."""
     compiled = compile_rule(rule)
     now = timezone.now()
-    leads = list(Lead.objects.order_by("-created_at").values(*LEAD_COLUMNS)[:last])
+    leads = list(Lead.objects.order_by("-created_at").values(*ROUTING_COLUMNS)[:last])
     result = RuleTestResult(tried=len(leads))
     for lead in leads:
         reason = compiled.match(lead, now)

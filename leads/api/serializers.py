@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from leads.fields import PROFILE
 from leads.models import Lead, LeadEvent
 
 
@@ -10,22 +11,25 @@ class ConsentSerializer(serializers.Serializer):
     ip = serializers.IPAddressField(required=False, allow_null=True)
 
 
-class LeadInputSerializer(serializers.Serializer):
-    """Documents the input; validation itself is ``leads.normalize.normalize_row`` (fast)."""
+def _text_field(name: str) -> serializers.CharField:
+    return serializers.CharField(required=False, max_length=Lead._meta.get_field(name).max_length)
 
-    first_name = serializers.CharField(required=False, max_length=100)
-    last_name = serializers.CharField(required=False, max_length=100)
+
+class LeadInputSerializer(serializers.Serializer):
+    """Documents the input; validation itself is ``leads.normalize.normalize_row`` (fast).
+
+    The text fields come from ``leads.fields`` with the model's lengths."""
+
     phone = serializers.CharField(required=False, help_text="Any format; stored as E.164")
     email = serializers.EmailField(required=False)
-    company = serializers.CharField(required=False, max_length=200)
-    industry = serializers.CharField(required=False, max_length=100)
-    state = serializers.CharField(required=False, max_length=50)
-    postal_code = serializers.CharField(required=False, max_length=20)
     timezone = serializers.CharField(required=False, help_text="IANA name")
-    source = serializers.CharField(required=False, max_length=100)
-    external_id = serializers.CharField(required=False, max_length=100)
     custom = serializers.DictField(required=False)
     consent = ConsentSerializer(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = super().get_fields()
+        profile = {name: declared.pop(name, None) or _text_field(name) for name in PROFILE}
+        return profile | declared
 
 
 class IngestResultSerializer(serializers.Serializer):
@@ -49,23 +53,13 @@ class LeadOutputSerializer(serializers.ModelSerializer):
             "updated_at",
             "status",
             "status_reason",
-            "first_name",
-            "last_name",
-            "phone",
-            "email",
-            "company",
-            "industry",
-            "state",
-            "postal_code",
-            "timezone",
-            "source",
-            "external_id",
+            *PROFILE,
             "custom",
             "consent",
             "routed_at",
             "expires_at",
             "vici_lead_id",
-            "vici_list_id",
+            "vici_list_number",
         ]
 
     def get_consent(self, lead: Lead) -> dict:

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actors import api_key_actor, user_actor
 from core.errors import ApplicationError
 from leads import services
 from leads.api.serializers import (
@@ -43,8 +44,8 @@ class IsWorkspaceKeyOrStaff(permissions.BasePermission):
 def actor_of(request: Request) -> str:
     user = request.user
     if isinstance(user, WorkspacePrincipal):
-        return f"api:{user.api_key.prefix}"
-    return f"user:{user.get_username()}"
+        return api_key_actor(user.api_key.prefix)
+    return user_actor(user)
 
 
 def scoped_workspace(request: Request, *, required: bool) -> Workspace | None:

@@ -6,6 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from dialer import services
+from dialer.services import drain as drain_service
 from dialer.models import OutboxItem, ViciServer
 from leads.models import Lead, LeadEvent
 from tests.routing.factories import make_leads
@@ -34,7 +35,7 @@ def test_drain_pushes_records_ids_and_events(workspace, server, vici_list, vici)
         vici_row = vici.state.leads[lead.vici_lead_id]
         assert vici_row["vendor_lead_code"] == str(lead.pk)
         assert vici_row["phone_number"] == lead.phone[2:]
-        assert lead.vici_list_id == 1001
+        assert lead.vici_list_number == 1001
     assert set(OutboxItem.objects.values_list("state", flat=True)) == {"sent"}
     event = LeadEvent.objects.filter(lead_id=ids[0], kind="pushed").get()
     assert event.message.startswith("Pushed to VICIdial list 1001 as lead ")
@@ -50,7 +51,7 @@ def test_move_uses_the_stored_vici_lead_id(workspace, server, vici_list, other_l
     drain(server)
     lead = Lead.objects.get(pk=lead_id)
     assert vici.state.leads[lead.vici_lead_id]["list_id"] == 1002
-    assert lead.vici_list_id == 1002
+    assert lead.vici_list_number == 1002
     move_request = vici.state.requests[-1]
     assert move_request["search_method"] == "LEAD_ID"
     assert move_request["lead_id"] == str(lead.vici_lead_id)
@@ -80,7 +81,7 @@ def test_a_crashed_drain_leaves_items_that_come_back_after_the_lease(
 ):
     ids = make_leads(workspace, 2)
     services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
-    claimed = services._claim(server.pk, 10)  # a drain claims, then dies
+    claimed = drain_service._claim(server.pk, 10)  # a drain claims, then dies
     assert len(claimed) == 2
     assert drain(server).sent == 0  # leased to the dead drain
     OutboxItem.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
@@ -242,10 +243,10 @@ def test_changes_merge_into_one_open_update_even_in_flight(workspace, server, vi
     item = OutboxItem.objects.get(operation="update")
     assert item.payload == {"first_name": "A", "last_name": "B"}
     # Claimed (in flight) with that payload, then a newer change arrives before the answer.
-    [claimed] = services._claim(server.pk, 10)
+    [claimed] = drain_service._claim(server.pk, 10)
     services.outbox_enqueue_update(lead_ids=[lead_id], fields={"first_name": "C"})
-    out = services._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
-    services._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
+    out = drain_service._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
+    drain_service._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
     item.refresh_from_db()
     assert item.state == "pending"  # sent "A", but "C" is newer: it goes again
     assert drain(server).sent == 1

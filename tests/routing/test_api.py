@@ -91,3 +91,18 @@ def test_reroute_via_both_urls(api_client, workspace):
         services.route_pending(worker_id="t")
         assert Lead.objects.get(pk=lead_id).status == "routed"
     assert api_client.post("/api/v1/leads/999999/reroute/").status_code == 404
+
+
+@pytest.mark.parametrize("status", ["suppressed", "dnc", "sale", "not_interested"])
+def test_reroute_refuses_leads_that_must_not_be_contacted_or_are_closed(
+    api_client, workspace, status
+):
+    make_rule("all", destinations=[{"workspace": workspace}])
+    [lead_id] = make_leads(workspace, 1)
+    Lead.objects.filter(pk=lead_id).update(status=status)
+    response = api_client.post(f"/api/v1/leads/{lead_id}/reroute/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_reroutable"
+    assert response.json()["errors"] == {"status": [status]}
+    assert Lead.objects.get(pk=lead_id).status == status
+    assert services.route_pending(worker_id="t").claimed == 0

@@ -242,7 +242,7 @@ def test_reroute_sends_back_and_moves_in_vici(workspace, partner_workspace, call
     rule = make_rule("r", destinations=[{"workspace": workspace, "vici_list": list_a}])
     [lead_id] = make_leads(workspace, 1)
     route()
-    Lead.objects.filter(pk=lead_id).update(vici_list_id=1, vici_lead_id=77)
+    Lead.objects.filter(pk=lead_id).update(vici_list_number=1, vici_lead_id=77)
     rule.destinations.update(vici_list=list_b)
     services.rules_version_bump()
     services.lead_reroute(lead=Lead.objects.get(pk=lead_id), actor="test")

@@ -1,0 +1,38 @@
+"""Dialer services: the VICIdial outbox and its drain.
+
+``outbox``: enqueue (routing, lead edits, statuses) and retry; ``drain``: claim, send and
+record; ``servers``: hourly call budget, pause and resume; ``credentials``: the API password.
+"""
+
+from dialer.services.credentials import client_for, server_password, server_set_password
+from dialer.services.drain import DrainStats, Outcome, outbox_drain
+from dialer.services.outbox import (
+    VICI_FIELDS,
+    outbox_enqueue_add,
+    outbox_enqueue_move,
+    outbox_enqueue_status,
+    outbox_enqueue_update,
+    outbox_retry,
+    outbox_retry_all_failed,
+)
+from dialer.services.servers import calls_release, calls_reserve, server_pause, server_resume
+
+__all__ = [
+    "VICI_FIELDS",
+    "DrainStats",
+    "Outcome",
+    "calls_release",
+    "calls_reserve",
+    "client_for",
+    "outbox_drain",
+    "outbox_enqueue_add",
+    "outbox_enqueue_move",
+    "outbox_enqueue_status",
+    "outbox_enqueue_update",
+    "outbox_retry",
+    "outbox_retry_all_failed",
+    "server_password",
+    "server_pause",
+    "server_resume",
+    "server_set_password",
+]

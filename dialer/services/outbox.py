@@ -1,0 +1,136 @@
+"""The outbox of VICIdial operations: enqueue (routing, lead edits, statuses) and retry.
+
+One open item per lead, operation and list (a partial unique index); a second change of
+the same lead merges into the open item, even in flight (the drain then sends it again).
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from core.db import unnest_columns
+from dialer.client import VICI_LEAD_FIELDS, split_phone
+from dialer.models import OutboxItem, ViciList
+from leads import fields as lead_fields
+
+
+def _enqueue(lead_ids: Sequence[int], vici_list_id: int, operation: str) -> int:
+    if not lead_ids:
+        return 0
+    vici_list = ViciList.objects.select_related("server").get(pk=vici_list_id)
+    skip_sent_add = (
+        "AND NOT EXISTS (SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = l.id "
+        "AND o.operation = 'add' AND o.state = 'sent' AND o.vici_list_id = %s)"
+        if operation == OutboxItem.Operation.ADD
+        else ""
+    )
+    params: list[Any] = [vici_list.server_id, vici_list.pk, operation, list(lead_ids)]
+    if skip_sent_add:
+        params.append(vici_list.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
+                state, attempts, next_attempt_at, last_response, last_error, created_at,
+                updated_at)
+            SELECT l.id, %s, %s, %s, '{{}}', 'pending', 0, now(), '', '', now(), now()
+            FROM unnest(%s::bigint[]) AS l(id)
+            WHERE TRUE {skip_sent_add}
+            ON CONFLICT DO NOTHING
+            """,
+            params,
+        )
+        return cursor.rowcount
+
+
+def outbox_enqueue_add(*, lead_ids: Sequence[int], vici_list_id: int) -> int:
+    """Enqueue an add_lead of each lead into the ViciList ``vici_list_id``. Idempotent."""
+    return _enqueue(lead_ids, vici_list_id, OutboxItem.Operation.ADD)
+
+
+def outbox_enqueue_move(*, lead_ids: Sequence[int], vici_list_id: int) -> int:
+    """Enqueue a move (update_lead list_id_field) of each lead to ``vici_list_id``."""
+    return _enqueue(lead_ids, vici_list_id, OutboxItem.Operation.MOVE)
+
+
+# Lead fields mirrored into VICIdial when they change here (phone goes as code + number).
+VICI_FIELDS = tuple(name for name in lead_fields.PERSON if name in VICI_LEAD_FIELDS)
+
+
+def _where_in_vici(lead_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(lead_id, ViciList pk, server id) of the list each lead was last pushed or moved to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT ON (lead_id) lead_id, vici_list_id, server_id "
+            "FROM dialer_outboxitem WHERE lead_id = ANY(%s) AND operation IN ('add', 'move') "
+            "AND state = 'sent' ORDER BY lead_id, sent_at DESC, id DESC",
+            [list(lead_ids)],
+        )
+        return cursor.fetchall()
+
+
+def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str, Any]) -> int:
+    """One open item per lead and operation: a second change merges into the open one (even
+    in flight: the drain then keeps it pending, so the newer fields are sent too)."""
+    placed = _where_in_vici(lead_ids)
+    if not placed or not payload:
+        return 0
+    leads, lists, servers = unnest_columns(placed)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
+                state, attempts, next_attempt_at, last_response, last_error, created_at,
+                updated_at)
+            SELECT k.lead, k.server, k.list, %s, %s::jsonb, 'pending', 0, now(), '', '', now(),
+                now()
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) k(lead, list, server)
+            ON CONFLICT (lead_id, operation, vici_list_id)
+                WHERE state IN ('pending', 'in_flight')
+            DO UPDATE SET payload = dialer_outboxitem.payload || EXCLUDED.payload,
+                updated_at = now()
+            """,
+            [operation, json.dumps(payload), leads, lists, servers],
+        )
+        return cursor.rowcount
+
+
+def outbox_enqueue_update(*, lead_ids: Sequence[int], fields: dict[str, Any]) -> int:
+    """Enqueue an ``update_lead`` of these fields for leads that are in VICIdial."""
+    payload: dict[str, str] = {}
+    for name, value in fields.items():
+        if name not in VICI_FIELDS or value in (None, ""):
+            continue
+        if name == "phone":  # VICIdial writes phone_number only with update_phone_number=Y
+            payload["phone_code"], payload["phone_number"] = split_phone(str(value))
+            payload["update_phone_number"] = "Y"
+        else:
+            payload[name] = str(value)
+    return _enqueue_payload(lead_ids, OutboxItem.Operation.UPDATE, payload)
+
+
+def outbox_enqueue_status(*, lead_ids: Sequence[int], status: str) -> int:
+    """Enqueue an ``update_lead`` of the VICIdial status (e.g. DNC) for leads in VICIdial."""
+    return _enqueue_payload(lead_ids, OutboxItem.Operation.STATUS, {"status": status})
+
+
+def outbox_retry(*, item_ids: Sequence[int]) -> int:
+    """Admin "retry": failed or dead items go back to pending now."""
+    return OutboxItem.objects.filter(
+        pk__in=item_ids, state__in=[OutboxItem.State.FAILED, OutboxItem.State.DEAD]
+    ).update(
+        state=OutboxItem.State.PENDING,
+        next_attempt_at=timezone.now(),
+        attempts=0,
+        updated_at=timezone.now(),
+    )
+
+
+def outbox_retry_all_failed(*, server_id: int | None = None) -> int:
+    items = OutboxItem.objects.filter(state__in=[OutboxItem.State.FAILED, OutboxItem.State.DEAD])
+    if server_id:
+        items = items.filter(server_id=server_id)
+    return outbox_retry(item_ids=list(items.values_list("pk", flat=True)))

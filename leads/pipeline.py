@@ -1,0 +1,255 @@
+"""Set-wise writes of the lead table for the apps above it (routing, dialer).
+
+The leads app owns ``leads_lead``: routing and the dialer never write it themselves; they
+call these services, which do one statement per batch. A lead is claimed for routing
+(``locked_by``/``locked_at``), decided, and written back with its outcome; the dialer
+records where a lead lives in VICIdial.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.db import json_value, unnest_columns
+from core.errors import ConflictError
+from leads import fields as lead_fields
+from leads.events import EventSpec, lead_events_record
+from leads.models import Lead, LeadEvent
+
+# The columns routing needs to decide (conditions, dedupe, expiry, where it is in VICIdial).
+ROUTING_COLUMNS = (
+    "id",
+    "created_at",
+    "workspace_id",
+    *lead_fields.PROFILE,
+    "status",
+    "custom",
+    "dedupe_hash",
+    "expires_at",
+    "vici_list_number",
+)
+
+# Statuses from which a lead may not go back to routing: it must not be contacted, or its
+# outcome is final.
+NOT_REROUTABLE = {
+    Lead.Status.SUPPRESSED: "the lead is on the do-not-contact list",
+    Lead.Status.DNC: "the lead asked not to be contacted",
+    Lead.Status.SALE: "the lead is closed (sale)",
+    Lead.Status.NOT_INTERESTED: "the lead is closed (not interested)",
+}
+
+
+def leads_claim_for_routing(
+    *,
+    worker_id: str,
+    batch_size: int,
+    lead_ids: Sequence[int] | None = None,
+    unless_exists: str = "",
+) -> list[dict[str, Any]]:
+    """Claim up to ``batch_size`` pending leads (or the given ones) for ``worker_id``.
+
+    ``FOR UPDATE SKIP LOCKED``: two workers never claim the same lead; a claim older than
+    ``ROUTING_LOCK_TIMEOUT_SECONDS`` is stale and may be taken again. ``unless_exists`` is a
+    subquery over the caller's own tables (the lead is ``l``) naming leads to leave alone.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ROUTING_LOCK_TIMEOUT_SECONDS)
+    filters = "l.status = 'pending' AND (l.locked_at IS NULL OR l.locked_at < %s)"
+    params: list[Any] = [stale]
+    if lead_ids is not None:
+        filters += " AND l.id = ANY(%s)"
+        params.append(list(lead_ids))
+    elif unless_exists:
+        filters += f" AND NOT EXISTS ({unless_exists})"
+    columns = ", ".join(f"l.{c}" for c in ROUTING_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH picked AS (
+                SELECT l.id, l.created_at FROM leads_lead l WHERE {filters}
+                ORDER BY l.created_at LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE leads_lead l SET locked_by = %s, locked_at = %s
+            FROM picked WHERE l.id = picked.id AND l.created_at = picked.created_at
+            RETURNING {columns}
+            """,
+            [*params, batch_size, worker_id, now],
+        )
+        rows = [dict(zip(ROUTING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        row["custom"] = json_value(row["custom"])
+    return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+
+
+def leads_hold_for_routing(*, lead_ids: Sequence[int], worker_id: str) -> set[int]:
+    """Row-lock the claimed leads this worker still holds (still pending, not re-claimed
+    after a stale lock) for the decision transaction; returns their ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM leads_lead WHERE id = ANY(%s) AND locked_by = %s "
+            "AND status = 'pending' FOR UPDATE",
+            [list(lead_ids), worker_id],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@dataclass
+class RoutingOutcome:
+    """What routing decided for one lead."""
+
+    lead_id: int
+    status: str
+    reason: str
+    destination_workspace_id: int | None = None
+    rule_id: int | None = None
+
+
+def leads_routing_apply(*, outcomes: Sequence[RoutingOutcome], now: datetime) -> int:
+    """Write a batch of routing outcomes in one UPDATE and release the claims."""
+    if not outcomes:
+        return 0
+    rows = [
+        (
+            o.lead_id,
+            o.status,
+            o.reason[:255],
+            o.destination_workspace_id,
+            o.rule_id,
+            now if o.destination_workspace_id else None,
+        )
+        for o in outcomes
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE leads_lead l SET status = k.status, status_reason = k.reason, "
+            "destination_workspace_id = k.ws, routing_rule_id = k.rule, routed_at = k.routed, "
+            "locked_by = '', locked_at = NULL, updated_at = %s, "
+            "routing_attempts = l.routing_attempts + 1 "
+            "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], "
+            "%s::bigint[], %s::timestamptz[]) k(id, status, reason, ws, rule, routed) "
+            "WHERE l.id = k.id",
+            [now, *unnest_columns(rows)],
+        )
+        return cursor.rowcount
+
+
+def leads_routing_release(*, lead_ids: Sequence[int]) -> None:
+    """Give claimed leads back (their batch failed; the retry queue has them)."""
+    Lead.objects.filter(id__in=list(lead_ids)).update(locked_by="", locked_at=None)
+
+
+def leads_routing_failed(*, lead_ids: Sequence[int], error: str, actor: str) -> int:
+    """Pending leads that routing gave up on become ``failed``, with an event each."""
+    now = timezone.now()
+    with transaction.atomic():
+        failed = list(
+            Lead.objects.filter(id__in=list(lead_ids), status=Lead.Status.PENDING).values_list(
+                "id", flat=True
+            )
+        )
+        Lead.objects.filter(id__in=failed).update(
+            status=Lead.Status.FAILED,
+            status_reason=error[:255],
+            locked_by="",
+            locked_at=None,
+            updated_at=now,
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.ROUTING_FAILED,
+                    message=f"Routing failed {settings.ROUTING_MAX_ATTEMPTS} times: {error}",
+                    data={"error": error},
+                    actor=actor,
+                    at=now,
+                )
+                for lead_id in failed
+            ]
+        )
+    return len(failed)
+
+
+def leads_routing_retry(*, lead_ids: Sequence[int], actor: str) -> int:
+    """Failed leads back to pending ("retry now"); the next routing run takes them."""
+    now = timezone.now()
+    with transaction.atomic():
+        count = Lead.objects.filter(id__in=list(lead_ids), status=Lead.Status.FAILED).update(
+            status=Lead.Status.PENDING,
+            status_reason="",
+            locked_by="",
+            locked_at=None,
+            updated_at=now,
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.STATUS_CHANGED,
+                    message="Routing retried by hand",
+                    actor=actor,
+                    at=now,
+                )
+                for lead_id in lead_ids
+            ]
+        )
+    return count
+
+
+def lead_send_to_routing(*, lead: Lead, actor: str) -> Lead:
+    """Send one lead through routing again (reroute). A lead that must not be contacted,
+    or whose outcome is final, is refused with a 409 naming the reason."""
+    with transaction.atomic():
+        current = (
+            Lead.objects.select_for_update()
+            .filter(pk=lead.pk, created_at=lead.created_at)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if current in NOT_REROUTABLE:
+            raise ConflictError(
+                f"This lead cannot be rerouted: {NOT_REROUTABLE[current]}.",
+                code="not_reroutable",
+                errors={"status": [current]},
+            )
+        Lead.objects.filter(pk=lead.pk, created_at=lead.created_at).update(
+            status=Lead.Status.PENDING,
+            status_reason="reroute requested",
+            locked_by="",
+            locked_at=None,
+            expires_at=None,
+            updated_at=timezone.now(),
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead.pk,
+                    kind=LeadEvent.Kind.STATUS_CHANGED,
+                    message="Sent back to routing (reroute)",
+                    actor=actor,
+                    data={"from": current, "to": Lead.Status.PENDING},
+                )
+            ]
+        )
+    lead.refresh_from_db()
+    return lead
+
+
+def leads_vici_ids_record(*, placements: Iterable[tuple[int, int, int]]) -> int:
+    """Record where leads live in VICIdial: (lead id, Vici lead_id, Vici list number)."""
+    rows = list(placements)
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE leads_lead l SET vici_lead_id = k.vid, vici_list_number = k.list, "
+            "updated_at = %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) "
+            "k(id, vid, list) WHERE l.id = k.id",
+            [timezone.now(), *unnest_columns(rows)],
+        )
+        return cursor.rowcount

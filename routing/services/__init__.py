@@ -1,0 +1,45 @@
+"""Routing services: rules, deciding and writing batches, the retry queue.
+
+``rules``: the compiled-rules cache and rule edits; ``decide``: matching and allocation
+under locked caps; ``route``: claim, decide and write a batch; ``retry``: the retry queue.
+"""
+
+from broadcast import services as broadcast_services
+from dialer import services as dialer_services
+from routing.services.decide import Decision, decide
+from routing.services.retry import lead_reroute, retry_delay, retry_now, retry_schedule
+from routing.services.route import (
+    RouteStats,
+    leads_claim_pending,
+    retry_drain,
+    route_pending,
+    route_until_empty,
+)
+from routing.services.rules import (
+    active_rules,
+    rule_duplicate,
+    rule_save,
+    rules_set_active,
+    rules_version_bump,
+)
+
+__all__ = [
+    "Decision",
+    "RouteStats",
+    "active_rules",
+    "broadcast_services",
+    "decide",
+    "dialer_services",
+    "lead_reroute",
+    "leads_claim_pending",
+    "retry_delay",
+    "retry_drain",
+    "retry_now",
+    "retry_schedule",
+    "route_pending",
+    "route_until_empty",
+    "rule_duplicate",
+    "rule_save",
+    "rules_set_active",
+    "rules_version_bump",
+]

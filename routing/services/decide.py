@@ -1,0 +1,231 @@
+"""Deciding a batch: match every lead, then allocate destinations under locked caps.
+
+Caps and rotation counters are row-locked in a fixed order (rules, then counters, by id)
+inside the decision transaction, so they are exact under any number of workers and
+cannot deadlock.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from core.db import unnest_columns
+from routing.engine import Destination, Rule
+from routing.models import RoutingLog, RoutingRule
+
+Counters = dict[tuple[int, str], list[int]]  # (destination, "h"|"d") -> [count, cap]
+
+
+@dataclass
+class Decision:
+    lead: dict[str, Any]
+    outcome: str
+    reason: str
+    rule: Rule | None = None
+    destination: Destination | None = None
+    workspace_id: int | None = None
+
+
+def _lock_rules(rule_ids: list[int]) -> dict[int, int]:
+    if not rule_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, rotation FROM routing_routingrule WHERE id = ANY(%s) ORDER BY id "
+            "FOR UPDATE",
+            [sorted(rule_ids)],
+        )
+        return dict(cursor.fetchall())
+
+
+def _lock_counters(destinations: list[Destination], now: datetime) -> Counters:
+    """Lock (creating when missing) the hour/day counters; returns [count, cap] by key."""
+    keys = []
+    for d in destinations:
+        starts = d.period_starts(now)
+        if d.cap_per_hour is not None:
+            keys.append((d.id, "h", starts["h"], d.cap_per_hour))
+        if d.cap_per_day is not None:
+            keys.append((d.id, "d", starts["d"], d.cap_per_day))
+    if not keys:
+        return {}
+    keys.sort(key=lambda k: (k[0], k[1]))
+    ids, periods, starts_, caps = unnest_columns(keys)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO routing_capcounter (destination_id, period, period_start, count) "
+            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], "
+            "array_fill(0, ARRAY[%s])) ON CONFLICT DO NOTHING",
+            [ids, periods, starts_, len(ids)],
+        )
+        cursor.execute(
+            "SELECT c.destination_id, c.period, c.count FROM routing_capcounter c "
+            "JOIN unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) k(d, p, s) "
+            "ON c.destination_id = k.d AND c.period = k.p AND c.period_start = k.s "
+            "ORDER BY c.destination_id, c.period FOR UPDATE OF c",
+            [ids, periods, starts_],
+        )
+        counts = {(d, p): n for d, p, n in cursor.fetchall()}
+    return {(d, p): [counts[(d, p)], cap] for d, p, _, cap in keys}
+
+
+def _partner_sales(hashes: list[str], window_start: datetime) -> dict[str, set[int]]:
+    """Which partner workspaces each dedupe hash was already routed to (in the window)."""
+    if not hashes:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.dedupe_hash, l.destination_workspace_id FROM leads_lead l "
+            "JOIN leads_workspace w ON w.id = l.destination_workspace_id "
+            "WHERE l.dedupe_hash = ANY(%s) AND w.kind = 'partner' AND l.routed_at >= %s",
+            [hashes, window_start],
+        )
+        sold: dict[str, set[int]] = defaultdict(set)
+        for hash_, workspace_id in cursor.fetchall():
+            sold[hash_].add(workspace_id)
+    return sold
+
+
+def _expired(lead: dict[str, Any], now: datetime) -> bool:
+    return bool(lead["expires_at"] and lead["expires_at"] <= now)
+
+
+def _match(
+    leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime
+) -> tuple[list[list[tuple[Rule, str]]], dict[int, Rule]]:
+    """Every lead's matching rules (with the reason), and the rules any lead matched."""
+    matches: list[list[tuple[Rule, str]]] = []
+    touched: dict[int, Rule] = {}
+    for lead in leads:
+        matched = []
+        if not _expired(lead, now):
+            for rule in rules:
+                reason = rule.match(lead, now)
+                if reason is not None and rule.destinations:
+                    matched.append((rule, reason))
+                    touched[rule.id] = rule
+        matches.append(matched)
+    return matches, touched
+
+
+class _Allocator:
+    """The locked state of one batch: rotations, cap counters and partner sales."""
+
+    def __init__(self, rules: dict[int, Rule], leads: list[dict[str, Any]], now: datetime):
+        self.rules, self.now = rules, now
+        self.rotation = _lock_rules(list(rules))
+        self.destinations = {d.id: d for r in rules.values() for d in r.destinations}
+        ordered = sorted(self.destinations.values(), key=lambda d: d.id)
+        self.counters = _lock_counters(ordered, now)
+        self.sold: dict[str, set[int]] = {}
+        if any(d.workspace_is_partner for d in self.destinations.values()):
+            window = now - timedelta(days=settings.DEDUPE_WINDOW_DAYS)
+            self.sold = _partner_sales([lead["dedupe_hash"] for lead in leads], window)
+
+    def _has_room(self, d: Destination) -> bool:
+        return all(
+            self.counters[(d.id, p)][0] < self.counters[(d.id, p)][1]
+            for p in ("h", "d")
+            if (d.id, p) in self.counters
+        )
+
+    def _order(self, rule: Rule) -> list[int]:
+        n = len(rule.destinations)
+        if rule.distribution == RoutingRule.Distribution.SINGLE:
+            return list(range(n))
+        start = self.rotation[rule.id]
+        seq = rule.sequence if rule.distribution == "weighted" else tuple(range(n))
+        return list(dict.fromkeys(seq[(start + k) % len(seq)] for k in range(len(seq))))
+
+    def _refusal(self, lead: dict[str, Any], rule: Rule, d: Destination) -> str:
+        """Why ``d`` cannot take ``lead`` now; empty when it can."""
+        if not d.is_open(self.now):
+            return f"{d.workspace_name} is closed now (rule {rule.name})"
+        if not self._has_room(d):
+            return f"{d.workspace_name} reached its cap (rule {rule.name})"
+        partners = self.sold.get(lead["dedupe_hash"], set())
+        if d.workspace_is_partner and partners - {d.workspace_id}:
+            return f"already sold to another partner; not sold to {d.workspace_name}"
+        return ""
+
+    def choose(self, lead: dict[str, Any], matched: list[tuple[Rule, str]]) -> Decision:
+        skipped: list[str] = []
+        for rule, reason in matched:
+            for index in self._order(rule):
+                d = rule.destinations[index]
+                refusal = self._refusal(lead, rule, d)
+                if refusal:
+                    skipped.append(refusal)
+                    continue
+                self._take(lead, rule, d)
+                return Decision(
+                    lead,
+                    RoutingLog.Outcome.ROUTED,
+                    f"because {reason}",
+                    rule=rule,
+                    destination=d,
+                    workspace_id=d.workspace_id,
+                )
+        why = "; ".join(skipped) if skipped else "no active rule matched"
+        return Decision(lead, RoutingLog.Outcome.UNROUTED, why)
+
+    def _take(self, lead: dict[str, Any], rule: Rule, d: Destination) -> None:
+        for p in ("h", "d"):
+            if (d.id, p) in self.counters:
+                self.counters[(d.id, p)][0] += 1
+        if rule.distribution != RoutingRule.Distribution.SINGLE:
+            self.rotation[rule.id] += 1
+        if d.workspace_is_partner:
+            self.sold.setdefault(lead["dedupe_hash"], set()).add(d.workspace_id)
+
+    def save(self) -> None:
+        _save_counters(self.counters, self.destinations, self.now)
+        _save_rotation(self.rotation, self.rules)
+
+
+def decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime) -> list[Decision]:
+    """Match every lead, then allocate destinations under locked caps and counters."""
+    matches, touched = _match(leads, rules, now)
+    allocator = _Allocator(touched, leads, now)
+    decisions = []
+    for lead, matched in zip(leads, matches, strict=True):
+        if _expired(lead, now):
+            when = f"{lead['expires_at']:%Y-%m-%d %H:%M} UTC"
+            reason = f"not routed before it expired at {when}"
+            decisions.append(Decision(lead, RoutingLog.Outcome.EXPIRED, reason))
+        else:
+            decisions.append(allocator.choose(lead, matched))
+    allocator.save()
+    return decisions
+
+
+def _save_counters(counters: Counters, destinations: dict[int, Destination], now) -> None:
+    if not counters:
+        return
+    rows = [
+        (dest_id, period, destinations[dest_id].period_starts(now)[period], count)
+        for (dest_id, period), (count, _) in counters.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE routing_capcounter c SET count = k.n FROM unnest(%s::bigint[], "
+            "%s::varchar[], %s::timestamptz[], %s::int[]) k(d, p, s, n) "
+            "WHERE c.destination_id = k.d AND c.period = k.p AND c.period_start = k.s",
+            unnest_columns(rows),
+        )
+
+
+def _save_rotation(rotation: dict[int, int], rules: dict[int, Rule]) -> None:
+    changed = {i: n for i, n in rotation.items() if rules[i].distribution != "single"}
+    if not changed:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE routing_routingrule r SET rotation = k.n FROM "
+            "unnest(%s::bigint[], %s::bigint[]) k(i, n) WHERE r.id = k.i",
+            [list(changed), list(changed.values())],
+        )

@@ -1,0 +1,254 @@
+"""Routing a batch: claim pending leads, decide set-wise, write every decision with its reason.
+
+Two workers never route the same lead: a worker claims leads through
+``leads_claim_for_routing`` (``FOR UPDATE SKIP LOCKED``), and its decision is written only
+for the leads it still holds. Everything a decision changes is written set-wise: the leads
+(by the leads app's service), the routing log, the history, the VICIdial pushes and the
+sequence enrollments.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from broadcast import services as broadcast_services
+from core.actors import system_actor
+from core.errors import ApplicationError
+from dialer import services as dialer_services
+from leads.models import Lead, LeadEvent, Workspace
+from leads.services import (
+    EventSpec,
+    RoutingOutcome,
+    lead_events_record,
+    leads_claim_for_routing,
+    leads_hold_for_routing,
+    leads_routing_apply,
+)
+from routing.models import RetryItem, RoutingLog
+from routing.services.decide import Decision, decide
+from routing.services.retry import retry_schedule
+from routing.services.rules import active_rules
+
+logger = logging.getLogger(__name__)
+
+# Leads waiting in the retry queue are the retry drain's, not the sweeper's.
+IN_RETRY_QUEUE = "SELECT 1 FROM routing_retryitem r WHERE r.lead_id = l.id"
+
+LEAD_STATUS = {
+    RoutingLog.Outcome.ROUTED: Lead.Status.ROUTED,
+    RoutingLog.Outcome.FALLBACK: Lead.Status.ROUTED,
+    RoutingLog.Outcome.UNROUTED: Lead.Status.UNROUTED,
+    RoutingLog.Outcome.EXPIRED: Lead.Status.EXPIRED,
+}
+
+
+@dataclass
+class RouteStats:
+    claimed: int = 0
+    routed: int = 0
+    unrouted: int = 0
+    expired: int = 0
+    failed: int = 0
+    outcomes: dict[int, str] = field(default_factory=dict)
+
+
+def leads_claim_pending(
+    *, worker_id: str, batch_size: int, lead_ids: list[int] | None = None
+) -> list[dict]:
+    """Claim up to ``batch_size`` pending leads (or the given ones) for this worker."""
+    return leads_claim_for_routing(
+        worker_id=worker_id,
+        batch_size=batch_size,
+        lead_ids=lead_ids,
+        unless_exists=IN_RETRY_QUEUE,
+    )
+
+
+@dataclass
+class _Batch:
+    """What a batch's decisions write besides the leads: log, history and deliveries."""
+
+    worker_id: str
+    now: datetime
+    fallback: Workspace | None
+    outcomes: list[RoutingOutcome] = field(default_factory=list)
+    logs: list[RoutingLog] = field(default_factory=list)
+    events: list[EventSpec] = field(default_factory=list)
+    adds: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    moves: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    enroll: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def actor(self) -> str:
+        return system_actor("routing", self.worker_id)
+
+    def add(self, dec: Decision, duration_ms: float) -> None:
+        outcome, workspace_id = dec.outcome, dec.workspace_id
+        if outcome == RoutingLog.Outcome.UNROUTED and self.fallback is not None:
+            outcome, workspace_id = RoutingLog.Outcome.FALLBACK, self.fallback.pk
+        lead_id = dec.lead["id"]
+        rule_id = dec.rule.id if dec.rule else None
+        self.outcomes.append(
+            RoutingOutcome(lead_id, LEAD_STATUS[outcome], dec.reason, workspace_id, rule_id)
+        )
+        self.logs.append(
+            RoutingLog(
+                created_at=self.now,
+                lead_id=lead_id,
+                rule_id=rule_id,
+                rule_name=dec.rule.name if dec.rule else "",
+                destination_workspace_id=workspace_id,
+                outcome=outcome,
+                reason=dec.reason,
+                duration_ms=duration_ms,
+                worker=self.worker_id,
+            )
+        )
+        kind, message, data = self._history(dec, outcome)
+        self.events.append(EventSpec(lead_id, kind, message, data, actor=self.actor, at=self.now))
+
+    def _history(self, dec: Decision, outcome: str) -> tuple[str, str, dict]:
+        if outcome == RoutingLog.Outcome.ROUTED:
+            assert dec.rule is not None and dec.destination is not None
+            d = dec.destination
+            if d.vici_list_id:
+                in_vici = dec.lead["vici_list_number"]
+                (self.moves if in_vici else self.adds)[d.vici_list_id].append(dec.lead["id"])
+            if d.sequence_id:
+                self.enroll[d.sequence_id].append(dec.lead["id"])
+            return (
+                LeadEvent.Kind.ROUTED,
+                f"Routed to {d.workspace_name} by rule {dec.rule.name} {dec.reason}",
+                {
+                    "rule_id": dec.rule.id,
+                    "rule_name": dec.rule.name,
+                    "destination": d.workspace_name,
+                    "destination_workspace_id": d.workspace_id,
+                    "reason": dec.reason,
+                },
+            )
+        if outcome == RoutingLog.Outcome.FALLBACK:
+            assert self.fallback is not None
+            return (
+                LeadEvent.Kind.ROUTED,
+                f"No rule took it ({dec.reason}); sent to fallback {self.fallback.name}",
+                {"destination": self.fallback.name, "reason": dec.reason, "fallback": True},
+            )
+        if outcome == RoutingLog.Outcome.EXPIRED:
+            return LeadEvent.Kind.EXPIRED, f"Expired: {dec.reason}", {}
+        return LeadEvent.Kind.UNROUTED, f"Not routed: {dec.reason}", {"reason": dec.reason}
+
+    def deliver(self) -> None:
+        """Enqueue the VICIdial pushes and moves and the sequence enrollments."""
+        for list_id, lead_ids in self.adds.items():
+            dialer_services.outbox_enqueue_add(lead_ids=lead_ids, vici_list_id=list_id)
+        for list_id, lead_ids in self.moves.items():
+            dialer_services.outbox_enqueue_move(lead_ids=lead_ids, vici_list_id=list_id)
+        for sequence_id, lead_ids in self.enroll.items():
+            self._enroll(sequence_id, lead_ids)
+
+    def _enroll(self, sequence_id: int, lead_ids: list[int]) -> None:
+        try:
+            broadcast_services.enrollment_create_many(
+                lead_ids=lead_ids, sequence_id=sequence_id, actor=self.actor
+            )
+        except ApplicationError as exc:  # a sequence without devices must not block routing
+            logger.error("routing could not enroll in sequence %s: %s", sequence_id, exc)
+            lead_events_record(
+                events=[
+                    EventSpec(
+                        lead_id=lead_id,
+                        kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                        message=f"Not enrolled: {exc.message}",
+                        actor=self.actor,
+                        data={"sequence_id": sequence_id},
+                    )
+                    for lead_id in lead_ids
+                ]
+            )
+
+
+def _fallback_workspace() -> Workspace | None:
+    slug = settings.ROUTING_FALLBACK_WORKSPACE
+    return Workspace.objects.filter(slug=slug).first() if slug else None
+
+
+def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started: float) -> None:
+    """Write all decisions of a batch set-wise: leads, routing log, events, enqueues."""
+    batch = _Batch(worker_id=worker_id, now=now, fallback=_fallback_workspace())
+    duration = (time.perf_counter() - started) * 1000 / max(1, len(decisions))
+    for dec in decisions:
+        batch.add(dec, duration)
+    leads_routing_apply(outcomes=batch.outcomes, now=now)
+    RoutingLog.objects.bulk_create(batch.logs, batch_size=2000)
+    lead_events_record(events=batch.events)
+    batch.deliver()
+
+
+def _count(stats: RouteStats, decisions: list[Decision]) -> None:
+    for dec in decisions:
+        stats.outcomes[dec.lead["id"]] = dec.outcome
+        if dec.outcome == RoutingLog.Outcome.ROUTED:
+            stats.routed += 1
+        elif dec.outcome == RoutingLog.Outcome.EXPIRED:
+            stats.expired += 1
+        else:
+            stats.unrouted += 1
+
+
+def route_pending(
+    *, worker_id: str, batch_size: int | None = None, lead_ids: list[int] | None = None
+) -> RouteStats:
+    """Claim a batch and route it. A failure sends the batch to the retry queue."""
+    batch_size = batch_size or settings.ROUTING_BATCH_SIZE
+    with transaction.atomic():
+        claimed = leads_claim_pending(worker_id=worker_id, batch_size=batch_size, lead_ids=lead_ids)
+    stats = RouteStats(claimed=len(claimed))
+    if not claimed:
+        return stats
+    started = time.perf_counter()
+    claimed_ids = [lead["id"] for lead in claimed]
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            held = leads_hold_for_routing(lead_ids=claimed_ids, worker_id=worker_id)
+            leads = [lead for lead in claimed if lead["id"] in held]
+            decisions = decide(leads, active_rules(), now)
+            _write(decisions, worker_id=worker_id, now=now, started=started)
+            RetryItem.objects.filter(lead_id__in=[lead["id"] for lead in leads]).delete()
+    except Exception as exc:  # noqa: BLE001 - any failure of a batch goes to the retry queue
+        logger.exception("routing batch failed; %s leads to the retry queue", len(claimed))
+        stats.failed = retry_schedule(lead_ids=claimed_ids, error=repr(exc))
+        return stats
+    _count(stats, decisions)
+    return stats
+
+
+def route_until_empty(*, worker_id: str, seconds: float = 50.0) -> int:
+    """Route batches until nothing is pending or the time budget is spent."""
+    deadline = time.monotonic() + seconds
+    total = 0
+    while time.monotonic() < deadline:
+        stats = route_pending(worker_id=worker_id)
+        total += stats.claimed
+        if stats.claimed == 0:
+            break
+    return total
+
+
+def retry_drain(*, worker_id: str, limit: int = 1000) -> int:
+    """Route the leads whose retry time has come."""
+    due = list(
+        RetryItem.objects.filter(is_dead=False, next_retry_at__lte=timezone.now())
+        .order_by("next_retry_at")
+        .values_list("lead_id", flat=True)[:limit]
+    )
+    if due:
+        route_pending(worker_id=worker_id, lead_ids=due, batch_size=len(due))
+    return len(due)
