@@ -9,7 +9,7 @@ requests carrying the same person create exactly one lead.
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +46,7 @@ LEAD_COLUMNS = (
     "expires_at",
 )
 EVENT_COLUMNS = ("lead_id", "created_at", "kind", "message", "data", "actor")
+Row = tuple[int, dict[str, Any]]  # (index in the request, normalized row)
 
 
 @dataclass
@@ -119,16 +120,10 @@ def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
                 copy.write_row(row)
 
 
-def lead_ingest_batch(
-    *,
-    workspace: Workspace,
-    rows: list[Any],
-    source: str = "",
-    actor: str = "",
-) -> list[IngestResult]:
-    """Store the good rows of ``rows``; one result per row, in input order."""
+def _validate(rows: list[Any], source: str) -> tuple[list[IngestResult], list[Row]]:
+    """Normalize every row: a result per row, and the valid ones with their dedupe hash."""
     results: list[IngestResult] = []
-    valid: list[tuple[int, dict[str, Any]]] = []
+    valid: list[Row] = []
     for index, row in enumerate(rows):
         clean, errors = normalize_row(row)
         if errors:
@@ -139,121 +134,169 @@ def lead_ingest_batch(
         clean["dedupe_hash"] = dedupe_hash(clean.get("phone", ""), clean.get("email", ""))
         results.append(IngestResult(index=index, status=CREATED))
         valid.append((index, clean))
+    return results, valid
+
+
+def _reserve_ids(count: int) -> list[int]:
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) "
+            "FROM generate_series(1, %s)",
+            [count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass
+class _Batch:
+    """One intake transaction: what is already known, and the rows and events to COPY."""
+
+    workspace: Workspace
+    actor: str
+    now: datetime
+    originals: dict[str, int]  # dedupe hash -> the earliest lead in the window
+    suppressed: set[tuple[str, str]]  # (kind, value) on the do-not-contact list
+    lead_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    created_ids: list[int] = field(default_factory=list)
+
+    def is_suppressed(self, clean: dict[str, Any]) -> bool:
+        return ("phone", clean.get("phone")) in self.suppressed or (
+            "email",
+            clean.get("email"),
+        ) in self.suppressed
+
+    def event(self, lead_id: int, kind: str, message: str, data: dict[str, Any]) -> None:
+        self.events.append((lead_id, self.now, kind, message, json.dumps(data), self.actor))
+
+    def new_lead(self, lead_id: int, clean: dict[str, Any], expires_at: datetime | None) -> str:
+        """Add a new lead's row and events; its verdict (created or suppressed)."""
+        suppressed = self.is_suppressed(clean)
+        self.lead_rows.append(
+            (
+                lead_id,
+                self.workspace.id,
+                self.now,
+                self.now,
+                *[clean.get(name, "") for name in lead_fields.PROFILE],
+                json.dumps(clean.get("custom", {})),
+                clean.get("consent_at"),
+                clean.get("consent_text", ""),
+                clean.get("consent_url", ""),
+                clean.get("consent_ip"),
+                clean["dedupe_hash"],
+                Lead.Status.SUPPRESSED if suppressed else Lead.Status.PENDING,
+                "on the do-not-contact list" if suppressed else "",
+                "",
+                0,
+                None if suppressed else expires_at,
+            )
+        )
+        source = clean.get("source", "")
+        self.event(
+            lead_id,
+            LeadEvent.Kind.CREATED,
+            "Lead received",
+            {"source": source, "actor": self.actor},
+        )
+        if suppressed:
+            self.event(
+                lead_id,
+                LeadEvent.Kind.SUPPRESSED,
+                "Phone or email is on the do-not-contact list; never routed",
+                {},
+            )
+            return SUPPRESSED
+        self.created_ids.append(lead_id)
+        return CREATED
+
+    def repeat(self, original: int, clean: dict[str, Any]) -> str:
+        """The same person again: an event on the original; the verdict says ``suppressed``
+        rather than ``duplicate`` when the person must not be contacted."""
+        data = {
+            "source": clean.get("source", ""),
+            "external_id": clean.get("external_id", ""),
+            "actor": self.actor,
+        }
+        self.event(
+            original,
+            LeadEvent.Kind.DUPLICATE_RECEIVED,
+            "The same person was received again",
+            data,
+        )
+        return SUPPRESSED if self.is_suppressed(clean) else DUPLICATE
+
+
+def _first_of_each_person(valid: list[Row], originals: dict[str, int]) -> list[Row]:
+    """The rows that make new leads: the first row of each person not already known."""
+    seen: set[str] = set()
+    firsts = []
+    for index, clean in valid:
+        hash_ = clean["dedupe_hash"]
+        if hash_ in originals or hash_ in seen:
+            continue
+        seen.add(hash_)
+        firsts.append((index, clean))
+    return firsts
+
+
+def lead_ingest_batch(
+    *,
+    workspace: Workspace,
+    rows: list[Any],
+    source: str = "",
+    actor: str = "",
+) -> list[IngestResult]:
+    """Store the good rows of ``rows``; one result per row, in input order."""
+    results, valid = _validate(rows, source)
     if not valid:
         return results
-
     hashes = sorted({clean["dedupe_hash"] for _, clean in valid})
-    keys = sorted({lock_key(workspace.id, h) for h in hashes})
-    created_ids: list[int] = []
     with transaction.atomic():
         now = timezone.now()
-        advisory_xact_locks(keys)
-        originals = _existing_originals(workspace.id, hashes, dedupe_window_start(workspace, now))
-        phones = [c["phone"] for _, c in valid if c.get("phone")]
-        emails = [c["email"] for _, c in valid if c.get("email")]
-        suppressed = _suppressed(workspace.id, phones, emails)
-
-        fresh = [(i, c) for i, c in valid if c["dedupe_hash"] not in originals]
-        first_in_batch: dict[str, int] = {}
-        to_insert: list[tuple[int, dict[str, Any]]] = []
-        for index, clean in fresh:
-            if clean["dedupe_hash"] in first_in_batch:
-                continue
-            first_in_batch[clean["dedupe_hash"]] = index
-            to_insert.append((index, clean))
-
-        ids: list[int] = []
-        if to_insert:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) "
-                    "FROM generate_series(1, %s)",
-                    [len(to_insert)],
-                )
-                ids = [row[0] for row in cursor.fetchall()]
-        expires_at = (
-            now + timedelta(hours=settings.LEAD_EXPIRY_HOURS)
-            if settings.LEAD_EXPIRY_HOURS
-            else None
+        advisory_xact_locks(lock_key(workspace.id, h) for h in hashes)
+        batch = _Batch(
+            workspace=workspace,
+            actor=actor,
+            now=now,
+            originals=_existing_originals(
+                workspace.id, hashes, dedupe_window_start(workspace, now)
+            ),
+            suppressed=_suppressed(
+                workspace.id,
+                [c["phone"] for _, c in valid if c.get("phone")],
+                [c["email"] for _, c in valid if c.get("email")],
+            ),
         )
-        lead_rows: list[tuple] = []
-        events: list[tuple] = []
-        id_by_hash: dict[str, int] = dict(originals)
-        for (index, clean), lead_id in zip(to_insert, ids, strict=True):
-            is_suppressed = ("phone", clean.get("phone")) in suppressed or (
-                "email",
-                clean.get("email"),
-            ) in suppressed
-            status = Lead.Status.SUPPRESSED if is_suppressed else Lead.Status.PENDING
-            lead_rows.append(
-                (
-                    lead_id,
-                    workspace.id,
-                    now,
-                    now,
-                    *[clean.get(name, "") for name in lead_fields.PROFILE],
-                    json.dumps(clean.get("custom", {})),
-                    clean.get("consent_at"),
-                    clean.get("consent_text", ""),
-                    clean.get("consent_url", ""),
-                    clean.get("consent_ip"),
-                    clean["dedupe_hash"],
-                    status,
-                    "on the do-not-contact list" if is_suppressed else "",
-                    "",
-                    0,
-                    None if is_suppressed else expires_at,
-                )
-            )
-            data = json.dumps({"source": clean.get("source", ""), "actor": actor})
-            events.append((lead_id, now, LeadEvent.Kind.CREATED, "Lead received", data, actor))
-            if is_suppressed:
-                events.append(
-                    (
-                        lead_id,
-                        now,
-                        LeadEvent.Kind.SUPPRESSED,
-                        "Phone or email is on the do-not-contact list; never routed",
-                        "{}",
-                        actor,
-                    )
-                )
-            else:
-                created_ids.append(lead_id)
-            id_by_hash[clean["dedupe_hash"]] = lead_id
-            result = results[index]
-            result.id = lead_id
-            result.status = SUPPRESSED if is_suppressed else CREATED
-
-        for index, clean in valid:
-            result = results[index]
-            if result.id is not None:
-                continue
-            original = id_by_hash[clean["dedupe_hash"]]
-            result.status = DUPLICATE
-            result.duplicate_of = original
-            data = {
-                "source": clean.get("source", ""),
-                "external_id": clean.get("external_id", ""),
-                "actor": actor,
-            }
-            events.append(
-                (
-                    original,
-                    now,
-                    LeadEvent.Kind.DUPLICATE_RECEIVED,
-                    "The same person was received again",
-                    json.dumps(data),
-                    actor,
-                )
-            )
-
-        _copy("leads_lead", LEAD_COLUMNS, lead_rows)
-        _copy("leads_leadevent", EVENT_COLUMNS, events)
-        if created_ids:
-            workspace_id = workspace.id
-            transaction.on_commit(lambda: _announce(workspace_id, created_ids))
+        _store(batch, valid, results)
     return results
+
+
+def _store(batch: _Batch, valid: list[Row], results: list[IngestResult]) -> None:
+    """Write the batch's new leads and every row's events; fill in the verdicts."""
+    expires_at = (
+        batch.now + timedelta(hours=settings.LEAD_EXPIRY_HOURS)
+        if settings.LEAD_EXPIRY_HOURS
+        else None
+    )
+    to_insert = _first_of_each_person(valid, batch.originals)
+    id_by_hash = dict(batch.originals)
+    for (index, clean), lead_id in zip(to_insert, _reserve_ids(len(to_insert)), strict=True):
+        results[index].status = batch.new_lead(lead_id, clean, expires_at)
+        results[index].id = lead_id
+        id_by_hash[clean["dedupe_hash"]] = lead_id
+    for index, clean in valid:
+        result = results[index]
+        if result.id is None:
+            result.duplicate_of = id_by_hash[clean["dedupe_hash"]]
+            result.status = batch.repeat(result.duplicate_of, clean)
+    _copy("leads_lead", LEAD_COLUMNS, batch.lead_rows)
+    _copy("leads_leadevent", EVENT_COLUMNS, batch.events)
+    if batch.created_ids:
+        workspace_id, created_ids = batch.workspace.id, batch.created_ids
+        transaction.on_commit(lambda: _announce(workspace_id, created_ids))
 
 
 def _announce(workspace_id: int, lead_ids: list[int]) -> None:

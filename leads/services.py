@@ -49,6 +49,7 @@ __all__ = [
     "lead_ingest_one",
     "lead_status_set",
     "lead_update",
+    "leads_mark_dnc",
     "partitions_archive_old",
     "suppression_add",
     "suppression_add_many",
@@ -94,6 +95,53 @@ def lead_status_set(
                 lead_status_changed, lead_ids=[i for i, _ in changed], status=status, actor=actor
             )
     return len(changed)
+
+
+def leads_mark_dnc(*, lead_ids: Iterable[int], reason: str, actor: str, source: str) -> int:
+    """Do not contact these leads: what that means, decided here and only here.
+
+    Every channel of each lead is suppressed in its workspace (phone and email), the
+    opt-out is recorded, and the status becomes ``dnc``. The apps that contact people react
+    to ``lead_status_changed`` (the dialer: VICIdial status and DNC list, open pushes
+    cancelled; broadcast: every sequence stopped), and everything that pushes, dials or
+    sends re-checks the suppressions before contact. Returns how many leads changed.
+    """
+    leads = list(
+        Lead.objects.filter(id__in=list(lead_ids)).values_list(
+            "id", "workspace_id", "phone", "email"
+        )
+    )
+    if not leads:
+        return 0
+    entries: list[tuple[str, str, int | None]] = []
+    for _, workspace_id, phone, email in leads:
+        if phone:
+            entries.append((Suppression.Kind.PHONE, phone, workspace_id))
+        if email:
+            entries.append((Suppression.Kind.EMAIL, email, workspace_id))
+    with transaction.atomic():
+        suppression_add_many(entries=entries, reason=reason, source=source)
+        already = set(
+            Lead.objects.filter(id__in=[i for i, *_ in leads], status=Lead.Status.DNC).values_list(
+                "id", flat=True
+            )
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.OPTED_OUT,
+                    message=reason,
+                    data={"source": source},
+                    actor=actor,
+                )
+                for lead_id, *_ in leads
+                if lead_id not in already
+            ]
+        )
+        return lead_status_set(
+            lead_ids=[i for i, *_ in leads], status=Lead.Status.DNC, reason=reason, actor=actor
+        )
 
 
 def suppression_add(

@@ -140,6 +140,8 @@ class LeadListCreateView(generics.ListAPIView):
             body = result.as_dict()
             if result.status == "rejected":
                 body = {"code": "invalid", "message": "Invalid lead.", **body}
+            if result.duplicate_of is not None:
+                return status.HTTP_200_OK, body  # nothing new was stored
             return SINGLE_STATUS[result.status], body
 
         return run_idempotent(request, workspace, compute)

@@ -6,7 +6,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from leads.models import Lead, LeadEvent
-from leads.services import api_key_revoke
+from leads.services import api_key_revoke, suppression_add
 from tests.conftest import make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +190,16 @@ def test_a_revoked_key_stops_working_at_once_even_after_it_was_checked(api_clien
     assert api_client.get("/api/v1/leads/").status_code == 200  # checked and remembered
     api_key_revoke(api_key=ApiKey.objects.get(prefix=api_key.split("_")[1]))
     assert api_client.get("/api/v1/leads/").status_code in (401, 403)
+
+
+def test_a_suppressed_person_posted_again_answers_suppressed_not_duplicate(
+    api_client, workspace
+):
+    first = api_client.post("/api/v1/leads/", LEAD, format="json").json()
+    suppression_add(kind="phone", value=LEAD["phone"], workspace_id=workspace.pk)
+    again = api_client.post("/api/v1/leads/", LEAD, format="json")
+    assert again.status_code == 200
+    assert again.json()["status"] == "suppressed"
+    assert again.json()["duplicate_of"] == first["id"]
+    bulk = api_client.post("/api/v1/leads/bulk/", [LEAD], format="json").json()
+    assert [(r["status"], r["duplicate_of"]) for r in bulk] == [("suppressed", first["id"])]

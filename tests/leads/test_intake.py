@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.partitions import partition_archive, partition_ensure
 from leads.models import Lead, LeadEvent, Suppression
-from leads.services import lead_ingest_batch, suppression_add
+from leads.services import lead_ingest_batch, leads_mark_dnc, suppression_add
 from leads.signals import leads_ingested
 
 pytestmark = pytest.mark.django_db
@@ -231,3 +231,21 @@ def test_suppression_add_many_normalizes_and_is_idempotent(workspace):
     assert set(Suppression.objects.values_list("value", flat=True)) == {"+13122000006", "a@b.co"}
     [result] = lead_ingest_batch(workspace=workspace, rows=[row(6)])
     assert result.status == "suppressed"
+
+
+def test_suppression_outranks_dedupe_and_still_names_the_original(workspace):
+    [first] = lead_ingest_batch(workspace=workspace, rows=[GOOD])
+    assert first.status == "created"
+    # The person opts out (a DNC disposition or a STOP reply), then is posted again.
+    leads_mark_dnc(lead_ids=[first.id], reason="STOP", actor="device:1", source="opt-out")
+    again, by_email = lead_ingest_batch(
+        workspace=workspace, rows=[GOOD, {"email": "ana@example.com", "first_name": "A"}]
+    )
+    assert (again.status, again.duplicate_of, again.id) == ("suppressed", first.id, None)
+    # Only the email known: another person by the dedupe key, stored as suppressed.
+    assert (by_email.status, by_email.duplicate_of) == ("suppressed", None)
+    assert Lead.objects.get(pk=by_email.id).status == "suppressed"
+    # Someone else still answers duplicate as before.
+    [other] = lead_ingest_batch(workspace=workspace, rows=[row(7)])
+    [other_again] = lead_ingest_batch(workspace=workspace, rows=[row(7)])
+    assert (other_again.status, other_again.duplicate_of) == ("duplicate", other.id)
