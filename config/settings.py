@@ -200,7 +200,8 @@ DIALER_MAX_ATTEMPTS = env.int("DIALER_MAX_ATTEMPTS", default=8)
 DIALER_LEASE_SECONDS = env.int("DIALER_LEASE_SECONDS", default=300)
 # Lead statuses set here (not by VICIdial) that are mirrored to the Vici lead's status.
 DIALER_STATUS_MAP = env.dict(
-    "DIALER_STATUS_MAP", default={"dnc": "DNC", "sale": "SALE", "not_interested": "NI"}
+    "DIALER_STATUS_MAP",
+    default={"dnc": "DNC", "suppressed": "DNC", "sale": "SALE", "not_interested": "NI"},
 )
 # Fernet-style key material for the stored Vici API passwords (derived from SECRET_KEY if unset).
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")

@@ -98,6 +98,7 @@ class OutboxItem(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (Vici said no)"
         DEAD = "dead", "Dead (gave up retrying)"
+        CANCELLED = "cancelled", "Cancelled (the lead must not be contacted)"
 
     lead_id = models.BigIntegerField(db_index=True)
     server = models.ForeignKey(ViciServer, on_delete=models.PROTECT, related_name="outbox")

@@ -1,16 +1,29 @@
 """Receivers of lead news: mirror field and status changes into VICIdial (enqueue only)."""
 
+from typing import Any
+
 from django.conf import settings
 
 from dialer import services
+from leads.models import Lead
 from leads.signals import lead_changed, lead_status_changed
 
+# Statuses after which a lead must never be dialed.
+DO_NOT_DIAL = (Lead.Status.DNC, Lead.Status.SUPPRESSED)
 
-def on_lead_changed(sender, *, lead_ids, fields, actor="", **kwargs) -> None:
+
+def on_lead_changed(
+    sender: Any, *, lead_ids: list[int], fields: dict[str, Any], actor: str = "", **kwargs: Any
+) -> None:
     services.outbox_enqueue_update(lead_ids=lead_ids, fields=fields)
 
 
-def on_lead_status_changed(sender, *, lead_ids, status, actor="", **kwargs) -> None:
+def on_lead_status_changed(
+    sender: Any, *, lead_ids: list[int], status: str, actor: str = "", **kwargs: Any
+) -> None:
+    if status in DO_NOT_DIAL:
+        # An add or move still waiting (minutes, or hours during an outage) must not go out.
+        services.outbox_cancel_for_leads(lead_ids=lead_ids, reason=f"the lead became {status}")
     if actor.startswith("vicidial"):
         return  # VICIdial told us: it already knows
     vici_status = settings.DIALER_STATUS_MAP.get(status)

@@ -348,6 +348,7 @@ class SuppressionAdmin(admin.ModelAdmin):
             workspace_id=obj.workspace_id,
             reason=obj.reason,
             source=obj.source or "admin",
+            actor=user_actor(request.user),
         )
         obj.pk = created.pk
 

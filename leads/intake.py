@@ -21,6 +21,7 @@ from core.partitions import archived_tables
 from leads import fields as lead_fields
 from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
+from leads.selectors import suppression_matches
 from leads.signals import leads_ingested
 
 logger = logging.getLogger(__name__)
@@ -94,19 +95,6 @@ def _existing_originals(workspace_id: int, hashes: list[str], since) -> dict[str
             params,
         )
         return dict(cursor.fetchall())
-
-
-def _suppressed(workspace_id: int, phones: list[str], emails: list[str]) -> set[tuple[str, str]]:
-    if not phones and not emails:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT kind, value FROM leads_suppression "
-            "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
-            "  (kind = 'phone' AND value = ANY(%s)) OR (kind = 'email' AND value = ANY(%s)))",
-            [workspace_id, phones, emails],
-        )
-        return set(cursor.fetchall())
 
 
 def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -264,10 +252,10 @@ def lead_ingest_batch(
             originals=_existing_originals(
                 workspace.id, hashes, dedupe_window_start(workspace, now)
             ),
-            suppressed=_suppressed(
-                workspace.id,
-                [c["phone"] for _, c in valid if c.get("phone")],
-                [c["email"] for _, c in valid if c.get("email")],
+            suppressed=suppression_matches(
+                workspace_id=workspace.id,
+                phones=[c["phone"] for _, c in valid if c.get("phone")],
+                emails=[c["email"] for _, c in valid if c.get("email")],
             ),
         )
         _store(batch, valid, results)

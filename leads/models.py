@@ -170,6 +170,7 @@ class LeadEvent(PartitionedModel):
         EXPIRED = "expired", "Expired"
         PUSHED = "pushed", "Pushed to dialer"
         PUSH_FAILED = "push_failed", "Dialer push failed"
+        PUSH_CANCELLED = "push_cancelled", "Dialer push cancelled"
         CALLED = "called", "Called"
         DISPOSITIONED = "dispositioned", "Dispositioned"
         ENROLLED = "enrolled", "Enrolled in sequence"

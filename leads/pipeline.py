@@ -20,6 +20,7 @@ from core.errors import ConflictError
 from leads import fields as lead_fields
 from leads.events import EventSpec, lead_events_record
 from leads.models import Lead, LeadEvent
+from leads.selectors import LEAD_UNREACHABLE_SQL
 
 # The columns routing needs to decide (conditions, dedupe, expiry, where it is in VICIdial).
 ROUTING_COLUMNS = (
@@ -86,16 +87,17 @@ def leads_claim_for_routing(
     return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
 
 
-def leads_hold_for_routing(*, lead_ids: Sequence[int], worker_id: str) -> set[int]:
+def leads_hold_for_routing(*, lead_ids: Sequence[int], worker_id: str) -> dict[int, bool]:
     """Row-lock the claimed leads this worker still holds (still pending, not re-claimed
-    after a stale lock) for the decision transaction; returns their ids."""
+    after a stale lock) for the decision transaction. Returns their ids, each with whether
+    it must not be contacted now (a suppression added since intake)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM leads_lead WHERE id = ANY(%s) AND locked_by = %s "
-            "AND status = 'pending' FOR UPDATE",
+            f"SELECT l.id, {LEAD_UNREACHABLE_SQL} FROM leads_lead l "
+            "WHERE l.id = ANY(%s) AND l.locked_by = %s AND l.status = 'pending' FOR UPDATE OF l",
             [list(lead_ids), worker_id],
         )
-        return {row[0] for row in cursor.fetchall()}
+        return dict(cursor.fetchall())
 
 
 @dataclass

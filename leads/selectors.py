@@ -75,3 +75,44 @@ def lead_search(*, workspace: Workspace | None = None, q: str = "", status: str 
                 phone = ""
             queryset = queryset.filter(phone=phone) if phone else queryset.filter(external_id=q)
     return queryset
+
+
+def suppression_matches(
+    *, workspace_id: int, phones: list[str], emails: list[str]
+) -> set[tuple[str, str]]:
+    """The (kind, value) pairs among these phones and emails that must not be contacted in
+    this workspace (its own suppressions and the global ones)."""
+    if not phones and not emails:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT kind, value FROM leads_suppression "
+            "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
+            "  (kind = 'phone' AND value = ANY(%s)) OR (kind = 'email' AND value = ANY(%s)))",
+            [workspace_id, phones, emails],
+        )
+        return set(cursor.fetchall())
+
+
+# The one SQL test of "this lead must not be contacted": its status, or a suppression of
+# its phone or email, global or in its workspace. ``l`` is the lead. Other apps use it in
+# their claims (reading the leads tables in a join is allowed; writing them is not).
+LEAD_UNREACHABLE_SQL = (
+    "(l.status IN ('dnc', 'suppressed') OR EXISTS (SELECT 1 FROM leads_suppression x "
+    "WHERE (x.workspace_id = l.workspace_id OR x.workspace_id IS NULL) AND ("
+    "(x.kind = 'phone' AND x.value = l.phone AND l.phone <> '') OR "
+    "(x.kind = 'email' AND x.value = l.email AND l.email <> ''))))"
+)
+
+
+def leads_unreachable(*, lead_ids: list[int]) -> set[int]:
+    """Which of these leads must not be contacted (DNC, suppressed status or a suppression
+    of their phone or email)."""
+    if not lead_ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.id FROM leads_lead l WHERE l.id = ANY(%s) AND {LEAD_UNREACHABLE_SQL}",
+            [lead_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}

@@ -27,6 +27,7 @@ from leads.pipeline import (
     leads_routing_retry,
     leads_vici_ids_record,
 )
+from leads.selectors import suppression_matches
 from leads.signals import lead_changed, lead_status_changed, send_on_commit
 
 __all__ = [
@@ -71,8 +72,12 @@ def lead_status_set(
         return 0
     with transaction.atomic():
         now = timezone.now()
-        changed = list(
-            Lead.objects.filter(id__in=ids).exclude(status=status).values_list("id", "status")
+        changed = list(  # locked in id order: a concurrent drain locks the same way
+            Lead.objects.select_for_update()
+            .filter(id__in=ids)
+            .exclude(status=status)
+            .order_by("id")
+            .values_list("id", "status")
         )
         Lead.objects.filter(id__in=[i for i, _ in changed]).update(
             status=status, status_reason=reason[:255], updated_at=now
@@ -151,18 +156,40 @@ def suppression_add(
     workspace_id: int | None = None,
     reason: str = "",
     source: str = "",
+    actor: str = "",
 ) -> tuple[Suppression, bool]:
     """Add a phone (E.164) or email (lower-cased) to the do-not-contact list. Idempotent.
 
     Returns the suppression and whether it was created.
     """
-    suppression, created = Suppression.objects.get_or_create(
-        kind=kind,
-        value=_suppression_value(kind, value),
-        workspace_id=workspace_id,
-        defaults={"reason": reason[:255], "source": source[:64]},
-    )
+    value = _suppression_value(kind, value)
+    with transaction.atomic():
+        suppression, created = Suppression.objects.get_or_create(
+            kind=kind,
+            value=value,
+            workspace_id=workspace_id,
+            defaults={"reason": reason[:255], "source": source[:64]},
+        )
+        if created:
+            _suppress_matching_leads(kind, value, workspace_id, actor=actor or source)
     return suppression, created
+
+
+def _suppress_matching_leads(kind: str, value: str, workspace_id: int | None, actor: str) -> int:
+    """Leads that already have a newly suppressed phone or email become ``suppressed``, so
+    the dialer stops them in VICIdial and broadcast stops their sequences (both react to
+    the status). Indexed on phone and email."""
+    leads = Lead.objects.filter(**{kind: value}).exclude(
+        status__in=[Lead.Status.DNC, Lead.Status.SUPPRESSED]
+    )
+    if workspace_id is not None:
+        leads = leads.filter(workspace_id=workspace_id)
+    return lead_status_set(
+        lead_ids=list(leads.values_list("id", flat=True)),
+        status=Lead.Status.SUPPRESSED,
+        reason=f"the {kind} is on the do-not-contact list",
+        actor=actor,
+    )
 
 
 def _suppression_value(kind: str, value: str) -> str:
@@ -289,6 +316,9 @@ def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
                 )
             ]
         )
+        if _now_unreachable(lead, changed, actor):
+            lead.refresh_from_db()
+            return lead  # nothing is mirrored to VICIdial for a lead that must not be called
         send_on_commit(
             lead_changed,
             lead_ids=[lead.pk],
@@ -296,6 +326,29 @@ def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
             actor=actor,
         )
     return lead
+
+
+def _now_unreachable(lead: Lead, changed: dict[str, Any], actor: str) -> bool:
+    """After an edit: is the lead one that must not be contacted? A new phone or email on
+    the do-not-contact list makes it ``suppressed`` (status event, dialer and broadcast
+    react to the status)."""
+    if lead.status in (Lead.Status.DNC, Lead.Status.SUPPRESSED):
+        return True
+    if "phone" not in changed and "email" not in changed:
+        return False
+    if not suppression_matches(
+        workspace_id=lead.workspace_id,
+        phones=[lead.phone] if lead.phone else [],
+        emails=[lead.email] if lead.email else [],
+    ):
+        return False
+    lead_status_set(
+        lead_ids=[lead.pk],
+        status=Lead.Status.SUPPRESSED,
+        reason="the new phone or email is on the do-not-contact list",
+        actor=actor,
+    )
+    return True
 
 
 def partitions_archive_old(*, older_than_days: int, dry_run: bool = False) -> dict[str, list[str]]:

@@ -175,6 +175,7 @@ class RoutingLog(PartitionedModel):
         FALLBACK = "fallback", "Fallback"
         UNROUTED = "unrouted", "Unrouted"
         EXPIRED = "expired", "Expired"
+        SUPPRESSED = "suppressed", "Suppressed (do not contact)"
         FAILED = "failed", "Failed"
 
     id = models.BigAutoField(primary_key=True)

@@ -8,6 +8,8 @@ from dialer.services.credentials import client_for, server_password, server_set_
 from dialer.services.drain import DrainStats, Outcome, outbox_drain
 from dialer.services.outbox import (
     VICI_FIELDS,
+    outbox_cancel,
+    outbox_cancel_for_leads,
     outbox_enqueue_add,
     outbox_enqueue_move,
     outbox_enqueue_status,
@@ -24,6 +26,8 @@ __all__ = [
     "calls_release",
     "calls_reserve",
     "client_for",
+    "outbox_cancel",
+    "outbox_cancel_for_leads",
     "outbox_drain",
     "outbox_enqueue_add",
     "outbox_enqueue_move",

@@ -31,8 +31,10 @@ from dialer.client import (
 )
 from dialer.models import OutboxItem, ViciList, ViciServer
 from dialer.services.credentials import client_for
+from dialer.services.outbox import CONTACT_OPERATIONS, outbox_cancel, outbox_enqueue_status
 from dialer.services.servers import calls_release, calls_reserve, server_pause
 from leads.models import LeadEvent
+from leads.selectors import LEAD_UNREACHABLE_SQL, leads_unreachable
 from leads.services import EventSpec, lead_events_record, leads_vici_ids_record
 
 LEAD_COLUMNS = (
@@ -57,6 +59,7 @@ class Outcome:
     error: str = ""
     message: str = ""
     login_failed: bool = False
+    operation: str = ""
     payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
 
 
@@ -102,7 +105,26 @@ def _claim(server_id: int, limit: int) -> list[dict[str, Any]]:
             leads = {row[0]: dict(zip(LEAD_COLUMNS, row, strict=True)) for row in cursor}
             for item in items:
                 item["lead"] = leads.get(item["lead_id"])
+            items = _without_unreachable(items)
     return sorted(items, key=lambda i: i["id"])
+
+
+def _without_unreachable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Re-check before contact: an add, move or update of a lead that must not be contacted
+    now (DNC, suppressed, a suppression of its phone or email) is cancelled, not sent."""
+    contact = [i for i in items if i["operation"] in CONTACT_OPERATIONS]
+    unreachable = leads_unreachable(lead_ids=[i["lead_id"] for i in contact])
+    if not unreachable:
+        return items
+    outbox_cancel(
+        item_ids=[i["id"] for i in contact if i["lead_id"] in unreachable],
+        reason="the lead is on the do-not-contact list",
+    )
+    return [
+        i
+        for i in items
+        if i["operation"] not in CONTACT_OPERATIONS or i["lead_id"] not in unreachable
+    ]
 
 
 def _add(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcome) -> None:
@@ -158,6 +180,7 @@ def _send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) 
         item_id=item["id"],
         lead_id=item["lead_id"],
         state=OutboxItem.State.SENT,
+        operation=item["operation"],
         payload=item["payload"] or {},
     )
     if item["lead"] is None:
@@ -243,10 +266,26 @@ def _write_items(cursor, outcomes: list[Outcome], rows: list[tuple], now: dateti
     )
 
 
+def _stop_dialing_unreachable(cursor: Any, placed: list[int]) -> None:
+    """Leads that reached VICIdial while being marked do-not-contact get their DNC status
+    there at once. The row locks order this with any concurrent status change: either it
+    is seen here, or its own receiver runs after this commit and sees the lead in VICIdial."""
+    if not placed:
+        return
+    cursor.execute(
+        f"SELECT l.id, {LEAD_UNREACHABLE_SQL} FROM leads_lead l WHERE l.id = ANY(%s) "
+        "ORDER BY l.id FOR SHARE OF l",
+        [sorted(placed)],
+    )
+    unreachable = [lead_id for lead_id, blocked in cursor.fetchall() if blocked]
+    if unreachable:
+        outbox_enqueue_status(lead_ids=unreachable, status=settings.DIALER_STATUS_MAP["dnc"])
+
+
 def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id: int) -> None:
     """Write a batch of results set-wise: items, where the leads are in VICIdial, events."""
     now = timezone.now()
-    rows, events, placements = [], [], []
+    rows, events, placements, placed = [], [], [], []
     for out in outcomes:
         state, next_at = _final_state(out, attempts[out.item_id], now)
         rows.append(
@@ -254,6 +293,8 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
         )
         if state == OutboxItem.State.SENT:
             placements.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
+            if out.operation in (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE):
+                placed.append(out.lead_id)
         event = _event(out, state, lists[out.item_id])
         if event is not None:
             events.append(event)
@@ -261,6 +302,7 @@ def _record(outcomes: list[Outcome], attempts: dict[int, int], lists, server_id:
         _write_items(cursor, outcomes, rows, now)
         leads_vici_ids_record(placements=placements)
         lead_events_record(events=events)
+        _stop_dialing_unreachable(cursor, placed)
         if any(o.state == OutboxItem.State.SENT for o in outcomes):
             ViciServer.objects.filter(pk=server_id).update(last_success_at=now)
 

@@ -8,13 +8,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import unnest_columns
 from dialer.client import VICI_LEAD_FIELDS, split_phone
 from dialer.models import OutboxItem, ViciList
 from leads import fields as lead_fields
+from leads.models import LeadEvent
+from leads.services import EventSpec, lead_events_record
 
 
 def _enqueue(lead_ids: Sequence[int], vici_list_id: int, operation: str) -> int:
@@ -134,3 +136,56 @@ def outbox_retry_all_failed(*, server_id: int | None = None) -> int:
     if server_id:
         items = items.filter(server_id=server_id)
     return outbox_retry(item_ids=list(items.values_list("pk", flat=True)))
+
+
+# Operations that would put a lead in front of a dialer; a status (DNC) always goes.
+CONTACT_OPERATIONS = (
+    OutboxItem.Operation.ADD,
+    OutboxItem.Operation.MOVE,
+    OutboxItem.Operation.UPDATE,
+)
+CANCELLED_MESSAGE = "VICIdial push cancelled: the lead must not be contacted"
+
+
+def outbox_cancel(*, item_ids: Sequence[int], reason: str) -> int:
+    """Cancel these open items (add, move, update) and say so on each lead's history."""
+    if not item_ids:
+        return 0
+    with transaction.atomic():
+        cancelled = list(
+            OutboxItem.objects.filter(
+                pk__in=list(item_ids),
+                state__in=[OutboxItem.State.PENDING, OutboxItem.State.IN_FLIGHT],
+                operation__in=CONTACT_OPERATIONS,
+            ).values_list("pk", "lead_id", "operation")
+        )
+        OutboxItem.objects.filter(pk__in=[pk for pk, _, _ in cancelled]).update(
+            state=OutboxItem.State.CANCELLED,
+            last_error=reason[:2000],
+            leased_until=None,
+            updated_at=timezone.now(),
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.PUSH_CANCELLED,
+                    message=CANCELLED_MESSAGE,
+                    data={"operation": operation, "reason": reason},
+                    actor="dialer",
+                )
+                for _, lead_id, operation in cancelled
+            ]
+        )
+    return len(cancelled)
+
+
+def outbox_cancel_for_leads(*, lead_ids: Sequence[int], reason: str) -> int:
+    """Cancel the pending adds, moves and updates of leads that must not be contacted
+    (in-flight ones are checked again when their answer is recorded)."""
+    item_ids = OutboxItem.objects.filter(
+        lead_id__in=list(lead_ids),
+        state=OutboxItem.State.PENDING,
+        operation__in=CONTACT_OPERATIONS,
+    ).values_list("pk", flat=True)
+    return outbox_cancel(item_ids=list(item_ids), reason=reason)

@@ -45,7 +45,9 @@ LEAD_STATUS = {
     RoutingLog.Outcome.FALLBACK: Lead.Status.ROUTED,
     RoutingLog.Outcome.UNROUTED: Lead.Status.UNROUTED,
     RoutingLog.Outcome.EXPIRED: Lead.Status.EXPIRED,
+    RoutingLog.Outcome.SUPPRESSED: Lead.Status.SUPPRESSED,
 }
+NOT_CONTACTABLE = "the phone or email is on the do-not-contact list"
 
 
 @dataclass
@@ -54,6 +56,7 @@ class RouteStats:
     routed: int = 0
     unrouted: int = 0
     expired: int = 0
+    suppressed: int = 0
     failed: int = 0
     outcomes: dict[int, str] = field(default_factory=dict)
 
@@ -142,6 +145,8 @@ class _Batch:
             )
         if outcome == RoutingLog.Outcome.EXPIRED:
             return LeadEvent.Kind.EXPIRED, f"Expired: {dec.reason}", {}
+        if outcome == RoutingLog.Outcome.SUPPRESSED:
+            return LeadEvent.Kind.SUPPRESSED, f"Not routed: {dec.reason}", {}
         return LeadEvent.Kind.UNROUTED, f"Not routed: {dec.reason}", {"reason": dec.reason}
 
     def deliver(self) -> None:
@@ -198,8 +203,23 @@ def _count(stats: RouteStats, decisions: list[Decision]) -> None:
             stats.routed += 1
         elif dec.outcome == RoutingLog.Outcome.EXPIRED:
             stats.expired += 1
+        elif dec.outcome == RoutingLog.Outcome.SUPPRESSED:
+            stats.suppressed += 1
         else:
             stats.unrouted += 1
+
+
+def _decide_reachable(leads: list[dict], unreachable: set[int], now: datetime) -> list[Decision]:
+    """Decide the leads that may be contacted; the others (suppressed since intake) are
+    never routed."""
+    reachable = [lead for lead in leads if lead["id"] not in unreachable]
+    decisions = decide(reachable, active_rules(), now)
+    decisions += [
+        Decision(lead, RoutingLog.Outcome.SUPPRESSED, NOT_CONTACTABLE)
+        for lead in leads
+        if lead["id"] in unreachable
+    ]
+    return decisions
 
 
 def route_pending(
@@ -219,7 +239,8 @@ def route_pending(
             now = timezone.now()
             held = leads_hold_for_routing(lead_ids=claimed_ids, worker_id=worker_id)
             leads = [lead for lead in claimed if lead["id"] in held]
-            decisions = decide(leads, active_rules(), now)
+            unreachable = {lead_id for lead_id, blocked in held.items() if blocked}
+            decisions = _decide_reachable(leads, unreachable, now)
             _write(decisions, worker_id=worker_id, now=now, started=started)
             RetryItem.objects.filter(lead_id__in=[lead["id"] for lead in leads]).delete()
     except Exception as exc:  # noqa: BLE001 - any failure of a batch goes to the retry queue

@@ -6,8 +6,8 @@ from django.db import connection
 from django.utils import timezone
 
 from dialer import services
-from dialer.services import drain as drain_service
 from dialer.models import OutboxItem, ViciServer
+from dialer.services import drain as drain_service
 from leads.models import Lead, LeadEvent
 from tests.routing.factories import make_leads
 

@@ -192,9 +192,7 @@ def test_a_revoked_key_stops_working_at_once_even_after_it_was_checked(api_clien
     assert api_client.get("/api/v1/leads/").status_code in (401, 403)
 
 
-def test_a_suppressed_person_posted_again_answers_suppressed_not_duplicate(
-    api_client, workspace
-):
+def test_a_suppressed_person_posted_again_answers_suppressed_not_duplicate(api_client, workspace):
     first = api_client.post("/api/v1/leads/", LEAD, format="json").json()
     suppression_add(kind="phone", value=LEAD["phone"], workspace_id=workspace.pk)
     again = api_client.post("/api/v1/leads/", LEAD, format="json")
