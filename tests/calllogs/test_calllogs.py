@@ -243,6 +243,13 @@ def test_lead_calls_api(api_client, call_server, lead):
     assert [(c["status"], c["paths"]) for c in body] == [("SALE", ["webhook"])]
 
 
+def test_lead_calls_api_answers_404_outside_the_keys_workspace(api_client, partner_workspace):
+    [other] = make_leads(partner_workspace, 1)
+    response = api_client.get(f"/api/v1/leads/{other}/calls/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert api_client.get("/api/v1/leads/987654321/calls/").status_code == 404
+
+
 @pytest.mark.django_db(transaction=True)
 def test_webhook_and_sync_at_once_make_exactly_one_row(call_server, lead):
     barrier = threading.Barrier(2)
