@@ -102,6 +102,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     list_display = ["id", "server", "received_at", "params"]
     list_filter = ["server"]
+    list_select_related = ["server"]
     ordering = ["id"]
     readonly_fields = ["server", "received_at", "params"]
 

@@ -1,10 +1,15 @@
+import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.utils import timezone
 
 from calllogs import services
 from dialer.models import ViciServer
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="calllogs.tasks.sync_all_task")
@@ -32,3 +37,23 @@ def reconcile_yesterday_task() -> int:
 def webhook_events_drain_task() -> int:
     """Apply stored webhook events (woken by the webhook; swept every minute by beat)."""
     return services.webhook_events_drain()
+
+
+_last_wake = 0.0
+
+
+def webhook_events_drain_wake(**kwargs) -> None:
+    """Receiver of ``calllogs.signals.webhook_events_stored``: at most one drain task queued
+    a second, whatever the request rate (a process that woke it less than half a second ago
+    does not even ask Redis). The task runs when the second is over, so it also applies
+    every event stored during that second."""
+    global _last_wake
+    now = time.monotonic()
+    if now - _last_wake < 0.5:
+        return
+    _last_wake = now
+    try:
+        if cache.add("calllogs:webhook-drain", 1, timeout=1):
+            webhook_events_drain_task.apply_async(countdown=1.0)
+    except Exception:  # Redis down: the per-minute sweeper applies the event
+        logger.warning("could not wake the webhook drain", exc_info=True)

@@ -11,7 +11,6 @@ api_v1 = [
     path("leads/<int:lead_id>/messages/", LeadMessagesView.as_view(), name="lead-messages"),
     path("", include("leads.api.urls")),
     path("routing/", include("routing.api.urls")),
-    path("dialer/", include("dialer.api.urls")),
     path("broadcast/", include("broadcast.api.urls")),
     path("", include("calllogs.api.urls")),
 ]

@@ -1,11 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.admin import BigTableAdmin
-from dialer import services
+from dialer import selectors, services
 from dialer.models import OutboxItem, ViciList, ViciServer
 
 
@@ -62,14 +61,7 @@ class ViciServerAdmin(admin.ModelAdmin):
     actions = ["drain_now", "resume"]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _pending=Count("outbox", filter=Q(outbox__state__in=["pending", "in_flight"])),
-                _failed=Count("outbox", filter=Q(outbox__state__in=["failed", "dead"])),
-            )
-        )
+        return selectors.servers_with_outbox_counts(super().get_queryset(request))
 
     @admin.display(description="pending", ordering="_pending")
     def pending(self, obj):

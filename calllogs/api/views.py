@@ -1,11 +1,11 @@
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.request import Request
 
 from calllogs.models import CallLog
+from calllogs.selectors import lead_calls
+from core.api import LeadSubrecordListView
 from leads.api.views import IsWorkspaceKeyOrStaff, scoped_workspace
+from leads.models import Lead
 from leads.selectors import lead_get
 
 
@@ -32,13 +32,16 @@ class CallLogSerializer(serializers.ModelSerializer):
         ]
 
 
-class LeadCallsView(APIView):
-    permission_classes = [IsWorkspaceKeyOrStaff]
+def lead_in_scope(request: Request, lead_id: int) -> Lead | None:
+    """The lead, if the request's key (or staff user) may see it."""
+    return lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
 
-    @extend_schema(responses=CallLogSerializer(many=True))
-    def get(self, request, lead_id: int):
-        lead = lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
-        if lead is None:
-            raise NotFound("No such lead.")
-        calls = CallLog.objects.filter(lead_id=lead.pk).order_by("-call_time")[:1000]
-        return Response(CallLogSerializer(calls, many=True).data)
+
+class LeadCallsView(LeadSubrecordListView):
+    # A lead's calls, newest first (the latest max_rows).
+    permission_classes = [IsWorkspaceKeyOrStaff]
+    serializer_class = CallLogSerializer
+    lead_lookup = lead_in_scope
+
+    def get_subrecords(self, lead: Lead):
+        return lead_calls(lead_id=lead.pk)

@@ -243,6 +243,13 @@ def test_lead_calls_api(api_client, call_server, lead):
     assert [(c["status"], c["paths"]) for c in body] == [("SALE", ["webhook"])]
 
 
+def test_lead_calls_api_answers_404_outside_the_keys_workspace(api_client, partner_workspace):
+    [other] = make_leads(partner_workspace, 1)
+    response = api_client.get(f"/api/v1/leads/{other}/calls/")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert api_client.get("/api/v1/leads/987654321/calls/").status_code == 404
+
+
 @pytest.mark.django_db(transaction=True)
 def test_webhook_and_sync_at_once_make_exactly_one_row(call_server, lead):
     barrier = threading.Barrier(2)
@@ -321,7 +328,7 @@ def test_a_failing_drain_keeps_the_events(client, call_server, lead, monkeypatch
     def boom(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "call_log_upsert_many", boom)
+    monkeypatch.setattr(services.webhook, "call_log_upsert_many", boom)  # what the drain calls
     with pytest.raises(RuntimeError):
         services.webhook_events_drain()
     assert WebhookEvent.objects.count() == 1  # rolled back with the failed upsert
@@ -395,3 +402,24 @@ def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
     assert services.webhook_events_drain() == 1
     lead.refresh_from_db()
     assert lead.status == "sale"
+
+
+def test_stored_events_wake_the_drain_at_most_once_a_second(
+    client, call_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    from calllogs import tasks
+
+    woken = []
+
+    class Task:
+        def apply_async(self, **kwargs):
+            woken.append(kwargs)
+
+    monkeypatch.setattr(tasks, "webhook_events_drain_task", Task())
+    monkeypatch.setattr(tasks, "_last_wake", 0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(3):
+            params = {"server": call_server.pk, "token": "tok-123", "uniqueid": f"{EPOCH}.{n}"}
+            assert client.get("/webhooks/vici/call/", params).status_code == 200
+    assert WebhookEvent.objects.count() == 3
+    assert woken == [{"countdown": 1.0}]  # one task for the three, after the second is over
