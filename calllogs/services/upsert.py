@@ -14,17 +14,11 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from broadcast import services as broadcast_services
 from calllogs.client import CallRecord, call_time_of
 from calllogs.models import PATH_NAMES, DispositionMap
 from core.locks import advisory_xact_locks, lock_key
-from leads.models import Lead, LeadEvent, Suppression
-from leads.services import (
-    EventSpec,
-    lead_events_record,
-    lead_status_set,
-    suppression_add_many,
-)
+from leads.models import Lead, LeadEvent
+from leads.services import EventSpec, lead_events_record, lead_status_set, leads_mark_dnc
 
 PATHS = {name: bit for bit, name in PATH_NAMES.items()}
 ACTION_STATUS = {
@@ -237,28 +231,11 @@ def _call_event(
 
 
 def _apply_action(action: str, lead_ids: list[int], *, status: str) -> None:
-    """What a disposition's action does to its leads (``status``: the Vici status seen)."""
+    """What a disposition's action does to its leads (``status``: the Vici status seen).
+    The dialer and broadcast react to the lead's new status (sequences stop on DNC and
+    SALE); do-not-contact means what ``leads_mark_dnc`` says it means."""
     reason = f"VICIdial disposition {status}"
     if action == DispositionMap.Action.DNC:
-        _apply_dnc(lead_ids, reason=reason)
+        leads_mark_dnc(lead_ids=lead_ids, reason=reason, actor=ACTOR, source="dnc")
         return
     lead_status_set(lead_ids=lead_ids, status=ACTION_STATUS[action], reason=reason, actor=ACTOR)
-    if action == DispositionMap.Action.SALE:
-        broadcast_services.enrollment_stop_for_leads(
-            lead_ids=lead_ids, reason=f"disposition {action}"
-        )
-
-
-def _apply_dnc(lead_ids: list[int], *, reason: str) -> None:
-    """Do not contact: the DNC status, every enrollment stopped, the phones suppressed.
-
-    The one place calllogs decides what "do not contact" does (being redesigned: swap this).
-    """
-    lead_status_set(lead_ids=lead_ids, status=Lead.Status.DNC, reason=reason, actor=ACTOR)
-    broadcast_services.enrollment_stop_for_leads(lead_ids=lead_ids, reason="disposition dnc")
-    phones = Lead.objects.filter(id__in=lead_ids).values_list("phone", "workspace_id")
-    suppression_add_many(
-        entries=[(Suppression.Kind.PHONE, phone, ws) for phone, ws in phones if phone],
-        reason="VICIdial DNC",
-        source="dnc",
-    )
