@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from broadcast.gateway import (
+from broadcast.client import (
     GatewayError,
     GatewayEvent,
     GatewayRejected,
