@@ -18,8 +18,8 @@ One module per flow; this package re-exports the public names, so callers keep w
 ``from broadcast import services; services.enrollment_create_many(...)``:
 
 * ``enrollment``: enrolling (staging, first messages) and stopping enrollments
-* ``dispatch``: claim, consent re-check, send, record (one batch of the dispatcher)
-* ``successors``: what follows a sent message (the next step, or completion)
+* ``dispatch``: claim (consent, caps, windows), consent re-check, send
+* ``record``: a batch of send outcomes written set-wise, and each sent message's successor
 * ``dispatcher``: the loop (``dispatch_run``) and lease recovery (``dispatch_recover``)
 * ``events``: gateway events (acks, inbound replies and opt-outs, session status)
 * ``devices``: device status changes (pause, resume) and their alerts
@@ -34,7 +34,6 @@ from broadcast.services.dispatch import (
     Outcome,
     dispatch_claim,
     dispatch_recheck,
-    dispatch_record,
 )
 from broadcast.services.dispatcher import dispatch_recover, dispatch_run
 from broadcast.services.enrollment import (
@@ -45,6 +44,7 @@ from broadcast.services.enrollment import (
     enrollment_stop_many,
 )
 from broadcast.services.events import gateway_event_apply, is_opt_out, lead_opt_out
+from broadcast.services.record import dispatch_record
 
 __all__ = [
     "DUE_SQL",

@@ -1,15 +1,14 @@
-"""One round of the dispatcher: claim due devices with their earliest due message
-(consent and windows checked in the same claim), re-check consent just before the send,
-send one message through the device's gateway, record a batch of outcomes.
+"""The way out of the dispatcher: claim due devices with their earliest due message
+(consent, caps and windows checked in the same claim), re-check consent just before the
+send, send one message through the device's gateway. ``record`` writes what came back.
 
-Set-based: one query claims a batch, a fixed handful writes it, whatever its size.
+Set-based: one query claims a batch and a fixed handful write it, whatever its size.
 """
 
 import logging
-import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,18 +17,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from broadcast.client import GatewayError, GatewayRejected, GatewaySessionDown, client_for
-from broadcast.models import Device, daily_cap_on
+from broadcast.client import GatewayError, client_for
+from broadcast.models import daily_cap_on
 from broadcast.scheduling import in_window, window_next
 from broadcast.services.consent import CANCEL, consent_read, consent_verdict
-from broadcast.services.devices import device_alert
 from broadcast.services.enrollment import enrollment_stop_many
-from broadcast.services.successors import successors_write
-from core.backoff import jittered_backoff
 from core.db import unnest_columns
 from core.http import HttpPolicy, build_session
-from leads.models import LeadEvent
-from leads.services import EventSpec, lead_events_record
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +89,17 @@ DUE_SQL = (
 ).format(device_cols=", ".join(f"d.{c}" for c in _DEVICE_COLUMNS))
 
 
+@dataclass
+class _ClaimPlan:
+    """The due rows of one claim, sorted by what happens to them; each list is one write."""
+
+    claims: list[Claim] = field(default_factory=list)
+    capped: list[tuple[int, datetime]] = field(default_factory=list)  # device, next turn
+    cancel: list[tuple[int, datetime]] = field(default_factory=list)  # message key
+    stop: list[tuple[int, str]] = field(default_factory=list)  # enrollment, reason
+    moves: list[tuple[int, datetime, datetime]] = field(default_factory=list)  # key, new time
+
+
 def dispatch_claim(
     *,
     limit: int,
@@ -107,101 +112,111 @@ def dispatch_claim(
     stats = stats or DispatchStats()
     now = now or timezone.now()
     horizon = now + timedelta(seconds=lookahead)
-    n = len(_DEVICE_COLUMNS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(DUE_SQL, {"horizon": horizon, "limit": limit})
         rows = cursor.fetchall()
         if not rows:
             return []
-        checks = consent_read(cursor, [row[n + 2] for row in rows])
-        today = now.date()
-        claims: list[Claim] = []
-        capped, cancel, stop, moves = [], [], [], []
+        checks = consent_read(cursor, [row[len(_DEVICE_COLUMNS) + 2] for row in rows])
+        plan = _ClaimPlan()
         for row in rows:
-            device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
-            mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
-            sent = device["sent_today"] if device["sent_on"] == today else 0
-            cap = daily_cap_on(
-                today, device["daily_cap"], device["warmup_days"], device["active_since"]
-            )
-            if sent >= cap:
-                capped.append((device["id"], _next_day(now)))
-                continue
-            check = checks.get(eid)
-            verdict = consent_verdict(check)
-            if verdict == CANCEL:
-                cancel.append((mid, sched))
-                continue
-            if verdict:
-                stop.append((eid, verdict))
-                continue
-            if not check["sequence_active"]:
-                moves.append((mid, sched, now + timedelta(minutes=15)))
-                continue
-            send_at = max(sched, device["next_send_at"] or now, now)
-            tz, start, end = check["timezone"], check["window_start"], check["window_end"]
-            if not in_window(send_at, tz, start, end):
-                moves.append((mid, sched, window_next(send_at, tz, start, end)))
-                continue
-            claims.append(
-                Claim(
-                    mid,
-                    sched,
-                    eid,
-                    lead_id,
-                    step,
-                    body,
-                    media,
-                    check["phone"],
-                    device,
-                    send_at.timestamp(),
-                    attempts + 1,
-                )
-            )
-        if capped:
-            cursor.execute(
-                "UPDATE broadcast_device d SET next_send_at = k.at FROM "
-                "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) WHERE d.id = k.id",
-                unnest_columns(capped),
-            )
-        if cancel:
-            cursor.execute(
-                "UPDATE broadcast_message m SET status = 'cancelled' FROM "
-                "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
-                "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-                unnest_columns(cancel),
-            )
-        if moves:
-            cursor.execute(
-                "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
-                "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
-                "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-                unnest_columns(moves),
-            )
-        if claims:
-            cursor.execute(
-                "UPDATE broadcast_message m SET status = 'sending', attempts = m.attempts + 1 "
-                "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
-                "WHERE m.id = k.id AND m.scheduled_at = k.at",
-                unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
-            )
-            cursor.execute(
-                "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
-                [
-                    now + timedelta(seconds=settings.BROADCAST_LEASE_SECONDS),
-                    [c.device["id"] for c in claims],
-                ],
-            )
-        for reason in {why for _, why in stop}:
-            enrollment_stop_many(
-                enrollment_ids=[e for e, w in stop if w == reason],
-                reason=reason,
-                actor="broadcast:consent",
-            )
-    stats.claimed += len(claims)
-    stats.skipped += len(cancel) + len(stop)
-    stats.rescheduled += len(moves)
-    return claims
+            _claim_sort(plan, row, checks, now)
+        _claim_write(cursor, plan, now)
+        _stop_without_consent(plan.stop)
+    stats.claimed += len(plan.claims)
+    stats.skipped += len(plan.cancel) + len(plan.stop)
+    stats.rescheduled += len(plan.moves)
+    return plan.claims
+
+
+def _claim_sort(plan: _ClaimPlan, row: tuple, checks: dict[int, Any], now: datetime) -> None:
+    """One due row: its device is over today's cap, its message is not to be sent (cancel,
+    stop), or not now (a paused sequence, outside the recipient's window), or it is claimed."""
+    n = len(_DEVICE_COLUMNS)
+    device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
+    mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
+    today = now.date()
+    sent = device["sent_today"] if device["sent_on"] == today else 0
+    cap = daily_cap_on(today, device["daily_cap"], device["warmup_days"], device["active_since"])
+    if sent >= cap:
+        plan.capped.append((device["id"], _next_day(now)))
+        return
+    check = checks.get(eid)
+    verdict = consent_verdict(check)
+    if verdict == CANCEL:
+        plan.cancel.append((mid, sched))
+        return
+    if verdict:
+        plan.stop.append((eid, verdict))
+        return
+    if not check["sequence_active"]:
+        plan.moves.append((mid, sched, now + timedelta(minutes=15)))
+        return
+    send_at = max(sched, device["next_send_at"] or now, now)
+    tz, start, end = check["timezone"], check["window_start"], check["window_end"]
+    if not in_window(send_at, tz, start, end):
+        plan.moves.append((mid, sched, window_next(send_at, tz, start, end)))
+        return
+    slot = send_at.timestamp()
+    plan.claims.append(
+        Claim(
+            mid, sched, eid, lead_id, step, body, media, check["phone"], device, slot, attempts + 1
+        )
+    )
+
+
+def _claim_write(cursor, plan: _ClaimPlan, now: datetime) -> None:
+    """One UPDATE per kind of decision, whatever the number of rows."""
+    if plan.capped:
+        cursor.execute(
+            "UPDATE broadcast_device d SET next_send_at = k.at FROM "
+            "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) WHERE d.id = k.id",
+            unnest_columns(plan.capped),
+        )
+    if plan.cancel:
+        cursor.execute(
+            "UPDATE broadcast_message m SET status = 'cancelled' FROM "
+            "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
+            unnest_columns(plan.cancel),
+        )
+    if plan.moves:
+        cursor.execute(
+            "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
+            "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
+            unnest_columns(plan.moves),
+        )
+    if plan.claims:
+        _claims_lease(cursor, plan.claims, now)
+
+
+def _claims_lease(cursor, claims: list[Claim], now: datetime) -> None:
+    """The claimed messages are in flight and their devices leased (until the send is
+    recorded, or the lease runs out and ``dispatch_recover`` takes them back)."""
+    cursor.execute(
+        "UPDATE broadcast_message m SET status = 'sending', attempts = m.attempts + 1 "
+        "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+        "WHERE m.id = k.id AND m.scheduled_at = k.at",
+        unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+    )
+    cursor.execute(
+        "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
+        [
+            now + timedelta(seconds=settings.BROADCAST_LEASE_SECONDS),
+            [c.device["id"] for c in claims],
+        ],
+    )
+
+
+def _stop_without_consent(stop: list[tuple[int, str]]) -> None:
+    """Stop the enrollments whose consent is gone: one ``enrollment_stop_many`` per reason."""
+    for reason in {why for _, why in stop}:
+        enrollment_stop_many(
+            enrollment_ids=[e for e, w in stop if w == reason],
+            reason=reason,
+            actor="broadcast:consent",
+        )
 
 
 def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) -> list[Claim]:
@@ -234,12 +249,7 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
             "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
             [[c.device["id"] for c in dropped]],
         )
-        for reason in {why for _, why in stop}:
-            enrollment_stop_many(
-                enrollment_ids=[c.enrollment_id for c, w in stop if w == reason],
-                reason=reason,
-                actor="broadcast:consent",
-            )
+        _stop_without_consent([(c.enrollment_id, why) for c, why in stop])
     if stats is not None:
         stats.skipped += len(dropped)
     return good
@@ -252,6 +262,9 @@ def _next_day(now: datetime) -> datetime:
 def dispatch_send(
     claim: Claim, sessions: dict[str, requests.Session], lock: threading.Lock
 ) -> Outcome:
+    """Send one claimed message when its slot comes. Runs on a pool thread: HTTP only, no
+    database (the outcome is recorded by the loop's thread); one keep-alive session per
+    gateway URL, shared by the threads."""
     device = claim.device
     with lock:
         http = sessions.get(device["gateway_url"])
@@ -281,129 +294,3 @@ class _DeviceView:
         self.gateway_url = device["gateway_url"]
         self.gateway_session = device["gateway_session"]
         self.gateway_token = device["gateway_token"]
-
-
-def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None) -> None:
-    """Write the results of sends: message states, device pacing and health, successors."""
-    stats = stats or DispatchStats()
-    if not outcomes:
-        return
-    now = timezone.now()
-    max_attempts = settings.BROADCAST_MAX_ATTEMPTS
-    max_failures = settings.BROADCAST_DEVICE_MAX_FAILURES
-    msg_rows, dev_rows, sent, failed_enrollments, events = [], [], [], [], []
-    for o in outcomes:
-        c, d = o.claim, o.claim.device
-        started = datetime.fromtimestamp(o.started, tz=UTC)
-        pause = random.uniform(d["min_interval_seconds"], d["max_interval_seconds"])
-        # From the answer, not the request: however long the request took to reach the
-        # gateway, the next one reaches it at least ``pause`` after this one did.
-        next_at = datetime.fromtimestamp(max(o.finished, o.started), tz=UTC) + timedelta(
-            seconds=pause
-        )
-        err = o.error
-        if err is None:
-            msg_rows.append(
-                (c.message_id, c.scheduled_at, "sent", c.scheduled_at, started, o.gateway_id, "")
-            )
-            dev_rows.append((d["id"], next_at, True, False, "", "", started))
-            sent.append(o)
-            events.append(
-                EventSpec(
-                    lead_id=c.lead_id,
-                    kind=LeadEvent.Kind.MESSAGE_SENT,
-                    message=c.body[:200],
-                    actor=f"device:{d['id']}",
-                    at=started,
-                    data={"message_id": c.message_id, "step": c.step, "gateway_id": o.gateway_id},
-                )
-            )
-            continue
-        text = (err.message or repr(err))[:1000]
-        new_status = ""
-        if isinstance(err, GatewaySessionDown):
-            new_status = Device.Status.BANNED if err.banned else Device.Status.DISCONNECTED
-        if isinstance(err, GatewayRejected):
-            msg_rows.append(
-                (c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "", text)
-            )
-            failed_enrollments.append((c.enrollment_id, c.lead_id, text))
-            dev_rows.append((d["id"], next_at, False, False, "", text, None))
-            stats.failed += 1
-            continue
-        if err.retryable and c.attempts < max_attempts:
-            backoff = jittered_backoff(c.attempts, base=settings.BROADCAST_RETRY_BASE_SECONDS)
-            retry_at = now + backoff
-            msg_rows.append((c.message_id, c.scheduled_at, "pending", retry_at, None, "", text))
-            stats.retried += 1
-        else:
-            msg_rows.append(
-                (c.message_id, c.scheduled_at, "failed", c.scheduled_at, None, "", text)
-            )
-            failed_enrollments.append((c.enrollment_id, c.lead_id, text))
-            stats.failed += 1
-        dev_rows.append((d["id"], next_at, False, True, new_status, text, None))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE broadcast_message m SET status = k.status, scheduled_at = k.new_at, "
-            "sent_at = k.sent_at, gateway_id = k.gw, error = k.err FROM unnest("
-            "%s::bigint[], %s::timestamptz[], %s::varchar[], %s::timestamptz[], "
-            "%s::timestamptz[], %s::varchar[], %s::text[]) k(id, at, status, new_at, sent_at, "
-            "gw, err) WHERE m.id = k.id AND m.scheduled_at = k.at",
-            unnest_columns(msg_rows),
-        )
-        cursor.execute(
-            "UPDATE broadcast_device d SET lease_until = NULL, next_send_at = k.next_at, "
-            "sent_today = CASE WHEN NOT k.sent THEN d.sent_today "
-            "  WHEN d.sent_on = k.sent_at::date THEN d.sent_today + 1 ELSE 1 END, "
-            "sent_on = CASE WHEN k.sent THEN k.sent_at::date ELSE d.sent_on END, "
-            "last_sent_at = COALESCE(k.sent_at, d.last_sent_at), "
-            "consecutive_failures = CASE WHEN k.sent THEN 0 WHEN k.failure "
-            "  THEN d.consecutive_failures + 1 ELSE d.consecutive_failures END, "
-            "last_error = CASE WHEN k.err <> '' THEN k.err ELSE d.last_error END, "
-            "last_error_at = CASE WHEN k.err <> '' THEN %s ELSE d.last_error_at END, "
-            "status = CASE WHEN d.status <> 'active' THEN d.status "
-            "  WHEN k.new_status <> '' THEN k.new_status "
-            "  WHEN k.failure AND d.consecutive_failures + 1 >= %s THEN 'paused' "
-            "  ELSE d.status END, "
-            "status_reason = CASE WHEN d.status <> 'active' THEN d.status_reason "
-            "  WHEN k.new_status <> '' THEN k.err "
-            "  WHEN k.failure AND d.consecutive_failures + 1 >= %s "
-            "  THEN 'paused after ' || (d.consecutive_failures + 1) || ' failed sends: ' || k.err "
-            "  ELSE d.status_reason END "
-            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::boolean[], %s::boolean[], "
-            "%s::varchar[], %s::text[], %s::timestamptz[]) "
-            "k(id, next_at, sent, failure, new_status, err, sent_at) "
-            "WHERE d.id = k.id RETURNING d.id, d.status, d.status_reason",
-            [now, max_failures, max_failures, *unnest_columns(dev_rows)],
-        )
-        changed = [(i, s, r) for i, s, r in cursor.fetchall() if s != Device.Status.ACTIVE]
-        if sent:
-            events += successors_write(cursor, sent, now)
-        if failed_enrollments:
-            cursor.execute(
-                "UPDATE broadcast_enrollment SET status = 'failed', reason = k.reason, "
-                "updated_at = %s FROM unnest(%s::bigint[], %s::varchar[]) k(id, reason) "
-                "WHERE broadcast_enrollment.id = k.id AND status = 'active' "
-                "RETURNING broadcast_enrollment.id, lead_id, sequence_id, k.reason",
-                [
-                    now,
-                    [e for e, _, _ in failed_enrollments],
-                    [r[:255] for _, _, r in failed_enrollments],
-                ],
-            )
-            events += [
-                EventSpec(
-                    lead_id=lead_id,
-                    kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
-                    message=f"Sequence failed: {reason}",
-                    actor="broadcast",
-                    at=now,
-                    data={"enrollment_id": eid, "sequence_id": seq_id},
-                )
-                for eid, lead_id, seq_id, reason in cursor.fetchall()
-            ]
-        lead_events_record(events=events)
-    stats.sent += len(sent)
-    for device_id, status, reason in changed:
-        device_alert(device_id, f"{status}: {reason}")

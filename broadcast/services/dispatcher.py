@@ -20,9 +20,9 @@ from broadcast.services.dispatch import (
     Outcome,
     dispatch_claim,
     dispatch_recheck,
-    dispatch_record,
     dispatch_send,
 )
+from broadcast.services.record import dispatch_record
 
 logger = logging.getLogger(__name__)
 
