@@ -225,57 +225,78 @@ class _EnrollPlan:
 
 
 def _enroll_write(plan: _EnrollPlan, staging, actor: str, result: EnrollResult) -> None:
+    """Write one staged batch in its own transaction: COPY it into the staging table, insert
+    the enrollments and their first messages in one statement, and record an ``enrolled``
+    event for each enrollment created (leads that were enrolled meanwhile are skipped)."""
     staged, skipped = staging
     for reason, n in skipped.items():
         result.skipped[reason] += n
     if not staged:
         return
-    sequence, first = plan.sequence, plan.first
+    sequence = plan.sequence
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS broadcast_enroll_stage (lead_id bigint, "
-            "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
-            "scheduled_at timestamptz, body text) ON COMMIT DELETE ROWS"
+        _stage_copy(cursor, staged)
+        now = timezone.now()
+        created = _enrollments_insert(cursor, plan, now)
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.ENROLLED,
+                    message=f"Enrolled in sequence {sequence.name}",
+                    actor=actor or "broadcast",
+                    at=now,
+                    data={
+                        "sequence_id": sequence.pk,
+                        "enrollment_id": enrollment_id,
+                        "device_id": device_id,
+                    },
+                )
+                for enrollment_id, lead_id, device_id in created
+            ]
         )
-        # Callers may batch inside one outer transaction (routing does): start empty.
-        cursor.execute("TRUNCATE broadcast_enroll_stage")
-        with cursor.cursor.copy(
-            "COPY broadcast_enroll_stage (lead_id, device_id, workspace_id, phone, tz, "
-            "scheduled_at, body) FROM STDIN"
-        ) as copy:
-            for row in staged:
-                copy.write_row(row)
-        cursor.execute(
-            "WITH ins AS ("
-            "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
-            "    phone, timezone, current_step, status, reason, created_at, updated_at)"
-            "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, 'active',"
-            "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
-            "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id),"
-            " msg AS ("
-            "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
-            "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at)"
-            "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
-            "    %(media)s, 'pending', 0, '', '', %(now)s"
-            "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
-            " INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor)"
-            " SELECT ins.lead_id, %(now)s, 'enrolled', %(text)s,"
-            "   jsonb_build_object('sequence_id', %(seq)s, 'enrollment_id', ins.id,"
-            "                      'device_id', s.device_id), %(actor)s"
-            " FROM ins JOIN broadcast_enroll_stage s USING (lead_id)",
-            {
-                "seq": sequence.pk,
-                "step": first.position,
-                "now": timezone.now(),
-                "media": first.media_url,
-                "text": f"Enrolled in sequence {sequence.name}",
-                "actor": actor or "broadcast",
-            },
-        )
-        created = cursor.rowcount
-    result.created += created
-    if created < len(staged):
-        result.skipped["already_enrolled"] += len(staged) - created
+    result.created += len(created)
+    if len(created) < len(staged):
+        result.skipped["already_enrolled"] += len(staged) - len(created)
+
+
+def _stage_copy(cursor, staged: list[tuple]) -> None:
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS broadcast_enroll_stage (lead_id bigint, "
+        "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
+        "scheduled_at timestamptz, body text) ON COMMIT DELETE ROWS"
+    )
+    # Callers may batch inside one outer transaction (routing does): start empty.
+    cursor.execute("TRUNCATE broadcast_enroll_stage")
+    with cursor.cursor.copy(
+        "COPY broadcast_enroll_stage (lead_id, device_id, workspace_id, phone, tz, "
+        "scheduled_at, body) FROM STDIN"
+    ) as copy:
+        for row in staged:
+            copy.write_row(row)
+
+
+def _enrollments_insert(cursor, plan: _EnrollPlan, now: datetime) -> list[tuple[int, int, int]]:
+    """The staged enrollments and their first messages, in one statement. Returns the
+    created enrollments (id, lead_id, device_id)."""
+    first = plan.first
+    cursor.execute(
+        "WITH ins AS ("
+        "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
+        "    phone, timezone, current_step, status, reason, created_at, updated_at)"
+        "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, 'active',"
+        "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
+        "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, device_id),"
+        " msg AS ("
+        "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
+        "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at)"
+        "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
+        "    %(media)s, 'pending', 0, '', '', %(now)s"
+        "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
+        " SELECT id, lead_id, device_id FROM ins",
+        {"seq": plan.sequence.pk, "step": first.position, "now": now, "media": first.media_url},
+    )
+    return cursor.fetchall()
 
 
 # --- stopping -----------------------------------------------------------------------------
