@@ -23,6 +23,7 @@ from core.errors import ApplicationError
 from leads.models import LeadEvent
 from leads.services import EventSpec, lead_events_record
 
+# The lead columns a message is rendered from (first steps here, successors in record.py).
 LEAD_COLUMNS = (
     "first_name",
     "last_name",
