@@ -7,7 +7,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from broadcast.gateway import gateway_class
+from broadcast.client import gateway_class
 from broadcast.models import Device
 from broadcast.services import gateway_event_apply
 from core.errors import error_body

@@ -4,7 +4,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from broadcast import services
+from broadcast import selectors, services
 from broadcast.api.serializers import (
     EnrollInputSerializer,
     EnrollmentSerializer,
@@ -13,7 +13,6 @@ from broadcast.api.serializers import (
     SequenceSerializer,
     StopInputSerializer,
 )
-from broadcast.models import Enrollment, Message, Sequence
 from leads.api.views import WORKSPACE_PARAM, IsWorkspaceKeyOrStaff, actor_of, scoped_workspace
 from leads.selectors import lead_get
 
@@ -23,11 +22,8 @@ class SequenceListView(APIView):
 
     @extend_schema(parameters=[WORKSPACE_PARAM], responses=SequenceSerializer(many=True))
     def get(self, request):
-        workspace = scoped_workspace(request, required=False)
-        queryset = Sequence.objects.all()
-        if workspace is not None:
-            queryset = queryset.filter(workspace=workspace)
-        return Response(SequenceSerializer(queryset[:500], many=True).data)
+        sequences = selectors.sequences_for(workspace=scoped_workspace(request, required=False))
+        return Response(SequenceSerializer(sequences[:500], many=True).data)
 
 
 class EnrollmentsView(APIView):
@@ -41,25 +37,22 @@ class EnrollmentsView(APIView):
     )
     def get(self, request):
         workspace = scoped_workspace(request, required=False)
-        queryset = Enrollment.objects.order_by("-id")
-        if workspace is not None:
-            queryset = queryset.filter(sequence__workspace=workspace)
         lead = request.query_params.get("lead", "")
-        if lead:
-            if not lead.isdigit():
-                raise ValidationError({"lead": ["Must be an integer."]})
-            queryset = queryset.filter(lead_id=int(lead))
-        return Response(EnrollmentSerializer(queryset[:500], many=True).data)
+        if lead and not lead.isdigit():
+            raise ValidationError({"lead": ["Must be an integer."]})
+        enrollments = selectors.enrollments_for(
+            workspace=workspace, lead_id=int(lead) if lead else None
+        )
+        return Response(EnrollmentSerializer(enrollments[:500], many=True).data)
 
     @extend_schema(request=EnrollInputSerializer, responses={201: EnrollResultSerializer})
     def post(self, request):
         workspace = scoped_workspace(request, required=False)
         data = EnrollInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        sequences = Sequence.objects.filter(pk=data.validated_data["sequence"])
-        if workspace is not None:
-            sequences = sequences.filter(workspace=workspace)
-        sequence = sequences.first()
+        sequence = selectors.sequence_get(
+            sequence_id=data.validated_data["sequence"], workspace=workspace
+        )
         if sequence is None:
             raise ValidationError({"sequence": ["No such sequence in this workspace."]})
         result = services.enrollment_create_many(
@@ -73,11 +66,9 @@ class EnrollmentStopView(APIView):
 
     @extend_schema(request=StopInputSerializer, responses=EnrollmentSerializer)
     def post(self, request, enrollment_id: int):
-        workspace = scoped_workspace(request, required=False)
-        queryset = Enrollment.objects.filter(pk=enrollment_id)
-        if workspace is not None:
-            queryset = queryset.filter(sequence__workspace=workspace)
-        enrollment = queryset.first()
+        enrollment = selectors.enrollment_get(
+            enrollment_id=enrollment_id, workspace=scoped_workspace(request, required=False)
+        )
         if enrollment is None:
             raise NotFound("No such enrollment.")
         data = StopInputSerializer(data=request.data)
@@ -99,5 +90,5 @@ class LeadMessagesView(APIView):
         lead = lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
         if lead is None:
             raise NotFound("No such lead.")
-        messages = Message.objects.filter(lead_id=lead.pk).order_by("-scheduled_at")[:1000]
+        messages = selectors.lead_messages(lead_id=lead.pk)[:1000]
         return Response(MessageSerializer(messages, many=True).data)

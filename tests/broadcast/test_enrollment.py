@@ -176,3 +176,24 @@ def test_a_large_admin_selection_is_enrolled_by_workers(
     assert "Enrolling 5 leads" in page.content.decode()
     assert [sorted(args[0]) for args in queued] == [sorted(ids)]
     assert not Enrollment.objects.exists()  # nothing done in the request itself
+
+
+def test_each_enrollment_is_recorded_in_the_leads_history(workspace, device):
+    sequence = make_sequence(workspace, name="Solar drip")
+    ids = make_leads(workspace, 3)
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk, actor="user:ann")
+    for enrollment in Enrollment.objects.all():
+        event = LeadEvent.objects.get(lead_id=enrollment.lead_id, kind="enrolled")
+        assert event.message == "Enrolled in sequence Solar drip"
+        assert event.actor == "user:ann"
+        assert event.created_at == enrollment.created_at  # the same transaction's time
+        assert event.data == {
+            "sequence_id": sequence.pk,
+            "enrollment_id": enrollment.pk,
+            "device_id": device.pk,
+        }
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk)  # idempotent
+    assert LeadEvent.objects.filter(kind="enrolled").count() == 3
+    other = make_leads(workspace, 1)
+    services.enrollment_create_many(lead_ids=other, sequence_id=sequence.pk)
+    assert LeadEvent.objects.get(lead_id=other[0], kind="enrolled").actor == "broadcast"

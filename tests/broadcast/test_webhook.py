@@ -3,7 +3,7 @@ import json
 import pytest
 
 from broadcast import services
-from broadcast.gateway import WahaClient
+from broadcast.client import WahaClient
 from broadcast.models import Device, Enrollment, Message
 from leads.models import Lead, LeadEvent, Suppression
 from tests.broadcast.fixtures import dispatch_until, make_sequence

@@ -2,7 +2,7 @@
 
 import pytest
 
-from broadcast.gateway import (
+from broadcast.client import (
     GatewayError,
     GatewayRejected,
     GatewaySessionDown,

@@ -1,0 +1,69 @@
+"""Broadcast write paths: enrollment, stopping, the paced dispatcher, gateway events.
+
+Scale rules (see the broadcast issue and DESIGN.md):
+
+* Lazy: an active enrollment has at most one unsent message. Enrolling N leads writes N
+  enrollments and N first messages (COPY into a staging table, one INSERT ... SELECT per
+  batch); a message's successor is written when it is sent.
+* Pacing is a property of the device row: the dispatcher claims devices whose
+  ``next_send_at`` has come, with ``FOR UPDATE SKIP LOCKED``, puts a lease on them, and
+  writes ``next_send_at = the gateway's answer + random(min, max)`` when the send is done.
+  A device has at most one send in flight and the next request leaves after the previous
+  one was answered plus the pause, so no two of its sends are closer than its minimum
+  interval, at our end or at the gateway's, whatever the number of dispatchers.
+* Consent at send time: suppression (phone or email, the lead's workspace or global), the
+  enrollment's state and the sequence's stop statuses are checked for every claimed message.
+
+One module per flow; this package re-exports the public names, so callers keep writing
+``from broadcast import services; services.enrollment_create_many(...)``:
+
+* ``enrollment``: enrolling (staging, first messages) and stopping enrollments
+* ``dispatch``: claim (consent, caps, windows), consent re-check, send
+* ``record``: a batch of send outcomes written set-wise, and each sent message's successor
+* ``dispatcher``: the loop (``dispatch_run``) and lease recovery (``dispatch_recover``)
+* ``events``: gateway events (acks, inbound replies and opt-outs, session status)
+* ``devices``: device status changes (pause, resume) and their alerts
+* ``consent``: the do-not-contact rule that enrollment and dispatch both apply
+"""
+
+from broadcast.services.devices import device_set_status, devices_set_status
+from broadcast.services.dispatch import (
+    DUE_SQL,
+    Claim,
+    DispatchStats,
+    Outcome,
+    dispatch_claim,
+    dispatch_recheck,
+)
+from broadcast.services.dispatcher import dispatch_recover, dispatch_run
+from broadcast.services.enrollment import (
+    EnrollResult,
+    enrollment_create_many,
+    enrollment_stop,
+    enrollment_stop_for_leads,
+    enrollment_stop_many,
+)
+from broadcast.services.events import gateway_event_apply, is_opt_out, lead_opt_out
+from broadcast.services.record import dispatch_record
+
+__all__ = [
+    "DUE_SQL",
+    "Claim",
+    "DispatchStats",
+    "EnrollResult",
+    "Outcome",
+    "device_set_status",
+    "devices_set_status",
+    "dispatch_claim",
+    "dispatch_recheck",
+    "dispatch_record",
+    "dispatch_recover",
+    "dispatch_run",
+    "enrollment_create_many",
+    "enrollment_stop",
+    "enrollment_stop_for_leads",
+    "enrollment_stop_many",
+    "gateway_event_apply",
+    "is_opt_out",
+    "lead_opt_out",
+]

@@ -1,0 +1,41 @@
+"""Device status changes (pause, resume, disconnected, banned) and the alerts they raise."""
+
+import logging
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from broadcast.models import Device
+
+logger = logging.getLogger(__name__)
+alerts = logging.getLogger("leadbrain.alerts")
+
+
+def device_alert(device_id: int, text: str) -> None:
+    alerts.error("broadcast device %s: %s", device_id, text)
+    from broadcast import metrics
+
+    metrics.device_alerts.inc()
+
+
+def devices_set_status(
+    *, device_ids: Iterable[int], status: str, reason: str = "", actor: str = ""
+) -> int:
+    """Pause, resume, mark disconnected or banned, in one UPDATE. Resuming clears the failure
+    count. Returns how many devices changed."""
+    ids = list(device_ids)
+    fields = {"status": status, "status_reason": reason[:500]}
+    if status == Device.Status.ACTIVE:
+        fields.update(consecutive_failures=0, lease_until=None)
+    changed = Device.objects.filter(pk__in=ids).update(**fields, updated_at=timezone.now())
+    if status in (Device.Status.DISCONNECTED, Device.Status.BANNED):
+        for device_id in ids:
+            device_alert(device_id, f"{status}: {reason}")
+    logger.info("devices %s -> %s (%s) by %s", ids, status, reason, actor or "system")
+    return changed
+
+
+def device_set_status(*, device: Device, status: str, reason: str = "", actor: str = "") -> Device:
+    devices_set_status(device_ids=[device.pk], status=status, reason=reason, actor=actor)
+    device.refresh_from_db()
+    return device

@@ -1,0 +1,296 @@
+"""The way out of the dispatcher: claim due devices with their earliest due message
+(consent, caps and windows checked in the same claim), re-check consent just before the
+send, send one message through the device's gateway. ``record`` writes what came back.
+
+Set-based: one query claims a batch and a fixed handful write it, whatever its size.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from broadcast.client import GatewayError, client_for
+from broadcast.models import daily_cap_on
+from broadcast.scheduling import in_window, window_next
+from broadcast.services.consent import CANCEL, consent_read, consent_verdict
+from broadcast.services.enrollment import enrollment_stop_many
+from core.db import unnest_columns
+from core.http import HttpPolicy, build_session
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Claim:
+    message_id: int
+    scheduled_at: datetime
+    enrollment_id: int
+    lead_id: int
+    step: int
+    body: str
+    media_url: str
+    phone: str
+    device: dict[str, Any]
+    slot: float  # epoch seconds: not before this
+    attempts: int = 1  # including this one
+
+
+@dataclass
+class Outcome:
+    claim: Claim
+    started: float  # when the request left: the message's sent_at
+    finished: float = 0.0  # when the gateway answered: the device's pause counts from here
+    gateway_id: str = ""
+    error: GatewayError | None = None
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    rescheduled: int = 0
+
+
+_DEVICE_COLUMNS = (
+    "id",
+    "gateway_kind",
+    "gateway_url",
+    "gateway_session",
+    "gateway_token",
+    "min_interval_seconds",
+    "max_interval_seconds",
+    "daily_cap",
+    "warmup_days",
+    "active_since",
+    "sent_on",
+    "sent_today",
+    "next_send_at",
+)
+
+DUE_SQL = (
+    "SELECT {device_cols}, m.id, m.scheduled_at, m.enrollment_id, m.lead_id, m.step, m.body, "
+    "m.media_url, m.attempts FROM broadcast_device d CROSS JOIN LATERAL ("
+    "  SELECT id, scheduled_at, enrollment_id, lead_id, step, body, media_url, attempts "
+    "  FROM broadcast_message m WHERE m.device_id = d.id AND m.status = 'pending' "
+    "  AND m.scheduled_at <= %(horizon)s ORDER BY m.scheduled_at LIMIT 1) m "
+    "WHERE d.status = 'active' AND d.next_send_at <= %(horizon)s AND d.lease_until IS NULL "
+    "ORDER BY d.next_send_at LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
+).format(device_cols=", ".join(f"d.{c}" for c in _DEVICE_COLUMNS))
+
+
+@dataclass
+class _ClaimPlan:
+    """The due rows of one claim, sorted by what happens to them; each list is one write."""
+
+    claims: list[Claim] = field(default_factory=list)
+    capped: list[tuple[int, datetime]] = field(default_factory=list)  # device, next turn
+    cancel: list[tuple[int, datetime]] = field(default_factory=list)  # message key
+    stop: list[tuple[int, str]] = field(default_factory=list)  # enrollment, reason
+    moves: list[tuple[int, datetime, datetime]] = field(default_factory=list)  # key, new time
+
+
+def dispatch_claim(
+    *,
+    limit: int,
+    lookahead: float = 0.0,
+    now: datetime | None = None,
+    stats: DispatchStats | None = None,
+) -> list[Claim]:
+    """Claim up to ``limit`` devices whose turn comes within ``lookahead`` seconds, with the
+    earliest due message of each; re-check consent and windows; lease the devices."""
+    stats = stats or DispatchStats()
+    now = now or timezone.now()
+    horizon = now + timedelta(seconds=lookahead)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(DUE_SQL, {"horizon": horizon, "limit": limit})
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        checks = consent_read(cursor, [row[len(_DEVICE_COLUMNS) + 2] for row in rows])
+        plan = _ClaimPlan()
+        for row in rows:
+            _claim_sort(plan, row, checks, now)
+        _claim_write(cursor, plan, now)
+        _stop_without_consent(plan.stop)
+    stats.claimed += len(plan.claims)
+    stats.skipped += len(plan.cancel) + len(plan.stop)
+    stats.rescheduled += len(plan.moves)
+    return plan.claims
+
+
+def _claim_sort(plan: _ClaimPlan, row: tuple, checks: dict[int, Any], now: datetime) -> None:
+    """One due row: its device is over today's cap, its message is not to be sent (cancel,
+    stop), or not now (a paused sequence, outside the recipient's window), or it is claimed."""
+    n = len(_DEVICE_COLUMNS)
+    device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
+    mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
+    today = now.date()
+    sent = device["sent_today"] if device["sent_on"] == today else 0
+    cap = daily_cap_on(today, device["daily_cap"], device["warmup_days"], device["active_since"])
+    if sent >= cap:
+        plan.capped.append((device["id"], _next_day(now)))
+        return
+    check = checks.get(eid)
+    verdict = consent_verdict(check)
+    if verdict == CANCEL:
+        plan.cancel.append((mid, sched))
+        return
+    if verdict:
+        plan.stop.append((eid, verdict))
+        return
+    if not check["sequence_active"]:
+        plan.moves.append((mid, sched, now + timedelta(minutes=15)))
+        return
+    send_at = max(sched, device["next_send_at"] or now, now)
+    tz, start, end = check["timezone"], check["window_start"], check["window_end"]
+    if not in_window(send_at, tz, start, end):
+        plan.moves.append((mid, sched, window_next(send_at, tz, start, end)))
+        return
+    slot = send_at.timestamp()
+    plan.claims.append(
+        Claim(
+            mid, sched, eid, lead_id, step, body, media, check["phone"], device, slot, attempts + 1
+        )
+    )
+
+
+def _claim_write(cursor, plan: _ClaimPlan, now: datetime) -> None:
+    """One UPDATE per kind of decision, whatever the number of rows."""
+    if plan.capped:
+        cursor.execute(
+            "UPDATE broadcast_device d SET next_send_at = k.at FROM "
+            "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) WHERE d.id = k.id",
+            unnest_columns(plan.capped),
+        )
+    if plan.cancel:
+        cursor.execute(
+            "UPDATE broadcast_message m SET status = 'cancelled' FROM "
+            "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
+            unnest_columns(plan.cancel),
+        )
+    if plan.moves:
+        cursor.execute(
+            "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
+            "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
+            unnest_columns(plan.moves),
+        )
+    if plan.claims:
+        _claims_lease(cursor, plan.claims, now)
+
+
+def _claims_lease(cursor, claims: list[Claim], now: datetime) -> None:
+    """The claimed messages are in flight and their devices leased (until the send is
+    recorded, or the lease runs out and ``dispatch_recover`` takes them back)."""
+    cursor.execute(
+        "UPDATE broadcast_message m SET status = 'sending', attempts = m.attempts + 1 "
+        "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+        "WHERE m.id = k.id AND m.scheduled_at = k.at",
+        unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+    )
+    cursor.execute(
+        "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
+        [
+            now + timedelta(seconds=settings.BROADCAST_LEASE_SECONDS),
+            [c.device["id"] for c in claims],
+        ],
+    )
+
+
+def _stop_without_consent(stop: list[tuple[int, str]]) -> None:
+    """Stop the enrollments whose consent is gone: one ``enrollment_stop_many`` per reason."""
+    for reason in {why for _, why in stop}:
+        enrollment_stop_many(
+            enrollment_ids=[e for e, w in stop if w == reason],
+            reason=reason,
+            actor="broadcast:consent",
+        )
+
+
+def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) -> list[Claim]:
+    """Consent once more just before sending: a claim waited for its device's turn (up to
+    the lookahead), and an opt-out, a stop or a closing status may have landed meanwhile.
+    Returns the claims still good; the others are not sent and free their device."""
+    if not claims:
+        return []
+    with transaction.atomic(), connection.cursor() as cursor:
+        checks = consent_read(cursor, [c.enrollment_id for c in claims])
+        good, cancel, stop = [], [], []
+        for c in claims:
+            verdict = consent_verdict(checks.get(c.enrollment_id))
+            if verdict == CANCEL:
+                cancel.append(c)
+            elif verdict:
+                stop.append((c, verdict))
+            else:
+                good.append(c)
+        dropped = cancel + [c for c, _ in stop]
+        if not dropped:
+            return good
+        cursor.execute(
+            "UPDATE broadcast_message m SET status = 'cancelled', error = 'stopped before sending' "
+            "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'sending'",
+            unnest_columns([(c.message_id, c.scheduled_at) for c in dropped]),
+        )
+        cursor.execute(
+            "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
+            [[c.device["id"] for c in dropped]],
+        )
+        _stop_without_consent([(c.enrollment_id, why) for c, why in stop])
+    if stats is not None:
+        stats.skipped += len(dropped)
+    return good
+
+
+def _next_day(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+def dispatch_send(
+    claim: Claim, sessions: dict[str, requests.Session], lock: threading.Lock
+) -> Outcome:
+    """Send one claimed message when its slot comes. Runs on a pool thread: HTTP only, no
+    database (the outcome is recorded by the loop's thread); one keep-alive session per
+    gateway URL, shared by the threads."""
+    device = claim.device
+    with lock:
+        http = sessions.get(device["gateway_url"])
+        if http is None:
+            http = build_session(
+                HttpPolicy(timeout=settings.BROADCAST_GATEWAY_TIMEOUT, retries=1, pool_size=64)
+            )
+            sessions[device["gateway_url"]] = http
+    client = client_for(_DeviceView(device), http=http)
+    started = time.time()
+    if started < claim.slot:  # never early, whatever the pool did
+        time.sleep(claim.slot - started)
+        started = time.time()
+    try:
+        result = client.send(phone=claim.phone, text=claim.body, media_url=claim.media_url)
+    except GatewayError as exc:
+        return Outcome(claim, started, time.time(), error=exc)
+    except Exception as exc:  # a bug or an unexpected answer: retry, never lose the message
+        logger.exception("send of message %s failed", claim.message_id)
+        return Outcome(claim, started, time.time(), error=GatewayError(repr(exc), retryable=True))
+    return Outcome(claim, started, time.time(), gateway_id=result.gateway_id)
+
+
+class _DeviceView:
+    def __init__(self, device: dict) -> None:
+        self.gateway_kind = device["gateway_kind"]
+        self.gateway_url = device["gateway_url"]
+        self.gateway_session = device["gateway_session"]
+        self.gateway_token = device["gateway_token"]

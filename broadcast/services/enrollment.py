@@ -1,0 +1,357 @@
+"""Enrolling leads in a sequence (staged in Python, written set-wise per batch) and stopping
+enrollments (DNC, sale, opt-out, a reply, an agent or the API)."""
+
+import heapq
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from broadcast.models import Device, Sequence, Step
+from broadcast.scheduling import recipient_timezone, window_next
+from broadcast.services.consent import SUPPRESSED_SQL
+from broadcast.templating import lead_values, template_render
+from core.db import json_value
+from core.errors import ApplicationError
+from leads.models import LeadEvent
+from leads.services import EventSpec, lead_events_record
+
+# The lead columns a message is rendered from (first steps here, successors in record.py).
+LEAD_COLUMNS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "company",
+    "industry",
+    "state",
+    "postal_code",
+    "source",
+    "external_id",
+    "custom",
+    "timezone",
+)
+
+
+@dataclass
+class EnrollResult:
+    created: int = 0
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "skipped": dict(self.skipped)}
+
+
+@dataclass
+class _DevicePlan:
+    """The tail of a device's queue (the slot of its last planned message) and its pace."""
+
+    device_id: int
+    tail: datetime
+    spacing: timedelta  # the device's average pause
+    cap: int  # sends a day
+    day: date | None = None  # the day being filled by this enrollment, and how far
+    used: int = 0
+
+    def next_slot(self, earliest: datetime) -> datetime:
+        slot = max(earliest, self.tail + self.spacing)
+        if slot.date() != self.day:
+            self.day, self.used = slot.date(), 0
+        if self.used >= self.cap:  # the day is full: the next one starts at midnight UTC
+            slot = datetime.combine(self.day + timedelta(days=1), datetime.min.time(), UTC)
+            self.day, self.used = slot.date(), 0
+        self.used += 1
+        self.tail = slot
+        return slot
+
+
+def _sequence_devices(sequence: Sequence) -> list[Device]:
+    chosen = list(sequence.devices.filter(status=Device.Status.ACTIVE).order_by("id"))
+    if chosen or sequence.devices.exists():
+        return chosen
+    return list(
+        Device.objects.filter(
+            workspace_id=sequence.workspace_id, status=Device.Status.ACTIVE
+        ).order_by("id")
+    )
+
+
+def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> list[_DevicePlan]:
+    """One index probe per device (the newest pending message), not a count of millions."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d.id, (SELECT m.scheduled_at FROM broadcast_message m "
+            "  WHERE m.device_id = d.id AND m.status = 'pending' "
+            "  ORDER BY m.scheduled_at DESC LIMIT 1) FROM unnest(%s::bigint[]) d(id)",
+            [[d.pk for d in devices]],
+        )
+        tails = dict(cursor.fetchall())
+    plans = []
+    for d in devices:
+        pause = timedelta(seconds=(d.min_interval_seconds + d.max_interval_seconds) / 2)
+        tail = tails.get(d.pk)
+        tail = max(tail, now - pause) if tail else now - pause
+        plans.append(_DevicePlan(d.pk, tail, pause, d.cap_for(now.date())))
+    return plans
+
+
+def lead_dict(values) -> dict[str, Any]:
+    """A row of ``LEAD_COLUMNS`` as the dict templates render from."""
+    lead = dict(zip(LEAD_COLUMNS, values, strict=True))
+    lead["custom"] = json_value(lead["custom"]) or {}
+    return lead
+
+
+def _batched(iterable: Iterable[int], size: int):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def enrollment_create_many(
+    *,
+    lead_ids: Iterable[int],
+    sequence_id: int,
+    actor: str = "",
+    now: datetime | None = None,
+    batch_size: int | None = None,
+) -> EnrollResult:
+    """Enroll leads in a sequence: one enrollment and one first message each. Idempotent.
+
+    ``lead_ids`` may be any iterable (a generator over millions of ids): it is consumed in
+    batches, each written in its own transaction with COPY, so memory stays constant. First
+    sends are staggered over the devices' capacity and moved into the recipients' windows.
+    Leads without a phone, suppressed, in a stop status or already enrolled are skipped.
+    """
+    sequence = Sequence.objects.filter(pk=sequence_id).first()
+    if sequence is None:
+        raise ApplicationError("No such sequence.", code="not_found", status_code=404)
+    if not sequence.is_active:
+        raise ApplicationError(f"Sequence {sequence.name} is not active.", code="inactive")
+    first = sequence.steps.order_by("position").first()
+    if first is None:
+        raise ApplicationError(f"Sequence {sequence.name} has no steps.", code="no_steps")
+    devices = _sequence_devices(sequence)
+    if not devices:
+        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code="no_device")
+    now = now or timezone.now()
+    plans = [(p.tail, p.device_id, p) for p in _device_plans(sequence, devices, now)]
+    heapq.heapify(plans)  # the device whose queue ends first comes first
+    plan = _EnrollPlan(sequence, first, plans, sequence.workspace.timezone, now)
+    result = EnrollResult()
+    # Two stages overlap: a helper thread renders batch k+1 (pure Python, no database)
+    # while this thread writes batch k; every query runs on this thread's connection.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-stage") as pool:
+        staging = None
+        for chunk in _batched(lead_ids, batch_size or settings.BROADCAST_ENROLL_BATCH):
+            rows = _enroll_fetch(sequence, chunk)
+            unique = len(set(chunk))
+            for reason, n in (
+                ("duplicate", len(chunk) - unique),
+                ("not_found", unique - len(rows)),
+            ):
+                if n:
+                    result.skipped[reason] += n
+            following = pool.submit(plan.stage, rows)
+            if staging is not None:
+                _enroll_write(plan, staging.result(), actor, result)
+            staging = following
+        if staging is not None:
+            _enroll_write(plan, staging.result(), actor, result)
+    return result
+
+
+def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
+    columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT l.id, l.workspace_id, l.status, {columns}, "
+            "EXISTS (SELECT 1 FROM broadcast_enrollment e "
+            "        WHERE e.sequence_id = %s AND e.lead_id = l.id), "
+            f"{SUPPRESSED_SQL.format(phone='l.phone')} "
+            "FROM leads_lead l WHERE l.id = ANY(%s) "
+            "AND (l.workspace_id = %s OR l.destination_workspace_id = %s)",
+            [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],
+        )
+        return cursor.fetchall()
+
+
+class _EnrollPlan:
+    """Renders fetched leads into staged rows: device, first send time, body (no I/O)."""
+
+    def __init__(
+        self, sequence: Sequence, first: Step, plans: list, fallback_tz: str, now: datetime
+    ) -> None:
+        self.sequence, self.first, self.plans = sequence, first, plans
+        self.fallback_tz, self.now = fallback_tz, now
+        self.stop = set(sequence.stop_statuses or [])
+
+    def stage(self, rows: list[tuple]) -> tuple[list[tuple], dict[str, int]]:
+        sequence, first, plans = self.sequence, self.first, self.plans
+        earliest = self.now + timedelta(minutes=first.delay_minutes)
+        staged, skipped = [], defaultdict(int)
+        n_cols = len(LEAD_COLUMNS)
+        for row in rows:
+            lead_id, workspace_id, status = row[0], row[1], row[2]
+            lead = lead_dict(row[3 : 3 + n_cols])
+            enrolled, suppressed = row[3 + n_cols], row[4 + n_cols]
+            if enrolled:
+                skipped["already_enrolled"] += 1
+            elif not lead["phone"]:
+                skipped["no_phone"] += 1
+            elif suppressed:
+                skipped["suppressed"] += 1
+            elif status in self.stop:
+                skipped["stop_status"] += 1
+            else:
+                _tail, _id, plan = plans[0]  # the least busy device (ties: lowest id)
+                tz = recipient_timezone(
+                    lead_timezone=lead["timezone"], phone=lead["phone"], fallback=self.fallback_tz
+                )
+                at = window_next(
+                    plan.next_slot(earliest), tz, sequence.window_start, sequence.window_end
+                )
+                values = lead_values(lead, sequence.placeholder_defaults)
+                body = template_render(first.template, values)
+                staged.append((lead_id, plan.device_id, workspace_id, lead["phone"], tz, at, body))
+                heapq.heapreplace(plans, (plan.tail, plan.device_id, plan))
+        return staged, skipped
+
+
+def _enroll_write(plan: _EnrollPlan, staging, actor: str, result: EnrollResult) -> None:
+    """Write one staged batch in its own transaction: COPY it into the staging table, insert
+    the enrollments and their first messages in one statement, and record an ``enrolled``
+    event for each enrollment created (leads that were enrolled meanwhile are skipped)."""
+    staged, skipped = staging
+    for reason, n in skipped.items():
+        result.skipped[reason] += n
+    if not staged:
+        return
+    sequence = plan.sequence
+    with transaction.atomic(), connection.cursor() as cursor:
+        _stage_copy(cursor, staged)
+        now = timezone.now()
+        created = _enrollments_insert(cursor, plan, now)
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.ENROLLED,
+                    message=f"Enrolled in sequence {sequence.name}",
+                    actor=actor or "broadcast",
+                    at=now,
+                    data={
+                        "sequence_id": sequence.pk,
+                        "enrollment_id": enrollment_id,
+                        "device_id": device_id,
+                    },
+                )
+                for enrollment_id, lead_id, device_id in created
+            ]
+        )
+    result.created += len(created)
+    if len(created) < len(staged):
+        result.skipped["already_enrolled"] += len(staged) - len(created)
+
+
+def _stage_copy(cursor, staged: list[tuple]) -> None:
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS broadcast_enroll_stage (lead_id bigint, "
+        "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
+        "scheduled_at timestamptz, body text) ON COMMIT DELETE ROWS"
+    )
+    # Callers may batch inside one outer transaction (routing does): start empty.
+    cursor.execute("TRUNCATE broadcast_enroll_stage")
+    with cursor.cursor.copy(
+        "COPY broadcast_enroll_stage (lead_id, device_id, workspace_id, phone, tz, "
+        "scheduled_at, body) FROM STDIN"
+    ) as copy:
+        for row in staged:
+            copy.write_row(row)
+
+
+def _enrollments_insert(cursor, plan: _EnrollPlan, now: datetime) -> list[tuple[int, int, int]]:
+    """The staged enrollments and their first messages, in one statement. Returns the
+    created enrollments (id, lead_id, device_id)."""
+    first = plan.first
+    cursor.execute(
+        "WITH ins AS ("
+        "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
+        "    phone, timezone, current_step, status, reason, created_at, updated_at)"
+        "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, 'active',"
+        "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
+        "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, device_id),"
+        " msg AS ("
+        "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
+        "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at)"
+        "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
+        "    %(media)s, 'pending', 0, '', '', %(now)s"
+        "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
+        " SELECT id, lead_id, device_id FROM ins",
+        {"seq": plan.sequence.pk, "step": first.position, "now": now, "media": first.media_url},
+    )
+    return cursor.fetchall()
+
+
+# --- stopping -----------------------------------------------------------------------------
+
+
+def _stop(where: str, params: list, *, reason: str, actor: str, status: str = "stopped") -> int:
+    """Stop active enrollments matching ``where`` and cancel their pending message."""
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE broadcast_enrollment e SET status = %s, reason = %s, updated_at = %s "
+            f"WHERE e.status = 'active' AND {where} RETURNING e.id, e.lead_id, e.sequence_id",
+            [status, reason[:255], now, *params],
+        )
+        stopped = cursor.fetchall()
+        if not stopped:
+            return 0
+        cursor.execute(
+            "UPDATE broadcast_message SET status = 'cancelled', error = %s "
+            "WHERE status = 'pending' AND enrollment_id = ANY(%s)",
+            [reason[:500], [row[0] for row in stopped]],
+        )
+        lead_events_record(
+            events=[
+                EventSpec(
+                    lead_id=lead_id,
+                    kind=LeadEvent.Kind.ENROLLMENT_STOPPED,
+                    message=f"Sequence stopped: {reason}",
+                    actor=actor or "broadcast",
+                    data={"enrollment_id": eid, "sequence_id": seq_id},
+                    at=now,
+                )
+                for eid, lead_id, seq_id in stopped
+            ]
+        )
+    return len(stopped)
+
+
+def enrollment_stop(*, enrollment_id: int, reason: str, actor: str = "") -> int:
+    return _stop("e.id = %s", [enrollment_id], reason=reason, actor=actor)
+
+
+def enrollment_stop_for_leads(
+    *, lead_ids: Iterable[int], reason: str, actor: str = "", only_stop_on_reply: bool = False
+) -> int:
+    """Stop every active enrollment of these leads (DNC, sale, opt-out). Returns the count."""
+    ids = list(lead_ids)
+    if not ids:
+        return 0
+    where = "e.lead_id = ANY(%s)"
+    if only_stop_on_reply:
+        where += " AND e.sequence_id IN (SELECT id FROM broadcast_sequence WHERE stop_on_reply)"
+    return _stop(where, [ids], reason=reason, actor=actor)
+
+
+def enrollment_stop_many(*, enrollment_ids: Iterable[int], reason: str, actor: str = "") -> int:
+    return _stop("e.id = ANY(%s)", [list(enrollment_ids)], reason=reason, actor=actor)
