@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from broadcast import services, tasks
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
+from core.actors import user_actor
 from core.admin import BigTableAdmin
 from core.errors import ApplicationError
 from leads.admin import LeadAdmin
@@ -141,7 +142,7 @@ class DeviceAdmin(admin.ModelAdmin):
             device_ids=queryset.values_list("pk", flat=True),
             status=Device.Status.PAUSED,
             reason=f"paused by {request.user}",
-            actor=str(request.user),
+            actor=user_actor(request.user),
         )
         self.message_user(request, f"Paused {count} device(s).")
 
@@ -150,7 +151,7 @@ class DeviceAdmin(admin.ModelAdmin):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
             status=Device.Status.ACTIVE,
-            actor=str(request.user),
+            actor=user_actor(request.user),
         )
         self.message_user(request, f"Resumed {count} device(s).")
 
@@ -265,7 +266,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     def stop(self, request, queryset):
         ids = list(queryset.filter(status=Enrollment.Status.ACTIVE).values_list("id", flat=True))
         count = services.enrollment_stop_many(
-            enrollment_ids=ids, reason=f"stopped by {request.user}", actor=f"user:{request.user}"
+            enrollment_ids=ids, reason=f"stopped by {request.user}", actor=user_actor(request.user)
         )
         self.message_user(request, f"Stopped {count} enrollment(s).")
 
@@ -316,7 +317,7 @@ def enroll_in_sequence(modeladmin, request, queryset):
             | Q(destination_workspace_id=sequence.workspace_id)
         )
         ids = ids.values_list("id", flat=True)
-        actor = f"user:{request.user}"
+        actor = user_actor(request.user)
         lead_ids = list(ids[: ADMIN_ENROLL_INLINE_LIMIT + 1])
         try:
             if len(lead_ids) > ADMIN_ENROLL_INLINE_LIMIT:

@@ -2,19 +2,9 @@
 
 import string
 
-LEAD_FIELDS = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "phone",
-    "email",
-    "company",
-    "industry",
-    "state",
-    "postal_code",
-    "source",
-    "external_id",
-)
+from leads import fields as lead_fields
+
+LEAD_FIELDS = lead_fields.PLACEHOLDERS
 
 _formatter = string.Formatter()
 

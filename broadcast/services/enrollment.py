@@ -20,24 +20,12 @@ from broadcast.services.consent import SUPPRESSED_SQL
 from broadcast.templating import lead_values, template_render
 from core.db import json_value
 from core.errors import ApplicationError
+from leads import fields as lead_fields
 from leads.models import LeadEvent
 from leads.services import EventSpec, lead_events_record
 
 # The lead columns a message is rendered from (first steps here, successors in record.py).
-LEAD_COLUMNS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "company",
-    "industry",
-    "state",
-    "postal_code",
-    "source",
-    "external_id",
-    "custom",
-    "timezone",
-)
+LEAD_COLUMNS = (*lead_fields.PROFILE, "custom")
 
 
 @dataclass

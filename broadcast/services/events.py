@@ -12,8 +12,8 @@ from broadcast.client import GatewayEvent
 from broadcast.models import Device, Enrollment, Message
 from broadcast.services.devices import device_set_status
 from broadcast.services.enrollment import enrollment_stop_for_leads
-from leads.models import Lead, LeadEvent, Suppression
-from leads.services import EventSpec, lead_events_record, lead_status_set, suppression_add_many
+from leads.models import Lead, LeadEvent
+from leads.services import EventSpec, lead_events_record, leads_mark_dnc
 
 logger = logging.getLogger(__name__)
 
@@ -142,30 +142,11 @@ def _apply_inbound(device: Device, event: GatewayEvent) -> dict[str, Any]:
 
 
 def lead_opt_out(*, lead_ids: list[int], reason: str, actor: str) -> None:
-    """Opted out: suppress every channel (phone and email), stop every sequence, mark DNC."""
-    leads = list(
-        Lead.objects.filter(id__in=lead_ids).values_list("id", "workspace_id", "phone", "email")
-    )
-    entries = []
-    for _, workspace_id, phone, email in leads:
-        if phone:
-            entries.append((Suppression.Kind.PHONE, phone, workspace_id))
-        if email:
-            entries.append((Suppression.Kind.EMAIL, email, workspace_id))
+    """Opted out: the lead is do-not-contact (``leads_mark_dnc``: phone and email
+    suppressed, status, history) and every sequence stops now, in the same transaction."""
     with transaction.atomic():
-        suppression_add_many(entries=entries, reason=reason, source="opt-out")
         enrollment_stop_for_leads(lead_ids=lead_ids, reason="opted out", actor=actor)
-        lead_events_record(
-            events=[
-                EventSpec(
-                    lead_id=lead_id, kind=LeadEvent.Kind.OPTED_OUT, message=reason, actor=actor
-                )
-                for lead_id, *_ in leads
-            ]
-        )
-        lead_status_set(
-            lead_ids=[lead[0] for lead in leads], status=Lead.Status.DNC, reason=reason, actor=actor
-        )
+        leads_mark_dnc(lead_ids=lead_ids, reason=reason, actor=actor, source="opt-out")
 
 
 def _apply_session(device: Device, event: GatewayEvent) -> dict[str, Any]:

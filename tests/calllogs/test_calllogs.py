@@ -167,22 +167,29 @@ def test_the_same_call_by_three_paths_in_every_order_gives_one_identical_row(cal
     )
 
 
-def test_dnc_suppresses_and_stops_sequences(call_server, lead, workspace, device):
+def test_dnc_suppresses_and_stops_sequences(
+    call_server, lead, workspace, device, django_capture_on_commit_callbacks
+):
     sequence = make_sequence(workspace, "hello", "again")
     enrolled = broadcast_services.enrollment_create_many(
         lead_ids=[lead.pk], sequence_id=sequence.pk
     )
     assert enrolled.created == 1
-    services.call_log_upsert_many(
-        server_id=call_server.pk,
-        path="webhook",
-        records=[CallRecord(uniqueid=UID, vici_lead_id=8, status="DNC", agent="a1")],
-    )
+    Lead.objects.filter(pk=lead.pk).update(email="ann@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.call_log_upsert_many(
+            server_id=call_server.pk,
+            path="webhook",
+            records=[CallRecord(uniqueid=UID, vici_lead_id=8, status="DNC", agent="a1")],
+        )
     lead.refresh_from_db()
     assert lead.status == "dnc"
+    # One meaning of do-not-contact, whichever path says it: phone and email suppressed.
     assert Suppression.objects.filter(kind="phone", value=lead.phone).exists()
+    assert Suppression.objects.filter(kind="email", value="ann@example.com").exists()
+    assert LeadEvent.objects.filter(lead_id=lead.pk, kind="opted_out").exists()
     enrollment = Enrollment.objects.get(lead_id=lead.pk)
-    assert (enrollment.status, enrollment.reason) == ("stopped", "disposition dnc")
+    assert (enrollment.status, enrollment.reason) == ("stopped", "lead became dnc")
     assert Message.objects.get(lead_id=lead.pk).status == "cancelled"
 
 
