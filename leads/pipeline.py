@@ -21,6 +21,7 @@ from leads import fields as lead_fields
 from leads.events import EventSpec, lead_events_record
 from leads.models import Lead, LeadEvent
 from leads.selectors import LEAD_UNREACHABLE_SQL
+from leads.signals import leads_ingested, send_on_commit
 
 # The columns routing needs to decide (conditions, dedupe, expiry, where it is in VICIdial).
 ROUTING_COLUMNS = (
@@ -238,6 +239,8 @@ def lead_send_to_routing(*, lead: Lead, actor: str) -> Lead:
                 )
             ]
         )
+        # Routing is woken as for a new lead (not left to the per-minute sweeper).
+        send_on_commit(leads_ingested, workspace_id=lead.workspace_id, lead_ids=[lead.pk])
     lead.refresh_from_db()
     return lead
 

@@ -1,8 +1,9 @@
 """Signals of the leads app (news travels upward; receivers only enqueue work).
 
-``leads_ingested``: sent with ``transaction.on_commit`` after intake stored new leads.
-Arguments: ``workspace_id`` (int) and ``lead_ids`` (list[int]) of leads created with
-status ``pending``. The routing app's receiver enqueues routing; a sweeper catches misses.
+``leads_ingested``: sent with ``transaction.on_commit`` when leads wait for routing: new
+ones from intake, or one sent back by a reroute. Arguments: ``workspace_id`` (int) and
+``lead_ids`` (list[int]) of leads with status ``pending``. The routing app's receiver
+wakes routing; a sweeper catches misses.
 
 ``lead_changed``: on commit after ``lead_update`` changed fields. Arguments: ``lead_ids``,
 ``fields`` (name -> new value) and ``actor``. The dialer enqueues a VICIdial update.

@@ -4,9 +4,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 
 def on_leads_ingested(sender, workspace_id, lead_ids, **kwargs) -> None:
-    from routing.tasks import route_pending_task
+    from routing.tasks import routing_wake
 
-    route_pending_task.apply_async(kwargs={"lead_ids": list(lead_ids)})
+    routing_wake()
 
 
 def on_rule_changed(sender, **kwargs) -> None:

@@ -1,0 +1,49 @@
+"""Intake wakes routing once per short window, not once per lead; reroute wakes it too."""
+
+import pytest
+
+from leads.models import Lead
+from routing import services, tasks
+from tests.routing.factories import make_leads, make_rule
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def woken(monkeypatch):
+    calls = []
+
+    class Task:
+        def apply_async(self, **kwargs):
+            calls.append(kwargs)
+
+    monkeypatch.setattr(tasks, "route_woken_task", Task())
+    monkeypatch.setattr(tasks, "_last_wake", 0.0)
+    return calls
+
+
+def test_many_intake_batches_in_one_window_wake_routing_once(
+    workspace, woken, settings, django_capture_on_commit_callbacks
+):
+    settings.ROUTING_WAKE_SECONDS = 5.0
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(10):
+            tasks._last_wake = 0.0  # as if each batch came through another web process
+            make_leads(workspace, 3)
+    assert woken == [{"countdown": 5.0}]  # one task, run when the window is over
+
+
+def test_the_woken_task_routes_every_pending_lead(workspace):
+    make_rule("all", destinations=[{"workspace": workspace}])
+    ids = make_leads(workspace, 30)
+    assert tasks.route_woken_task() == 30
+    assert set(Lead.objects.filter(id__in=ids).values_list("status", flat=True)) == {"routed"}
+
+
+def test_a_reroute_wakes_routing(api_client, workspace, woken, django_capture_on_commit_callbacks):
+    make_rule("all", destinations=[{"workspace": workspace}])
+    [lead_id] = make_leads(workspace, 1)
+    services.route_pending(worker_id="t")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.post(f"/api/v1/leads/{lead_id}/reroute/").status_code == 200
+    assert len(woken) == 1
