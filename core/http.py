@@ -1,6 +1,7 @@
 """Outgoing HTTP: a session cannot be built without a timeout and a retry policy."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,7 +21,9 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.policy = policy
 
-    def request(self, method, url, **kwargs):  # type: ignore[override]
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.policy.timeout)
         return super().request(method, url, **kwargs)
 

@@ -15,10 +15,11 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.db.migrations.operations import CreateModel
 from django.utils import timezone
 
@@ -33,29 +34,46 @@ _CHILD = re.compile(r"_p(\d{4})(\d{2})$")
 class CreatePartitionedModel(CreateModel):
     """``CreateModel`` for a table partitioned by month on ``partition_key``."""
 
-    def __init__(self, name, fields, *, partition_key, options=None, bases=None, managers=None):
+    def __init__(
+        self,
+        name: str,
+        fields: list[tuple[str, Any]],
+        *,
+        partition_key: str,
+        options: dict[str, Any] | None = None,
+        bases: tuple[Any, ...] | None = None,
+        managers: list[tuple[str, Any]] | None = None,
+    ) -> None:
         self.partition_key = partition_key
         super().__init__(name, fields, options=options, bases=bases, managers=managers)
 
-    def deconstruct(self):
+    def deconstruct(self) -> tuple[str, Any, dict[str, Any]]:
         name, args, kwargs = super().deconstruct()
         kwargs["partition_key"] = self.partition_key
         return name, args, kwargs
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+    def database_forwards(
+        self,
+        app_label: str,
+        schema_editor: Any,
+        from_state: Any,
+        to_state: Any,
+    ) -> None:
         model = to_state.apps.get_model(app_label, self.name)
         if self.allow_migrate_model(schema_editor.connection.alias, model):
             create_partitioned_table(schema_editor, model, self.partition_key)
 
-    def describe(self):
+    def describe(self) -> str:
         return f"Create model {self.name} partitioned by month on {self.partition_key}"
 
 
-def create_partitioned_table(schema_editor, model, partition_key: str) -> None:
+def create_partitioned_table(
+    schema_editor: Any, model: type[models.Model], partition_key: str
+) -> None:
     qn = schema_editor.quote_name
     table = model._meta.db_table
-    pk_column = model._meta.pk.column
-    key_column = model._meta.get_field(partition_key).column
+    pk_column = column_of(model, model._meta.pk.name)
+    key_column = column_of(model, partition_key)
     sql, params = schema_editor.table_sql(model)
     if " PRIMARY KEY" not in sql:
         raise ValueError(f"{table}: expected a single-column primary key to widen")
@@ -68,6 +86,12 @@ def create_partitioned_table(schema_editor, model, partition_key: str) -> None:
     schema_editor.execute(sql, params or None)
     schema_editor.deferred_sql.extend(schema_editor._model_indexes_sql(model))
     schema_editor.execute(f"CREATE TABLE {qn(table + '_default')} PARTITION OF {qn(table)} DEFAULT")
+
+
+def column_of(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column
+    return field.column
 
 
 @dataclass(frozen=True)
@@ -94,12 +118,12 @@ def partitioned_models() -> list[type[PartitionedModel]]:
     return [m for m in apps.get_models() if issubclass(m, PartitionedModel)]
 
 
-def _table_exists(cursor, name: str, schema: str = "public") -> bool:
+def _table_exists(cursor: Any, name: str, schema: str = "public") -> bool:
     cursor.execute("SELECT to_regclass(%s)", [f'"{schema}"."{name}"'])
     return cursor.fetchone()[0] is not None
 
 
-def partitions_list(model, *, using: str = "default") -> list[Partition]:
+def partitions_list(model: type[PartitionedModel], *, using: str = "default") -> list[Partition]:
     table = model._meta.db_table
     with connections[using].cursor() as cursor:
         cursor.execute(
@@ -122,12 +146,14 @@ def partitions_list(model, *, using: str = "default") -> list[Partition]:
     return sorted(result, key=lambda p: p.start)
 
 
-def partition_ensure(model, *, start: date, months: int, using: str = "default") -> list[str]:
+def partition_ensure(
+    model: type[PartitionedModel], *, start: date, months: int, using: str = "default"
+) -> list[str]:
     """Create the monthly partitions from ``start`` for ``months`` months. Idempotent."""
     connection = connections[using]
     qn = connection.ops.quote_name
     table = model._meta.db_table
-    key = model._meta.get_field(model.partition_key).column
+    key = column_of(model, model.partition_key)
     default = f"{table}_default"
     existing = {p.start for p in partitions_list(model, using=using)}
     created = []
@@ -188,7 +214,11 @@ def partitions_ensure_all(*, using: str = "default", now: datetime | None = None
 
 
 def partition_archive(
-    model, *, older_than: datetime, dry_run: bool = False, using: str = "default"
+    model: type[PartitionedModel],
+    *,
+    older_than: datetime,
+    dry_run: bool = False,
+    using: str = "default",
 ) -> list[str]:
     """Detach partitions whose whole range is before ``older_than`` into ``archive``."""
     connection = connections[using]
@@ -219,7 +249,9 @@ def partition_archive(
     return [p.name for p in old]
 
 
-def archived_tables(model, *, since: datetime | None = None, using: str = "default") -> list[str]:
+def archived_tables(
+    model: type[models.Model], *, since: datetime | None = None, using: str = "default"
+) -> list[str]:
     """Qualified names of ``model``'s archived partitions (optionally overlapping ``since``..)."""
     table = model._meta.db_table
     with connections[using].cursor() as cursor:

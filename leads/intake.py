@@ -68,14 +68,14 @@ class IngestResult:
         }
 
 
-def dedupe_window_start(workspace: Workspace, now) -> Any:
+def dedupe_window_start(workspace: Workspace, now: datetime) -> datetime:
     days = workspace.dedupe_window_days
     if days is None:
         days = settings.DEDUPE_WINDOW_DAYS
     return now - timedelta(days=days)
 
 
-def _existing_originals(workspace_id: int, hashes: list[str], since) -> dict[str, int]:
+def _existing_originals(workspace_id: int, hashes: list[str], since: datetime) -> dict[str, int]:
     """The earliest lead per dedupe hash in the window, live and archived partitions."""
     if not hashes:
         return {}
@@ -97,7 +97,7 @@ def _existing_originals(workspace_id: int, hashes: list[str], since) -> dict[str
         return dict(cursor.fetchall())
 
 
-def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _copy(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"

@@ -21,7 +21,10 @@ from core.timezones import valid_timezones
 from leads import fields as lead_fields
 from leads.models import Lead
 
-STRING_FIELDS = {name: Lead._meta.get_field(name).max_length for name in lead_fields.TEXT}
+STRING_FIELDS: dict[str, int] = {
+    name: int(getattr(Lead._meta.get_field(name), "max_length", 0) or 0)
+    for name in lead_fields.TEXT
+}
 ALL_FIELDS = {*STRING_FIELDS, "phone", "email", "custom", "consent"}
 CONSENT_FIELDS = {"at", "text", "url", "ip"}
 MAX_CUSTOM_BYTES = 16 * 1024

@@ -38,7 +38,7 @@ ROUTING_COLUMNS = (
 
 # Statuses from which a lead may not go back to routing: it must not be contacted, or its
 # outcome is final.
-NOT_REROUTABLE = {
+NOT_REROUTABLE: dict[str, str] = {
     Lead.Status.SUPPRESSED: "the lead is on the do-not-contact list",
     Lead.Status.DNC: "the lead asked not to be contacted",
     Lead.Status.SALE: "the lead is closed (sale)",
@@ -138,7 +138,7 @@ def leads_routing_apply(*, outcomes: Sequence[RoutingOutcome], now: datetime) ->
             "WHERE l.id = k.id",
             [now, *unnest_columns(rows)],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def leads_routing_release(*, lead_ids: Sequence[int]) -> None:
@@ -257,4 +257,4 @@ def leads_vici_ids_record(*, placements: Iterable[tuple[int, int, int]]) -> int:
             "k(id, vid, list) WHERE l.id = k.id",
             [timezone.now(), *unnest_columns(rows)],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)

@@ -203,7 +203,7 @@ def decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime) 
     return decisions
 
 
-def _save_counters(counters: Counters, destinations: dict[int, Destination], now) -> None:
+def _save_counters(counters: Counters, destinations: dict[int, Destination], now: datetime) -> None:
     if not counters:
         return
     rows = [

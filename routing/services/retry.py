@@ -29,7 +29,9 @@ def retry_schedule(*, lead_ids: list[int], error: str) -> int:
         existing = {
             r.lead_id: r for r in RetryItem.objects.select_for_update().filter(lead_id__in=lead_ids)
         }
-        dead, to_create, to_update = [], [], []
+        dead: list[int] = []
+        to_create: list[RetryItem] = []
+        to_update: list[RetryItem] = []
         for lead_id in lead_ids:
             item = existing.get(lead_id) or RetryItem(lead_id=lead_id, attempts=0)
             item.attempts += 1

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 # Leads waiting in the retry queue are the retry drain's, not the sweeper's.
 IN_RETRY_QUEUE = "SELECT 1 FROM routing_retryitem r WHERE r.lead_id = l.id"
 
-LEAD_STATUS = {
+LEAD_STATUS: dict[str, str] = {
     RoutingLog.Outcome.ROUTED: Lead.Status.ROUTED,
     RoutingLog.Outcome.FALLBACK: Lead.Status.ROUTED,
     RoutingLog.Outcome.UNROUTED: Lead.Status.UNROUTED,
@@ -63,7 +64,7 @@ class RouteStats:
 
 def leads_claim_pending(
     *, worker_id: str, batch_size: int, lead_ids: list[int] | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Claim up to ``batch_size`` pending leads (or the given ones) for this worker."""
     return leads_claim_for_routing(
         worker_id=worker_id,
@@ -116,7 +117,7 @@ class _Batch:
         kind, message, data = self._history(dec, outcome)
         self.events.append(EventSpec(lead_id, kind, message, data, actor=self.actor, at=self.now))
 
-    def _history(self, dec: Decision, outcome: str) -> tuple[str, str, dict]:
+    def _history(self, dec: Decision, outcome: str) -> tuple[str, str, dict[str, Any]]:
         if outcome == RoutingLog.Outcome.ROUTED:
             assert dec.rule is not None and dec.destination is not None
             d = dec.destination
@@ -209,7 +210,9 @@ def _count(stats: RouteStats, decisions: list[Decision]) -> None:
             stats.unrouted += 1
 
 
-def _decide_reachable(leads: list[dict], unreachable: set[int], now: datetime) -> list[Decision]:
+def _decide_reachable(
+    leads: list[dict[str, Any]], unreachable: set[int], now: datetime
+) -> list[Decision]:
     """Decide the leads that may be contacted; the others (suppressed since intake) are
     never routed."""
     reachable = [lead for lead in leads if lead["id"] not in unreachable]

@@ -32,7 +32,8 @@ def active_rules() -> tuple[Rule, ...]:
     if version is None or _memo["version"] != version:
         _memo["rules"] = compile_rules(RoutingRule.objects.filter(is_active=True))
         _memo["version"] = version
-    return _memo["rules"]
+    rules: tuple[Rule, ...] = _memo["rules"]
+    return rules
 
 
 def rule_duplicate(*, rule: RoutingRule) -> RoutingRule:
