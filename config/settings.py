@@ -31,7 +31,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
-    "import_export",
     "core",
     "leads",
     "dialer",

@@ -36,11 +36,6 @@ class ConflictError(ApplicationError):
     status_code = 409
 
 
-class NotFoundError(ApplicationError):
-    code = "not_found"
-    status_code = 404
-
-
 class ClientError(Exception):
     """An external system failed. ``retryable`` says whether trying again may help."""
 
