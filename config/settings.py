@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
+    "core.ratelimit.ConcurrencySlotMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,7 +155,18 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    # Per-workspace rate and concurrency of API-key requests (leads/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["leads.throttling.WorkspaceThrottle"],
 }
+# API limits per workspace; a workspace's own fields (admin) override these. 0: no limit.
+# Requests per minute (sliding window), for all of a workspace's keys together.
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=1200)
+# Requests in flight at once. Keep it below the web capacity (WEB_CONCURRENCY x WEB_THREADS x
+# hosts), so a flooding workspace cannot take every worker from the others.
+API_MAX_CONCURRENT = env.int("API_MAX_CONCURRENT", default=4)
+# A concurrency slot not released after this long (a crashed or killed request) stops
+# counting. At least the longest request (gunicorn's timeout is 60 s).
+API_CONCURRENCY_SLOT_SECONDS = env.int("API_CONCURRENCY_SLOT_SECONDS", default=90)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadbrain API",
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",

@@ -49,6 +49,10 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail))
+    if isinstance(exc, exceptions.Throttled):
+        # No "Too Many Requests" warning per refused request: a flooding client would
+        # flood the log too (and spend the CPU its limit is there to protect).
+        response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 

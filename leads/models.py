@@ -22,6 +22,21 @@ class Workspace(TimeStampedModel):
         null=True, blank=True, help_text="Empty: the DEDUPE_WINDOW_DAYS setting."
     )
     is_active = models.BooleanField(default=True)
+    api_rate_per_minute = models.PositiveIntegerField(
+        "API requests per minute",
+        null=True,
+        blank=True,
+        help_text="For this workspace's API keys together. Empty: the API_RATE_PER_MINUTE "
+        "setting; 0: no limit. Over it: 429 with Retry-After.",
+    )
+    api_max_concurrent = models.PositiveIntegerField(
+        "API requests in flight",
+        null=True,
+        blank=True,
+        help_text="Concurrent API requests of this workspace's keys. Empty: the "
+        "API_MAX_CONCURRENT setting; 0: no limit. Keep it below the web capacity "
+        "(processes x threads) so one workspace cannot take every worker.",
+    )
 
     class Meta:
         ordering = ["name"]
