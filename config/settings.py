@@ -90,11 +90,26 @@ DATABASES["default"]["OPTIONS"]["options"] = (
     DATABASES["default"]["OPTIONS"].get("options", "") + " -c jit=off"
 ).strip()
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_leadbrain")}
+# A read replica (streaming standby) for the views marked @use_replica (core/db_router.py):
+# agent pages and GET list endpoints. Empty: everything reads the primary.
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db_url(
         "DATABASE_REPLICA_URL", engine="django_prometheus.db.backends.postgresql"
     )
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {})
+    # A replica that does not answer costs at most this long before the primary is used.
+    DATABASES["replica"]["OPTIONS"].setdefault("connect_timeout", 2)
+    DATABASES["replica"]["OPTIONS"]["options"] = (
+        DATABASES["replica"]["OPTIONS"].get("options", "") + " -c jit=off"
+    ).strip()
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
+# A replica further behind than this is not read (the primary answers instead).
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=10.0)
+# How long a web process trusts its last check of the replica (reachable, lag).
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=5.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -16,6 +16,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.db_router import use_replica
 from core.errors import ApplicationError, ClientError, error_body
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class LeadSubrecordListView(APIView):
         """A list serializer of sub-records (the OpenAPI schema reads it too)."""
         return self.serializer_class(*args, many=True, **kwargs)
 
+    @use_replica
     def get(self, request: Request, lead_id: int) -> Response:
         lead = type(self).lead_lookup(request, lead_id)
         if lead is None:

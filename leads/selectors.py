@@ -1,6 +1,6 @@
 """Reads of the leads app. Archived partitions (``archive`` schema) are read too."""
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import QuerySet
 
 from core.partitions import archived_tables
@@ -14,7 +14,8 @@ def _from_archive(model, tables: list[str], where: str, params: list, limit: int
     columns = [f.column for f in model._meta.concrete_fields]
     select = ", ".join(f'"{c}"' for c in columns)
     union = " UNION ALL ".join(f"SELECT {select} FROM {t} WHERE {where}" for t in tables)
-    with connection.cursor() as cursor:
+    using = router.db_for_read(model)  # the replica in a @use_replica view
+    with connections[using].cursor() as cursor:
         cursor.execute(
             f"SELECT * FROM ({union}) t ORDER BY created_at DESC, id DESC LIMIT %s",
             params * len(tables) + [limit],
@@ -22,7 +23,7 @@ def _from_archive(model, tables: list[str], where: str, params: list, limit: int
         rows = cursor.fetchall()
     result = []
     for row in rows:
-        obj = model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], row)
+        obj = model.from_db(using, [f.attname for f in model._meta.concrete_fields], row)
         obj.is_archived = True
         result.append(obj)
     return result

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
+from core.db_router import use_replica
 from leads.models import Lead, Workspace
 from leads.panels import panels_for
 from leads.selectors import lead_get, lead_history, lead_search
@@ -12,6 +13,7 @@ SEARCH_LIMIT = 100
 
 
 @login_required
+@use_replica
 def search(request):
     q = request.GET.get("q", "")
     status = request.GET.get("status", "")
@@ -34,6 +36,7 @@ def search(request):
 
 
 @login_required
+@use_replica
 def detail(request, lead_id: int):
     lead = lead_get(lead_id=lead_id)
     if lead is None:

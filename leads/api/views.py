@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import api_key_actor, user_actor
+from core.db_router import use_replica
 from core.errors import ApplicationError
 from leads import services
 from leads.api.serializers import (
@@ -119,6 +120,7 @@ class LeadListCreateView(generics.ListAPIView):
         return queryset.filter(workspace=workspace) if workspace else queryset
 
     @extend_schema(parameters=[WORKSPACE_PARAM])
+    @use_replica
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -206,6 +208,7 @@ class LeadHistoryView(APIView):
     permission_classes = [IsWorkspaceKeyOrStaff]
 
     @extend_schema(responses=LeadEventSerializer(many=True), parameters=[WORKSPACE_PARAM])
+    @use_replica
     def get(self, request: Request, lead_id: int) -> Response:
         lead = _lead_or_404(request, lead_id)
         events = lead_history(lead_id=lead.pk)
