@@ -210,6 +210,16 @@ BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+# --- Backups (core/backups.py; make backup / make restore) --------------------------------
+# Folder of the nightly backups (one sub-folder per backup; relative to the checkout unless
+# absolute); empty: no nightly backup.
+BACKUP_DIR = env("BACKUP_DIR", default="var/backups")
+BACKUP_DIR = str(BASE_DIR / BACKUP_DIR) if BACKUP_DIR else ""
+# Backups kept: the nightly task deletes all but the newest this many.
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+# Folder of pg_dump/pg_restore (the server's major version); empty: found on PATH.
+PG_BIN_DIR = env("PG_BIN_DIR", default="")
+
 # A lead not routed within this many hours expires (0: never).
 LEAD_EXPIRY_HOURS = env.int("LEAD_EXPIRY_HOURS", default=72)
 
