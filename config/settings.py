@@ -210,6 +210,15 @@ BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+# --- Cold storage (leads/cold_storage.py) -------------------------------------------------
+# Archived partitions wholly older than this many days are exported to gzip CSV files in
+# COLD_STORAGE_DIR (with a manifest each) and dropped from the database; 0: never. Dedupe
+# does not see cold leads, so it must be at least the longest dedupe window (DEDUPE_WINDOW_DAYS
+# and every workspace's): `manage.py check` and the nightly run refuse a shorter one.
+COLD_STORAGE_AFTER_DAYS = env.int("COLD_STORAGE_AFTER_DAYS", default=365)
+# Folder of the cold files (relative to the checkout unless absolute). Back it up too.
+COLD_STORAGE_DIR = str(BASE_DIR / (env("COLD_STORAGE_DIR", default="") or "var/cold"))
+
 # --- Backups (core/backups.py; make backup / make restore) --------------------------------
 # Folder of the nightly backups (one sub-folder per backup; relative to the checkout unless
 # absolute); empty: no nightly backup.

@@ -1,6 +1,8 @@
 import hashlib
 import secrets
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -43,6 +45,18 @@ class Workspace(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        cold = settings.COLD_STORAGE_AFTER_DAYS
+        if cold and self.dedupe_window_days is not None and self.dedupe_window_days > cold:
+            raise ValidationError(
+                {
+                    "dedupe_window_days": (
+                        f"At most {cold} days (COLD_STORAGE_AFTER_DAYS): older leads leave the "
+                        "database for cold storage, where dedupe does not see them."
+                    )
+                }
+            )
 
 
 class ApiKey(TimeStampedModel):

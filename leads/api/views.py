@@ -22,7 +22,7 @@ from leads.authentication import WorkspacePrincipal
 from leads.idempotency import idempotent_call, request_fingerprint
 from leads.models import Lead, Workspace
 from leads.normalize import normalize_email, normalize_phone
-from leads.selectors import lead_get, lead_history
+from leads.selectors import lead_cold_statement, lead_get, lead_history
 
 WORKSPACE_PARAM = OpenApiParameter(
     "workspace", str, description="Workspace slug (staff session users only)"
@@ -182,6 +182,9 @@ def _lead_or_404(request: Request, lead_id: int) -> Lead:
     workspace = scoped_workspace(request, required=False)
     lead = lead_get(lead_id=lead_id, workspace=workspace)
     if lead is None:
+        statement = lead_cold_statement(lead_id=lead_id)
+        if statement:  # gone from the database: say where it is
+            raise ApplicationError(statement, code="cold_storage", status_code=410)
         raise NotFound("No such lead.")
     return lead
 

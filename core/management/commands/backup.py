@@ -1,7 +1,8 @@
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.backups import backup_create, backups_prune
 from core.errors import ApplicationError
@@ -14,11 +15,11 @@ class Command(BaseCommand):
         "row counts). Then keep only the newest BACKUP_KEEP backups."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dir", default="", help="Folder (default: BACKUP_DIR)")
         parser.add_argument("--keep", type=int, default=None, help="(default: BACKUP_KEEP)")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         directory = Path(options["dir"] or settings.BACKUP_DIR)
         keep = settings.BACKUP_KEEP if options["keep"] is None else options["keep"]
         if keep < 1:

@@ -1,6 +1,7 @@
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core import pg
 from core.errors import ApplicationError
@@ -13,7 +14,7 @@ class Command(BaseCommand):
         "check every partitioned table's row count against the backup's manifest."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="The backup folder, e.g. var/backups/20261203T033000Z")
         parser.add_argument(
             "--database-url",
@@ -24,7 +25,7 @@ class Command(BaseCommand):
             "--create", action="store_true", help="Create the target database if missing"
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["path"])
         if not path.is_dir():
             raise CommandError(f"No backup folder at {path}")
