@@ -101,18 +101,8 @@ def summary(latencies: list[float]) -> str:
     return f"{len(latencies)} requests, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
-    parser.add_argument("--rate", type=float, default=20.0, help="steady leads/s")
-    parser.add_argument("--steady-clients", type=int, default=4)
-    parser.add_argument("--flooders", type=int, default=16, help="flooding connections")
-    parser.add_argument("--flood-rate", type=int, default=600, help="flooder's limit per minute")
-    parser.add_argument("--flood-concurrent", type=int, default=2, help="flooder's in flight")
-    args = parser.parse_args()
-    env = setup("lb_bench_isolation")
-    env["CACHE_KEY_PREFIX"] = "lbbench"  # limits keyed by workspace id: not the dev database's
-
+def workspaces(args: argparse.Namespace) -> tuple[str, str]:
+    """A limited flooding workspace and a steady one (default limits); their API keys."""
     from django.db import connection
 
     from leads.services import api_key_create, workspace_create
@@ -127,19 +117,43 @@ def main() -> None:
     calm = workspace_create(name=f"steady {stamp}")
     _, flood_key = api_key_create(workspace=flooder)
     _, calm_key = api_key_create(workspace=calm)
-    offset = int(stamp) % 1000 * 10_000_000
+    return flood_key, calm_key
+
+
+def report(args, alone: list[float], loaded: list[float], statuses: Counter, seconds: float):
+    total = sum(statuses.values()) or 1
+    print(f"steady workspace at {args.rate:g} leads/s, {args.seconds:g} s per phase")
+    print(f"  unloaded: {summary(alone)}")
+    print(f"  loaded:   {summary(loaded)}")
+    ratio = percentile(loaded, 0.99) / percentile(alone, 0.99)
+    print(f"  p99 loaded / unloaded: {ratio:.2f} (target <= 1.20)")
+    print(
+        f"flooder: {args.flooders} connections, limit {args.flood_rate}/min and "
+        f"{args.flood_concurrent} in flight: {total} requests "
+        f"({total / seconds:,.0f} req/s), 429 share {statuses[429] / total:.1%}, "
+        f"statuses {dict(sorted(statuses.items()))}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
+    parser.add_argument("--rate", type=float, default=20.0, help="steady leads/s")
+    parser.add_argument("--steady-clients", type=int, default=4)
+    parser.add_argument("--flooders", type=int, default=16, help="flooding connections")
+    parser.add_argument("--flood-rate", type=int, default=600, help="flooder's limit per minute")
+    parser.add_argument("--flood-concurrent", type=int, default=2, help="flooder's in flight")
+    args = parser.parse_args()
+    env = setup("lb_bench_isolation")
+    env["CACHE_KEY_PREFIX"] = "lbbench"  # limits keyed by workspace id: not the dev database's
+    flood_key, calm_key = workspaces(args)
+    offset = int(time.time()) % 1000 * 10_000_000
+    phase = {"rate": args.rate, "seconds": args.seconds, "clients": args.steady_clients}
 
     proc, base = serve(env)
     try:
         steady(base, calm_key, rate=args.rate, seconds=1, clients=1, offset=offset)  # warm up
-        alone = steady(
-            base,
-            calm_key,
-            rate=args.rate,
-            seconds=args.seconds,
-            clients=args.steady_clients,
-            offset=offset + 100_000,
-        )
+        alone = steady(base, calm_key, offset=offset + 100_000, **phase)
         stop = threading.Event()
         flood_result: list[Counter] = []
         flooding = threading.Thread(
@@ -150,14 +164,7 @@ def main() -> None:
         flood_started = time.monotonic()
         flooding.start()
         try:
-            loaded = steady(
-                base,
-                calm_key,
-                rate=args.rate,
-                seconds=args.seconds,
-                clients=args.steady_clients,
-                offset=offset + 300_000,
-            )
+            loaded = steady(base, calm_key, offset=offset + 300_000, **phase)
         finally:
             stop.set()
             flooding.join(timeout=120)
@@ -165,20 +172,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-    statuses = flood_result[0] if flood_result else Counter()
-    total = sum(statuses.values()) or 1
-    print(f"steady workspace at {args.rate:g} leads/s, {args.seconds:g} s per phase")
-    print(f"  unloaded: {summary(alone)}")
-    print(f"  loaded:   {summary(loaded)}")
-    ratio = percentile(loaded, 0.99) / percentile(alone, 0.99)
-    print(f"  p99 loaded / unloaded: {ratio:.2f} (target <= 1.20)")
-    print(
-        f"flooder: {args.flooders} connections, limit {args.flood_rate}/min and "
-        f"{args.flood_concurrent} in flight: {total} requests "
-        f"({total / flood_seconds:,.0f} req/s), 429 share {statuses[429] / total:.1%}, "
-        f"statuses {dict(sorted(statuses.items()))}"
-    )
+    report(args, alone, loaded, flood_result[0] if flood_result else Counter(), flood_seconds)
 
 
 if __name__ == "__main__":
