@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test services lint install bench
+.PHONY: run test services lint install bench prod-smoke backup restore
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ lint: install
 
 test: services lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python scripts/prod_smoke.py
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Web, worker and beat from a venv of the runtime requirements only (what the image installs)
+# must route one posted lead; the venv is cached in .run/prodvenv while pyproject's pins are the same.
+prod-smoke: services
+	$(BIN)/python scripts/prod_smoke.py
 
 run: services
 	$(BIN)/python manage.py migrate --noinput
@@ -33,3 +39,13 @@ run: services
 	$(BIN)/python manage.py load_demo_data
 	$(BIN)/python manage.py load_demo_broadcast
 	$(BIN)/python scripts/run.py
+
+# A backup into BACKUP_DIR (default var/backups), keeping the newest BACKUP_KEEP.
+backup: services
+	$(BIN)/python manage.py backup
+
+# make restore BACKUP=var/backups/<stamp> [TARGET=postgres://.../leadbrain_restored]
+# into an empty database (created when missing; default: DATABASE_URL's), counts checked.
+restore: services
+	@test -n "$(BACKUP)" || (echo "usage: make restore BACKUP=<backup folder> [TARGET=<database URL>]" && exit 2)
+	$(BIN)/python manage.py restore_backup "$(BACKUP)" --create $(if $(TARGET),--database-url "$(TARGET)")

@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
+    "core.ratelimit.ConcurrencySlotMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -88,11 +89,26 @@ DATABASES["default"]["OPTIONS"]["options"] = (
     DATABASES["default"]["OPTIONS"].get("options", "") + " -c jit=off"
 ).strip()
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_leadbrain")}
+# A read replica (streaming standby) for the views marked @use_replica (core/db_router.py):
+# agent pages and GET list endpoints. Empty: everything reads the primary.
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db_url(
         "DATABASE_REPLICA_URL", engine="django_prometheus.db.backends.postgresql"
     )
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {})
+    # A replica that does not answer costs at most this long before the primary is used.
+    DATABASES["replica"]["OPTIONS"].setdefault("connect_timeout", 2)
+    DATABASES["replica"]["OPTIONS"]["options"] = (
+        DATABASES["replica"]["OPTIONS"].get("options", "") + " -c jit=off"
+    ).strip()
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
+# A replica further behind than this is not read (the primary answers instead).
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=10.0)
+# How long a web process trusts its last check of the replica (reachable, lag).
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=5.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -153,7 +169,18 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    # Per-workspace rate and concurrency of API-key requests (leads/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["leads.throttling.WorkspaceThrottle"],
 }
+# API limits per workspace; a workspace's own fields (admin) override these. 0: no limit.
+# Requests per minute (sliding window), for all of a workspace's keys together.
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=1200)
+# Requests in flight at once. Keep it below the web capacity (WEB_CONCURRENCY x WEB_THREADS x
+# hosts), so a flooding workspace cannot take every worker from the others.
+API_MAX_CONCURRENT = env.int("API_MAX_CONCURRENT", default=4)
+# A concurrency slot not released after this long (a crashed or killed request) stops
+# counting. At least the longest request (gunicorn's timeout is 60 s).
+API_CONCURRENCY_SLOT_SECONDS = env.int("API_CONCURRENCY_SLOT_SECONDS", default=90)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadbrain API",
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",
@@ -182,6 +209,25 @@ BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+# --- Cold storage (leads/cold_storage.py) -------------------------------------------------
+# Archived partitions wholly older than this many days are exported to gzip CSV files in
+# COLD_STORAGE_DIR (with a manifest each) and dropped from the database; 0: never. Dedupe
+# does not see cold leads, so it must be at least the longest dedupe window (DEDUPE_WINDOW_DAYS
+# and every workspace's): `manage.py check` and the nightly run refuse a shorter one.
+COLD_STORAGE_AFTER_DAYS = env.int("COLD_STORAGE_AFTER_DAYS", default=365)
+# Folder of the cold files (relative to the checkout unless absolute). Back it up too.
+COLD_STORAGE_DIR = str(BASE_DIR / (env("COLD_STORAGE_DIR", default="") or "var/cold"))
+
+# --- Backups (core/backups.py; make backup / make restore) --------------------------------
+# Folder of the nightly backups (one sub-folder per backup; relative to the checkout unless
+# absolute); empty: no nightly backup.
+BACKUP_DIR = env("BACKUP_DIR", default="var/backups")
+BACKUP_DIR = str(BASE_DIR / BACKUP_DIR) if BACKUP_DIR else ""
+# Backups kept: the nightly task deletes all but the newest this many.
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+# Folder of pg_dump/pg_restore (the server's major version); empty: found on PATH.
+PG_BIN_DIR = env("PG_BIN_DIR", default="")
+
 # A lead not routed within this many hours expires (0: never).
 LEAD_EXPIRY_HOURS = env.int("LEAD_EXPIRY_HOURS", default=72)
 

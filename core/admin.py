@@ -1,9 +1,14 @@
 """Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.http import HttpRequest
 from django.utils.functional import cached_property
+
+from core.models import ColdPartition
 
 admin.site.site_header = "Leadbrain"
 admin.site.site_title = "Leadbrain admin"
@@ -42,3 +47,22 @@ class BigTableAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
+
+
+@admin.register(ColdPartition)
+class ColdPartitionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """What left the database for cold storage, and which file holds it (read-only)."""
+
+    list_display = ["partition", "parent_table", "month", "rows", "id_min", "id_max", "file_name"]
+    list_filter = ["parent_table"]
+    search_fields = ["partition"]
+    ordering = ["parent_table", "-month"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -16,6 +16,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.db_router import use_replica
 from core.errors import ApplicationError, ClientError, error_body
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail))
+    if isinstance(exc, exceptions.Throttled):
+        # No "Too Many Requests" warning per refused request: a flooding client would
+        # flood the log too (and spend the CPU its limit is there to protect).
+        response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
@@ -79,6 +84,7 @@ class LeadSubrecordListView(APIView):
         """A list serializer of sub-records (the OpenAPI schema reads it too)."""
         return self.serializer_class(*args, many=True, **kwargs)
 
+    @use_replica
     def get(self, request: Request, lead_id: int) -> Response:
         lead = type(self).lead_lookup(request, lead_id)
         if lead is None:

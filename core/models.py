@@ -25,3 +25,29 @@ class PartitionedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class ColdPartition(models.Model):
+    """An archived monthly partition exported to a gzip CSV file and dropped from the database
+    (core/coldstorage.py). The id range answers "where is record N now?"."""
+
+    parent_table = models.CharField(max_length=63, help_text="The partitioned table")
+    partition = models.CharField(max_length=63, unique=True)
+    month = models.DateField()
+    file_name = models.CharField(max_length=255, help_text="In COLD_STORAGE_DIR")
+    rows = models.BigIntegerField()
+    bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    columns = models.JSONField(default=list)
+    id_min = models.BigIntegerField(null=True, blank=True)
+    id_max = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["parent_table", "-month"]
+        indexes = [
+            models.Index(fields=["parent_table", "id_min", "id_max"], name="coldpartition_ids_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.partition

@@ -10,4 +10,10 @@ SCHEDULES = [
         "task": "core.tasks.partitions_maintain_task",
         "crontab": {"minute": "15", "hour": "1"},
     },
+    {
+        # After the nightly archive (02:00) and cold storage (02:30): both change the archive.
+        "name": "core: nightly backup",
+        "task": "core.tasks.backup_nightly_task",
+        "crontab": {"minute": "30", "hour": "3"},
+    },
 ]

@@ -17,5 +17,6 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from core.selectors import register_metric
+        from leads import checks  # noqa: F401 - registers the system checks
 
         register_metric("leads_per_day", leads_last_24h)

@@ -1,6 +1,8 @@
 import hashlib
 import secrets
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -22,12 +24,39 @@ class Workspace(TimeStampedModel):
         null=True, blank=True, help_text="Empty: the DEDUPE_WINDOW_DAYS setting."
     )
     is_active = models.BooleanField(default=True)
+    api_rate_per_minute = models.PositiveIntegerField(
+        "API requests per minute",
+        null=True,
+        blank=True,
+        help_text="For this workspace's API keys together. Empty: the API_RATE_PER_MINUTE "
+        "setting; 0: no limit. Over it: 429 with Retry-After.",
+    )
+    api_max_concurrent = models.PositiveIntegerField(
+        "API requests in flight",
+        null=True,
+        blank=True,
+        help_text="Concurrent API requests of this workspace's keys. Empty: the "
+        "API_MAX_CONCURRENT setting; 0: no limit. Keep it below the web capacity "
+        "(processes x threads) so one workspace cannot take every worker.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        cold = settings.COLD_STORAGE_AFTER_DAYS
+        if cold and self.dedupe_window_days is not None and self.dedupe_window_days > cold:
+            raise ValidationError(
+                {
+                    "dedupe_window_days": (
+                        f"At most {cold} days (COLD_STORAGE_AFTER_DAYS): older leads leave the "
+                        "database for cold storage, where dedupe does not see them."
+                    )
+                }
+            )
 
 
 class ApiKey(TimeStampedModel):

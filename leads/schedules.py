@@ -4,4 +4,9 @@ SCHEDULES = [
         "task": "leads.tasks.archive_old_partitions_task",
         "crontab": {"minute": "0", "hour": "2"},
     },
+    {
+        "name": "leads: cold storage of old archived months",
+        "task": "leads.tasks.cold_storage_task",
+        "crontab": {"minute": "30", "hour": "2"},
+    },
 ]

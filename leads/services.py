@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from core.errors import ApplicationError
 from core.partitions import partition_archive, partitioned_models
 from leads import fields as lead_fields
+from leads.cold_storage import partitions_cold_store_old
 from leads.events import EventSpec, lead_events_record
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
@@ -52,6 +53,7 @@ __all__ = [
     "lead_update",
     "leads_mark_dnc",
     "partitions_archive_old",
+    "partitions_cold_store_old",
     "suppression_add",
     "suppression_add_many",
     "workspace_create",

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from leads.services import idempotency_purge, partitions_archive_old
+from leads.services import idempotency_purge, partitions_archive_old, partitions_cold_store_old
 
 
 @shared_task(name="leads.tasks.archive_old_partitions_task")
@@ -9,3 +9,12 @@ def archive_old_partitions_task() -> int:
     detached = partitions_archive_old(older_than_days=settings.ARCHIVE_RETENTION_DAYS)
     idempotency_purge()
     return sum(len(names) for names in detached.values())
+
+
+@shared_task(name="leads.tasks.cold_storage_task")
+def cold_storage_task() -> int:
+    """Nightly after the archive: old archived months to cold files (0 days: off)."""
+    if settings.COLD_STORAGE_AFTER_DAYS < 1:
+        return 0
+    moved = partitions_cold_store_old()
+    return sum(len(names) for names in moved.values())

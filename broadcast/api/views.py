@@ -13,6 +13,7 @@ from broadcast.api.serializers import (
     SequenceSerializer,
     StopInputSerializer,
 )
+from core.db_router import use_replica
 from leads.api.views import WORKSPACE_PARAM, IsWorkspaceKeyOrStaff, actor_of, scoped_workspace
 from leads.selectors import lead_get
 
@@ -21,6 +22,7 @@ class SequenceListView(APIView):
     permission_classes = [IsWorkspaceKeyOrStaff]
 
     @extend_schema(parameters=[WORKSPACE_PARAM], responses=SequenceSerializer(many=True))
+    @use_replica
     def get(self, request):
         sequences = selectors.sequences_for(workspace=scoped_workspace(request, required=False))
         return Response(SequenceSerializer(sequences[:500], many=True).data)
@@ -35,6 +37,7 @@ class EnrollmentsView(APIView):
         parameters=[WORKSPACE_PARAM, OpenApiParameter("lead", int)],
         responses=EnrollmentSerializer(many=True),
     )
+    @use_replica
     def get(self, request):
         workspace = scoped_workspace(request, required=False)
         lead = request.query_params.get("lead", "")
@@ -86,6 +89,7 @@ class LeadMessagesView(APIView):
     permission_classes = [IsWorkspaceKeyOrStaff]
 
     @extend_schema(responses=MessageSerializer(many=True))
+    @use_replica
     def get(self, request, lead_id: int):
         lead = lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
         if lead is None:

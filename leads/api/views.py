@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import api_key_actor, user_actor
+from core.db_router import use_replica
 from core.errors import ApplicationError
 from leads import services
 from leads.api.serializers import (
@@ -21,7 +22,7 @@ from leads.authentication import WorkspacePrincipal
 from leads.idempotency import idempotent_call, request_fingerprint
 from leads.models import Lead, Workspace
 from leads.normalize import normalize_email, normalize_phone
-from leads.selectors import lead_get, lead_history
+from leads.selectors import lead_cold_statement, lead_get, lead_history
 
 WORKSPACE_PARAM = OpenApiParameter(
     "workspace", str, description="Workspace slug (staff session users only)"
@@ -119,6 +120,7 @@ class LeadListCreateView(generics.ListAPIView):
         return queryset.filter(workspace=workspace) if workspace else queryset
 
     @extend_schema(parameters=[WORKSPACE_PARAM])
+    @use_replica
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -180,6 +182,9 @@ def _lead_or_404(request: Request, lead_id: int) -> Lead:
     workspace = scoped_workspace(request, required=False)
     lead = lead_get(lead_id=lead_id, workspace=workspace)
     if lead is None:
+        statement = lead_cold_statement(lead_id=lead_id)
+        if statement:  # gone from the database: say where it is
+            raise ApplicationError(statement, code="cold_storage", status_code=410)
         raise NotFound("No such lead.")
     return lead
 
@@ -206,6 +211,7 @@ class LeadHistoryView(APIView):
     permission_classes = [IsWorkspaceKeyOrStaff]
 
     @extend_schema(responses=LeadEventSerializer(many=True), parameters=[WORKSPACE_PARAM])
+    @use_replica
     def get(self, request: Request, lead_id: int) -> Response:
         lead = _lead_or_404(request, lead_id)
         events = lead_history(lead_id=lead.pk)

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.db_router import use_replica
 from leads.api.serializers import LeadOutputSerializer
 from leads.api.views import IsWorkspaceKeyOrStaff, actor_of, scoped_workspace
 from leads.selectors import lead_get
@@ -51,6 +52,7 @@ class RuleListCreateView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(responses=RuleSerializer(many=True))
+    @use_replica
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(_queryset(), request, view=self)

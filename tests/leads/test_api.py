@@ -141,6 +141,8 @@ def test_idempotency_key_replays_and_conflicts(api_client):
 def test_concurrent_requests_with_one_idempotency_key_write_once(workspace):
     raw = make_api_key(workspace)
     n = 6
+    workspace.api_max_concurrent = 0  # all 6 at once (the concurrency limit is not tested here)
+    workspace.save(update_fields=["api_max_concurrent"])
     barrier = threading.Barrier(n)
     bodies: list = []
 

@@ -1,0 +1,78 @@
+"""Extra PostgreSQL databases on the test server (a stand-in replica, a restore target)."""
+
+import os
+import subprocess
+from typing import Any
+
+import psycopg
+from django.db import connections
+from psycopg import sql
+
+
+def server_settings() -> dict[str, Any]:
+    return connections["default"].settings_dict
+
+
+def pg_env() -> dict[str, str]:
+    """Environment for pg_dump/pg_restore/psql pointing at the test server."""
+    db = server_settings()
+    env = dict(os.environ)
+    host = db.get("HOST") or (db.get("OPTIONS") or {}).get("host") or ""
+    if host:
+        env["PGHOST"] = host
+    if db.get("PORT"):
+        env["PGPORT"] = str(db["PORT"])
+    env["PGUSER"] = db.get("USER") or "postgres"
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = db["PASSWORD"]
+    return env
+
+
+def _admin() -> psycopg.Connection:
+    env = pg_env()
+    return psycopg.connect(
+        dbname="postgres",
+        host=env.get("PGHOST"),
+        port=env.get("PGPORT"),
+        user=env["PGUSER"],
+        password=env.get("PGPASSWORD"),
+        autocommit=True,
+    )
+
+
+def database_drop(name: str) -> None:
+    with _admin() as conn:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(drop.format(sql.Identifier(name)))
+
+
+def database_create(name: str) -> None:
+    database_drop(name)
+    with _admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def schema_copy(*, source: str, target: str) -> None:
+    """The tables (no rows) of ``source`` into the empty database ``target``."""
+    dump = subprocess.run(
+        ["pg_dump", "--schema-only", "--no-owner", "-d", source],
+        env=pg_env(),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", target],
+        input=dump.stdout,
+        env=pg_env(),
+        check=True,
+        capture_output=True,
+    )
+
+
+def alias_settings(name: str, **overrides: Any) -> dict[str, Any]:
+    """Connection settings for database ``name`` on the test server (a copy of default's)."""
+    base = server_settings()
+    settings = {**base, "NAME": name, "TEST": {**base["TEST"], "NAME": name, "MIRROR": None}}
+    settings["OPTIONS"] = dict(settings.get("OPTIONS") or {})
+    settings.update(overrides)
+    return settings
