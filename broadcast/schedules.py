@@ -4,4 +4,9 @@ SCHEDULES = [
         "task": "broadcast.tasks.dispatch_task",
         "interval_seconds": 60,
     },
+    {
+        "name": "broadcast: carry out pending enrollment requests",
+        "task": "broadcast.tasks.enrollment_requests_process_task",
+        "interval_seconds": 60,
+    },
 ]

@@ -24,6 +24,8 @@ One module per flow; this package re-exports the public names, so callers keep w
 * ``events``: gateway events (acks, inbound replies and opt-outs, session status)
 * ``devices``: device status changes (pause, resume) and their alerts
 * ``consent``: the do-not-contact rule that enrollment and dispatch both apply
+* ``requests`` and ``requests_run``: pending enrollment requests (work that waits for an
+  active device, or for a worker) kept in a table, and carrying them out
 """
 
 from broadcast.services.devices import device_set_status, devices_set_status
@@ -45,6 +47,12 @@ from broadcast.services.enrollment import (
 )
 from broadcast.services.events import gateway_event_apply, is_opt_out, lead_opt_out
 from broadcast.services.record import dispatch_record
+from broadcast.services.requests import (
+    enrollment_requests_queue,
+    enrollment_requests_retry,
+    enrollment_requests_wake_for,
+)
+from broadcast.services.requests_run import RequestsRun, enrollment_requests_process
 
 __all__ = [
     "DUE_SQL",
@@ -52,6 +60,7 @@ __all__ = [
     "DispatchStats",
     "EnrollResult",
     "Outcome",
+    "RequestsRun",
     "device_set_status",
     "devices_set_status",
     "dispatch_claim",
@@ -60,6 +69,10 @@ __all__ = [
     "dispatch_recover",
     "dispatch_run",
     "enrollment_create_many",
+    "enrollment_requests_process",
+    "enrollment_requests_queue",
+    "enrollment_requests_retry",
+    "enrollment_requests_wake_for",
     "enrollment_stop",
     "enrollment_stop_for_leads",
     "enrollment_stop_many",

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from broadcast.models import Device
+from broadcast.services.requests import enrollment_requests_wake_for
 
 logger = logging.getLogger(__name__)
 alerts = logging.getLogger("leadbrain.alerts")
@@ -22,12 +23,17 @@ def devices_set_status(
     *, device_ids: Iterable[int], status: str, reason: str = "", actor: str = ""
 ) -> int:
     """Pause, resume, mark disconnected or banned, in one UPDATE. Resuming clears the failure
-    count. Returns how many devices changed."""
+    count and wakes the enrollment requests that waited for a device of its workspace.
+    Returns how many devices changed."""
     ids = list(device_ids)
     fields = {"status": status, "status_reason": reason[:500]}
     if status == Device.Status.ACTIVE:
         fields.update(consecutive_failures=0, lease_until=None)
     changed = Device.objects.filter(pk__in=ids).update(**fields, updated_at=timezone.now())
+    if status == Device.Status.ACTIVE and changed:
+        enrollment_requests_wake_for(
+            workspace_ids=Device.objects.filter(pk__in=ids).values_list("workspace_id", flat=True)
+        )
     if status in (Device.Status.DISCONNECTED, Device.Status.BANNED):
         for device_id in ids:
             device_alert(device_id, f"{status}: {reason}")

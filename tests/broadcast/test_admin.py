@@ -2,7 +2,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from broadcast import services
-from broadcast.models import Device, Enrollment, Message, Sequence
+from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
 from tests.broadcast.fixtures import dispatch_until, make_sequence
 from tests.broadcast.test_webhook import post as post_webhook
 from tests.routing.factories import make_leads
@@ -173,3 +173,23 @@ def test_pausing_many_devices_is_one_update(
             "/admin/broadcast/device/", {"action": "pause", ACTION_CHECKBOX_NAME: ids}
         )
     assert set(Device.objects.values_list("status", flat=True)) == {"paused"}
+
+
+def test_enrolling_from_the_changelist_while_every_device_is_paused_keeps_the_leads(
+    admin_client, workspace, device
+):
+    sequence = make_sequence(workspace)
+    ids = make_leads(workspace, 3)
+    Device.objects.filter(pk=device.pk).update(status="paused")
+    data = {"action": "enroll_in_sequence", ACTION_CHECKBOX_NAME: ids}
+    done = admin_client.post(
+        "/admin/leads/lead/", {**data, "apply": "1", "sequence": sequence.pk}, follow=True
+    )
+    assert "3 lead(s) wait in a pending enrollment request" in done.content.decode()
+    request = EnrollmentRequest.objects.get()
+    assert (sorted(request.lead_ids), request.reason, request.actor) == (
+        ids,
+        "no_device",
+        "user:admin",
+    )
+    assert not Enrollment.objects.exists()

@@ -146,8 +146,9 @@ def test_the_enroll_task_runs_as_a_function_and_is_idempotent(workspace, device)
 
     sequence = make_sequence(workspace)
     ids = make_leads(workspace, 3)
-    assert enroll_task(ids, sequence.pk, "user:admin") == {"created": 3, "skipped": {}}
-    assert enroll_task(ids, sequence.pk) == {"created": 0, "skipped": {"already_enrolled": 3}}
+    assert enroll_task(ids, sequence.pk, "user:admin") == {"created": 3, "skipped": {}, "queued": 0}
+    again = enroll_task(ids, sequence.pk)
+    assert again == {"created": 0, "skipped": {"already_enrolled": 3}, "queued": 0}
 
 
 def test_a_large_admin_selection_is_enrolled_by_workers(
@@ -155,7 +156,7 @@ def test_a_large_admin_selection_is_enrolled_by_workers(
 ):
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-    from broadcast import admin as broadcast_admin
+    from broadcast import admin_enroll as broadcast_admin
     from broadcast import tasks
 
     queued = []
