@@ -2,14 +2,12 @@
 "Enroll in a sequence…" action (the lead admin lives in a lower layer, so the action is
 attached from here)."""
 
-import itertools
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.template.response import TemplateResponse
 
-from broadcast import services, tasks
+from broadcast import services
 from broadcast.models import EnrollmentRequest, Sequence
 from core.actors import user_actor
 from core.errors import ApplicationError
@@ -103,41 +101,12 @@ def enroll_in_sequence(modeladmin, request, queryset):
         ids = queryset.filter(
             Q(workspace_id=sequence.workspace_id)
             | Q(destination_workspace_id=sequence.workspace_id)
-        )
-        ids = ids.values_list("id", flat=True)
-        actor = user_actor(request.user)
+        ).values_list("id", flat=True)
         lead_ids = list(ids[: ADMIN_ENROLL_INLINE_LIMIT + 1])
-        try:
-            if len(lead_ids) > ADMIN_ENROLL_INLINE_LIMIT:
-                queued = 0
-                streamed = ids.order_by("id").iterator(chunk_size=10_000)
-                while chunk := list(itertools.islice(streamed, 10_000)):
-                    tasks.enroll_task.delay(chunk, sequence.pk, actor)
-                    queued += len(chunk)
-                modeladmin.message_user(
-                    request, f"Enrolling {queued} leads in {sequence} in the background."
-                )
-                return None
-            result = services.enrollment_create_many(
-                lead_ids=lead_ids, sequence_id=sequence.pk, actor=actor, if_no_device="queue"
-            )
-        except ApplicationError as exc:
-            modeladmin.message_user(request, exc.message, level=messages.ERROR)
-            return None
-        if result.queued:
-            modeladmin.message_user(
-                request,
-                f"No device of {sequence} is active: {result.queued} lead(s) wait in a pending "
-                "enrollment request and are enrolled when a device is active again.",
-                level=messages.WARNING,
-            )
-            return None
-        skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in result.skipped.items())
-        modeladmin.message_user(
-            request,
-            f"Enrolled {result.created} lead(s) in {sequence}."
-            + (f" Skipped: {skipped}." if skipped else ""),
-        )
+        if len(lead_ids) > ADMIN_ENROLL_INLINE_LIMIT:
+            _enroll_later(modeladmin, request, sequence, ids.order_by("id"))
+        else:
+            _enroll_now(modeladmin, request, sequence, lead_ids)
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -151,6 +120,50 @@ def enroll_in_sequence(modeladmin, request, queryset):
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/broadcast/enroll.html", context)
+
+
+def _enroll_later(modeladmin, request, sequence: Sequence, ids) -> None:
+    """A large selection waits in pending enrollment requests (10,000 leads a row) for a
+    worker; Redis only wakes it, and beat's sweeper carries out what a lost wake missed."""
+    rows, queued = services.enrollment_requests_queue(
+        sequence_id=sequence.pk,
+        workspace_id=sequence.workspace_id,
+        lead_ids=ids.iterator(chunk_size=10_000),
+        reason=EnrollmentRequest.Reason.QUEUED,
+        actor=user_actor(request.user),
+    )
+    modeladmin.message_user(
+        request,
+        f"Enrolling {queued} leads in {sequence} in the background "
+        f"({rows} enrollment request(s), under Broadcast > Enrollment requests).",
+    )
+
+
+def _enroll_now(modeladmin, request, sequence: Sequence, lead_ids: list[int]) -> None:
+    try:
+        result = services.enrollment_create_many(
+            lead_ids=lead_ids,
+            sequence_id=sequence.pk,
+            actor=user_actor(request.user),
+            if_no_device="queue",
+        )
+    except ApplicationError as exc:
+        modeladmin.message_user(request, exc.message, level=messages.ERROR)
+        return
+    if result.queued:
+        modeladmin.message_user(
+            request,
+            f"No device of {sequence} is active: {result.queued} lead(s) wait in a pending "
+            "enrollment request and are enrolled when a device is active again.",
+            level=messages.WARNING,
+        )
+        return
+    skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in result.skipped.items())
+    modeladmin.message_user(
+        request,
+        f"Enrolled {result.created} lead(s) in {sequence}."
+        + (f" Skipped: {skipped}." if skipped else ""),
+    )
 
 
 LeadAdmin.actions = [*LeadAdmin.actions, enroll_in_sequence]

@@ -27,11 +27,12 @@ def enrollment_requests_queue(
     reason: str,
     actor: str = "",
     wake: bool = True,
-    chunk: int = REQUEST_CHUNK,
+    chunk: int | None = None,
 ) -> tuple[int, int]:
     """Keep enrollment work in the table, ``chunk`` lead ids per row (``lead_ids`` may be an
     iterator over millions: it is consumed chunk by chunk). ``wake``: ask a worker to carry
     it out after the commit (not worth it while no device is active). Returns (rows, leads)."""
+    chunk = chunk or REQUEST_CHUNK
     rows = leads = 0
     iterator = iter(lead_ids)
     with transaction.atomic():

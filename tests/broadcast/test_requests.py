@@ -212,3 +212,59 @@ def test_two_workers_never_carry_out_the_same_request(workspace, gateway):
     assert sum(r.done for r in runs) == 6 and sum(r.created for r in runs) == 30
     assert set(EnrollmentRequest.objects.values_list("attempts", "status")) == {(1, "done")}
     assert Enrollment.objects.count() == 30 and Message.objects.count() == 30
+
+
+def test_a_large_admin_selection_waits_in_the_table_when_the_broker_is_down(
+    admin_client,
+    workspace,
+    device,
+    broker_down,
+    monkeypatch,
+    caplog,
+    django_capture_on_commit_callbacks,
+):
+    from broadcast import admin_enroll
+    from broadcast.services import requests
+    from broadcast.tasks import enrollment_requests_process_task
+
+    monkeypatch.setattr(admin_enroll, "ADMIN_ENROLL_INLINE_LIMIT", 2)
+    monkeypatch.setattr(requests, "REQUEST_CHUNK", 2)
+    sequence = make_sequence(workspace)
+    ids = make_leads(workspace, 5)
+    with django_capture_on_commit_callbacks(execute=True) as wakes:
+        page = admin_client.post(
+            "/admin/leads/lead/",
+            {
+                "action": "enroll_in_sequence",
+                ACTION_CHECKBOX_NAME: ids,
+                "apply": "1",
+                "sequence": sequence.pk,
+            },
+            follow=True,
+        )
+    assert "Enrolling 5 leads" in page.content.decode()
+    assert wakes and "could not wake the enrollment request worker" in caplog.text
+    rows = EnrollmentRequest.objects.order_by("id")
+    assert [(r.lead_ids, r.reason, r.status) for r in rows] == [
+        (ids[:2], "queued", "pending"),
+        (ids[2:4], "queued", "pending"),
+        (ids[4:], "queued", "pending"),
+    ]
+    assert not Enrollment.objects.exists()  # nothing done in the request itself
+    # Beat's sweeper (the task with no arguments) carries them out.
+    assert enrollment_requests_process_task() == {
+        "done": 3,
+        "waiting": 0,
+        "failed": 0,
+        "created": 5,
+    }
+    assert sorted(Enrollment.objects.values_list("lead_id", flat=True)) == ids
+    assert set(rows.values_list("status", flat=True)) == {"done"}
+
+
+def test_beat_sweeps_the_pending_requests_every_minute():
+    from broadcast.schedules import SCHEDULES
+
+    sweeper = [s for s in SCHEDULES if s["task"].endswith("enrollment_requests_process_task")]
+    assert [s["interval_seconds"] for s in sweeper] == [60]
+    assert {s["task"] for s in SCHEDULES} <= set(current_app.tasks)
