@@ -84,12 +84,20 @@ class Device(TimeStampedModel):
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Paused for transient failures (5xx, timeouts): the gateway is probed at ``probe_at``
+    # (backing off with each failed probe) and the device resumes when it answers. A pause
+    # by a person, a ban or a logged-out session clears it: those wait for a person.
+    probe_at = models.DateTimeField(null=True, blank=True, editable=False)
+    probe_attempts = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
         indexes = [
             models.Index(
                 fields=["next_send_at"], name="device_due_idx", condition=Q(status="active")
+            ),
+            models.Index(
+                fields=["probe_at"], name="device_probe_idx", condition=Q(status="paused")
             ),
         ]
 

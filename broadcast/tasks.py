@@ -15,6 +15,12 @@ def dispatch_task(seconds: float | None = None) -> dict:
     return stats.__dict__
 
 
+@shared_task(name="broadcast.tasks.devices_probe_task", expires=15)
+def devices_probe_task() -> dict:
+    """Probe devices paused for transient gateway failures; resume those that answer."""
+    return services.devices_probe().as_dict()
+
+
 @shared_task(name="broadcast.tasks.enrollment_requests_process_task")
 def enrollment_requests_process_task(workspace_ids: list[int] | None = None) -> dict:
     """Carry out pending enrollment requests (woken on commit; swept every minute by beat)."""

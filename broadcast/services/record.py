@@ -135,9 +135,15 @@ def _messages_update(cursor, rows: list[tuple]) -> None:
 
 def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int, str, str]]:
     """Free the devices and set their next turn, daily count and health; a device pauses
-    at BROADCAST_DEVICE_MAX_FAILURES consecutive failures. Returns the devices that stopped
-    being active (id, status, reason), to alert on after the commit."""
+    at BROADCAST_DEVICE_MAX_FAILURES consecutive failures, and is probed from then on to
+    resume it (``probe.py``). Returns the devices that stopped being active (id, status,
+    reason), to alert on after the commit."""
     max_failures = settings.BROADCAST_DEVICE_MAX_FAILURES
+    probe_at = now + jittered_backoff(1, base=settings.BROADCAST_PROBE_BASE_SECONDS)
+    pausing = (
+        "d.status = 'active' AND k.new_status = '' AND k.failure "
+        "AND d.consecutive_failures + 1 >= %(max)s"
+    )
     cursor.execute(
         "UPDATE broadcast_device d SET lease_until = NULL, next_send_at = k.next_at, "
         "sent_today = CASE WHEN NOT k.sent THEN d.sent_today "
@@ -147,21 +153,34 @@ def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int,
         "consecutive_failures = CASE WHEN k.sent THEN 0 WHEN k.failure "
         "  THEN d.consecutive_failures + 1 ELSE d.consecutive_failures END, "
         "last_error = CASE WHEN k.err <> '' THEN k.err ELSE d.last_error END, "
-        "last_error_at = CASE WHEN k.err <> '' THEN %s ELSE d.last_error_at END, "
+        "last_error_at = CASE WHEN k.err <> '' THEN %(now)s ELSE d.last_error_at END, "
         "status = CASE WHEN d.status <> 'active' THEN d.status "
         "  WHEN k.new_status <> '' THEN k.new_status "
-        "  WHEN k.failure AND d.consecutive_failures + 1 >= %s THEN 'paused' "
+        "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s THEN 'paused' "
         "  ELSE d.status END, "
         "status_reason = CASE WHEN d.status <> 'active' THEN d.status_reason "
         "  WHEN k.new_status <> '' THEN k.err "
-        "  WHEN k.failure AND d.consecutive_failures + 1 >= %s "
+        "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s "
         "  THEN 'paused after ' || (d.consecutive_failures + 1) || ' failed sends: ' || k.err "
-        "  ELSE d.status_reason END "
-        "FROM unnest(%s::bigint[], %s::timestamptz[], %s::boolean[], %s::boolean[], "
-        "%s::varchar[], %s::text[], %s::timestamptz[]) "
-        "k(id, next_at, sent, failure, new_status, err, sent_at) "
+        "  ELSE d.status_reason END, "
+        f"probe_at = CASE WHEN {pausing} THEN %(probe_at)s ELSE d.probe_at END, "
+        f"probe_attempts = CASE WHEN {pausing} THEN 0 ELSE d.probe_attempts END "
+        "FROM unnest(%(ids)s::bigint[], %(next)s::timestamptz[], %(sent)s::boolean[], "
+        "%(failure)s::boolean[], %(status)s::varchar[], %(err)s::text[], "
+        "%(sent_at)s::timestamptz[]) k(id, next_at, sent, failure, new_status, err, sent_at) "
         "WHERE d.id = k.id RETURNING d.id, d.status, d.status_reason",
-        [now, max_failures, max_failures, *unnest_columns(rows)],
+        {
+            "now": now,
+            "max": max_failures,
+            "probe_at": probe_at,
+            **dict(
+                zip(
+                    ("ids", "next", "sent", "failure", "status", "err", "sent_at"),
+                    unnest_columns(rows),
+                    strict=True,
+                )
+            ),
+        },
     )
     return [(i, s, r) for i, s, r in cursor.fetchall() if s != Device.Status.ACTIVE]
 

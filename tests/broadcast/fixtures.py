@@ -83,3 +83,14 @@ def broker_down():
     reconnect(f"redis://127.0.0.1:{port}/0")
     yield
     reconnect(before)
+
+
+@pytest.fixture
+def eager():
+    """Tasks run in the process that enqueues them (a few flow tests only)."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = before

@@ -21,15 +21,6 @@ def pause(*devices):
     Device.objects.filter(pk__in=[d.pk for d in devices]).update(status="paused")
 
 
-@pytest.fixture
-def eager():
-    """Tasks run in the process that enqueues them (a few flow tests only)."""
-    before = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = True
-    yield
-    current_app.conf.task_always_eager = before
-
-
 def test_no_active_device_keeps_the_request_instead_of_dropping_it(workspace, device):
     sequence = make_sequence(workspace)
     ids = make_leads(workspace, 3)
