@@ -39,15 +39,24 @@ class _RecordBatch:
 
 
 def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None) -> None:
-    """Write the results of sends: message states, device pacing and health, successors."""
+    """Write the results of sends: message states, device pacing and health, successors.
+
+    Idempotent: an outcome is written only while its message is still the attempt that was
+    claimed (in flight, or given back by lease recovery), so recording a batch again (the
+    connection died after the commit) or late (another dispatcher claimed it again) writes
+    nothing twice: no second successor, no device freed that another dispatcher holds."""
     stats = stats or DispatchStats()
     if not outcomes:
         return
     now = timezone.now()
-    batch = _RecordBatch()
-    for o in outcomes:
-        _record_sort(batch, o, now, stats)
     with transaction.atomic(), connection.cursor() as cursor:
+        live = _claimed_attempts(cursor, outcomes)
+        batch = _RecordBatch()
+        for o in outcomes:
+            if o.claim.message_id in live:
+                _record_sort(batch, o, now, stats)
+        if not batch.messages:
+            return
         _messages_update(cursor, batch.messages)
         changed = _devices_update(cursor, batch.devices, now)
         if batch.sent:
@@ -58,6 +67,19 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
     stats.sent += len(batch.sent)
     for device_id, status, reason in changed:
         device_alert(device_id, f"{status}: {reason}")
+
+
+def _claimed_attempts(cursor, outcomes: list[Outcome]) -> set[int]:
+    """The messages still at the attempt each outcome is about (locked until the commit)."""
+    cursor.execute(
+        "SELECT m.id FROM broadcast_message m JOIN unnest(%s::bigint[], %s::timestamptz[], "
+        "%s::int[]) k(id, at, n) ON m.id = k.id AND m.scheduled_at = k.at "
+        "WHERE m.status IN ('sending', 'pending') AND m.attempts = k.n FOR UPDATE OF m",
+        unnest_columns(
+            [(o.claim.message_id, o.claim.scheduled_at, o.claim.attempts) for o in outcomes]
+        ),
+    )
+    return {row[0] for row in cursor.fetchall()}
 
 
 def _record_sort(batch: _RecordBatch, o: Outcome, now: datetime, stats: DispatchStats) -> None:

@@ -52,6 +52,7 @@ class GatewayDouble(Lifecycle):
         self.disconnected: set[str] = set()
         self.invalid: set[str] = set()
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)  # notified on every accepted send
         self.requests = 0
         self._fail: list[int] = []
         self._server: ThreadingHTTPServer | None = None
@@ -103,6 +104,11 @@ class GatewayDouble(Lifecycle):
             for s in self.sent:
                 result.setdefault(s.session, []).append(s)
         return result
+
+    def wait_for_sends(self, n: int, *, timeout: float) -> bool:
+        """Block until ``n`` sends were accepted (True) or ``timeout`` seconds pass (False)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.sent) >= n, timeout=timeout)
 
     def chats_reached(self) -> set[str]:
         """Every chat id a request was made for, whatever the answer."""
@@ -183,6 +189,7 @@ class GatewayDouble(Lifecycle):
         serialized = f"true_{chat}_{short}"
         with self.lock:
             self.sent.append(Sent(session, chat, text or "", media, arrived, serialized))
+            self.arrived.notify_all()
         return 201, {
             "id": {"fromMe": True, "remote": chat, "id": short, "_serialized": serialized},
             "body": text,
