@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -8,6 +8,7 @@ from broadcast import (
     admin_enroll,  # noqa: F401 - enrollment requests, the lead action
     services,
 )
+from broadcast.admin_forms import DeviceForm
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
 from core.actors import user_actor
@@ -37,6 +38,7 @@ SAMPLE_LEAD = {
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
+    form = DeviceForm  # the API key and webhook secret are write-only
     list_display = [
         "name",
         "phone",
@@ -74,6 +76,7 @@ class DeviceAdmin(admin.ModelAdmin):
                     "gateway_url",
                     "gateway_session",
                     "gateway_token",
+                    "clear_gateway_token",
                     "webhook_secret",
                     "webhook_path",
                 ]
@@ -106,6 +109,23 @@ class DeviceAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:  # the status has one write path
+            services.devices_set_status(
+                device_ids=[obj.pk],
+                status=obj.status,
+                reason=f"set by {request.user}",
+                actor=user_actor(request.user),
+            )
+        if form.generated_webhook_secret:
+            self.message_user(
+                request,
+                f"The webhook secret of {obj} is {form.generated_webhook_secret} : copy it into "
+                "the gateway's webhook settings now; it is not shown again.",
+                level=messages.WARNING,
+            )
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
