@@ -196,7 +196,8 @@ class WahaClient(GatewayClient):
         """WAHA signs webhooks with ``X-Webhook-Hmac`` (HMAC-SHA512 of the body, hex)."""
         given = headers.get("X-Webhook-Hmac", "")
         expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-        return bool(given) and hmac.compare_digest(given, expected)
+        # Bytes: compare_digest refuses non-ASCII str, and a header is the sender's choice.
+        return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
     @staticmethod
     def sign(body: bytes, secret: str) -> str:
