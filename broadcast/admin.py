@@ -153,7 +153,7 @@ class DeviceAdmin(admin.ModelAdmin):
             return "(after saving)"
         return f"/webhooks/gateway/{obj.pk}/  (HMAC-SHA512 with the webhook secret)"
 
-    @admin.action(description="Pause the selected devices")
+    @admin.action(description="Pause the selected devices", permissions=["change"])
     def pause(self, request, queryset):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
@@ -163,7 +163,7 @@ class DeviceAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"Paused {count} device(s).")
 
-    @admin.action(description="Resume the selected devices")
+    @admin.action(description="Resume the selected devices", permissions=["change"])
     def resume(self, request, queryset):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
@@ -279,7 +279,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Stop the selected enrollments")
+    @admin.action(description="Stop the selected enrollments", permissions=["change"])
     def stop(self, request, queryset):
         ids = list(queryset.filter(status=Enrollment.Status.ACTIVE).values_list("id", flat=True))
         count = services.enrollment_stop_many(

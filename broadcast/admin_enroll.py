@@ -93,7 +93,7 @@ class EnrollForm(forms.Form):
     sequence = forms.ModelChoiceField(queryset=Sequence.objects.filter(is_active=True))
 
 
-@admin.action(description="Enroll in a sequence…")
+@admin.action(description="Enroll in a sequence…", permissions=["enroll"])
 def enroll_in_sequence(modeladmin, request, queryset):
     form = EnrollForm(request.POST if "apply" in request.POST else None)
     if form.is_bound and form.is_valid():
@@ -166,4 +166,10 @@ def _enroll_now(modeladmin, request, sequence: Sequence, lead_ids: list[int]) ->
     )
 
 
+def has_enroll_permission(modeladmin, request) -> bool:
+    """Enrolling writes enrollments: the broadcast app's own permission, not the lead's."""
+    return request.user.has_perm("broadcast.add_enrollment")
+
+
+LeadAdmin.has_enroll_permission = has_enroll_permission
 LeadAdmin.actions = [*LeadAdmin.actions, enroll_in_sequence]

@@ -289,3 +289,60 @@ def test_a_status_set_in_the_device_form_goes_through_the_service(admin_client, 
     device.refresh_from_db()
     assert (device.status, device.probe_at, device.consecutive_failures) == ("active", None, 0)
     assert device.status_reason == "set by admin"
+
+
+BROADCAST_ACTIONS = {
+    "/admin/broadcast/device/": {"pause", "resume"},
+    "/admin/broadcast/enrollment/": {"stop"},
+    "/admin/broadcast/enrollmentrequest/": {"carry_out", "retry"},
+    "/admin/leads/lead/": {"enroll_in_sequence"},
+}
+
+
+def staff_client(client, *, codenames: list[str]):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("viewer-" + "-".join(codenames)[:100], is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+def actions_offered(client, url) -> set[str]:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    form = response.context["action_form"]
+    return {name for name, _ in form.fields["action"].choices} if form else set()
+
+
+def test_a_view_only_user_is_offered_no_broadcast_action(client, device, workspace):
+    sequence = make_sequence(workspace)
+    services.enrollment_create_many(lead_ids=make_leads(workspace, 1), sequence_id=sequence.pk)
+    Device.objects.filter(pk=device.pk).update(status="paused")
+    services.enrollment_create_many(
+        lead_ids=make_leads(workspace, 1), sequence_id=sequence.pk, if_no_device="queue"
+    )
+    views = ["view_device", "view_enrollment", "view_enrollmentrequest", "view_lead"]
+    viewer = staff_client(client, codenames=views)
+    for url, names in BROADCAST_ACTIONS.items():
+        assert not actions_offered(viewer, url) & names, url
+    # Posted anyway, an action that is not offered does nothing.
+    viewer.post("/admin/broadcast/device/", {"action": "resume", ACTION_CHECKBOX_NAME: [device.pk]})
+    assert Device.objects.get(pk=device.pk).status == "paused"
+
+
+def test_the_actions_follow_change_and_enroll_permissions(admin_client, client, device):
+    for url, names in BROADCAST_ACTIONS.items():
+        assert names <= actions_offered(admin_client, url), url
+    changer = staff_client(
+        client,
+        codenames=[
+            "view_lead",
+            "change_device",
+            "change_enrollment",
+            "change_enrollmentrequest",
+            "add_enrollment",
+        ],
+    )
+    for url, names in BROADCAST_ACTIONS.items():
+        assert names <= actions_offered(changer, url), url
