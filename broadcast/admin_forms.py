@@ -6,6 +6,7 @@ checkbox; a webhook secret left empty on a new device is generated and shown onc
 success message."""
 
 import secrets
+from typing import Any
 
 from django import forms
 
@@ -70,8 +71,8 @@ class DeviceForm(forms.ModelForm):
                 "of the gateway's webhooks."
             )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         token = data.get("gateway_token") or ""
         if data.get("clear_gateway_token"):
             if token:

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.utils import timezone
 
@@ -33,7 +34,7 @@ def devices_set_status(
     status set here ends automatic probing (a person's pause stays until a person resumes).
     Returns how many devices changed."""
     ids = list(device_ids)
-    fields = {"status": status, "status_reason": reason[:500], "probe_at": None}
+    fields: dict[str, Any] = {"status": status, "status_reason": reason[:500], "probe_at": None}
     if status == Device.Status.ACTIVE:
         fields.update(consecutive_failures=0, lease_until=None, probe_attempts=0)
     changed = Device.objects.filter(pk__in=ids).update(**fields, updated_at=timezone.now())

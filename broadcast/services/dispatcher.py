@@ -155,7 +155,7 @@ class _Loop:
             self.db_errors,
         )
         connection.close()
-        return min(5.0, 0.1 * 2 ** (self.db_errors - 1))
+        return min(5.0, 0.1 * 2.0 ** (self.db_errors - 1))
 
     def _finished(self, future) -> None:  # on a pool thread
         with self.done_lock:
