@@ -53,7 +53,7 @@ def test_failed_sends_pause_the_device_and_a_probe_resumes_it(
         device.refresh_from_db()
         # Probed about BROADCAST_PROBE_BASE_SECONDS later (jittered: half to all of it).
         wait = (device.probe_at - timezone.now()).total_seconds()
-        assert 4 <= wait <= 10 and device.probe_attempts == 0
+        assert 2 <= wait <= 10 and device.probe_attempts == 0  # less the time dispatching took
         assert services.devices_probe().probed == 0  # not yet
         run = services.devices_probe(now=device.probe_at)
     assert run.resumed == [device.pk]
@@ -81,9 +81,10 @@ def test_a_gateway_still_down_is_probed_again_with_exponential_backoff(
             device.refresh_from_db()
             assert (device.status, device.probe_attempts) == ("paused", attempt)
             waits.append((device.probe_at - before).total_seconds())
-        # Between half and all of 10 s x 2^attempt: 10-20 s, 20-40 s, 40-80 s.
+        # Between half and all of 10 s x 2^attempt: 10-20 s, 20-40 s, 40-80 s (plus the
+        # time the probe itself took).
         for n, wait in enumerate(waits, start=1):
-            assert 10 * 2 ** (n - 1) - 1 <= wait <= 10 * 2**n, waits
+            assert 10 * 2 ** (n - 1) <= wait <= 10 * 2**n + 2, waits
         assert "gateway unreachable: ConnectionError talking to 127.0.0.1" in device.last_error
         assert "gw-token" not in device.last_error
     finally:
@@ -98,7 +99,7 @@ def test_backoff_stops_at_the_maximum(workspace, device, gateway, fast):
     before = timezone.now()
     services.devices_probe(now=device.probe_at)
     device.refresh_from_db()
-    assert 15 - 1 <= (device.probe_at - before).total_seconds() <= 30
+    assert 15 <= (device.probe_at - before).total_seconds() <= 30 + 2
 
 
 @pytest.mark.parametrize(("action", "status"), [("ban", "banned"), ("disconnect", "disconnected")])

@@ -259,3 +259,19 @@ def test_beat_sweeps_the_pending_requests_every_minute():
     sweeper = [s for s in SCHEDULES if s["task"].endswith("enrollment_requests_process_task")]
     assert [s["interval_seconds"] for s in sweeper] == [60]
     assert {s["task"] for s in SCHEDULES} <= set(current_app.tasks)
+
+
+def test_a_session_that_reconnects_carries_out_what_waited_for_it(
+    client, workspace, device, eager, django_capture_on_commit_callbacks
+):
+    from tests.broadcast.test_webhook import post
+
+    sequence = make_sequence(workspace)
+    ids = make_leads(workspace, 2)
+    Device.objects.filter(pk=device.pk).update(status="disconnected")
+    services.enrollment_create_many(lead_ids=ids, sequence_id=sequence.pk, if_no_device="queue")
+    working = {"event": "session.status", "payload": {"status": "WORKING"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, device, working).json()["device_status"] == "active"
+    assert EnrollmentRequest.objects.get().status == "done"
+    assert sorted(Enrollment.objects.values_list("lead_id", flat=True)) == ids
