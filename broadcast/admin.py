@@ -1,19 +1,18 @@
-import itertools
-
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
-from django.template.response import TemplateResponse
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from broadcast import services, tasks
+from broadcast import (
+    admin_enroll,  # noqa: F401 - enrollment requests, the lead action
+    services,
+)
+from broadcast.admin_forms import DeviceForm
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
 from core.actors import user_actor
 from core.admin import BigTableAdmin
-from core.errors import ApplicationError
-from leads.admin import LeadAdmin
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
 from leads.models import Lead
 
@@ -35,11 +34,11 @@ SAMPLE_LEAD = {
     "source": "sample",
     "custom": {},
 }
-ADMIN_ENROLL_INLINE_LIMIT = 20_000  # larger selections are enrolled by a worker
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
+    form = DeviceForm  # the API key and webhook secret are write-only
     list_display = [
         "name",
         "phone",
@@ -77,6 +76,7 @@ class DeviceAdmin(admin.ModelAdmin):
                     "gateway_url",
                     "gateway_session",
                     "gateway_token",
+                    "clear_gateway_token",
                     "webhook_secret",
                     "webhook_path",
                 ]
@@ -110,6 +110,23 @@ class DeviceAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:  # the status has one write path
+            services.devices_set_status(
+                device_ids=[obj.pk],
+                status=obj.status,
+                reason=f"set by {request.user}",
+                actor=user_actor(request.user),
+            )
+        if form.generated_webhook_secret:
+            self.message_user(
+                request,
+                f"The webhook secret of {obj} is {form.generated_webhook_secret} : copy it into "
+                "the gateway's webhook settings now; it is not shown again.",
+                level=messages.WARNING,
+            )
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         colour = STATUS_COLOURS.get(obj.status, "#555")
@@ -136,7 +153,7 @@ class DeviceAdmin(admin.ModelAdmin):
             return "(after saving)"
         return f"/webhooks/gateway/{obj.pk}/  (HMAC-SHA512 with the webhook secret)"
 
-    @admin.action(description="Pause the selected devices")
+    @admin.action(description="Pause the selected devices", permissions=["change"])
     def pause(self, request, queryset):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
@@ -146,7 +163,7 @@ class DeviceAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"Paused {count} device(s).")
 
-    @admin.action(description="Resume the selected devices")
+    @admin.action(description="Resume the selected devices", permissions=["change"])
     def resume(self, request, queryset):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
@@ -262,7 +279,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Stop the selected enrollments")
+    @admin.action(description="Stop the selected enrollments", permissions=["change"])
     def stop(self, request, queryset):
         ids = list(queryset.filter(status=Enrollment.Status.ACTIVE).values_list("id", flat=True))
         count = services.enrollment_stop_many(
@@ -298,65 +315,3 @@ class MessageAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-# --- "Enroll in a sequence" on the lead changelist ------------------------------------------
-
-
-class EnrollForm(forms.Form):
-    sequence = forms.ModelChoiceField(queryset=Sequence.objects.filter(is_active=True))
-
-
-@admin.action(description="Enroll in a sequence…")
-def enroll_in_sequence(modeladmin, request, queryset):
-    form = EnrollForm(request.POST if "apply" in request.POST else None)
-    if form.is_bound and form.is_valid():
-        sequence = form.cleaned_data["sequence"]
-        ids = queryset.filter(
-            Q(workspace_id=sequence.workspace_id)
-            | Q(destination_workspace_id=sequence.workspace_id)
-        )
-        ids = ids.values_list("id", flat=True)
-        actor = user_actor(request.user)
-        lead_ids = list(ids[: ADMIN_ENROLL_INLINE_LIMIT + 1])
-        try:
-            if len(lead_ids) > ADMIN_ENROLL_INLINE_LIMIT:
-                queued = 0
-                streamed = ids.order_by("id").iterator(chunk_size=10_000)
-                while chunk := list(itertools.islice(streamed, 10_000)):
-                    tasks.enroll_task.delay(chunk, sequence.pk, actor)
-                    queued += len(chunk)
-                modeladmin.message_user(
-                    request, f"Enrolling {queued} leads in {sequence} in the background."
-                )
-                return None
-            result = services.enrollment_create_many(
-                lead_ids=lead_ids, sequence_id=sequence.pk, actor=actor
-            )
-        except ApplicationError as exc:
-            modeladmin.message_user(request, exc.message, level=messages.ERROR)
-            return None
-        skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in result.skipped.items())
-        modeladmin.message_user(
-            request,
-            f"Enrolled {result.created} lead(s) in {sequence}."
-            + (f" Skipped: {skipped}." if skipped else ""),
-        )
-        return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Enroll leads in a sequence",
-        "form": form,
-        "queryset": queryset,
-        "count": len(request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)),
-        "select_across": request.POST.get("select_across", "0"),
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-        "opts": modeladmin.model._meta,
-    }
-    return TemplateResponse(request, "admin/broadcast/enroll.html", context)
-
-
-# The lead admin lives in a lower layer (leads cannot import broadcast), so the action is
-# attached from here.
-LeadAdmin.actions = [*LeadAdmin.actions, enroll_in_sequence]

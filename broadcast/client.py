@@ -11,11 +11,13 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import requests
 
 from core.errors import ClientError
 from core.http import HttpPolicy, build_session
+from core.secrets import transport_error_text
 
 
 class GatewayError(ClientError):
@@ -94,6 +96,11 @@ class GatewayClient:
     def send(self, *, phone: str, text: str, media_url: str = "") -> SendResult:
         raise NotImplementedError
 
+    def session_status(self) -> str:
+        """A cheap probe: the session's status ("active", "starting", "disconnected",
+        "banned"); GatewayError if the gateway does not answer."""
+        raise NotImplementedError
+
     @staticmethod
     def verify(body: bytes, headers, secret: str) -> bool:
         raise NotImplementedError
@@ -128,10 +135,12 @@ class WahaClient(GatewayClient):
             payload["text"] = text
         try:
             response = self.http.post(self.base_url + path, json=payload, headers=self.headers)
-        except requests.Timeout as exc:
-            raise GatewayError(f"gateway timed out: {exc}", retryable=True) from exc
+        except requests.Timeout as exc:  # the type and host only: never the URL
+            where = transport_error_text(exc, self.base_url)
+            raise GatewayError(f"gateway timed out: {where}", retryable=True) from exc
         except requests.RequestException as exc:
-            raise GatewayError(f"gateway unreachable: {exc}", retryable=True) from exc
+            where = transport_error_text(exc, self.base_url)
+            raise GatewayError(f"gateway unreachable: {where}", retryable=True) from exc
         raw = response.text[:500]
         code = response.status_code
         if code in (200, 201):
@@ -155,12 +164,40 @@ class WahaClient(GatewayClient):
             raise GatewayError(f"gateway HTTP {code}: {raw}", retryable=True, raw=raw)
         raise GatewayRejected(f"gateway HTTP {code}: {raw}", raw=raw)
 
+    def session_status(self) -> str:
+        """``GET /api/sessions/{session}``: WORKING is "active"; STARTING is "starting" (the
+        gateway is coming back: ask again later); a refusal (401/403) or an unknown session
+        (404) raises ``GatewaySessionDown``; no answer, 429 or 5xx a retryable error."""
+        url = f"{self.base_url}/api/sessions/{quote(self.session_name, safe='')}"
+        try:
+            response = self.http.get(url, headers=self.headers)
+        except requests.RequestException as exc:
+            where = transport_error_text(exc, self.base_url)
+            raise GatewayError(f"gateway unreachable: {where}", retryable=True) from exc
+        raw, code = response.text[:500], response.status_code
+        if code in (401, 403, 404):
+            raise GatewaySessionDown(
+                f"gateway refused the session (HTTP {code}): {raw}", banned="ban" in raw.lower()
+            )
+        if code != 200:
+            raise GatewayError(f"gateway HTTP {code}: {raw}", retryable=True, raw=raw)
+        try:
+            status = str(response.json().get("status", "")).upper()
+        except (ValueError, AttributeError):
+            status = ""
+        if status == "STARTING":
+            return "starting"
+        if status not in WAHA_SESSION:
+            raise GatewayError(f"unknown session status in: {raw}", retryable=True, raw=raw)
+        return WAHA_SESSION[status]
+
     @staticmethod
     def verify(body: bytes, headers, secret: str) -> bool:
         """WAHA signs webhooks with ``X-Webhook-Hmac`` (HMAC-SHA512 of the body, hex)."""
         given = headers.get("X-Webhook-Hmac", "")
         expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-        return bool(given) and hmac.compare_digest(given, expected)
+        # Bytes: compare_digest refuses non-ASCII str, and a header is the sender's choice.
+        return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
     @staticmethod
     def sign(body: bytes, secret: str) -> str:

@@ -3,5 +3,8 @@
 from prometheus_client import Counter
 
 device_alerts = Counter(
-    "leadbrain_broadcast_device_alerts", "Devices disconnected, banned or paused automatically"
+    "leadbrain_broadcast_device_alerts",
+    "Device alerts: down (disconnected, banned or paused automatically) or up (resumed "
+    "automatically when the gateway answered again)",
+    ["direction"],
 )

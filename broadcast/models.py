@@ -2,6 +2,7 @@ import secrets
 from datetime import date, time
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -83,12 +84,20 @@ class Device(TimeStampedModel):
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Paused for transient failures (5xx, timeouts): the gateway is probed at ``probe_at``
+    # (backing off with each failed probe) and the device resumes when it answers. A pause
+    # by a person, a ban or a logged-out session clears it: those wait for a person.
+    probe_at = models.DateTimeField(null=True, blank=True, editable=False)
+    probe_attempts = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
         indexes = [
             models.Index(
                 fields=["next_send_at"], name="device_due_idx", condition=Q(status="active")
+            ),
+            models.Index(
+                fields=["probe_at"], name="device_probe_idx", condition=Q(status="paused")
             ),
         ]
 
@@ -236,6 +245,51 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} lead {self.lead_id} in {self.sequence_id}"
+
+
+class EnrollmentRequest(models.Model):
+    """Enrollment work that waits in a table until it can happen: leads routed or enrolled
+    while no device of the sequence was active (``no_device``), and large admin selections
+    left to a worker (``queued``). Redis only wakes the worker; beat sweeps every minute.
+    Consent is checked when the request is carried out, not when it was made."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Reason(models.TextChoices):
+        NO_DEVICE = "no_device", "No active device"
+        QUEUED = "queued", "Queued for a worker"
+
+    id = models.BigAutoField(primary_key=True)
+    sequence = models.ForeignKey(
+        Sequence, on_delete=models.PROTECT, related_name="enrollment_requests"
+    )
+    lead_ids = ArrayField(models.BigIntegerField())
+    lead_count = models.PositiveIntegerField()
+    actor = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="Created and skipped counts.")
+    created_at = models.DateTimeField(default=timezone.now)
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["sequence", "id"],
+                name="enrollrequest_pending_idx",
+                condition=Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"request #{self.pk}: {self.lead_count} lead(s) for {self.sequence_id}"
 
 
 class Message(PartitionedModel):

@@ -4,4 +4,14 @@ SCHEDULES = [
         "task": "broadcast.tasks.dispatch_task",
         "interval_seconds": 60,
     },
+    {
+        "name": "broadcast: carry out pending enrollment requests",
+        "task": "broadcast.tasks.enrollment_requests_process_task",
+        "interval_seconds": 60,
+    },
+    {
+        "name": "broadcast: probe devices paused for gateway failures",
+        "task": "broadcast.tasks.devices_probe_task",
+        "interval_seconds": 15,
+    },
 ]

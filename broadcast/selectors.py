@@ -3,16 +3,23 @@ enrollments, and the API's lists, scoped to the caller's workspace (None: staff,
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from broadcast.models import Device, Enrollment, Message, Sequence
+from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
 from leads.models import Lead, Workspace
 
 
 def due_message_count() -> int:
     """Messages whose time has come and that are not sent yet (a graded queue on /health)."""
     return Message.objects.filter(status="pending", scheduled_at__lte=timezone.now()).count()
+
+
+def enrollment_requests_waiting() -> int:
+    """Leads in pending enrollment requests (waiting for an active device or a worker): a
+    graded queue on /health."""
+    pending = EnrollmentRequest.objects.filter(status=EnrollmentRequest.Status.PENDING)
+    return pending.aggregate(n=Sum("lead_count"))["n"] or 0
 
 
 def devices_down_count() -> int:

@@ -1,7 +1,11 @@
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 from broadcast import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="broadcast.tasks.dispatch_task", expires=60)
@@ -11,9 +15,31 @@ def dispatch_task(seconds: float | None = None) -> dict:
     return stats.__dict__
 
 
+@shared_task(name="broadcast.tasks.devices_probe_task", expires=15)
+def devices_probe_task() -> dict:
+    """Probe devices paused for transient gateway failures; resume those that answer."""
+    return services.devices_probe().as_dict()
+
+
+@shared_task(name="broadcast.tasks.enrollment_requests_process_task")
+def enrollment_requests_process_task(workspace_ids: list[int] | None = None) -> dict:
+    """Carry out pending enrollment requests (woken on commit; swept every minute by beat)."""
+    return services.enrollment_requests_process(workspace_ids=workspace_ids).as_dict()
+
+
+def enrollment_requests_wake(sender=None, *, workspace_ids=None, **kwargs) -> None:
+    """Receiver of ``broadcast.signals.enrollment_requests_waiting``. Redis down: the rows
+    wait in their table and beat's sweeper carries them out."""
+    try:
+        enrollment_requests_process_task.delay(workspace_ids=workspace_ids)
+    except Exception:  # the broker is unreachable: nothing is lost, the sweeper runs them
+        logger.warning("could not wake the enrollment request worker", exc_info=True)
+
+
 @shared_task(name="broadcast.tasks.enroll_task")
 def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict:
-    """Enroll in the background (admin actions over large selections)."""
+    """Kept for messages queued before enrollment requests became a table; new work goes
+    through ``enrollment_requests_process_task``."""
     result = services.enrollment_create_many(
         lead_ids=lead_ids, sequence_id=sequence_id, actor=actor
     )

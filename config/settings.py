@@ -275,6 +275,10 @@ BROADCAST_MAX_ATTEMPTS = env.int("BROADCAST_MAX_ATTEMPTS", default=5)
 BROADCAST_RETRY_BASE_SECONDS = env.float("BROADCAST_RETRY_BASE_SECONDS", default=60.0)
 # Consecutive failed sends that pause a device.
 BROADCAST_DEVICE_MAX_FAILURES = env.int("BROADCAST_DEVICE_MAX_FAILURES", default=5)
+# A device paused for transient failures is probed (the session status) after about this many
+# seconds, doubling (with jitter) after each probe the gateway does not answer, up to the max.
+BROADCAST_PROBE_BASE_SECONDS = env.float("BROADCAST_PROBE_BASE_SECONDS", default=10.0)
+BROADCAST_PROBE_MAX_SECONDS = env.float("BROADCAST_PROBE_MAX_SECONDS", default=600.0)
 BROADCAST_OPT_OUT_KEYWORDS = env.list(
     "BROADCAST_OPT_OUT_KEYWORDS",
     default=[

@@ -13,6 +13,9 @@ class EnrollInputSerializer(serializers.Serializer):
 class EnrollResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     skipped = serializers.DictField(child=serializers.IntegerField())
+    queued = serializers.IntegerField(
+        help_text="Leads waiting for an active device of the sequence (answer 202)."
+    )
 
 
 class StopInputSerializer(serializers.Serializer):

@@ -29,7 +29,9 @@ class SequenceListView(APIView):
 
 
 class EnrollmentsView(APIView):
-    """Enroll up to 10,000 leads in a sequence (idempotent: enrolled leads are skipped)."""
+    """Enroll up to 10,000 leads in a sequence (idempotent: enrolled leads are skipped).
+    201 with what was done; 202 when no device of the sequence is active now: the leads
+    wait in a pending enrollment request, enrolled (consent checked then) when one is."""
 
     permission_classes = [IsWorkspaceKeyOrStaff]
 
@@ -48,7 +50,10 @@ class EnrollmentsView(APIView):
         )
         return Response(EnrollmentSerializer(enrollments[:500], many=True).data)
 
-    @extend_schema(request=EnrollInputSerializer, responses={201: EnrollResultSerializer})
+    @extend_schema(
+        request=EnrollInputSerializer,
+        responses={201: EnrollResultSerializer, 202: EnrollResultSerializer},
+    )
     def post(self, request):
         workspace = scoped_workspace(request, required=False)
         data = EnrollInputSerializer(data=request.data)
@@ -59,9 +64,13 @@ class EnrollmentsView(APIView):
         if sequence is None:
             raise ValidationError({"sequence": ["No such sequence in this workspace."]})
         result = services.enrollment_create_many(
-            lead_ids=data.validated_data["leads"], sequence_id=sequence.pk, actor=actor_of(request)
+            lead_ids=data.validated_data["leads"],
+            sequence_id=sequence.pk,
+            actor=actor_of(request),
+            if_no_device="queue",
         )
-        return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+        code = status.HTTP_202_ACCEPTED if result.queued else status.HTTP_201_CREATED
+        return Response(result.as_dict(), status=code)
 
 
 class EnrollmentStopView(APIView):

@@ -23,7 +23,10 @@ One module per flow; this package re-exports the public names, so callers keep w
 * ``dispatcher``: the loop (``dispatch_run``) and lease recovery (``dispatch_recover``)
 * ``events``: gateway events (acks, inbound replies and opt-outs, session status)
 * ``devices``: device status changes (pause, resume) and their alerts
+* ``probe``: auto-resume of devices paused for transient gateway failures
 * ``consent``: the do-not-contact rule that enrollment and dispatch both apply
+* ``requests`` and ``requests_run``: pending enrollment requests (work that waits for an
+  active device, or for a worker) kept in a table, and carrying them out
 """
 
 from broadcast.services.devices import device_set_status, devices_set_status
@@ -44,7 +47,14 @@ from broadcast.services.enrollment import (
     enrollment_stop_many,
 )
 from broadcast.services.events import gateway_event_apply, is_opt_out, lead_opt_out
+from broadcast.services.probe import ProbeRun, devices_probe
 from broadcast.services.record import dispatch_record
+from broadcast.services.requests import (
+    enrollment_requests_queue,
+    enrollment_requests_retry,
+    enrollment_requests_wake_for,
+)
+from broadcast.services.requests_run import RequestsRun, enrollment_requests_process
 
 __all__ = [
     "DUE_SQL",
@@ -52,7 +62,10 @@ __all__ = [
     "DispatchStats",
     "EnrollResult",
     "Outcome",
+    "ProbeRun",
+    "RequestsRun",
     "device_set_status",
+    "devices_probe",
     "devices_set_status",
     "dispatch_claim",
     "dispatch_recheck",
@@ -60,6 +73,10 @@ __all__ = [
     "dispatch_recover",
     "dispatch_run",
     "enrollment_create_many",
+    "enrollment_requests_process",
+    "enrollment_requests_queue",
+    "enrollment_requests_retry",
+    "enrollment_requests_wake_for",
     "enrollment_stop",
     "enrollment_stop_for_leads",
     "enrollment_stop_many",

@@ -255,6 +255,24 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
     return good
 
 
+def dispatch_release(claims: list[Claim]) -> None:
+    """Claims that will not be sent by this dispatcher (it is ending): their messages go back
+    to pending (the attempt did not happen) and their devices are free at once."""
+    if not claims:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE broadcast_message m SET status = 'pending', attempts = m.attempts - 1 "
+            "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'sending'",
+            unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+        )
+        cursor.execute(
+            "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
+            [[c.device["id"] for c in claims]],
+        )
+
+
 def _next_day(now: datetime) -> datetime:
     return datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 

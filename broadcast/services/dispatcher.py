@@ -12,6 +12,7 @@ from datetime import datetime
 import requests
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
 from broadcast.services.dispatch import (
@@ -20,11 +21,15 @@ from broadcast.services.dispatch import (
     Outcome,
     dispatch_claim,
     dispatch_recheck,
+    dispatch_release,
     dispatch_send,
 )
 from broadcast.services.record import dispatch_record
 
 logger = logging.getLogger(__name__)
+
+# A lost or broken connection (a killed backend, a failover): reconnect and go on.
+DB_ERRORS = (OperationalError, InterfaceError)
 
 
 def dispatch_recover(*, now: datetime | None = None) -> int:
@@ -64,32 +69,33 @@ def dispatch_run(
     stop_event: threading.Event | None = None,
 ) -> DispatchStats:
     """Dispatch for ``seconds``: claim due devices, send when each device's turn comes
-    (threads do only HTTP; this thread does every database write), record in batches."""
+    (threads do only HTTP; this thread does every database write), record in batches.
+
+    A lost database connection (killed backend, failover) does not end the run: the round
+    is given up, the connection closed (Django opens a new one on the next query) and the
+    loop goes on after a short backoff. What it held is kept: outcomes not yet recorded are
+    recorded on the new connection, and claims waiting for their turn keep their leases."""
     loop = _Loop(
         concurrency=concurrency or settings.BROADCAST_SEND_CONCURRENCY,
         batch_size=batch_size or settings.BROADCAST_CLAIM_BATCH,
         lookahead=settings.BROADCAST_LOOKAHEAD_SECONDS if lookahead is None else lookahead,
     )
     deadline = time.monotonic() + seconds
-    last_busy = time.monotonic()
-    idle_exit = settings.BROADCAST_IDLE_EXIT_SECONDS
+    loop.last_busy = time.monotonic()
     try:
-        dispatch_recover()
         while True:
-            mono = time.monotonic()
-            stopping = mono >= deadline or (stop_event is not None and stop_event.is_set())
-            if loop.busy():
-                last_busy = mono
-            elif mono - last_busy > idle_exit:
-                stopping = True  # nothing due for a while: free the worker until beat's next
-            loop.record_done()
-            if stopping and not loop.busy():
-                break
-            if not stopping:
-                loop.recover_now_and_then(mono)
-                if loop.claim_more(mono):
-                    last_busy = mono
-            loop.send_due()
+            stopping = time.monotonic() >= deadline or (
+                stop_event is not None and stop_event.is_set()
+            )
+            try:
+                if loop.round(stopping):
+                    break
+            except DB_ERRORS as exc:
+                pause = loop.connection_lost(exc)
+                if stopping and loop.db_errors >= 3:
+                    break  # the database stays away: leases run out, recovery gives back
+                time.sleep(pause)
+                continue
             time.sleep(loop.wait(stopping))
     finally:
         loop.close()
@@ -102,6 +108,9 @@ class _Loop:
 
     def __init__(self, *, concurrency: int, batch_size: int, lookahead: float) -> None:
         self.batch_size, self.lookahead = batch_size, lookahead
+        self.recovered_once = False
+        self.last_busy = 0.0
+        self.db_errors = 0  # consecutive rounds lost to the database connection
         self.stats = DispatchStats()
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="broadcast-send")
         self.sessions: dict[str, requests.Session] = {}  # one per gateway URL
@@ -115,6 +124,39 @@ class _Loop:
     def busy(self) -> bool:
         return bool(self.queue or self.inflight)
 
+    def round(self, stopping: bool) -> bool:
+        """One turn of the loop; True when the run is over."""
+        mono = time.monotonic()
+        if not self.recovered_once:
+            dispatch_recover()
+            self.recovered_once, self.last_recover = True, mono
+        if self.busy():
+            self.last_busy = mono
+        elif mono - self.last_busy > settings.BROADCAST_IDLE_EXIT_SECONDS:
+            stopping = True  # nothing due for a while: free the worker until beat's next
+        self.record_done()
+        if stopping and not self.busy():
+            return True
+        if not stopping:
+            self.recover_now_and_then(mono)
+            if self.claim_more(mono):
+                self.last_busy = mono
+        self.send_due()
+        self.db_errors = 0
+        return False
+
+    def connection_lost(self, exc: Exception) -> float:
+        """The database connection broke mid-round: drop it (the next query opens a new
+        one) and say how long to wait before the next round (0.1 s, doubling to 5 s)."""
+        self.db_errors += 1
+        logger.warning(
+            "dispatcher lost its database connection (%s, %d in a row): reconnecting",
+            type(exc).__name__,
+            self.db_errors,
+        )
+        connection.close()
+        return min(5.0, 0.1 * 2.0 ** (self.db_errors - 1))
+
     def _finished(self, future) -> None:  # on a pool thread
         with self.done_lock:
             self.done.append(future.result())
@@ -125,11 +167,18 @@ class _Loop:
         return ready
 
     def record_done(self) -> None:
-        """Record the sends that came back, as soon as they do, so devices free up quickly."""
+        """Record the sends that came back, as soon as they do, so devices free up quickly.
+        If the database fails, they are kept for the next round."""
         ready = self._take_done()
-        if ready:
-            self.inflight.difference_update(o.claim.message_id for o in ready)
+        if not ready:
+            return
+        try:
             dispatch_record(ready, self.stats)
+        except BaseException:
+            with self.done_lock:
+                self.done[:0] = ready
+            raise
+        self.inflight.difference_update(o.claim.message_id for o in ready)
 
     def recover_now_and_then(self, mono: float) -> None:
         if mono - self.last_recover > 30:
@@ -156,7 +205,12 @@ class _Loop:
         ready = []
         while self.queue and self.queue[0].slot <= now + 0.002:
             ready.append(self.queue.pop(0))
-        for claim in dispatch_recheck(ready, self.stats):
+        try:
+            good = dispatch_recheck(ready, self.stats)
+        except BaseException:  # kept (still leased) for the next round
+            self.queue[:0] = ready
+            raise
+        for claim in good:
             self.inflight.add(claim.message_id)
             future = self.pool.submit(dispatch_send, claim, self.sessions, self.sessions_lock)
             future.add_done_callback(self._finished)
@@ -171,10 +225,24 @@ class _Loop:
         return wait
 
     def close(self) -> None:
-        """Wait for the sends in flight, record them, close the gateway sessions."""
+        """Wait for the sends in flight, record them (a few tries if the database connection
+        is lost; after that their leases run out and ``dispatch_recover`` gives them back),
+        close the gateway sessions."""
         self.pool.shutdown(wait=True)
-        leftover = self._take_done()
-        if leftover:
-            dispatch_record(leftover, self.stats)
         for http in self.sessions.values():
             http.close()
+        for _attempt in range(3):
+            try:
+                self.record_done()
+                if self.queue:  # claimed, never sent: give them back now, not at lease end
+                    dispatch_release(self.queue)
+                    self.queue = []
+                return
+            except DB_ERRORS as exc:
+                time.sleep(self.connection_lost(exc))
+        logger.error(
+            "dispatcher ended with %d sends unrecorded and %d claims held: their leases "
+            "run out and dispatch_recover gives them back",
+            len(self.done),
+            len(self.queue),
+        )

@@ -8,15 +8,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from broadcast.models import Device, Sequence, Step
+from broadcast.models import Device, EnrollmentRequest, Sequence, Step
 from broadcast.scheduling import recipient_timezone, window_next
-from broadcast.services.consent import SUPPRESSED_SQL
+from broadcast.services.consent import UNREACHABLE_SQL
+from broadcast.services.requests import enrollment_requests_queue
 from broadcast.templating import lead_values, template_render
 from core.db import json_value
 from core.errors import ApplicationError
@@ -32,9 +33,10 @@ LEAD_COLUMNS = (*lead_fields.PROFILE, "custom")
 class EnrollResult:
     created: int = 0
     skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    queued: int = 0  # leads kept in pending enrollment requests (no active device)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": self.created, "skipped": dict(self.skipped)}
+        return {"created": self.created, "skipped": dict(self.skipped), "queued": self.queued}
 
 
 @dataclass
@@ -110,6 +112,7 @@ def enrollment_create_many(
     actor: str = "",
     now: datetime | None = None,
     batch_size: int | None = None,
+    if_no_device: Literal["raise", "queue"] = "raise",
 ) -> EnrollResult:
     """Enroll leads in a sequence: one enrollment and one first message each. Idempotent.
 
@@ -117,6 +120,10 @@ def enrollment_create_many(
     batches, each written in its own transaction with COPY, so memory stays constant. First
     sends are staggered over the devices' capacity and moved into the recipients' windows.
     Leads without a phone, suppressed, in a stop status or already enrolled are skipped.
+
+    No active device of the sequence (a gateway outage paused them all): ``"raise"`` an
+    ``ApplicationError`` (code ``no_device``), or ``"queue"`` the leads in a pending
+    enrollment request, carried out (consent checked then) when a device is active again.
     """
     sequence = Sequence.objects.filter(pk=sequence_id).first()
     if sequence is None:
@@ -128,7 +135,7 @@ def enrollment_create_many(
         raise ApplicationError(f"Sequence {sequence.name} has no steps.", code="no_steps")
     devices = _sequence_devices(sequence)
     if not devices:
-        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code="no_device")
+        return _without_device(sequence, lead_ids, actor, if_no_device)
     now = now or timezone.now()
     plans = [(p.tail, p.device_id, p) for p in _device_plans(sequence, devices, now)]
     heapq.heapify(plans)  # the device whose queue ends first comes first
@@ -156,6 +163,22 @@ def enrollment_create_many(
     return result
 
 
+def _without_device(
+    sequence: Sequence, lead_ids: Iterable[int], actor: str, if_no_device: str
+) -> EnrollResult:
+    if if_no_device != "queue":
+        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code="no_device")
+    _rows, queued = enrollment_requests_queue(
+        sequence_id=sequence.pk,
+        workspace_id=sequence.workspace_id,
+        lead_ids=lead_ids,
+        reason=EnrollmentRequest.Reason.NO_DEVICE,
+        actor=actor,
+        wake=False,  # a device of the workspace becoming active wakes the worker
+    )
+    return EnrollResult(queued=queued)
+
+
 def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
     columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
     with connection.cursor() as cursor:
@@ -163,7 +186,7 @@ def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
             f"SELECT l.id, l.workspace_id, l.status, {columns}, "
             "EXISTS (SELECT 1 FROM broadcast_enrollment e "
             "        WHERE e.sequence_id = %s AND e.lead_id = l.id), "
-            f"{SUPPRESSED_SQL.format(phone='l.phone')} "
+            f"{UNREACHABLE_SQL} "
             "FROM leads_lead l WHERE l.id = ANY(%s) "
             "AND (l.workspace_id = %s OR l.destination_workspace_id = %s)",
             [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],

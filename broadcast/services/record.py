@@ -39,15 +39,24 @@ class _RecordBatch:
 
 
 def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None) -> None:
-    """Write the results of sends: message states, device pacing and health, successors."""
+    """Write the results of sends: message states, device pacing and health, successors.
+
+    Idempotent: an outcome is written only while its message is still the attempt that was
+    claimed (in flight, or given back by lease recovery), so recording a batch again (the
+    connection died after the commit) or late (another dispatcher claimed it again) writes
+    nothing twice: no second successor, no device freed that another dispatcher holds."""
     stats = stats or DispatchStats()
     if not outcomes:
         return
     now = timezone.now()
-    batch = _RecordBatch()
-    for o in outcomes:
-        _record_sort(batch, o, now, stats)
     with transaction.atomic(), connection.cursor() as cursor:
+        live = _claimed_attempts(cursor, outcomes)
+        batch = _RecordBatch()
+        for o in outcomes:
+            if o.claim.message_id in live:
+                _record_sort(batch, o, now, stats)
+        if not batch.messages:
+            return
         _messages_update(cursor, batch.messages)
         changed = _devices_update(cursor, batch.devices, now)
         if batch.sent:
@@ -58,6 +67,19 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
     stats.sent += len(batch.sent)
     for device_id, status, reason in changed:
         device_alert(device_id, f"{status}: {reason}")
+
+
+def _claimed_attempts(cursor, outcomes: list[Outcome]) -> set[int]:
+    """The messages still at the attempt each outcome is about (locked until the commit)."""
+    cursor.execute(
+        "SELECT m.id FROM broadcast_message m JOIN unnest(%s::bigint[], %s::timestamptz[], "
+        "%s::int[]) k(id, at, n) ON m.id = k.id AND m.scheduled_at = k.at "
+        "WHERE m.status IN ('sending', 'pending') AND m.attempts = k.n FOR UPDATE OF m",
+        unnest_columns(
+            [(o.claim.message_id, o.claim.scheduled_at, o.claim.attempts) for o in outcomes]
+        ),
+    )
+    return {row[0] for row in cursor.fetchall()}
 
 
 def _record_sort(batch: _RecordBatch, o: Outcome, now: datetime, stats: DispatchStats) -> None:
@@ -135,9 +157,15 @@ def _messages_update(cursor, rows: list[tuple]) -> None:
 
 def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int, str, str]]:
     """Free the devices and set their next turn, daily count and health; a device pauses
-    at BROADCAST_DEVICE_MAX_FAILURES consecutive failures. Returns the devices that stopped
-    being active (id, status, reason), to alert on after the commit."""
+    at BROADCAST_DEVICE_MAX_FAILURES consecutive failures, and is probed from then on to
+    resume it (``probe.py``). Returns the devices that stopped being active (id, status,
+    reason), to alert on after the commit."""
     max_failures = settings.BROADCAST_DEVICE_MAX_FAILURES
+    probe_at = now + jittered_backoff(1, base=settings.BROADCAST_PROBE_BASE_SECONDS)
+    pausing = (
+        "d.status = 'active' AND k.new_status = '' AND k.failure "
+        "AND d.consecutive_failures + 1 >= %(max)s"
+    )
     cursor.execute(
         "UPDATE broadcast_device d SET lease_until = NULL, next_send_at = k.next_at, "
         "sent_today = CASE WHEN NOT k.sent THEN d.sent_today "
@@ -147,21 +175,34 @@ def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int,
         "consecutive_failures = CASE WHEN k.sent THEN 0 WHEN k.failure "
         "  THEN d.consecutive_failures + 1 ELSE d.consecutive_failures END, "
         "last_error = CASE WHEN k.err <> '' THEN k.err ELSE d.last_error END, "
-        "last_error_at = CASE WHEN k.err <> '' THEN %s ELSE d.last_error_at END, "
+        "last_error_at = CASE WHEN k.err <> '' THEN %(now)s ELSE d.last_error_at END, "
         "status = CASE WHEN d.status <> 'active' THEN d.status "
         "  WHEN k.new_status <> '' THEN k.new_status "
-        "  WHEN k.failure AND d.consecutive_failures + 1 >= %s THEN 'paused' "
+        "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s THEN 'paused' "
         "  ELSE d.status END, "
         "status_reason = CASE WHEN d.status <> 'active' THEN d.status_reason "
         "  WHEN k.new_status <> '' THEN k.err "
-        "  WHEN k.failure AND d.consecutive_failures + 1 >= %s "
+        "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s "
         "  THEN 'paused after ' || (d.consecutive_failures + 1) || ' failed sends: ' || k.err "
-        "  ELSE d.status_reason END "
-        "FROM unnest(%s::bigint[], %s::timestamptz[], %s::boolean[], %s::boolean[], "
-        "%s::varchar[], %s::text[], %s::timestamptz[]) "
-        "k(id, next_at, sent, failure, new_status, err, sent_at) "
+        "  ELSE d.status_reason END, "
+        f"probe_at = CASE WHEN {pausing} THEN %(probe_at)s ELSE d.probe_at END, "
+        f"probe_attempts = CASE WHEN {pausing} THEN 0 ELSE d.probe_attempts END "
+        "FROM unnest(%(ids)s::bigint[], %(next)s::timestamptz[], %(sent)s::boolean[], "
+        "%(failure)s::boolean[], %(status)s::varchar[], %(err)s::text[], "
+        "%(sent_at)s::timestamptz[]) k(id, next_at, sent, failure, new_status, err, sent_at) "
         "WHERE d.id = k.id RETURNING d.id, d.status, d.status_reason",
-        [now, max_failures, max_failures, *unnest_columns(rows)],
+        {
+            "now": now,
+            "max": max_failures,
+            "probe_at": probe_at,
+            **dict(
+                zip(
+                    ("ids", "next", "sent", "failure", "status", "err", "sent_at"),
+                    unnest_columns(rows),
+                    strict=True,
+                )
+            ),
+        },
     )
     return [(i, s, r) for i, s, r in cursor.fetchall() if s != Device.Status.ACTIVE]
 

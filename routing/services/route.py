@@ -162,9 +162,9 @@ class _Batch:
     def _enroll(self, sequence_id: int, lead_ids: list[int]) -> None:
         try:
             broadcast_services.enrollment_create_many(
-                lead_ids=lead_ids, sequence_id=sequence_id, actor=self.actor
-            )
-        except ApplicationError as exc:  # a sequence without devices must not block routing
+                lead_ids=lead_ids, sequence_id=sequence_id, actor=self.actor, if_no_device="queue"
+            )  # no active device: the leads wait in a pending enrollment request
+        except ApplicationError as exc:  # an inactive sequence must not block routing
             logger.error("routing could not enroll in sequence %s: %s", sequence_id, exc)
             lead_events_record(
                 events=[

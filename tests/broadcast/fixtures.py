@@ -58,3 +58,39 @@ def dispatch_until(done, *, seconds: float = 15.0, step: float = 0.4, **kwargs):
             return total
         if time.monotonic() > deadline:
             raise AssertionError(f"dispatching did not finish in {seconds}s: {total}")
+
+
+@pytest.fixture
+def broker_down():
+    """The Celery broker points at a closed port for this test: publishing a task fails."""
+    import socket
+
+    from celery import current_app
+
+    app = current_app._get_current_object()
+
+    def reconnect(url: str) -> None:
+        # Only drop the app's references: kombu keeps its pools per URL in a global registry,
+        # so the real broker's pool stays open for the tests that follow.
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = app.conf.broker_url
+    reconnect(f"redis://127.0.0.1:{port}/0")
+    yield
+    reconnect(before)
+
+
+@pytest.fixture
+def eager():
+    """Tasks run in the process that enqueues them (a few flow tests only)."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = before

@@ -6,6 +6,9 @@ accepted send is kept with the time it arrived, so tests check pacing from the g
 side. Knobs: ``latency`` (seconds, or a (min, max) range), ``fail_next(n, status)``,
 ``ban(session)`` (403), ``disconnect(session)`` (422 session not working), ``invalid``
 (chat ids answered 400), ``down()`` / ``up()`` (connection refused).
+``GET /api/sessions/{session}`` answers the session's status (WORKING, STOPPED when
+disconnected, 403 when banned). ``received`` keeps every request that reached the double,
+answered or not (method, path, session, chat id, answer), for contact-safety checks.
 """
 
 import json
@@ -17,6 +20,16 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
 from tests.http_double import Lifecycle, QuietHandler, serve
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    session: str
+    chat_id: str
+    status: int
+    at: float
 
 
 @dataclass
@@ -34,10 +47,12 @@ class GatewayDouble(Lifecycle):
         self.token = token
         self.latency = latency
         self.sent: list[Sent] = []
+        self.received: list[Received] = []
         self.banned: set[str] = set()
         self.disconnected: set[str] = set()
         self.invalid: set[str] = set()
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)  # notified on every accepted send
         self.requests = 0
         self._fail: list[int] = []
         self._server: ThreadingHTTPServer | None = None
@@ -56,6 +71,12 @@ class GatewayDouble(Lifecycle):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 status, body = double.handle(self.path, self.headers, raw, arrived)
+                self.answer(status, body)
+
+            def do_GET(self):
+                self.answer(*double.handle_get(self.path, self.headers, time.time()))
+
+            def answer(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -84,7 +105,59 @@ class GatewayDouble(Lifecycle):
                 result.setdefault(s.session, []).append(s)
         return result
 
+    def wait_for_sends(self, n: int, *, timeout: float) -> bool:
+        """Block until ``n`` sends were accepted (True) or ``timeout`` seconds pass (False)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.sent) >= n, timeout=timeout)
+
+    def chats_reached(self) -> set[str]:
+        """Every chat id a request was made for, whatever the answer."""
+        with self.lock:
+            return {r.chat_id for r in self.received if r.chat_id}
+
     def handle(self, path: str, headers, raw: bytes, arrived: float) -> tuple[int, dict]:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        payload = payload if isinstance(payload, dict) else {}
+        status, body = self._handle_post(path, headers, payload, arrived)
+        with self.lock:
+            self.received.append(
+                Received(
+                    "POST",
+                    path,
+                    str(payload.get("session", "")),
+                    str(payload.get("chatId", "")),
+                    status,
+                    arrived,
+                )
+            )
+        return status, body
+
+    def handle_get(self, path: str, headers, arrived: float) -> tuple[int, dict]:
+        status, body = self._handle_get(path, headers)
+        session = path.rsplit("/", 1)[-1] if path.startswith("/api/sessions/") else ""
+        with self.lock:
+            self.received.append(Received("GET", path, session, "", status, arrived))
+        return status, body
+
+    def _handle_get(self, path: str, headers) -> tuple[int, dict]:
+        with self.lock:
+            self.requests += 1
+            if self._fail:
+                return self._fail.pop(0), {"statusCode": 500, "message": "Internal error"}
+        if not path.startswith("/api/sessions/"):
+            return 404, {"statusCode": 404, "message": f"Cannot GET {path}"}
+        if self.token and headers.get("X-Api-Key") != self.token:
+            return 401, {"statusCode": 401, "message": "Unauthorized"}
+        session = path.rsplit("/", 1)[-1]
+        if session in self.banned:
+            return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
+        status = "STOPPED" if session in self.disconnected else "WORKING"
+        return 200, {"name": session, "status": status}
+
+    def _handle_post(self, path: str, headers, payload: dict, arrived: float) -> tuple[int, dict]:
         if self.latency:
             low, high = self.latency if isinstance(self.latency, tuple) else (self.latency,) * 2
             time.sleep(random.uniform(low, high))
@@ -96,10 +169,8 @@ class GatewayDouble(Lifecycle):
             return 404, {"statusCode": 404, "message": f"Cannot POST {path}"}
         if self.token and headers.get("X-Api-Key") != self.token:
             return 401, {"statusCode": 401, "message": "Unauthorized"}
-        try:
-            payload = json.loads(raw)
-            session, chat = payload["session"], payload["chatId"]
-        except (ValueError, KeyError, TypeError):
+        session, chat = payload.get("session"), payload.get("chatId")
+        if not isinstance(session, str) or not isinstance(chat, str):
             return 400, {"statusCode": 400, "message": "session and chatId are required"}
         if session in self.banned:
             return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
@@ -118,6 +189,7 @@ class GatewayDouble(Lifecycle):
         serialized = f"true_{chat}_{short}"
         with self.lock:
             self.sent.append(Sent(session, chat, text or "", media, arrived, serialized))
+            self.arrived.notify_all()
         return 201, {
             "id": {"fromMe": True, "remote": chat, "id": short, "_serialized": serialized},
             "body": text,

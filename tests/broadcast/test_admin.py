@@ -1,8 +1,9 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.utils import timezone
 
 from broadcast import services
-from broadcast.models import Device, Enrollment, Message, Sequence
+from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
 from tests.broadcast.fixtures import dispatch_until, make_sequence
 from tests.broadcast.test_webhook import post as post_webhook
 from tests.routing.factories import make_leads
@@ -173,3 +174,175 @@ def test_pausing_many_devices_is_one_update(
             "/admin/broadcast/device/", {"action": "pause", ACTION_CHECKBOX_NAME: ids}
         )
     assert set(Device.objects.values_list("status", flat=True)) == {"paused"}
+
+
+def test_enrolling_from_the_changelist_while_every_device_is_paused_keeps_the_leads(
+    admin_client, workspace, device
+):
+    sequence = make_sequence(workspace)
+    ids = make_leads(workspace, 3)
+    Device.objects.filter(pk=device.pk).update(status="paused")
+    data = {"action": "enroll_in_sequence", ACTION_CHECKBOX_NAME: ids}
+    done = admin_client.post(
+        "/admin/leads/lead/", {**data, "apply": "1", "sequence": sequence.pk}, follow=True
+    )
+    assert "3 lead(s) wait in a pending enrollment request" in done.content.decode()
+    request = EnrollmentRequest.objects.get()
+    assert (sorted(request.lead_ids), request.reason, request.actor) == (
+        ids,
+        "no_device",
+        "user:admin",
+    )
+    assert not Enrollment.objects.exists()
+
+
+def device_form(device, **overrides):
+    data = {
+        "workspace": device.workspace_id,
+        "name": device.name,
+        "phone": device.phone,
+        "channel": device.channel,
+        "status": device.status,
+        "gateway_kind": device.gateway_kind,
+        "gateway_url": device.gateway_url,
+        "gateway_session": device.gateway_session,
+        "gateway_token": "",
+        "webhook_secret": "",
+        "min_interval_seconds": device.min_interval_seconds,
+        "max_interval_seconds": device.max_interval_seconds,
+        "daily_cap": device.daily_cap,
+        "warmup_days": device.warmup_days,
+        "active_since": device.active_since.isoformat(),
+    }
+    data.update(overrides)
+    return data
+
+
+def test_device_secrets_are_never_shown_back(admin_client, device):
+    Device.objects.filter(pk=device.pk).update(
+        gateway_token="key-7Hq2-stored", webhook_secret="hook-9Zp4-stored"
+    )
+    url = f"/admin/broadcast/device/{device.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "key-7Hq2-stored" not in page and "hook-9Zp4-stored" not in page
+    assert page.count("Set (not shown)") == 2
+    for listing in ("/admin/broadcast/device/", f"/admin/broadcast/device/{device.pk}/history/"):
+        assert "key-7Hq2-stored" not in admin_client.get(listing).content.decode()
+    # Saved with the secret inputs left empty: both stored values are kept.
+    assert admin_client.post(url, device_form(device, name="renamed")).status_code == 302
+    device.refresh_from_db()
+    assert (device.name, device.gateway_token, device.webhook_secret) == (
+        "renamed",
+        "key-7Hq2-stored",
+        "hook-9Zp4-stored",
+    )
+    admin_client.post(url, device_form(device, gateway_token="key-new", webhook_secret="hook-new"))
+    device.refresh_from_db()
+    assert (device.gateway_token, device.webhook_secret) == ("key-new", "hook-new")
+    both = admin_client.post(url, device_form(device, gateway_token="x", clear_gateway_token="on"))
+    assert both.status_code == 200
+    assert "clear_gateway_token" in both.context["adminform"].form.errors
+    admin_client.post(url, device_form(device, clear_gateway_token="on"))
+    device.refresh_from_db()
+    assert (device.gateway_token, device.webhook_secret) == ("", "hook-new")
+    assert "Not set." in admin_client.get(url).content.decode()
+
+
+def test_a_new_devices_webhook_secret_is_generated_and_shown_once(admin_client, workspace, gateway):
+    response = admin_client.post(
+        "/admin/broadcast/device/add/",
+        {
+            "workspace": workspace.pk,
+            "name": "new line",
+            "phone": "+15550001111",
+            "channel": "whatsapp",
+            "status": "active",
+            "gateway_kind": "waha",
+            "gateway_url": gateway.url,
+            "gateway_session": "s9",
+            "gateway_token": "key-typed-once",
+            "webhook_secret": "",
+            "min_interval_seconds": "5",
+            "max_interval_seconds": "15",
+            "daily_cap": "100",
+            "warmup_days": "0",
+            "active_since": "2026-12-01",
+        },
+        follow=True,
+    )
+    device = Device.objects.get()
+    assert len(device.webhook_secret) >= 32 and device.gateway_token == "key-typed-once"
+    shown = response.content.decode()
+    assert device.webhook_secret in shown and "not shown again" in shown  # once...
+    assert "key-typed-once" not in shown
+    page = admin_client.get(f"/admin/broadcast/device/{device.pk}/change/").content.decode()
+    assert device.webhook_secret not in page  # ...and never again
+
+
+def test_a_status_set_in_the_device_form_goes_through_the_service(admin_client, device):
+    Device.objects.filter(pk=device.pk).update(
+        status="paused", probe_at=timezone.now(), consecutive_failures=5
+    )
+    device.refresh_from_db()
+    url = f"/admin/broadcast/device/{device.pk}/change/"
+    assert admin_client.post(url, device_form(device, status="active")).status_code == 302
+    device.refresh_from_db()
+    assert (device.status, device.probe_at, device.consecutive_failures) == ("active", None, 0)
+    assert device.status_reason == "set by admin"
+
+
+BROADCAST_ACTIONS = {
+    "/admin/broadcast/device/": {"pause", "resume"},
+    "/admin/broadcast/enrollment/": {"stop"},
+    "/admin/broadcast/enrollmentrequest/": {"carry_out", "retry"},
+    "/admin/leads/lead/": {"enroll_in_sequence"},
+}
+
+
+def staff_client(client, *, codenames: list[str]):
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("viewer-" + "-".join(codenames)[:100], is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+def actions_offered(client, url) -> set[str]:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    form = response.context["action_form"]
+    return {name for name, _ in form.fields["action"].choices} if form else set()
+
+
+def test_a_view_only_user_is_offered_no_broadcast_action(client, device, workspace):
+    sequence = make_sequence(workspace)
+    services.enrollment_create_many(lead_ids=make_leads(workspace, 1), sequence_id=sequence.pk)
+    Device.objects.filter(pk=device.pk).update(status="paused")
+    services.enrollment_create_many(
+        lead_ids=make_leads(workspace, 1), sequence_id=sequence.pk, if_no_device="queue"
+    )
+    views = ["view_device", "view_enrollment", "view_enrollmentrequest", "view_lead"]
+    viewer = staff_client(client, codenames=views)
+    for url, names in BROADCAST_ACTIONS.items():
+        assert not actions_offered(viewer, url) & names, url
+    # Posted anyway, an action that is not offered does nothing.
+    viewer.post("/admin/broadcast/device/", {"action": "resume", ACTION_CHECKBOX_NAME: [device.pk]})
+    assert Device.objects.get(pk=device.pk).status == "paused"
+
+
+def test_the_actions_follow_change_and_enroll_permissions(admin_client, client, device):
+    for url, names in BROADCAST_ACTIONS.items():
+        assert names <= actions_offered(admin_client, url), url
+    changer = staff_client(
+        client,
+        codenames=[
+            "view_lead",
+            "change_device",
+            "change_enrollment",
+            "change_enrollmentrequest",
+            "add_enrollment",
+        ],
+    )
+    for url, names in BROADCAST_ACTIONS.items():
+        assert names <= actions_offered(changer, url), url

@@ -2,7 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from broadcast import services
-from broadcast.models import Enrollment, Message
+from broadcast.models import Enrollment, EnrollmentRequest, Message
 from tests.broadcast.fixtures import make_sequence
 from tests.conftest import make_api_key
 from tests.routing.factories import make_leads
@@ -21,11 +21,11 @@ def test_enroll_leads_by_api(api_client, workspace, sequence):
         format="json",
     )
     assert response.status_code == 201, response.json()
-    assert response.json() == {"created": 3, "skipped": {"duplicate": 1}}
+    assert response.json() == {"created": 3, "skipped": {"duplicate": 1}, "queued": 0}
     again = api_client.post(
         "/api/v1/broadcast/enrollments/", {"sequence": sequence.pk, "leads": ids}, format="json"
     )
-    assert again.json() == {"created": 0, "skipped": {"already_enrolled": 3}}
+    assert again.json() == {"created": 0, "skipped": {"already_enrolled": 3}, "queued": 0}
     listed = api_client.get(f"/api/v1/broadcast/enrollments/?lead={ids[0]}").json()
     assert [e["sequence"] for e in listed] == [sequence.pk]
     assert api_client.get("/api/v1/broadcast/sequences/").json()[0]["name"] == "Welcome"
@@ -42,13 +42,21 @@ def test_bad_enroll_requests_get_per_field_errors(
         "/api/v1/broadcast/enrollments/", {"sequence": foreign.pk, "leads": [1]}, format="json"
     )
     assert response.status_code == 400 and "sequence" in response.json()["errors"]
-    mine = make_sequence(workspace)  # no device in this workspace yet
-    response = api_client.post(
-        "/api/v1/broadcast/enrollments/", {"sequence": mine.pk, "leads": [1]}, format="json"
-    )
-    assert response.status_code == 400 and response.json()["code"] == "no_device"
     response = api_client.get("/api/v1/broadcast/enrollments/?lead=abc")
     assert response.status_code == 400
+
+
+def test_without_an_active_device_the_api_keeps_the_leads_waiting(api_client, workspace, gateway):
+    mine = make_sequence(workspace)  # no device in this workspace yet
+    ids = make_leads(workspace, 2)
+    response = api_client.post(
+        "/api/v1/broadcast/enrollments/", {"sequence": mine.pk, "leads": ids}, format="json"
+    )
+    assert response.status_code == 202
+    assert response.json() == {"created": 0, "skipped": {}, "queued": 2}
+    request = EnrollmentRequest.objects.get()
+    assert (sorted(request.lead_ids), request.status) == (ids, "pending")
+    assert request.actor.startswith("api:")
 
 
 def test_stop_an_enrollment_and_list_a_leads_messages(api_client, workspace, sequence, gateway):

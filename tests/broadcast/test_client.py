@@ -67,3 +67,27 @@ def test_chat_ids():
     assert chat_id("+14155550100") == "14155550100@c.us"
     assert phone_from_chat("14155550100@c.us") == "+14155550100"
     assert phone_from_chat("group-1@g.us") == ""
+
+
+def test_the_session_status_is_a_cheap_probe(client, gateway):
+    assert client.session_status() == "active"
+    assert [(r.method, r.path) for r in gateway.received] == [("GET", "/api/sessions/s1")]
+    gateway.disconnect("s1")
+    assert client.session_status() == "disconnected"
+    gateway.ban("s1")
+    with pytest.raises(GatewaySessionDown) as refused:
+        client.session_status()
+    assert refused.value.banned
+    gateway.fail_next(1, status=503)
+    with pytest.raises(GatewayError) as failed:
+        client.session_status()
+    assert failed.value.retryable and not isinstance(failed.value, GatewaySessionDown)
+    gateway.down()
+    fresh = WahaClient(base_url=gateway.url, session_name="s1", timeout=2)  # no kept-alive socket
+    try:
+        with pytest.raises(GatewayError) as unreachable:
+            fresh.session_status()
+    finally:
+        gateway.up()
+    assert unreachable.value.retryable
+    assert unreachable.value.message == "gateway unreachable: ConnectionError talking to 127.0.0.1"

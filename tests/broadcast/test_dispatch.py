@@ -266,3 +266,85 @@ def test_an_opt_out_while_a_claim_waits_for_its_turn_stops_the_send(workspace, g
     device.refresh_from_db()
     assert device.lease_until is None
     assert results[0].sent == 0 and results[0].skipped == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_database_connection_does_not_stop_the_dispatcher(workspace, gateway, caplog):
+    devices = [
+        make_device(workspace, gateway, n, min_interval_seconds=0.2, max_interval_seconds=0.25)
+        for n in (1, 2)
+    ]
+    enroll(workspace, 16, "one")
+    started, stop = threading.Event(), threading.Event()
+    backend, results, errors = [], [], []
+
+    def run():
+        try:
+            with connection.cursor() as cursor:  # the connection dispatch_run will use
+                cursor.execute("SELECT pg_backend_pid()")
+                backend.append(cursor.fetchone()[0])
+            started.set()
+            results.append(services.dispatch_run(seconds=60, concurrency=4, stop_event=stop))
+        except Exception as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        assert started.wait(timeout=10)
+        assert gateway.wait_for_sends(3, timeout=15), "the dispatcher never got going"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", backend)
+            assert cursor.fetchone()[0] is True
+        killed_at, sent_before = time.time(), len(gateway.sent)
+        assert sent_before < 16
+        # Far below the 120 s lease: every device sends again within seconds.
+        assert gateway.wait_for_sends(sent_before + 4, timeout=10), "sending stopped"
+        assert gateway.wait_for_sends(16, timeout=30), f"only {len(gateway.sent)} of 16 sent"
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not errors and results and results[0].sent == 16
+    assert "lost its database connection (OperationalError" in caplog.text  # it was cut off
+    for device in devices:
+        after = [s.at for s in gateway.sends_by_session()[device.gateway_session]]
+        assert any(at > killed_at for at in after)
+        assert min(at for at in after if at > killed_at) - killed_at < 5
+    chats = [s.chat_id for s in gateway.sent]
+    assert len(chats) == len(set(chats)) == 16  # nobody got a message twice
+    assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
+    assert not Device.objects.filter(lease_until__isnull=False).exists()
+
+
+def test_recording_the_same_outcomes_again_writes_nothing_twice(workspace, device, gateway):
+    """A batch whose commit reached the database but whose answer was lost with the
+    connection is recorded again by the reconnected dispatcher: no second successor."""
+    import requests
+
+    from broadcast.services.dispatch import dispatch_send
+
+    enroll(workspace, 2, "one", "two", delays=(0, 60))
+    claims = services.dispatch_claim(limit=10)
+    assert len(claims) == 1  # one device, one send in flight
+    outcome = dispatch_send(claims[0], {device.gateway_url: requests.Session()}, threading.Lock())
+    services.dispatch_record([outcome])
+    services.dispatch_record([outcome])
+    assert Message.objects.filter(step=2).count() == 1
+    assert LeadEvent.objects.filter(kind="message_sent").count() == 1
+    device.refresh_from_db()
+    assert device.sent_today == 1 and device.lease_until is None
+
+
+def test_claims_a_dispatcher_gives_up_are_released_at_once(workspace, device):
+    from broadcast.services.dispatch import dispatch_release
+
+    enroll(workspace, 1, "one")
+    claims = services.dispatch_claim(limit=10)
+    dispatch_release(claims)
+    message = Message.objects.get()
+    assert (message.status, message.attempts) == ("pending", 0)
+    device.refresh_from_db()
+    assert device.lease_until is None
+    assert len(services.dispatch_claim(limit=10)) == 1  # claimable again, no lease to wait out

@@ -146,36 +146,9 @@ def test_the_enroll_task_runs_as_a_function_and_is_idempotent(workspace, device)
 
     sequence = make_sequence(workspace)
     ids = make_leads(workspace, 3)
-    assert enroll_task(ids, sequence.pk, "user:admin") == {"created": 3, "skipped": {}}
-    assert enroll_task(ids, sequence.pk) == {"created": 0, "skipped": {"already_enrolled": 3}}
-
-
-def test_a_large_admin_selection_is_enrolled_by_workers(
-    admin_client, workspace, device, monkeypatch
-):
-    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-
-    from broadcast import admin as broadcast_admin
-    from broadcast import tasks
-
-    queued = []
-    monkeypatch.setattr(broadcast_admin, "ADMIN_ENROLL_INLINE_LIMIT", 2)
-    monkeypatch.setattr(tasks.enroll_task, "delay", lambda *args: queued.append(args))
-    sequence = make_sequence(workspace)
-    ids = make_leads(workspace, 5)
-    page = admin_client.post(
-        "/admin/leads/lead/",
-        {
-            "action": "enroll_in_sequence",
-            ACTION_CHECKBOX_NAME: ids,
-            "apply": "1",
-            "sequence": sequence.pk,
-        },
-        follow=True,
-    )
-    assert "Enrolling 5 leads" in page.content.decode()
-    assert [sorted(args[0]) for args in queued] == [sorted(ids)]
-    assert not Enrollment.objects.exists()  # nothing done in the request itself
+    assert enroll_task(ids, sequence.pk, "user:admin") == {"created": 3, "skipped": {}, "queued": 0}
+    again = enroll_task(ids, sequence.pk)
+    assert again == {"created": 0, "skipped": {"already_enrolled": 3}, "queued": 0}
 
 
 def test_each_enrollment_is_recorded_in_the_leads_history(workspace, device):

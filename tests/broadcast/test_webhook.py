@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 
@@ -148,3 +149,70 @@ def test_session_status_pauses_and_resumes_the_device(client, device, caplog):
     assert post(client, device, working).json()["device_status"] == "banned"
     Device.objects.filter(pk=device.pk).update(status="paused")
     assert post(client, device, working).json()["device_status"] == "paused"
+
+
+def test_the_signature_and_token_are_compared_in_constant_time(client, device, monkeypatch):
+    import hmac
+
+    from broadcast import views
+
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    event = {"event": "session.status", "payload": {"status": "WORKING"}}
+    assert post(client, device, event).status_code == 200
+    token_url = f"/webhooks/gateway/{device.pk}/?token={device.webhook_secret}"
+    assert client.post(token_url, data=event, content_type="application/json").status_code == 200
+    secret = device.webhook_secret.encode()
+    assert (secret, secret) in compared  # the token, as bytes
+    assert any(len(a) == 128 for a, _ in compared)  # the HMAC-SHA512 hex digest
+    # An unknown device is compared too (against a dummy), then refused like a bad secret.
+    compared.clear()
+    unknown = client.post("/webhooks/gateway/999999/?token=abc", data=event)
+    assert unknown.status_code == 403 and compared
+    assert views._NO_SECRET.encode() in {b for _, b in compared}
+    # A signature header that is not ASCII is a refusal, not a 500.
+    body = json.dumps(event).encode()
+    odd = client.post(
+        f"/webhooks/gateway/{device.pk}/",
+        data=body,
+        content_type="application/json",
+        headers={"X-Webhook-Hmac": "é" * 128},
+    )
+    assert odd.status_code == 403
+
+
+def test_the_token_in_the_url_never_reaches_a_log_line(client, device, caplog, monkeypatch):
+    from broadcast import views
+
+    caplog.set_level(logging.DEBUG)
+    secret = device.webhook_secret
+    url = f"/webhooks/gateway/{device.pk}/?token={secret}"
+    session = {"event": "session.status", "payload": {"status": "SCAN_QR_CODE"}}
+    assert client.post(url, data=session, content_type="application/json").status_code == 200
+    bad = client.post(url, data={"payload": {}}, content_type="application/json")
+    assert bad.status_code == 400
+    wrong = f"/webhooks/gateway/{device.pk}/?token={secret[:-2]}zz"
+    assert client.post(wrong, data=session, content_type="application/json").status_code == 403
+    unknown = f"/webhooks/gateway/999999/?token={secret}"
+    assert client.post(unknown, data=session, content_type="application/json").status_code == 403
+
+    def broken(**kwargs):
+        raise RuntimeError("applying the event failed")
+
+    monkeypatch.setattr(views, "gateway_event_apply", broken)
+    client.raise_request_exception = False
+    assert client.post(url, data=session, content_type="application/json").status_code == 500
+    assert any(r.name == "django.request" and r.levelname == "ERROR" for r in caplog.records)
+    assert any(r.name == "leadbrain.alerts" for r in caplog.records)  # the logs were seen
+    for record in caplog.records:
+        everything = " ".join(
+            [record.getMessage(), record.exc_text or "", *(repr(v) for v in vars(record).values())]
+        )
+        assert secret not in everything, record.name
+        assert secret[:-2] not in everything, record.name

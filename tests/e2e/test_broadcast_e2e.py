@@ -36,3 +36,28 @@ def test_routed_leads_get_their_sequence_through_real_workers(workspace, gateway
     arrivals = [s.at for s in gateway.sends_by_session()[device.gateway_session]]
     assert len(arrivals) == 6
     assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.3
+
+
+def test_leads_routed_while_every_device_is_paused_are_enrolled_when_one_resumes(
+    workspace, gateway, celery_worker
+):
+    from broadcast import services
+    from broadcast.models import Device, EnrollmentRequest
+
+    device = make_device(workspace, gateway, status=Device.Status.PAUSED)
+    sequence = make_sequence(workspace, "Hi {first_name}")
+    make_rule("drip", destinations=[{"workspace": workspace, "sequence": sequence}])
+    ids = make_leads(workspace, 3, first_name="Ann")
+    celery_worker("routing,broadcast")
+    route_pending_task.delay()
+    wait_until(
+        lambda: EnrollmentRequest.objects.filter(status="pending").count() == 1,
+        what="the routed leads waiting in a pending enrollment request",
+    )
+    assert not Enrollment.objects.exists()
+    services.devices_set_status(device_ids=[device.pk], status=Device.Status.ACTIVE)
+    wait_until(
+        lambda: Enrollment.objects.filter(lead_id__in=ids).count() == 3,
+        what="the worker woken by the resume enrolling them",
+    )
+    assert EnrollmentRequest.objects.get().status == "done"

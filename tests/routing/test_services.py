@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from broadcast.models import Enrollment, Message, Sequence
+from broadcast.models import Enrollment, EnrollmentRequest, Message, Sequence
 from dialer.models import ViciList, ViciServer
 from leads.models import Lead, LeadEvent
 from routing import services
@@ -268,11 +268,26 @@ def test_a_rule_destination_enrolls_leads_in_its_sequence(workspace, device):
     assert Message.objects.filter(body="Hi Ann", status="pending").count() == 3
 
 
-def test_a_sequence_that_cannot_enroll_does_not_block_routing(workspace):
-    sequence = make_sequence(workspace)  # no device in the workspace
+def test_a_sequence_that_cannot_enroll_does_not_block_routing(workspace, device):
+    sequence = make_sequence(workspace, is_active=False)
     make_rule("drip", destinations=[{"workspace": workspace, "sequence": sequence}])
     [lead_id] = make_leads(workspace, 1)
     assert route().routed == 1
     assert Lead.objects.get(pk=lead_id).status == "routed"
     event = LeadEvent.objects.get(lead_id=lead_id, kind="enrollment_stopped")
-    assert "no active device" in event.message
+    assert "is not active" in event.message
+
+
+def test_leads_routed_while_no_device_is_active_wait_in_a_request(workspace):
+    sequence = make_sequence(workspace)  # no active device in the workspace
+    make_rule("drip", destinations=[{"workspace": workspace, "sequence": sequence}])
+    ids = make_leads(workspace, 3)
+    assert route().routed == 3
+    request = EnrollmentRequest.objects.get()
+    assert (request.sequence_id, sorted(request.lead_ids), request.reason, request.status) == (
+        sequence.pk,
+        ids,
+        "no_device",
+        "pending",
+    )
+    assert not LeadEvent.objects.filter(kind="enrollment_stopped").exists()
