@@ -1,8 +1,10 @@
 """Leadbrain settings: everything comes from the environment (see .env.example)."""
 
+import ipaddress
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -244,6 +246,19 @@ BROADCAST_OPT_OUT_KEYWORDS = env.list(
         "BAJA",
     ],
 )
+
+# --- /health and /metrics -----------------------------------------------------------------
+# The graded /health report and /metrics need this bearer token (header or ?token=) or a
+# client address in METRICS_ALLOWED_IPS (CIDRs); anyone else gets {"status": "ok"|"down"}.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+for _cidr in METRICS_ALLOWED_IPS:  # a typo fails at start, not at the first scrape
+    try:
+        ipaddress.ip_network(_cidr.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}")
+# The probes (counts over big tables) run at most once per this many seconds, all processes.
+PROBE_CACHE_SECONDS = env.int("PROBE_CACHE_SECONDS", default=20)
 
 # --- /health thresholds (green below the first, red above the second) ----------------------
 HEALTH_THRESHOLDS = {

@@ -25,5 +25,5 @@ urlpatterns = [
     path("webhooks/", include("calllogs.urls")),
     path("webhooks/", include("broadcast.urls")),
     path("", include("leads.urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", core_views.metrics, name="prometheus-django-metrics"),
 ]
