@@ -176,6 +176,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Every task has a time limit (a stuck query or request frees its worker): the soft one
+# raises SoftTimeLimitExceeded in the task, the hard one kills the process (prefork pool).
+# Tasks that run long on purpose (dispatcher, routing drain, syncs) set their own.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 LEADBRAIN_QUEUES = ["default", "intake", "routing", "dialer", "calllogs", "broadcast"]
 
 # --- Leads --------------------------------------------------------------------------------
