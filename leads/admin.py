@@ -1,5 +1,3 @@
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
@@ -10,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.actors import user_actor
 from core.admin import BigTableAdmin
+from core.csv_safe import csv_writer
 from core.errors import ApplicationError
 from leads import fields as lead_fields
 from leads import services
@@ -128,7 +127,7 @@ def _stream_csv(queryset):
         def write(self, value):
             return value
 
-    writer = csv.writer(Echo())
+    writer = csv_writer(Echo())
     columns = list(lead_fields.EXPORT)
     yield writer.writerow(columns)
     for row in queryset.values_list(*columns).iterator(chunk_size=2000):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from core.csv_safe import csv_writer
 from leads.intake import lead_ingest_batch
 from leads.models import Workspace
 from leads.normalize import STRING_FIELDS
@@ -92,7 +93,7 @@ def csv_import(*, workspace: Workspace, raw: bytes, actor: str) -> ImportSummary
     except csv.Error as exc:
         raise CsvImportError(f"Not a readable CSV file: {exc}")
     report = io.StringIO()
-    writer = csv.writer(report)
+    writer = csv_writer(report)
     writer.writerow(["row", "status", "id", "duplicate_of", "errors"])
     counts: Counter = Counter()
     total = 0
