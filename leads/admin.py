@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.actors import user_actor
-from core.admin import BigTableAdmin
+from core.admin import SAFE_JSON_FORMFIELDS, BigTableAdmin
 from core.csv_safe import csv_writer
 from core.errors import ApplicationError
 from leads import fields as lead_fields
@@ -137,6 +137,7 @@ def _stream_csv(queryset):
 @admin.register(Lead)
 class LeadAdmin(BigTableAdmin):
     form = LeadChangeForm
+    formfield_overrides = SAFE_JSON_FORMFIELDS
     change_list_template = "admin/leads/lead/change_list.html"
     list_display = [
         "id",
