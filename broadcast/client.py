@@ -171,7 +171,7 @@ class WahaClient(GatewayClient):
         """A WAHA webhook body -> event; None for events we do not use; ValueError if bad."""
         try:
             data = json_safe.loads(body or b"null")
-        except json_safe.JsonTooDeep as exc:
+        except (json_safe.JsonTooDeep, json_safe.JsonHasNul) as exc:
             raise ValueError(str(exc)) from exc
         except ValueError as exc:
             raise ValueError("The body is not JSON.") from exc

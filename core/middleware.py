@@ -1,4 +1,5 @@
 import logging
+import re
 import time
 import uuid
 
@@ -68,3 +69,49 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+_ENCODED_NUL = re.compile(rb"%00|\x00")
+
+
+class RejectNulMiddleware:
+    """Answer 400 when a NUL byte is in the path, the query string or a form body.
+
+    PostgreSQL refuses NUL in text and JSON, so one that reached a query or an INSERT
+    would be a 500. JSON bodies are checked by the parser (``core.json_safe``, a decoded
+    ``\\u0000``), uploaded files by the code that reads them (the CSV import, per row).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.http import JsonResponse
+
+        from core.errors import error_body
+
+        where = _nul_in(request)
+        if where:
+            return JsonResponse(
+                error_body("nul_byte", f"The {where} contains a NUL byte.", {where: ["NUL"]}),
+                status=400,
+            )
+        return self.get_response(request)
+
+
+def _nul_in(request) -> str | None:
+    if "\x00" in request.path:
+        return "path"
+    if _ENCODED_NUL.search(request.META.get("QUERY_STRING", "").encode("latin-1", "replace")):
+        return "query string"
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    content_type = request.content_type or ""
+    if content_type == "application/x-www-form-urlencoded":
+        if _ENCODED_NUL.search(request.body):
+            return "form body"
+    elif content_type == "multipart/form-data":
+        for values in request.POST.lists():
+            if any("\x00" in value for value in values[1]) or "\x00" in values[0]:
+                return "form body"
+    return None

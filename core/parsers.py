@@ -1,4 +1,5 @@
-"""The API's JSON parser: DRF's, with a nesting limit (400, not a RecursionError 500)."""
+"""The API's JSON parser: DRF's, with a nesting limit and no NUL in strings (a 400, not a
+RecursionError or a PostgreSQL error as a 500)."""
 
 import codecs
 from typing import Any
@@ -8,7 +9,7 @@ from rest_framework.parsers import JSONParser as DrfJSONParser
 from rest_framework.parsers import get_encoding
 from rest_framework.utils import json as drf_json
 
-from core.json_safe import JsonTooDeep, loads
+from core.json_safe import JsonHasNul, JsonTooDeep, loads
 
 
 class JSONParser(DrfJSONParser):
@@ -20,5 +21,7 @@ class JSONParser(DrfJSONParser):
             return loads(text, parse_constant=parse_constant)
         except JsonTooDeep as exc:
             raise ParseError(str(exc), code="too_deep")
+        except JsonHasNul as exc:
+            raise ParseError(str(exc), code="nul_byte")
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}")
