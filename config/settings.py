@@ -195,6 +195,8 @@ LEADBRAIN_QUEUES = ["default", "intake", "routing", "dialer", "calllogs", "broad
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="US")
 DEDUPE_WINDOW_DAYS = env.int("DEDUPE_WINDOW_DAYS", default=30)
 BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
+# The admin CSV import refuses larger files (it streams them in batches of 1,000 rows).
+CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)

@@ -9,6 +9,8 @@ logger = logging.getLogger("leadbrain.request")
 
 LATENCY_KEY = "api:latency_ms"
 LATENCY_SAMPLES = 1000
+# An admin body may carry a CSV upload of up to CSV_IMPORT_MAX_BYTES plus the form around it.
+ADMIN_FORM_OVERHEAD = 1024 * 1024
 
 
 class RequestIdMiddleware:
@@ -57,11 +59,13 @@ class BodySizeLimitMiddleware:
         from core.errors import error_body
 
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.path.startswith("/admin/"):  # uploads (the CSV import) and its form
+            limit = settings.CSV_IMPORT_MAX_BYTES + ADMIN_FORM_OVERHEAD
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if limit and length > limit and not request.path.startswith("/admin/"):
+        if limit and length > limit:
             return JsonResponse(
                 error_body(
                     "payload_too_large", f"Request body is over the limit of {limit} bytes."

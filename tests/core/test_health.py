@@ -1,5 +1,4 @@
 import hmac
-import socket
 import threading
 from datetime import timedelta
 
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from core import selectors
 from tests.conftest import METRICS_TOKEN
+from tests.http_double import closed_port
 from tests.leads.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,12 +35,6 @@ def counted_probe(monkeypatch):
 
     monkeypatch.setitem(selectors.QUEUE_PROBES, "counted", probe)
     return calls
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_grade_bands():
