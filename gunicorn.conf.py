@@ -11,3 +11,17 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 timeout = 60
+
+
+def _content_length(req) -> str | None:
+    return next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
+
+
+def pre_request(worker, req):
+    """A body over the limit gets a 413 without being read: answer it with
+    ``Connection: close`` so the client does not send its next request on a connection
+    that still holds the unread body (or that gunicorn drops after draining 64 KB)."""
+    from core.middleware import body_too_large
+
+    if body_too_large(req.path, _content_length(req)):
+        req.must_close = True

@@ -42,6 +42,31 @@ def _record_latency(elapsed_ms: float) -> None:
         logger.debug("latency sample dropped", exc_info=True)
 
 
+def body_limit(path: str) -> int:
+    """The largest body accepted on ``path`` (0: no limit)."""
+    from django.conf import settings
+
+    if path.startswith("/admin/"):  # uploads (the CSV import) and the form around them
+        return settings.CSV_IMPORT_MAX_BYTES + ADMIN_FORM_OVERHEAD
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def body_too_large(path: str, content_length: str | None) -> bool:
+    """Whether a request declaring ``content_length`` gets a 413 on ``path``.
+
+    Also read by gunicorn's ``pre_request`` hook (gunicorn.conf.py), which closes the
+    connection with the 413: the body is never read, so the connection cannot carry
+    another request (gunicorn would drain at most 64 KB of it, then drop a connection it
+    had just announced as keep-alive, and the client's next request on it would fail).
+    """
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        return False
+    limit = body_limit(path)
+    return bool(limit) and length > limit
+
+
 class BodySizeLimitMiddleware:
     """Answer 413 with the API's error shape when a body is over the configured limit.
 
@@ -53,19 +78,12 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.conf import settings
         from django.http import JsonResponse
 
         from core.errors import error_body
 
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if request.path.startswith("/admin/"):  # uploads (the CSV import) and its form
-            limit = settings.CSV_IMPORT_MAX_BYTES + ADMIN_FORM_OVERHEAD
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if limit and length > limit:
+        if body_too_large(request.path, request.META.get("CONTENT_LENGTH")):
+            limit = body_limit(request.path)
             return JsonResponse(
                 error_body(
                     "payload_too_large", f"Request body is over the limit of {limit} bytes."
