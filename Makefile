@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test services lint install bench
+.PHONY: run test services lint install bench dev-keys
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Random SECRET_KEY and FIELD_ENCRYPTION_KEY of this checkout (settings read .run/dev-keys);
+# written once, so passwords stored by make run stay readable.
+dev-keys: .run/dev-keys
+
+.run/dev-keys:
+	mkdir -p .run
+	$(PYTHON) scripts/dev_keys.py > $@.tmp && mv $@.tmp $@
+
 services: install
 	$(BIN)/python scripts/services.py --mariadb
 
@@ -23,11 +31,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: services lint
+test: dev-keys services lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-run: services
+run: dev-keys services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py load_demo_data

@@ -6,6 +6,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.crypto import check_production
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -14,10 +16,20 @@ if (BASE_DIR / ".run" / "env").exists():
     # Written by scripts/services.py when it starts embedded/local services.
     environ.Env.read_env(BASE_DIR / ".run" / "env", overwrite=False)
 
+if (BASE_DIR / ".run" / "dev-keys").exists():
+    # Random development keys written by `make dev-keys` (make run and make test use them).
+    environ.Env.read_env(BASE_DIR / ".run" / "dev-keys", overwrite=False)
+
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env(
     "SECRET_KEY", default="dev-insecure-leadbrain-secret-key-change-me-in-production-0123456789"
 )
+# Fernet keys of the stored secrets (Vici API passwords), comma-separated, the current
+# first (core/crypto.py); unset: derived from SECRET_KEY, which only DEBUG accepts.
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
+# With DEBUG off, a missing, short or published SECRET_KEY, or no FIELD_ENCRYPTION_KEY,
+# stops every process here (ImproperlyConfigured).
+check_production(debug=DEBUG, secret_key=SECRET_KEY, field_key=FIELD_ENCRYPTION_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -220,8 +232,6 @@ DIALER_STATUS_MAP = env.dict(
     "DIALER_STATUS_MAP",
     default={"dnc": "DNC", "suppressed": "DNC", "sale": "SALE", "not_interested": "NI"},
 )
-# Fernet-style key material for the stored Vici API passwords (derived from SECRET_KEY if unset).
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 
 # --- Call logs ----------------------------------------------------------------------------
 CALLLOGS_SYNC_OVERLAP_MINUTES = env.int("CALLLOGS_SYNC_OVERLAP_MINUTES", default=15)
