@@ -6,11 +6,32 @@ API clients reuse them); WEB_CONCURRENCY processes x WEB_THREADS threads serve r
 
 import os
 
+from gunicorn.glogging import Logger
+
+from core.secrets import mask_query_secrets
+
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 timeout = 60
+
+
+class MaskingLogger(Logger):
+    """The access log with secret query values masked (the call-URL and gateway tokens,
+    the metrics token): in the request line, the query string and the referer."""
+
+    MASKED_ATOMS = ("r", "q", "f", "{referer}i")
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in self.MASKED_ATOMS:
+            if isinstance(atoms.get(name), str):
+                atoms[name] = mask_query_secrets(atoms[name])
+        return atoms
+
+
+logger_class = MaskingLogger
 
 
 def _content_length(req) -> str | None:

@@ -41,3 +41,21 @@ def test_a_body_under_the_limit_keeps_the_connection(server):
         )
         assert small.status_code in (401, 403)
         assert small.headers["Connection"] == "keep-alive"
+
+
+def test_the_access_log_masks_secret_query_values(server):
+    secret = "tok-SeCrEt-4242"
+    with requests.Session() as session:
+        session.get(f"{server.url}/metrics", params={"token": secret}, timeout=10)
+        session.get(
+            f"{server.url}/webhooks/vici/call/",
+            params={"server": "1", "token": secret, "pass": secret, "uniqueid": "1.2"},
+            timeout=10,
+        )
+        session.get(f"{server.url}/health", params={"api_key": secret, "status": "new"}, timeout=10)
+    lines = server.log_lines(4)  # with the readiness probe
+    log = "\n".join(lines)
+    assert secret not in log
+    assert "/metrics?token=********" in log
+    assert "token=********&pass=********&uniqueid=1.2" in log
+    assert "api_key=********&status=new" in log
