@@ -1,6 +1,7 @@
 """Leadbrain settings: everything comes from the environment (see .env.example)."""
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "broadcast",
     "routing",
     "calllogs",
+    "axes",  # admin login lockout (django-axes)
 ]
 
 MIDDLEWARE = [
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -140,6 +143,23 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one
+# address lock that pair out for LOGIN_LOCKOUT_MINUTES (a 429 page); a successful login
+# before that resets the count. Attempts live in the database (Axes > Access attempts, where
+# an admin can also unlock): shared by every process, kept through a Redis outage. The
+# address is the socket's peer (REMOTE_ADDR), never a forwarded header a client can write.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "core.access.client_ip"
 LOGIN_REDIRECT_URL = "leads-page:search"
 
 # Bodies over this size get a 413 (default 4 MB).

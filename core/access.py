@@ -36,6 +36,11 @@ def presented_token(request: HttpRequest) -> str | None:
     return request.GET.get("token")
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address as Leadbrain trusts it: the socket's peer, not a header."""
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def ip_allowed(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -51,6 +56,6 @@ def metrics_access(request: HttpRequest) -> Access:
         if expected and hmac.compare_digest(token.encode(), expected.encode()):
             return Access.GRANTED
         return Access.DENIED
-    if ip_allowed(request.META.get("REMOTE_ADDR", "")):
+    if ip_allowed(client_ip(request)):
         return Access.GRANTED
     return Access.ANONYMOUS
