@@ -202,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.error_responses_hook",  # the error answers of every operation
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------------------
