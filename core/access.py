@@ -38,7 +38,7 @@ def presented_token(request: HttpRequest) -> str | None:
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address as Leadbrain trusts it: the socket's peer, not a header."""
-    return request.META.get("REMOTE_ADDR", "")
+    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def ip_allowed(address: str) -> bool:

@@ -1,5 +1,8 @@
 """API filters shared by the apps."""
 
+from datetime import datetime
+from typing import Any
+
 from django import forms
 from django_filters import IsoDateTimeFilter
 from django_filters.fields import IsoDateTimeField
@@ -8,7 +11,7 @@ from core.timezones import storable_datetime
 
 
 class StorableIsoDateTimeField(IsoDateTimeField):
-    def clean(self, value):
+    def clean(self, value: Any) -> datetime | None:
         cleaned = super().clean(value)
         if cleaned is None:
             return None

@@ -1,6 +1,8 @@
 """Domain gauges on /metrics: every probe registered for /health (queue depths, leads/day),
 read from the same cached snapshot as /health."""
 
+from collections.abc import Iterator
+
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -8,10 +10,10 @@ from core.selectors import probe_snapshot
 
 
 class DomainCollector(Collector):
-    def describe(self):
+    def describe(self) -> list[GaugeMetricFamily]:
         return []  # registering must not run the probes (no queries at start-up)
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         snapshot = probe_snapshot()
         queues = GaugeMetricFamily(
             "leadbrain_queue_depth", "Rows waiting in a table queue", labels=["queue"]

@@ -47,8 +47,8 @@ def body_limit(path: str) -> int:
     from django.conf import settings
 
     if path.startswith("/admin/"):  # uploads (the CSV import) and the form around them
-        return settings.CSV_IMPORT_MAX_BYTES + ADMIN_FORM_OVERHEAD
-    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return int(settings.CSV_IMPORT_MAX_BYTES) + ADMIN_FORM_OVERHEAD
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
 
 
 def body_too_large(path: str, content_length: str | None) -> bool:

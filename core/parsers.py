@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as DrfJSONParser
-from rest_framework.parsers import get_encoding
+from rest_framework.parsers import get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils import json as drf_json
 
 from core.json_safe import JsonHasNul, JsonTooDeep, loads

@@ -103,16 +103,19 @@ def _fresh(snapshot: dict[str, Any] | None) -> bool:
     if not snapshot:
         return False
     age = timezone.now() - datetime.fromisoformat(snapshot["computed_at"])
-    return 0 <= age.total_seconds() < settings.PROBE_CACHE_SECONDS
+    return bool(0 <= age.total_seconds() < settings.PROBE_CACHE_SECONDS)
 
 
 def _snapshot_cached() -> dict[str, Any]:
-    snapshot = cache.get(SNAPSHOT_KEY)
-    if _fresh(snapshot):
+    snapshot: dict[str, Any] | None = cache.get(SNAPSHOT_KEY)
+    if snapshot and _fresh(snapshot):
         return snapshot
-    with cache.lock(SNAPSHOT_LOCK, timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS):
+    lock = cache.lock(  # type: ignore[attr-defined]  # django-redis
+        SNAPSHOT_LOCK, timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+    )
+    with lock:
         snapshot = cache.get(SNAPSHOT_KEY)  # computed while this one waited for the lock?
-        if _fresh(snapshot):
+        if snapshot and _fresh(snapshot):
             return snapshot
         snapshot = probes_compute()
         cache.set(SNAPSHOT_KEY, snapshot, settings.PROBE_CACHE_SECONDS * 10)

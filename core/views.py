@@ -31,4 +31,5 @@ def health(request: HttpRequest) -> HttpResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     if metrics_access(request) is not Access.GRANTED:
         return _denied()
-    return ExportToDjangoView(request)
+    response: HttpResponse = ExportToDjangoView(request)
+    return response

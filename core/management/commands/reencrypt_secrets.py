@@ -11,7 +11,7 @@ class Command(BaseCommand):
         "after putting a new key first; then the older keys can be removed."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: object) -> None:
         unreadable = 0
         for name, service in sorted(ROTATIONS.items()):
             result = service()
