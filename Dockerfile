@@ -6,7 +6,8 @@ COPY scripts/requirements.py scripts/
 RUN python scripts/requirements.py > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 COPY . .
-RUN SECRET_KEY=build python manage.py collectstatic --noinput -v0
+# DEBUG only for this build step: settings refuse placeholder keys with DEBUG off.
+RUN DEBUG=true python manage.py collectstatic --noinput -v0
 RUN useradd --system leadbrain
 USER leadbrain
 EXPOSE 8000

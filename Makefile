@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test services lint install bench prod-smoke backup restore
+.PHONY: run test services lint install bench prod-smoke backup restore dev-keys
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Random SECRET_KEY and FIELD_ENCRYPTION_KEY of this checkout (settings read .run/dev-keys);
+# written once, so passwords stored by make run stay readable.
+dev-keys: .run/dev-keys
+
+.run/dev-keys:
+	mkdir -p .run
+	$(PYTHON) scripts/dev_keys.py > $@.tmp && mv $@.tmp $@
+
 services: install
 	$(BIN)/python scripts/services.py --mariadb
 
@@ -23,17 +31,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: services lint
+test: dev-keys services lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python scripts/prod_smoke.py
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Web, worker and beat from a venv of the runtime requirements only (what the image installs)
 # must route one posted lead; the venv is cached in .run/prodvenv while pyproject's pins are the same.
-prod-smoke: services
+prod-smoke: dev-keys services
 	$(BIN)/python scripts/prod_smoke.py
 
-run: services
+run: dev-keys services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py load_demo_data

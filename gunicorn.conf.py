@@ -6,8 +6,43 @@ API clients reuse them); WEB_CONCURRENCY processes x WEB_THREADS threads serve r
 
 import os
 
+from gunicorn.glogging import Logger
+
+from core.secrets import mask_query_secrets
+
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 timeout = 60
+
+
+class MaskingLogger(Logger):
+    """The access log with secret query values masked (the call-URL and gateway tokens,
+    the metrics token): in the request line, the query string and the referer."""
+
+    MASKED_ATOMS = ("r", "q", "f", "{referer}i")
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in self.MASKED_ATOMS:
+            if isinstance(atoms.get(name), str):
+                atoms[name] = mask_query_secrets(atoms[name])
+        return atoms
+
+
+logger_class = MaskingLogger
+
+
+def _content_length(req) -> str | None:
+    return next((value for name, value in req.headers if name == "CONTENT-LENGTH"), None)
+
+
+def pre_request(worker, req):
+    """A body over the limit gets a 413 without being read: answer it with
+    ``Connection: close`` so the client does not send its next request on a connection
+    that still holds the unread body (or that gunicorn drops after draining 64 KB)."""
+    from core.middleware import body_too_large
+
+    if body_too_large(req.path, _content_length(req)):
+        req.must_close = True

@@ -12,7 +12,7 @@ from broadcast.admin_forms import DeviceForm
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
 from core.actors import user_actor
-from core.admin import BigTableAdmin
+from core.admin import SAFE_JSON_FORMFIELDS, BigTableAdmin
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
 from leads.models import Lead
 
@@ -203,6 +203,7 @@ class StepInline(admin.TabularInline):
 
 @admin.register(Sequence)
 class SequenceAdmin(admin.ModelAdmin):
+    formfield_overrides = SAFE_JSON_FORMFIELDS
     list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
     list_filter = ["is_active", "workspace"]
     list_select_related = ["workspace"]

@@ -8,13 +8,13 @@ SMS provider) is one more small class with the same ``send`` and ``parse_webhook
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import requests
 
+from core import json_safe
 from core.errors import ClientError
 from core.http import HttpPolicy, build_session
 from core.secrets import transport_error_text
@@ -207,7 +207,9 @@ class WahaClient(GatewayClient):
     def parse_webhook(body: bytes) -> GatewayEvent | None:
         """A WAHA webhook body -> event; None for events we do not use; ValueError if bad."""
         try:
-            data = json.loads(body or b"null")
+            data = json_safe.loads(body or b"null")
+        except (json_safe.JsonTooDeep, json_safe.JsonHasNul) as exc:
+            raise ValueError(str(exc)) from exc
         except ValueError as exc:
             raise ValueError("The body is not JSON.") from exc
         if not isinstance(data, dict) or not isinstance(data.get("event"), str):

@@ -8,7 +8,13 @@ from broadcast import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="broadcast.tasks.dispatch_task", expires=60)
+# Sends for BROADCAST_DISPATCH_SECONDS, then waits for the sends in flight (gateway timeout).
+@shared_task(
+    name="broadcast.tasks.dispatch_task",
+    expires=60,
+    soft_time_limit=settings.BROADCAST_DISPATCH_SECONDS + 45,
+    time_limit=settings.BROADCAST_DISPATCH_SECONDS + 75,
+)
 def dispatch_task(seconds: float | None = None) -> dict:
     """Run the paced dispatcher for about a minute. Several may run at once (SKIP LOCKED)."""
     stats = services.dispatch_run(seconds=seconds or settings.BROADCAST_DISPATCH_SECONDS)
@@ -21,7 +27,9 @@ def devices_probe_task() -> dict:
     return services.devices_probe().as_dict()
 
 
-@shared_task(name="broadcast.tasks.enrollment_requests_process_task")
+@shared_task(
+    name="broadcast.tasks.enrollment_requests_process_task", soft_time_limit=600, time_limit=660
+)
 def enrollment_requests_process_task(workspace_ids: list[int] | None = None) -> dict:
     """Carry out pending enrollment requests (woken on commit; swept every minute by beat)."""
     return services.enrollment_requests_process(workspace_ids=workspace_ids).as_dict()
@@ -36,7 +44,7 @@ def enrollment_requests_wake(sender=None, *, workspace_ids=None, **kwargs) -> No
         logger.warning("could not wake the enrollment request worker", exc_info=True)
 
 
-@shared_task(name="broadcast.tasks.enroll_task")
+@shared_task(name="broadcast.tasks.enroll_task", soft_time_limit=600, time_limit=660)
 def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict:
     """Kept for messages queued before enrollment requests became a table; new work goes
     through ``enrollment_requests_process_task``."""

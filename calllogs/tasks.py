@@ -12,7 +12,7 @@ from dialer.models import ViciServer
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="calllogs.tasks.sync_all_task")
+@shared_task(name="calllogs.tasks.sync_all_task", soft_time_limit=1800, time_limit=1860)
 def sync_all_task() -> int:
     total = 0
     # Servers without database access are read through phone_number_log.
@@ -21,7 +21,7 @@ def sync_all_task() -> int:
     return total
 
 
-@shared_task(name="calllogs.tasks.reconcile_yesterday_task")
+@shared_task(name="calllogs.tasks.reconcile_yesterday_task", soft_time_limit=3600, time_limit=3660)
 def reconcile_yesterday_task() -> int:
     day = (timezone.now() - timedelta(days=1)).date()
     runs = 0
@@ -33,7 +33,8 @@ def reconcile_yesterday_task() -> int:
     return runs
 
 
-@shared_task(name="calllogs.tasks.webhook_events_drain_task")
+# Drains until empty: a backlog after an outage takes minutes.
+@shared_task(name="calllogs.tasks.webhook_events_drain_task", soft_time_limit=600, time_limit=660)
 def webhook_events_drain_task() -> int:
     """Apply stored webhook events (woken by the webhook; swept every minute by beat)."""
     return services.webhook_events_drain()

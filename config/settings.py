@@ -1,8 +1,13 @@
 """Leadbrain settings: everything comes from the environment (see .env.example)."""
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from core.crypto import check_production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -12,10 +17,20 @@ if (BASE_DIR / ".run" / "env").exists():
     # Written by scripts/services.py when it starts embedded/local services.
     environ.Env.read_env(BASE_DIR / ".run" / "env", overwrite=False)
 
+if (BASE_DIR / ".run" / "dev-keys").exists():
+    # Random development keys written by `make dev-keys` (make run and make test use them).
+    environ.Env.read_env(BASE_DIR / ".run" / "dev-keys", overwrite=False)
+
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env(
     "SECRET_KEY", default="dev-insecure-leadbrain-secret-key-change-me-in-production-0123456789"
 )
+# Fernet keys of the stored secrets (Vici API passwords), comma-separated, the current
+# first (core/crypto.py); unset: derived from SECRET_KEY, which only DEBUG accepts.
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
+# With DEBUG off, a missing, short or published SECRET_KEY, or no FIELD_ENCRYPTION_KEY,
+# stops every process here (ImproperlyConfigured).
+check_production(debug=DEBUG, secret_key=SECRET_KEY, field_key=FIELD_ENCRYPTION_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -37,6 +52,7 @@ INSTALLED_APPS = [
     "broadcast",
     "routing",
     "calllogs",
+    "axes",  # admin login lockout (django-axes)
 ]
 
 MIDDLEWARE = [
@@ -45,6 +61,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
+    "core.middleware.RejectNulMiddleware",
     "core.ratelimit.ConcurrencySlotMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -52,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -140,12 +158,31 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one
+# address lock that pair out for LOGIN_LOCKOUT_MINUTES (a 429 page); a successful login
+# before that resets the count. Attempts live in the database (Axes > Access attempts, where
+# an admin can also unlock): shared by every process, kept through a Redis outage. The
+# address is the socket's peer (REMOTE_ADDR), never a forwarded header a client can write.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "core.access.client_ip"
 LOGIN_REDIRECT_URL = "leads-page:search"
 
 # Bodies over this size get a 413 (default 4 MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=4 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20000
+# JSON nested deeper than this (API bodies, webhooks, admin JSON fields) is refused with a 400.
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 
 # Security (see README: check --deploy notes)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -168,6 +205,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",  # DRF's, with a nesting limit
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": None,
     # Per-workspace rate and concurrency of API-key requests (leads/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": ["leads.throttling.WorkspaceThrottle"],
@@ -186,6 +228,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.error_responses_hook",  # the error answers of every operation
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------------------
@@ -200,12 +246,19 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Every task has a time limit (a stuck query or request frees its worker): the soft one
+# raises SoftTimeLimitExceeded in the task, the hard one kills the process (prefork pool).
+# Tasks that run long on purpose (dispatcher, routing drain, syncs) set their own.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 LEADBRAIN_QUEUES = ["default", "intake", "routing", "dialer", "calllogs", "broadcast"]
 
 # --- Leads --------------------------------------------------------------------------------
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="US")
 DEDUPE_WINDOW_DAYS = env.int("DEDUPE_WINDOW_DAYS", default=30)
 BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
+# The admin CSV import refuses larger files (it streams them in batches of 1,000 rows).
+CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
@@ -250,8 +303,6 @@ DIALER_STATUS_MAP = env.dict(
     "DIALER_STATUS_MAP",
     default={"dnc": "DNC", "suppressed": "DNC", "sale": "SALE", "not_interested": "NI"},
 )
-# Fernet-style key material for the stored Vici API passwords (derived from SECRET_KEY if unset).
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
 
 # --- Call logs ----------------------------------------------------------------------------
 CALLLOGS_SYNC_OVERLAP_MINUTES = env.int("CALLLOGS_SYNC_OVERLAP_MINUTES", default=15)
@@ -295,6 +346,19 @@ BROADCAST_OPT_OUT_KEYWORDS = env.list(
         "BAJA",
     ],
 )
+
+# --- /health and /metrics -----------------------------------------------------------------
+# The graded /health report and /metrics need this bearer token (header or ?token=) or a
+# client address in METRICS_ALLOWED_IPS (CIDRs); anyone else gets {"status": "ok"|"down"}.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+for _cidr in METRICS_ALLOWED_IPS:  # a typo fails at start, not at the first scrape
+    try:
+        ipaddress.ip_network(_cidr.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}")
+# The probes (counts over big tables) run at most once per this many seconds, all processes.
+PROBE_CACHE_SECONDS = env.int("PROBE_CACHE_SECONDS", default=20)
 
 # --- /health thresholds (green below the first, red above the second) ----------------------
 HEALTH_THRESHOLDS = {

@@ -25,5 +25,10 @@ urlpatterns = [
     path("webhooks/", include("calllogs.urls")),
     path("webhooks/", include("broadcast.urls")),
     path("", include("leads.urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", core_views.metrics, name="prometheus-django-metrics"),
 ]
+
+handler400 = "core.api_errors.bad_request"
+handler403 = "core.api_errors.permission_denied"
+handler404 = "core.api_errors.not_found"
+handler500 = "core.api_errors.server_error"

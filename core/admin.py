@@ -1,18 +1,24 @@
-"""Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables."""
+"""Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables,
+JSON form fields with a nesting limit."""
 
 from typing import Any
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, models
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from core.json_safe import SafeJSONDecoder
 from core.models import ColdPartition
 
 admin.site.site_header = "Leadbrain"
 admin.site.site_title = "Leadbrain admin"
 admin.site.index_title = "Lead flow"
+
+# ``formfield_overrides`` of a ModelAdmin with editable JSON: JSON nested deeper than
+# JSON_MAX_DEPTH is a form error, not a RecursionError 500.
+SAFE_JSON_FORMFIELDS = {models.JSONField: {"decoder": SafeJSONDecoder}}
 
 
 class EstimatedCountPaginator(Paginator):

@@ -1,21 +1,28 @@
-"""Domain gauges on /metrics: every probe registered for /health (queue depths, leads/day)."""
+"""Domain gauges on /metrics: every probe registered for /health (queue depths, leads/day),
+read from the same cached snapshot as /health."""
+
+from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from core.selectors import METRIC_PROBES, QUEUE_PROBES
+from core.selectors import probe_snapshot
 
 
 class DomainCollector(Collector):
-    def collect(self):
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []  # registering must not run the probes (no queries at start-up)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snapshot = probe_snapshot()
         queues = GaugeMetricFamily(
             "leadbrain_queue_depth", "Rows waiting in a table queue", labels=["queue"]
         )
-        for name, probe in QUEUE_PROBES.items():
-            queues.add_metric([name], probe())
+        for name, depth in snapshot["queues"].items():
+            queues.add_metric([name], depth)
         yield queues
-        for name, probe in METRIC_PROBES.items():
-            yield GaugeMetricFamily(f"leadbrain_{name}", f"Leadbrain {name}", value=probe())
+        for name, value in snapshot["metrics"].items():
+            yield GaugeMetricFamily(f"leadbrain_{name}", f"Leadbrain {name}", value=value)
 
 
 _registered = False

@@ -1,4 +1,5 @@
 import logging
+import re
 import time
 import uuid
 
@@ -8,6 +9,8 @@ logger = logging.getLogger("leadbrain.request")
 
 LATENCY_KEY = "api:latency_ms"
 LATENCY_SAMPLES = 1000
+# An admin body may carry a CSV upload of up to CSV_IMPORT_MAX_BYTES plus the form around it.
+ADMIN_FORM_OVERHEAD = 1024 * 1024
 
 
 class RequestIdMiddleware:
@@ -39,6 +42,31 @@ def _record_latency(elapsed_ms: float) -> None:
         logger.debug("latency sample dropped", exc_info=True)
 
 
+def body_limit(path: str) -> int:
+    """The largest body accepted on ``path`` (0: no limit)."""
+    from django.conf import settings
+
+    if path.startswith("/admin/"):  # uploads (the CSV import) and the form around them
+        return int(settings.CSV_IMPORT_MAX_BYTES) + ADMIN_FORM_OVERHEAD
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+
+
+def body_too_large(path: str, content_length: str | None) -> bool:
+    """Whether a request declaring ``content_length`` gets a 413 on ``path``.
+
+    Also read by gunicorn's ``pre_request`` hook (gunicorn.conf.py), which closes the
+    connection with the 413: the body is never read, so the connection cannot carry
+    another request (gunicorn would drain at most 64 KB of it, then drop a connection it
+    had just announced as keep-alive, and the client's next request on it would fail).
+    """
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        return False
+    limit = body_limit(path)
+    return bool(limit) and length > limit
+
+
 class BodySizeLimitMiddleware:
     """Answer 413 with the API's error shape when a body is over the configured limit.
 
@@ -50,17 +78,12 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.conf import settings
         from django.http import JsonResponse
 
         from core.errors import error_body
 
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if limit and length > limit and not request.path.startswith("/admin/"):
+        if body_too_large(request.path, request.META.get("CONTENT_LENGTH")):
+            limit = body_limit(request.path)
             return JsonResponse(
                 error_body(
                     "payload_too_large", f"Request body is over the limit of {limit} bytes."
@@ -68,3 +91,49 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+_ENCODED_NUL = re.compile(rb"%00|\x00")
+
+
+class RejectNulMiddleware:
+    """Answer 400 when a NUL byte is in the path, the query string or a form body.
+
+    PostgreSQL refuses NUL in text and JSON, so one that reached a query or an INSERT
+    would be a 500. JSON bodies are checked by the parser (``core.json_safe``, a decoded
+    ``\\u0000``), uploaded files by the code that reads them (the CSV import, per row).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.http import JsonResponse
+
+        from core.errors import error_body
+
+        where = _nul_in(request)
+        if where:
+            return JsonResponse(
+                error_body("nul_byte", f"The {where} contains a NUL byte.", {where: ["NUL"]}),
+                status=400,
+            )
+        return self.get_response(request)
+
+
+def _nul_in(request) -> str | None:
+    if "\x00" in request.path:
+        return "path"
+    if _ENCODED_NUL.search(request.META.get("QUERY_STRING", "").encode("latin-1", "replace")):
+        return "query string"
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    content_type = request.content_type or ""
+    if content_type == "application/x-www-form-urlencoded":
+        if _ENCODED_NUL.search(request.body):
+            return "form body"
+    elif content_type == "multipart/form-data":
+        for values in request.POST.lists():
+            if any("\x00" in value for value in values[1]) or "\x00" in values[0]:
+                return "form body"
+    return None

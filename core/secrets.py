@@ -38,3 +38,21 @@ def transport_error_text(exc: BaseException, url: str) -> str:
     """A network failure as its type and host only: never the URL or its query string."""
     host = urlsplit(url).hostname or "the server"
     return f"{type(exc).__name__} talking to {host}"
+
+
+# Query parameters whose values are secrets: token=, pass=, key= and their relatives
+# (api_key, access_token, webhook_secret, password, signature...), in any case.
+_SECRET_PARAM = re.compile(
+    r"(?i)((?:^|[?&;])(?:[^=&;\s]*[_.-])?"
+    r"(?:token|pass|password|passwd|pwd|key|apikey|secret|signature|sig|auth)=)"
+    r"[^&;\s\"]*"
+)
+
+
+def mask_query_secrets(text: str) -> str:
+    """``text`` (a URL, a request line, a query string) with the values of secret-looking
+    query parameters masked: for access logs, which would otherwise print the call-URL
+    token, the gateway's ``?token=`` fallback or the metrics token."""
+    if not text or "=" not in text:
+        return text
+    return _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, text)

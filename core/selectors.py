@@ -1,12 +1,30 @@
-"""/health: green / yellow / red per the runbook thresholds (settings.HEALTH_THRESHOLDS)."""
+"""/health: green / yellow / red per the runbook thresholds (settings.HEALTH_THRESHOLDS).
 
+The probes (counts over queues of millions of rows) run at most once per
+``PROBE_CACHE_SECONDS`` across every process: the first caller takes a Redis lock and
+computes, the others wait for it and read its snapshot from the cache.
+"""
+
+import logging
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 
 from core.middleware import LATENCY_KEY
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_KEY = "health:probes"
+SNAPSHOT_LOCK = "health:probes:lock"
+# A probe run longer than this (a stuck query) no longer holds the others back.
+LOCK_SECONDS = 60
 
 # Apps register metric probes here (name -> callable returning a number).
 METRIC_PROBES: dict[str, Callable[[], float]] = {}
@@ -71,6 +89,54 @@ def api_p95_ms() -> float:
     return samples[min(len(samples) - 1, int(len(samples) * 0.95))]
 
 
+def probes_compute() -> dict[str, Any]:
+    """Run every probe now: database size, metric probes and queue depths."""
+    return {
+        "computed_at": timezone.now().isoformat(),
+        "database_bytes": database_bytes(),
+        "metrics": {name: probe() for name, probe in METRIC_PROBES.items()},
+        "queues": {name: probe() for name, probe in QUEUE_PROBES.items()},
+    }
+
+
+def _fresh(snapshot: dict[str, Any] | None) -> bool:
+    if not snapshot:
+        return False
+    age = timezone.now() - datetime.fromisoformat(snapshot["computed_at"])
+    return bool(0 <= age.total_seconds() < settings.PROBE_CACHE_SECONDS)
+
+
+def _snapshot_cached() -> dict[str, Any]:
+    snapshot: dict[str, Any] | None = cache.get(SNAPSHOT_KEY)
+    if snapshot and _fresh(snapshot):
+        return snapshot
+    lock = cache.lock(  # type: ignore[attr-defined]  # django-redis
+        SNAPSHOT_LOCK, timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
+    )
+    with lock:
+        snapshot = cache.get(SNAPSHOT_KEY)  # computed while this one waited for the lock?
+        if snapshot and _fresh(snapshot):
+            return snapshot
+        snapshot = probes_compute()
+        cache.set(SNAPSHOT_KEY, snapshot, settings.PROBE_CACHE_SECONDS * 10)
+        return snapshot
+
+
+def probe_snapshot() -> dict[str, Any]:
+    """The probes' values, computed at most once per window across processes."""
+    try:
+        return _snapshot_cached()
+    except (ConnectionInterrupted, RedisError):  # Redis down: answer, uncached
+        logger.warning("probe cache unavailable; computing uncached", exc_info=True)
+        return probes_compute()
+
+
+def liveness() -> dict[str, Any]:
+    """The anonymous answer: the process, its database and Redis answer (no counts)."""
+    up = database_ok() and redis_ok()
+    return {"status": "ok" if up else "down"}
+
+
 def health_report() -> dict:
     thresholds = settings.HEALTH_THRESHOLDS
     db_up = database_ok()
@@ -88,11 +154,11 @@ def health_report() -> dict:
         }
 
     if db_up:
-        add("database_bytes", database_bytes(), "database_bytes")
-        for name, probe in METRIC_PROBES.items():
-            add(name, probe(), name)
-        queues = {name: probe() for name, probe in QUEUE_PROBES.items()}
-        for name, depth in queues.items():
+        snapshot = probe_snapshot()
+        add("database_bytes", snapshot["database_bytes"], "database_bytes")
+        for name, value in snapshot["metrics"].items():
+            add(name, value, name)
+        for name, depth in snapshot["queues"].items():
             add(f"queue_{name}", depth, "queue_depth")
     add("api_p95_ms", api_p95_ms(), "api_p95_ms")
     dependencies = {"database": db_up, "redis": redis_up}
@@ -101,6 +167,7 @@ def health_report() -> dict:
         colours.append("red")
     return {
         "status": _worst(colours),
+        "computed_at": snapshot["computed_at"] if db_up else None,
         "dependencies": dependencies,
         "dependencies_down": [name for name, ok in dependencies.items() if not ok],
         "metrics": metrics,

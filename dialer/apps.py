@@ -13,3 +13,8 @@ class DialerConfig(AppConfig):
 
         register_queue("dialer_outbox", selectors.outbox_pending)
         register_metric("vici_calls_per_hour", selectors.vici_calls_per_hour)
+
+        from core.crypto import register_rotation
+        from dialer.services.rotation import server_passwords_reencrypt
+
+        register_rotation("VICIdial API passwords", server_passwords_reencrypt)

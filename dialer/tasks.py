@@ -13,7 +13,9 @@ def outbox_drain_all_task() -> int:
     return len(ids)
 
 
-@shared_task(name="dialer.tasks.outbox_drain_task")
+# Drains until nothing is due: a backlog takes minutes (items in flight when a limit hits
+# are leased and claimed again after DIALER_LEASE_SECONDS).
+@shared_task(name="dialer.tasks.outbox_drain_task", soft_time_limit=1200, time_limit=1260)
 def outbox_drain_task(server_id: int) -> int:
     if not ViciServer.objects.filter(pk=server_id, is_active=True).exists():
         return 0

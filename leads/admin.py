@@ -1,21 +1,17 @@
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core.actors import user_actor
-from core.admin import BigTableAdmin
+from core.admin import SAFE_JSON_FORMFIELDS, BigTableAdmin
 from core.errors import ApplicationError
 from leads import fields as lead_fields
 from leads import services
+from leads.admin_csv import LeadCsvAdminMixin
 from leads.admin_filters import CreatedFilter, WorkspaceFilter
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
-from leads.csv_import import CsvImportError, csv_import, csv_report
 from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import normalize_email, normalize_phone
 from leads.selectors import lead_history, lead_search
@@ -112,32 +108,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} key(s).")
 
 
-class CsvImportForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=Workspace.objects.filter(is_active=True))
-    file = forms.FileField(help_text="CSV, UTF-8, with a header row (phone and/or email).")
-
-
 class LeadChangeForm(forms.ModelForm):
     class Meta:
         model = Lead
         fields = list(lead_fields.EDITABLE)
 
 
-def _stream_csv(queryset):
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    columns = list(lead_fields.EXPORT)
-    yield writer.writerow(columns)
-    for row in queryset.values_list(*columns).iterator(chunk_size=2000):
-        yield writer.writerow(row)
-
-
 @admin.register(Lead)
-class LeadAdmin(BigTableAdmin):
+class LeadAdmin(LeadCsvAdminMixin, BigTableAdmin):
     form = LeadChangeForm
+    formfield_overrides = SAFE_JSON_FORMFIELDS
     change_list_template = "admin/leads/lead/change_list.html"
     list_display = [
         "id",
@@ -245,68 +225,6 @@ class LeadAdmin(BigTableAdmin):
             )
         except ApplicationError as exc:
             self.message_user(request, f"Not saved: {exc.errors or exc.message}", messages.ERROR)
-
-    @admin.action(description="Export selected leads as CSV")
-    def export_csv(self, request, queryset):
-        response = StreamingHttpResponse(_stream_csv(queryset), content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="leads.csv"'
-        return response
-
-    def get_urls(self):
-        return [
-            path(
-                "import-csv/",
-                self.admin_site.admin_view(self.import_csv_view),
-                name="leads_lead_import_csv",
-            ),
-            path(
-                "import-csv/report/<str:token>/",
-                self.admin_site.admin_view(self.import_report_view),
-                name="leads_lead_import_report",
-            ),
-        ] + super().get_urls()
-
-    def import_csv_view(self, request):
-        if not self.has_view_permission(request) or not request.user.has_perm("leads.change_lead"):
-            raise Http404
-        form = CsvImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                summary = csv_import(
-                    workspace=form.cleaned_data["workspace"],
-                    raw=form.cleaned_data["file"].read(),
-                    actor=user_actor(request.user),
-                )
-            except CsvImportError as exc:
-                form.add_error("file", str(exc))
-            else:
-                counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
-                report = reverse("admin:leads_lead_import_report", args=[summary.report_token])
-                self.message_user(
-                    request,
-                    format_html(
-                        'Imported {} rows: {}. <a href="{}">Download the per-row report</a>.',
-                        summary.rows,
-                        counts or "nothing",
-                        report,
-                    ),
-                )
-                return redirect("admin:leads_lead_changelist")
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "form": form,
-            "title": "Import leads from CSV",
-        }
-        return render(request, "admin/leads/lead/import_csv.html", context)
-
-    def import_report_view(self, request, token):
-        report = csv_report(token)
-        if report is None:
-            raise Http404("This report has expired.")
-        response = HttpResponse(report, content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="import-report.csv"'
-        return response
 
 
 class SuppressionForm(forms.ModelForm):

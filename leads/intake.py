@@ -236,8 +236,12 @@ def lead_ingest_batch(
     rows: list[Any],
     source: str = "",
     actor: str = "",
+    announce: bool = True,
 ) -> list[IngestResult]:
-    """Store the good rows of ``rows``; one result per row, in input order."""
+    """Store the good rows of ``rows``; one result per row, in input order.
+
+    ``announce=False``: the caller sends ``leads_ingested`` itself (``leads_announce``),
+    as the CSV import does to stop asking a broker that is down."""
     results, valid = _validate(rows, source)
     if not valid:
         return results
@@ -258,11 +262,11 @@ def lead_ingest_batch(
                 emails=[c["email"] for _, c in valid if c.get("email")],
             ),
         )
-        _store(batch, valid, results)
+        _store(batch, valid, results, announce)
     return results
 
 
-def _store(batch: _Batch, valid: list[Row], results: list[IngestResult]) -> None:
+def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], announce: bool) -> None:
     """Write the batch's new leads and every row's events; fill in the verdicts."""
     expires_at = (
         batch.now + timedelta(hours=settings.LEAD_EXPIRY_HOURS)
@@ -282,19 +286,25 @@ def _store(batch: _Batch, valid: list[Row], results: list[IngestResult]) -> None
             result.status = batch.repeat(result.duplicate_of, clean)
     _copy("leads_lead", LEAD_COLUMNS, batch.lead_rows)
     _copy("leads_leadevent", EVENT_COLUMNS, batch.events)
-    if batch.created_ids:
+    if batch.created_ids and announce:
         workspace_id, created_ids = batch.workspace.id, batch.created_ids
-        transaction.on_commit(lambda: _announce(workspace_id, created_ids))
+        transaction.on_commit(
+            lambda: leads_announce(workspace_id=workspace_id, lead_ids=created_ids)
+        )
 
 
-def _announce(workspace_id: int, lead_ids: list[int]) -> None:
-    """Tell the receivers (routing) after commit. A failing receiver (say the broker is
-    down) must not turn a stored batch into an error: the routing sweeper catches up."""
+def leads_announce(*, workspace_id: int, lead_ids: list[int]) -> bool:
+    """Tell the receivers (routing) after commit; False if one failed. A failing receiver
+    (say the broker is down) must not turn a stored batch into an error: the routing
+    sweeper catches up."""
+    ok = True
     for receiver, result in leads_ingested.send_robust(
         sender=Lead, workspace_id=workspace_id, lead_ids=lead_ids
     ):
         if isinstance(result, Exception):
+            ok = False
             logger.error("leads_ingested receiver %r failed: %r", receiver, result)
+    return ok
 
 
 def lead_ingest_one(

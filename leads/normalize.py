@@ -14,10 +14,9 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
-from django.utils.timezone import is_naive, make_aware
 
 from core.locks import lock_key as core_lock_key
-from core.timezones import valid_timezones
+from core.timezones import storable_datetime, valid_timezones
 from leads import fields as lead_fields
 from leads.models import Lead
 
@@ -124,11 +123,17 @@ def _consent(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
     problems = []
     if value.get("at"):
         at = value["at"]
-        parsed = parse_datetime(at) if isinstance(at, str) else None
+        try:
+            parsed = parse_datetime(at) if isinstance(at, str) else None
+        except ValueError:  # well-formed but impossible (month 13, offset +99:00)
+            parsed = None
         if parsed is None:
             problems.append("at: must be an ISO 8601 date-time.")
         else:
-            clean["consent_at"] = make_aware(parsed) if is_naive(parsed) else parsed
+            try:
+                clean["consent_at"] = storable_datetime(parsed)
+            except ValueError as exc:
+                problems.append(f"at: {exc}")
     if value.get("text") is not None:
         if not isinstance(value["text"], str) or not storable(value["text"]):
             problems.append("text: must be a string.")

@@ -4,7 +4,7 @@ from django.conf import settings
 from leads.services import idempotency_purge, partitions_archive_old, partitions_cold_store_old
 
 
-@shared_task(name="leads.tasks.archive_old_partitions_task")
+@shared_task(name="leads.tasks.archive_old_partitions_task", soft_time_limit=900, time_limit=960)
 def archive_old_partitions_task() -> int:
     detached = partitions_archive_old(older_than_days=settings.ARCHIVE_RETENTION_DAYS)
     idempotency_purge()

@@ -3,13 +3,15 @@
 Pure functions over plain dicts (lead rows) so a batch is evaluated without queries.
 """
 
-import re
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
+import re2
+
 from routing.models import WINDOW_RE, RoutingRule, RuleCondition
+from routing.patterns import compile_or_none, pattern_search
 
 Op = RuleCondition.Operator
 
@@ -20,7 +22,7 @@ class Condition:
     field: str
     operator: str
     value: str
-    regex: re.Pattern | None = None
+    regex: re2._Regexp | None = None
 
     def describe(self) -> str:
         label = Op(self.operator).label
@@ -163,7 +165,7 @@ def evaluate(condition: Condition, lead: dict[str, Any], now: datetime) -> bool:
             return False
         return left > right if op == Op.GREATER else left < right
     if op == Op.REGEX:
-        return bool(condition.regex and condition.regex.search(text))
+        return condition.regex is not None and pattern_search(condition.regex, text)
     return False
 
 
@@ -214,7 +216,7 @@ def compile_rule(rule: RoutingRule, conditions=None, destinations=None, workspac
                 field=c.field,
                 operator=c.operator,
                 value=c.value,
-                regex=re.compile(c.value) if c.operator == Op.REGEX else None,
+                regex=compile_or_none(c.value) if c.operator == Op.REGEX else None,
             )
             for c in conditions
         ),

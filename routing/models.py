@@ -7,6 +7,7 @@ from core.models import PartitionedModel, TimeStampedModel
 from core.timezones import validate_timezone
 from leads import fields as lead_fields
 from leads.models import Lead, Workspace
+from routing.patterns import PatternError, compile_pattern
 
 LEAD_FIELDS = lead_fields.MATCHABLE
 WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -83,9 +84,12 @@ class RuleCondition(models.Model):
             errors["field"] = f"Unknown field. Use one of {', '.join(LEAD_FIELDS)} or custom.<key>."
         if self.operator == self.Operator.REGEX:
             try:
-                re.compile(self.value)
-            except re.error as exc:
-                errors["value"] = f"Not a valid regular expression: {exc}."
+                compile_pattern(self.value)
+            except PatternError as exc:
+                errors["value"] = (
+                    f"Not a valid regular expression: {exc}. RE2 syntax (no backreferences "
+                    "or lookaround)."
+                )
         elif self.operator == self.Operator.LOCAL_TIME:
             if not WINDOW_RE.match(self.value):
                 errors["value"] = "Use a window like 09:00-17:00."

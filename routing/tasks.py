@@ -16,7 +16,8 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@shared_task(name="routing.tasks.route_pending_task")
+# Routes for up to 50 s (route_until_empty), after the fast-path batch.
+@shared_task(name="routing.tasks.route_pending_task", soft_time_limit=110, time_limit=140)
 def route_pending_task(lead_ids: list[int] | None = None) -> int:
     """Route the given leads (fast path after intake), then whatever else is pending."""
     routed = 0

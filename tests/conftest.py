@@ -15,6 +15,17 @@ def _clean_cache():
     yield
 
 
+METRICS_TOKEN = "test-metrics-token"
+
+
+@pytest.fixture
+def metrics_client(client, settings):
+    """A Django test client holding the metrics token (the full /health and /metrics)."""
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {METRICS_TOKEN}"
+    return client
+
+
 @pytest.fixture
 def workspace(db) -> Workspace:
     return Workspace.objects.create(name="Acme Internal", slug="acme")

@@ -53,3 +53,10 @@ class Lifecycle:
 
     def up(self) -> None:
         self.start()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound then released): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

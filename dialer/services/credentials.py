@@ -1,24 +1,15 @@
 """The VICIdial API password: stored encrypted (or named by an environment variable)."""
 
-import base64
-import hashlib
 import os
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
-
+from core import crypto
 from core.errors import ApplicationError
 from dialer.client import ViciClient
 from dialer.models import ViciServer
 
 
-def _fernet() -> Fernet:
-    secret = settings.FIELD_ENCRYPTION_KEY or settings.SECRET_KEY
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
-
-
 def server_set_password(*, server: ViciServer, password: str) -> None:
-    server.api_password_encrypted = _fernet().encrypt(password.encode()).decode()
+    server.api_password_encrypted = crypto.encrypt(password)
     server.save(update_fields=["api_password_encrypted", "updated_at"])
 
 
@@ -33,11 +24,11 @@ def server_password(server: ViciServer) -> str:
     if not server.api_password_encrypted:
         raise ApplicationError("This server has no API password.", code="no_password")
     try:
-        return _fernet().decrypt(server.api_password_encrypted.encode()).decode()
-    except InvalidToken:
+        return crypto.decrypt(server.api_password_encrypted)
+    except crypto.DecryptError:
         raise ApplicationError(
-            "The stored password cannot be decrypted (SECRET_KEY or FIELD_ENCRYPTION_KEY "
-            "changed): set it again.",
+            "The stored password cannot be decrypted (no key in FIELD_ENCRYPTION_KEY fits): "
+            "set it again.",
             code="no_password",
         )
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from core.actors import api_key_actor, user_actor
 from core.db_router import use_replica
 from core.errors import ApplicationError
+from core.filters import StorableIsoDateTimeFilter
 from leads import services
 from leads.api.serializers import (
     IngestResultSerializer,
@@ -87,8 +88,8 @@ class LeadFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Lead.Status.choices)
     phone = django_filters.CharFilter(method="filter_phone")
     email = django_filters.CharFilter(method="filter_email")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = StorableIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = StorableIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Lead

@@ -1,5 +1,5 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions
+from rest_framework import generics, mixins, permissions
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -48,15 +48,20 @@ def _queryset():
     return RoutingRule.objects.prefetch_related(*related).order_by("-priority", "id")
 
 
-class RuleListCreateView(APIView):
-    permission_classes = [IsStaff]
+class RuleListCreateView(mixins.ListModelMixin, generics.GenericAPIView):
+    """GET: the rules, limit/offset pages (``count``, ``next``, ``previous``, ``results``)."""
 
-    @extend_schema(responses=RuleSerializer(many=True))
+    permission_classes = [IsStaff]
+    serializer_class = RuleSerializer
+    pagination_class = LimitOffsetPagination
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return _queryset()
+
     @use_replica
     def get(self, request: Request) -> Response:
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(_queryset(), request, view=self)
-        return paginator.get_paginated_response(RuleSerializer(page, many=True).data)
+        return self.list(request)
 
     @extend_schema(request=RuleSerializer, responses={201: RuleSerializer})
     def post(self, request: Request) -> Response:

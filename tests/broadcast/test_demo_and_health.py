@@ -21,7 +21,7 @@ def test_demo_broadcast_loads_once_with_valid_templates(db):
     assert set(Device.objects.values_list("status", flat=True)) == {"paused"}
 
 
-def test_due_messages_are_a_graded_queue_on_health(client, device):
+def test_due_messages_are_a_graded_queue_on_health(metrics_client, device):
     now = timezone.now()
     Message.objects.create(
         scheduled_at=now,
@@ -41,6 +41,6 @@ def test_due_messages_are_a_graded_queue_on_health(client, device):
         body="x",
         created_at=now,
     )
-    body = client.get("/health").json()
+    body = metrics_client.get("/health").json()
     queue = body["metrics"]["queue_broadcast_due_messages"]
     assert queue["value"] == 1 and queue["status"] == "green"

@@ -344,7 +344,9 @@ def test_a_failing_drain_keeps_the_events(client, call_server, lead, monkeypatch
     assert CallLog.objects.get().status == "SALE"
 
 
-def test_waiting_webhook_events_show_in_admin_and_health(client, admin_client, call_server):
+def test_waiting_webhook_events_show_in_admin_and_health(
+    client, admin_client, metrics_client, call_server
+):
     response = client.get(
         "/webhooks/vici/call/",
         {"server": call_server.pk, "token": "tok-123", "uniqueid": UID, "dispo": "NA"},
@@ -352,7 +354,7 @@ def test_waiting_webhook_events_show_in_admin_and_health(client, admin_client, c
     assert response.status_code == 200
     page = admin_client.get("/admin/calllogs/webhookevent/")
     assert page.status_code == 200 and UID in page.content.decode()
-    health = client.get("/health").json()
+    health = metrics_client.get("/health").json()
     assert health["metrics"]["queue_calllogs_webhook_events"]["value"] == 1
 
 

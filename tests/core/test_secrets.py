@@ -1,6 +1,7 @@
+import pytest
 import requests
 
-from core.secrets import MASK, scrub, transport_error_text
+from core.secrets import MASK, mask_query_secrets, scrub, transport_error_text
 
 
 def test_every_form_of_a_secret_is_masked():
@@ -27,3 +28,26 @@ def test_a_transport_error_keeps_type_and_host_only():
         assert "Secret123" in str(exc)  # what requests would have us store
         text = transport_error_text(exc, url)
     assert text == "ConnectionError talking to 127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "GET /webhooks/vici/call/?server=1&token=abc&uniqueid=1.2 HTTP/1.1",
+            "GET /webhooks/vici/call/?server=1&token=********&uniqueid=1.2 HTTP/1.1",
+        ),
+        ("token=x&pass=y&user=me", "token=********&pass=********&user=me"),
+        ("/metrics?TOKEN=zz", "/metrics?TOKEN=********"),
+        (
+            "/x?api_key=k&Password=p&X-Token=t",
+            "/x?api_key=********&Password=********&X-Token=********",
+        ),
+        ("/x?keyword=STOP&monkey=1&passenger=2", "/x?keyword=STOP&monkey=1&passenger=2"),
+        ("https://h/?a=1;secret=2", "https://h/?a=1;secret=********"),
+        ("GET /health HTTP/1.1", "GET /health HTTP/1.1"),
+        ("", ""),
+    ],
+)
+def test_secret_query_values_are_masked(text, masked):
+    assert mask_query_secrets(text) == masked

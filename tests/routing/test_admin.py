@@ -50,6 +50,7 @@ def test_manager_builds_a_rule_in_admin_and_it_is_logged(admin_client, workspace
     ("override", "message"),
     [
         ({"conditions-0-operator": "regex", "conditions-0-value": "([a"}, "Not a valid regular"),
+        ({"conditions-0-operator": "regex", "conditions-0-value": "(?!x)y"}, "RE2 syntax"),
         ({"conditions-0-field": "shoe_size"}, "Unknown field"),
         ({"destinations-0-timezone": "Mars/Base"}, "Unknown time zone"),
     ],

@@ -64,6 +64,14 @@ def test_nested_validation_errors_are_per_field(staff_client):
     assert not RoutingRule.objects.exists()
 
 
+def test_a_pattern_re2_refuses_is_a_400(staff_client):
+    bad = {**RULE, "conditions": [{"field": "state", "operator": "regex", "value": r"(C)\1"}]}
+    response = staff_client.post("/api/v1/routing/rules/", bad, format="json")
+    assert response.status_code == 400
+    assert "RE2" in response.json()["errors"]["conditions"]["0"]["value"][0]
+    assert not RoutingRule.objects.exists()
+
+
 def test_rule_test_endpoint_changes_nothing(staff_client, workspace):
     rule = make_rule(
         "ca",

@@ -2,8 +2,9 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from routing.engine import Condition, Destination, evaluate, weighted_sequence
-from routing.models import RuleCondition
+from routing.engine import Destination, compile_rule, evaluate, weighted_sequence
+from routing.models import RoutingRule, RuleCondition
+from routing.patterns import MAX_TEXT_CHARS
 
 NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # a Monday
 LEAD = {
@@ -18,9 +19,9 @@ LEAD = {
 
 
 def cond(field, operator, value=""):
-    import re
-
-    return Condition(0, field, operator, value, re.compile(value) if operator == "regex" else None)
+    """A condition compiled by the engine (so its choice of regex library is tested)."""
+    stored = RuleCondition(field=field, operator=operator, value=value)
+    return compile_rule(RoutingRule(name="t"), [stored], [], []).conditions[0]
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,9 @@ def test_schedule_and_local_period_starts():
     ("fields", "error_field"),
     [
         ({"field": "state", "operator": "regex", "value": "([a-z"}, "value"),
+        ({"field": "state", "operator": "regex", "value": r"(a)\1"}, "value"),  # not RE2
+        ({"field": "state", "operator": "regex", "value": "(?=C)CA"}, "value"),
+        ({"field": "state", "operator": "regex", "value": "((a{100}){100}){100}"}, "value"),
         ({"field": "nonsense", "operator": "eq", "value": "x"}, "field"),
         ({"field": "state", "operator": "local_time", "value": "9-5"}, "value"),
         ({"field": "custom.score", "operator": "gt", "value": "high"}, "value"),
@@ -84,3 +88,37 @@ def test_condition_validation(fields, error_field):
     with pytest.raises(ValidationError) as info:
         RuleCondition(**fields).clean()
     assert error_field in info.value.message_dict
+
+
+def test_a_catastrophic_pattern_finishes_fast():
+    """``(a+)+$`` backtracks exponentially in Python's ``re``; RE2 is linear."""
+    import time
+
+    condition = cond("industry", "regex", "(a+)+$")
+    started = time.perf_counter()
+    # 40 a's and a '!': Python's re would take minutes; RE2 answers at once.
+    assert evaluate(condition, {**LEAD, "industry": "a" * 40 + "!"}, NOW) is False
+    evaluate(condition, {**LEAD, "industry": "a" * 5000 + "!"}, NOW)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_only_the_first_chars_of_a_field_are_matched():
+    tail = cond("industry", "regex", "needle")
+    padded = {**LEAD, "industry": "x" * MAX_TEXT_CHARS + "needle"}
+    assert evaluate(tail, padded, NOW) is False
+    assert evaluate(tail, {**LEAD, "industry": "x" * (MAX_TEXT_CHARS - 6) + "needle"}, NOW)
+
+
+def test_the_regex_refusal_names_re2():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        RuleCondition(field="state", operator="regex", value=r"(a)\1").clean()
+    assert "RE2" in info.value.message_dict["value"][0]
+
+
+def test_a_stored_pattern_re2_refuses_never_matches():
+    """Saved before RE2 (no validation then): the rule compiles, the condition is false."""
+    condition = cond("state", "regex", "(?=C)CA")
+    assert condition.regex is None
+    assert evaluate(condition, LEAD, NOW) is False
