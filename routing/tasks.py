@@ -47,16 +47,14 @@ def routing_wake() -> None:
     (``ROUTING_WAKE_SECONDS``), whatever the intake rate, so the broker carries work, not
     a message per lead. The task starts when its window is over, so it also routes every
     lead committed during the window; a lead committed later opens the next window. A
-    process that woke it less than half a window ago does not even ask Redis. Redis down:
-    the per-minute sweeper routes the leads."""
+    process that woke it less than half a window ago does not even ask Redis."""
     global _last_wake
     window = settings.ROUTING_WAKE_SECONDS
     now = time.monotonic()
     if now - _last_wake < window / 2:
         return
+    if cache.add("routing:wake", 1, timeout=window):
+        # Raises when the broker is down: the signal's sender logs it and says so (the
+        # leads wait in their table and the per-minute sweeper routes them).
+        route_woken_task.apply_async(countdown=window)
     _last_wake = now
-    try:
-        if cache.add("routing:wake", 1, timeout=window):
-            route_woken_task.apply_async(countdown=window)
-    except Exception:  # noqa: BLE001 - the broker or cache is down: the sweeper catches up
-        logger.warning("could not wake routing", exc_info=True)

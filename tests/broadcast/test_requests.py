@@ -151,13 +151,14 @@ def test_a_request_for_an_inactive_sequence_fails_visibly_and_can_wait_again(
     assert EnrollmentRequest.objects.get().status == "done"
 
 
-def test_waiting_leads_are_a_queue_on_health(client, workspace, device):
+def test_waiting_leads_are_a_queue_on_health(metrics_client, workspace, device):
     sequence = make_sequence(workspace)
     pause(device)
     services.enrollment_create_many(
         lead_ids=make_leads(workspace, 7), sequence_id=sequence.pk, if_no_device="queue"
     )
-    queue = client.get("/health").json()["metrics"]["queue_broadcast_enrollment_requests"]
+    health = metrics_client.get("/health").json()
+    queue = health["metrics"]["queue_broadcast_enrollment_requests"]
     assert queue["value"] == 7 and queue["status"] == "green"
 
 
