@@ -1,5 +1,4 @@
 import importlib
-import os
 import secrets
 from urllib.parse import urlsplit
 
@@ -8,6 +7,7 @@ import pytest
 
 from calllogs.models import DispositionMap, ServerHook
 from dialer.models import ViciServer
+from tests.calllogs.mariadb import mariadb_url
 
 SCHEMA = [
     """CREATE TABLE vicidial_log (uniqueid VARCHAR(20) PRIMARY KEY, lead_id INT(9) UNSIGNED,
@@ -121,9 +121,9 @@ class ViciDatabase:
 
 @pytest.fixture
 def vici_db():
-    """A uniquely named MariaDB database with VICIdial's call-log tables. No skip: if
-    MariaDB is unreachable this fails loudly (make test starts it)."""
-    base = os.environ.get("MARIADB_URL") or "mysql://root@127.0.0.1:3306/"
+    """A uniquely named MariaDB database with VICIdial's call-log tables. A test using it is
+    marked ``needs_mariadb`` (tests/conftest.py): skipped, with the reason, without MariaDB."""
+    base = mariadb_url()
     name = f"vici_test_{secrets.token_hex(4)}"
     db = ViciDatabase(base, name)
     admin = pymysql.connect(autocommit=True, **db.kwargs)
@@ -151,9 +151,12 @@ def dispositions(db) -> None:
 
 
 @pytest.fixture
-def call_server(db, vici_db, dispositions) -> ViciServer:
+def call_server(request, db, dispositions) -> ViciServer:
+    """A server with a call-URL token; its database is ``vici_db`` only when the test asks
+    for that fixture (the webhook tests need no MariaDB)."""
+    db_url = request.getfixturevalue("vici_db").url if "vici_db" in request.fixturenames else ""
     server = ViciServer.objects.create(
-        name="vici-calls", api_url="http://127.0.0.1:9/api", api_user="crmapi", db_url=vici_db.url
+        name="vici-calls", api_url="http://127.0.0.1:9/api", api_user="crmapi", db_url=db_url
     )
     ServerHook.objects.create(server=server, token="tok-123")
     return server
