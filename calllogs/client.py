@@ -34,7 +34,7 @@ class CallRecord:
 def call_time_of(uniqueid: str) -> datetime:
     """Asterisk uniqueid is "<epoch>.<sequence>"."""
     epoch = uniqueid.split(".", 1)[0]
-    if not epoch.isdigit() or not 9 <= len(epoch) <= 11:
+    if not (epoch.isascii() and epoch.isdigit()) or not 9 <= len(epoch) <= 11:
         raise ValueError(f"not an Asterisk uniqueid: {uniqueid!r}")
     return datetime.fromtimestamp(int(epoch), tz=UTC)
 

@@ -17,7 +17,6 @@ from calllogs.services.webhook import (
     webhook_receive,
     webhook_server,
     webhook_url,
-    webhook_value,
 )
 
 __all__ = [
@@ -36,5 +35,4 @@ __all__ = [
     "webhook_receive",
     "webhook_server",
     "webhook_url",
-    "webhook_value",
 ]

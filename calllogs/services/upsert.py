@@ -63,9 +63,17 @@ def call_log_upsert_many(*, server_id: int, records: list[CallRecord], path: str
 # --- the upsert ------------------------------------------------------------------------------
 
 
+def _our_id(vendor_lead_code: str) -> int | None:
+    """The lead id a vendor_lead_code names (we push leads with their id there)."""
+    code = vendor_lead_code.strip()
+    if code.isascii() and code.isdigit() and len(code) <= 18:
+        return int(code)
+    return None
+
+
 def _resolve_leads(records: list[CallRecord]) -> dict[str, int | None]:
     """Our lead id per uniqueid: vendor_lead_code first (it is our id), else Vici lead_id."""
-    ours = {int(r.vendor_lead_code) for r in records if r.vendor_lead_code.isdigit()}
+    ours = {code for r in records if (code := _our_id(r.vendor_lead_code)) is not None}
     existing = set(Lead.objects.filter(id__in=ours).values_list("id", flat=True)) if ours else set()
     vici_ids = {r.vici_lead_id for r in records if r.vici_lead_id}
     by_vici = (
@@ -75,7 +83,7 @@ def _resolve_leads(records: list[CallRecord]) -> dict[str, int | None]:
     )
     result = {}
     for r in records:
-        code = int(r.vendor_lead_code) if r.vendor_lead_code.isdigit() else None
+        code = _our_id(r.vendor_lead_code)
         result[r.uniqueid] = code if code in existing else by_vici.get(r.vici_lead_id)
     return result
 
