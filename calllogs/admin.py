@@ -1,8 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
-from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook, WebhookEvent
-from calllogs.services import webhook_url
+from calllogs.models import (
+    CallLog,
+    DispositionMap,
+    ReconciliationRun,
+    ServerHook,
+    WebhookDeadLetter,
+    WebhookEvent,
+)
+from calllogs.services import webhook_dead_letters_retry, webhook_url
 from core.admin import BigTableAdmin
 from leads.admin_links import LeadLinkMixin
 
@@ -111,3 +118,24 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WebhookDeadLetter)
+class WebhookDeadLetterAdmin(admin.ModelAdmin):
+    """Call-URL events the drain could not apply, with the reason; "retry" queues them again
+    (after a fix), and one that fails again comes back here."""
+
+    list_display = ["id", "server", "received_at", "failed_at", "error", "params"]
+    list_filter = ["server"]
+    list_select_related = ["server"]
+    ordering = ["-id"]
+    readonly_fields = ["server", "received_at", "failed_at", "error", "params"]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry the selected events", permissions=["change"])
+    def retry(self, request, queryset):
+        queued = webhook_dead_letters_retry(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{queued} event(s) queued again.", messages.SUCCESS)

@@ -2,24 +2,21 @@
 
 A request is checked, validated and stored with one INSERT (a table queue), then answered;
 on commit ``webhook_events_stored`` is sent, and the calllogs app's receiver wakes a worker
-that drains the stored events in batches through the one upsert.
+that drains the stored events in batches (``calllogs.services.drain``).
 """
 
 import hmac
 import json
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
 from calllogs.callurl import CallUrlError, call_url, call_url_fields, call_url_record, has_nul
 from calllogs.client import CallRecord
 from calllogs.models import ServerHook
-from calllogs.services.upsert import call_log_upsert_many
 from calllogs.signals import webhook_events_stored
-from core.db import json_value
 from core.errors import error_body
 from leads.signals import send_on_commit
 
@@ -97,39 +94,6 @@ def webhook_event_store(*, server_id: int, params: dict[str, str]) -> None:
             [server_id, json.dumps(params)],
         )
     send_on_commit(webhook_events_stored)
-
-
-def webhook_events_drain(*, batch_size: int = 1000, max_batches: int | None = None) -> int:
-    """Apply stored webhook events in batches: delete and upsert in one transaction each."""
-    applied = 0
-    batches = 0
-    while max_batches is None or batches < max_batches:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM calllogs_webhookevent WHERE id IN (SELECT id FROM "
-                "calllogs_webhookevent ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-                "RETURNING id, server_id, params",
-                [batch_size],
-            )
-            rows = sorted(cursor.fetchall())
-            if not rows:
-                break
-            for server_id, records in _records_by_server(rows).items():
-                call_log_upsert_many(server_id=server_id, records=records, path="webhook")
-        applied += len(rows)
-        batches += 1
-    return applied
-
-
-def _records_by_server(rows: list[tuple]) -> dict[int, list[CallRecord]]:
-    """Stored (id, server_id, params) rows as call records per server."""
-    by_server: dict[int, list[CallRecord]] = defaultdict(list)
-    for _id, server_id, params in rows:
-        try:
-            by_server[server_id].append(record_from_webhook(json_value(params)))
-        except (CallUrlError, ValueError) as exc:  # validated before storing; kept in the log
-            logger.error("webhook event %s dropped: %s", _id, exc)
-    return by_server
 
 
 def webhook_url(*, hook: ServerHook, base_url: str, kind: str) -> str:

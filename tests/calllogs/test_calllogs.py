@@ -346,7 +346,7 @@ def test_a_failing_drain_keeps_the_events(client, call_server, lead, monkeypatch
     def boom(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services.webhook, "call_log_upsert_many", boom)  # what the drain calls
+    monkeypatch.setattr(services.drain, "call_log_upsert_many", boom)  # what the drain calls
     with pytest.raises(RuntimeError):
         services.webhook_events_drain()
     assert WebhookEvent.objects.count() == 1  # rolled back with the failed upsert
