@@ -10,17 +10,26 @@ from calllogs.models import (
     WebhookEvent,
 )
 from calllogs.services import webhook_dead_letters_retry, webhook_url
+from calllogs.services.reconcile import NOT_RECONCILABLE
 from core.admin import BigTableAdmin
 from leads.admin_links import LeadLinkMixin
 
 
 @admin.register(ServerHook)
 class ServerHookAdmin(admin.ModelAdmin):
-    list_display = ["server", "last_sync_at", "last_sync_rows", "sync_watermark", "last_error"]
+    list_display = [
+        "server",
+        "last_sync_at",
+        "last_sync_rows",
+        "sync_watermark",
+        "reconciliation",
+        "last_error",
+    ]
     list_select_related = ["server"]
     search_fields = ["server__name"]
     readonly_fields = [
         "call_urls",
+        "reconciliation",
         "sync_watermark",
         "last_sync_at",
         "last_sync_rows",
@@ -30,11 +39,16 @@ class ServerHookAdmin(admin.ModelAdmin):
         "server",
         "token",
         "call_urls",
+        "reconciliation",
         "sync_watermark",
         "last_sync_at",
         "last_sync_rows",
         "last_error",
     ]
+
+    @admin.display(description="reconciliation")
+    def reconciliation(self, obj):
+        return "nightly, from the Vici database" if obj.server.db_url else NOT_RECONCILABLE
 
     @admin.display(description="call URLs to paste into the campaign")
     def call_urls(self, obj):

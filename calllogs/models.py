@@ -86,6 +86,11 @@ class CallLog(PartitionedModel):
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
     )
+    lead_match = models.SmallIntegerField(
+        default=0,
+        help_text="How the lead was found: 3 its vendor_lead_code (our id), 2 the Vici "
+        "lead id, 1 the phone (phone_number_log), 0 not found. The strongest wins.",
+    )
     vici_lead_id = models.BigIntegerField(null=True, blank=True)
     phone = models.CharField(max_length=20, blank=True)
     list_id = models.BigIntegerField(null=True, blank=True)

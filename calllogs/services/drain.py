@@ -10,6 +10,8 @@ is down rolls the whole batch back into the queue instead.
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -39,8 +41,8 @@ CLAIM_SQL = """
 class _Event:
     id: int
     server_id: int
-    received_at: object
-    params: dict
+    received_at: datetime
+    params: dict[str, Any]
     record: CallRecord | None = None
     error: str = ""
 
@@ -121,7 +123,7 @@ def webhook_dead_letters_retry(*, ids: list[int]) -> int:
             "SELECT server_id, received_at, params FROM moved ORDER BY received_at",
             [list(ids)],
         )
-        queued = cursor.rowcount
+        queued = int(cursor.rowcount)
         if queued:
             send_on_commit(webhook_events_stored)
     return queued

@@ -27,6 +27,11 @@ SCHEMA = [
        term_reason VARCHAR(20) DEFAULT 'NONE', uniqueid VARCHAR(20), agent_only VARCHAR(20),
        queue_position SMALLINT UNSIGNED DEFAULT 1, called_count SMALLINT UNSIGNED,
        INDEX (lead_id), INDEX (call_date), INDEX (campaign_id), INDEX (uniqueid))""",
+    """CREATE TABLE vicidial_list (lead_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+       entry_date DATETIME, status VARCHAR(6), user VARCHAR(20), vendor_lead_code VARCHAR(20),
+       source_id VARCHAR(50), list_id BIGINT(14) UNSIGNED NOT NULL DEFAULT 0,
+       phone_code VARCHAR(10), phone_number VARCHAR(18) NOT NULL, called_count SMALLINT
+       UNSIGNED DEFAULT 0, INDEX (phone_number), INDEX (list_id))""",
     """CREATE TABLE recording_log (recording_id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY,
        channel VARCHAR(100), server_ip VARCHAR(15), extension VARCHAR(100), start_time DATETIME,
        start_epoch INT(10) UNSIGNED, end_time DATETIME, end_epoch INT(10) UNSIGNED,
@@ -71,8 +76,20 @@ class ViciDatabase:
         user: str = "agent7",
         recording: str = "",
         inbound: bool = False,
+        vendor_lead_code: str | None = None,
+        answered: int | None = None,
     ) -> None:
+        """A call as VICIdial logs it (``answered``: its start_epoch, if not the dial time);
+        ``vendor_lead_code`` also writes the Vici lead."""
         epoch = int(uniqueid.split(".")[0])
+        start = epoch if answered is None else answered
+        if vendor_lead_code is not None:
+            self.execute(
+                "INSERT INTO vicidial_list (lead_id, vendor_lead_code, list_id, phone_number, "
+                "status) VALUES (%s,%s,%s,%s,%s) ON DUPLICATE KEY UPDATE vendor_lead_code = "
+                "VALUES(vendor_lead_code)",
+                [lead_id, vendor_lead_code, list_id, phone, status],
+            )
         if inbound:
             self.execute(
                 "INSERT INTO vicidial_closer_log (lead_id, list_id, campaign_id, call_date, "
@@ -83,8 +100,8 @@ class ViciDatabase:
                     lead_id,
                     list_id,
                     epoch,
-                    epoch,
-                    epoch + length,
+                    start,
+                    start + length,
                     length,
                     status,
                     phone,
@@ -103,8 +120,8 @@ class ViciDatabase:
                     lead_id,
                     list_id,
                     epoch,
-                    epoch,
-                    epoch + length,
+                    start,
+                    start + length,
                     length,
                     status,
                     phone,
@@ -112,11 +129,21 @@ class ViciDatabase:
                 ],
             )
         if recording:
-            self.execute(
-                "INSERT INTO recording_log (start_epoch, filename, location, lead_id, user, "
-                "vicidial_id) VALUES (%s, 'f', %s, %s, %s, %s)",
-                [epoch, recording, lead_id, user, uniqueid],
-            )
+            self.add_recording(uniqueid=uniqueid, location=recording, inbound=inbound)
+
+    def add_recording(self, *, uniqueid: str, location: str, inbound: bool = False) -> None:
+        """A recording of a logged call (several when a recording was restarted); its
+        ``vicidial_id`` is the uniqueid, or the closecallid of an inbound call."""
+        key = (
+            "(SELECT CAST(MAX(closecallid) AS CHAR) FROM vicidial_closer_log WHERE uniqueid = %s)"
+            if inbound
+            else "%s"
+        )
+        self.execute(
+            "INSERT INTO recording_log (start_epoch, filename, location, vicidial_id) "
+            f"VALUES (%s, 'f', %s, {key})",
+            [int(uniqueid.split(".")[0]), location, uniqueid],
+        )
 
 
 @pytest.fixture
