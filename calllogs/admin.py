@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
+from calllogs.callurl import KINDS, URL_NOTES
 from calllogs.models import (
     CallLog,
     DispositionMap,
@@ -56,10 +57,9 @@ class ServerHookAdmin(admin.ModelAdmin):
             return "Save first."
         base = self._base
         rows = (
-            (kind, webhook_url(hook=obj, base_url=base, kind=kind))
-            for kind in ("start", "dispo", "noagent")
+            (URL_NOTES[kind], webhook_url(hook=obj, base_url=base, kind=kind)) for kind in KINDS
         )
-        return format_html_join("", "<p><b>{}</b><br><code>{}</code></p>", rows)
+        return format_html_join("", "<p>{}<br><code>{}</code></p>", rows)
 
     def get_form(self, request, obj=None, **kwargs):
         self._base = request.build_absolute_uri("/")

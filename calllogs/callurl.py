@@ -54,6 +54,16 @@ URL_VARIABLES = {
     ],
     "noagent": ["lead_id", "list_id", "phone_number", "dispo", "call_id", "uniqueid"],
 }
+# What the admin says next to each URL.
+URL_NOTES = {
+    "start": "Start Call URL (campaign or in-group): a call reached an agent. VICIdial "
+    "encodes every value; its dispo is the status before the call, so it is not asked for.",
+    "dispo": "Dispo Call URL: the agent's disposition. VICIdial inserts the agent, campaign, "
+    "recording and term reason raw (a space or an accent would lose the call): the hourly "
+    "sync brings them.",
+    "noagent": "No Agent Call URL (campaign, in-group or list): calls that never reached an "
+    "agent. VICIdial inserts every value raw: only numbers and its status codes are asked for.",
+}
 # What the receiver reads per kind: a field and the variable names VICIdial fills the same
 # way for it (aliases). A Start URL's ``dispo`` (the status before the call) and every raw
 # text variable are never read.

@@ -300,6 +300,9 @@ def test_admin_shows_the_call_urls_to_paste(admin_client, call_server):
     page = admin_client.get(f"/admin/calllogs/serverhook/{hook.pk}/change/").content.decode()
     assert f"/webhooks/vici/call/?server={call_server.pk}&amp;token=tok-123&amp;kind=dispo" in page
     assert "uniqueid=--A--uniqueid--B--" in page
+    assert "Dispo Call URL" in page and "the hourly sync brings them" in page
+    for raw_text in ("--A--recording_filename--B--", "--A--term_reason--B--"):
+        assert raw_text not in page
 
 
 def test_dnc_for_a_whole_batch_is_set_based(call_server, workspace, django_assert_max_num_queries):
