@@ -30,7 +30,9 @@ _token_cache: dict[int, tuple[float, str | None]] = {}
 def record_from_webhook(params: dict[str, str]) -> CallRecord:
     """The call of a stored call-URL event (its checked fields; older events stored the
     whole query string, and pass the same checks). Raises ``CallUrlError``."""
-    return call_url_record(call_url_fields(list(params.items())))
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise CallUrlError("Not a call-URL event (its values are not text).")
+    return call_url_record(call_url_fields([(str(k), v) for k, v in params.items()]))
 
 
 def _server_token(server_id: int) -> str | None:

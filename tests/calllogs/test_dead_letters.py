@@ -74,8 +74,11 @@ def test_events_stored_before_the_checks_are_dead_letters_not_a_stuck_queue(call
     store(call_server, {"uniqueid": f"{EPOCH}.2", "talk_time": "99999999999", "dispo": "SALE"})
     store(call_server, {"uniqueid": f"{EPOCH}.3", "vendor_lead_code": "²", "dispo": "NA"})
     store(call_server, {"uniqueid": f"{EPOCH}.4", "vendor_lead_code": str(lead_id), "dispo": "NI"})
-    assert services.webhook_events_drain() == 4
+    store(call_server, ["not", "a", "query string"])
+    store(call_server, {"uniqueid": f"{EPOCH}.5", "lead_id": 8, "dispo": None})
+    assert services.webhook_events_drain() == 6
     assert set(CallLog.objects.values_list("uniqueid", flat=True)) == {f"{EPOCH}.3", f"{EPOCH}.4"}
+    assert WebhookDeadLetter.objects.count() == 4
     errors = dict(WebhookDeadLetter.objects.values_list("params__uniqueid", "error"))
     assert "uniqueid" in errors[f"{EPOCH}.{'9' * 60}"]
     assert "talk_time" in errors[f"{EPOCH}.2"]
