@@ -202,3 +202,79 @@ def test_the_token_never_reaches_a_log_line(client, call_server, lead, caplog, m
     for record in caplog.records:
         line = formatter.format(record)
         assert token not in line and token not in repr(record.args), line
+
+
+def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
+    import json
+
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+    from django.test.client import RequestFactory
+
+    from config.wsgi import application
+
+    def get(**params):
+        environ = RequestFactory().get("/webhooks/vici/call/", params).environ
+        answer = {}
+        body = b"".join(application(environ, lambda s, h: answer.update(status=s)))
+        return int(answer["status"].split()[0]), json.loads(body)
+
+    base = {
+        "server": call_server.pk,
+        "token": "tok-123",
+        "uniqueid": UID,
+        "dispo": "SALE",
+        "vendor_lead_code": str(lead.pk),
+        "lead_id": "--A--lead_id--B--",
+    }
+    django_requests = []
+
+    def started(sender, **kwargs):
+        django_requests.append(sender)
+
+    request_started.connect(started, weak=False, dispatch_uid="count-requests")
+    try:
+        assert get(**base) == (200, {"ok": True, "queued": True})
+        assert django_requests == []  # answered before Django's request cycle
+        # Everything else still goes through Django (as the test client does, keep Django
+        # from closing the test's connection at the end of that request).
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            environ = RequestFactory().get("/health").environ
+            b"".join(application(environ, lambda s, h: None))
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        assert len(django_requests) == 1
+    finally:
+        request_started.disconnect(dispatch_uid="count-requests")
+    assert get(**{**base, "token": "nope"})[0] == 403
+    status, body = get(**{**base, "uniqueid": "--A--uniqueid--B--"})
+    assert status == 400 and "uniqueid" in body["errors"]
+    [stored] = WebhookEvent.objects.values_list("params", flat=True)
+    assert "token" not in stored and stored["dispo"] == "SALE"
+    assert services.webhook_events_drain() == 1
+    lead.refresh_from_db()
+    assert lead.status == "sale"
+
+
+def test_stored_events_wake_the_drain_at_most_once_a_second(
+    client, call_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    from calllogs import tasks
+
+    woken = []
+
+    class Task:
+        def apply_async(self, **kwargs):
+            woken.append(kwargs)
+
+    monkeypatch.setattr(tasks, "webhook_events_drain_task", Task())
+    monkeypatch.setattr(tasks, "_last_wake", 0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(3):
+            params = {"server": call_server.pk, "token": "tok-123", "uniqueid": f"{EPOCH}.{n}"}
+            assert client.get("/webhooks/vici/call/", params).status_code == 200
+    assert WebhookEvent.objects.count() == 3
+    assert woken == [{"countdown": 1.0}]  # one task for the three, after the second is over
