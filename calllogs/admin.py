@@ -1,19 +1,36 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html_join
 
-from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook, WebhookEvent
-from calllogs.services import webhook_url
+from calllogs.callurl import KINDS, URL_NOTES
+from calllogs.models import (
+    CallLog,
+    DispositionMap,
+    ReconciliationRun,
+    ServerHook,
+    WebhookDeadLetter,
+    WebhookEvent,
+)
+from calllogs.services import webhook_dead_letters_retry, webhook_url
+from calllogs.services.reconcile import NOT_RECONCILABLE
 from core.admin import BigTableAdmin
 from leads.admin_links import LeadLinkMixin
 
 
 @admin.register(ServerHook)
 class ServerHookAdmin(admin.ModelAdmin):
-    list_display = ["server", "last_sync_at", "last_sync_rows", "sync_watermark", "last_error"]
+    list_display = [
+        "server",
+        "last_sync_at",
+        "last_sync_rows",
+        "sync_watermark",
+        "reconciliation",
+        "last_error",
+    ]
     list_select_related = ["server"]
     search_fields = ["server__name"]
     readonly_fields = [
         "call_urls",
+        "reconciliation",
         "sync_watermark",
         "last_sync_at",
         "last_sync_rows",
@@ -23,11 +40,16 @@ class ServerHookAdmin(admin.ModelAdmin):
         "server",
         "token",
         "call_urls",
+        "reconciliation",
         "sync_watermark",
         "last_sync_at",
         "last_sync_rows",
         "last_error",
     ]
+
+    @admin.display(description="reconciliation")
+    def reconciliation(self, obj):
+        return "nightly, from the Vici database" if obj.server.db_url else NOT_RECONCILABLE
 
     @admin.display(description="call URLs to paste into the campaign")
     def call_urls(self, obj):
@@ -35,10 +57,9 @@ class ServerHookAdmin(admin.ModelAdmin):
             return "Save first."
         base = self._base
         rows = (
-            (kind, webhook_url(hook=obj, base_url=base, kind=kind))
-            for kind in ("start", "dispo", "noagent")
+            (URL_NOTES[kind], webhook_url(hook=obj, base_url=base, kind=kind)) for kind in KINDS
         )
-        return format_html_join("", "<p><b>{}</b><br><code>{}</code></p>", rows)
+        return format_html_join("", "<p>{}<br><code>{}</code></p>", rows)
 
     def get_form(self, request, obj=None, **kwargs):
         self._base = request.build_absolute_uri("/")
@@ -111,3 +132,24 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WebhookDeadLetter)
+class WebhookDeadLetterAdmin(admin.ModelAdmin):
+    """Call-URL events the drain could not apply, with the reason; "retry" queues them again
+    (after a fix), and one that fails again comes back here."""
+
+    list_display = ["id", "server", "received_at", "failed_at", "error", "params"]
+    list_filter = ["server"]
+    list_select_related = ["server"]
+    ordering = ["-id"]
+    readonly_fields = ["server", "received_at", "failed_at", "error", "params"]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry the selected events", permissions=["change"])
+    def retry(self, request, queryset):
+        queued = webhook_dead_letters_retry(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{queued} event(s) queued again.", messages.SUCCESS)

@@ -14,4 +14,5 @@ class CalllogsConfig(AppConfig):
             tasks.webhook_events_drain_wake, dispatch_uid="calllogs.webhook_drain_wake"
         )
         register_metric("calllogs_drift", selectors.drift_last_night)
+        register_metric("calllogs_webhook_dead_letters", selectors.webhook_dead_letters)
         register_queue("calllogs_webhook_events", selectors.webhook_events_waiting)

@@ -8,8 +8,11 @@ import zoneinfo
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from core.errors import ClientError
+from core.secrets import scrub
 from dialer.client import PhoneLogRow, ViciClient
 
 
@@ -29,38 +32,78 @@ class CallRecord:
     call_id: str = ""
     recording_url: str = ""
     direction: str = "out"
+    lead_hint: int | None = None  # our lead by the phone alone (phone_number_log rows)
 
 
 def call_time_of(uniqueid: str) -> datetime:
     """Asterisk uniqueid is "<epoch>.<sequence>"."""
     epoch = uniqueid.split(".", 1)[0]
-    if not epoch.isdigit() or not 9 <= len(epoch) <= 11:
+    if not (epoch.isascii() and epoch.isdigit()) or not 9 <= len(epoch) <= 11:
         raise ValueError(f"not an Asterisk uniqueid: {uniqueid!r}")
     return datetime.fromtimestamp(int(epoch), tz=UTC)
 
 
+def _is_uniqueid(value: str | None) -> bool:
+    try:
+        call_time_of(value or "")
+    except ValueError:
+        return False
+    return True
+
+
 # --- the Vici database (a read-only MySQL/MariaDB account or replica) -----------------------
 
-VICI_QUERY = """
-    SELECT v.uniqueid, v.lead_id, v.list_id, v.campaign_id, v.start_epoch, v.length_in_sec,
-           v.status, v.phone_number, v.user, v.term_reason, r.location, 'out'
-    FROM vicidial_log v LEFT JOIN recording_log r ON r.vicidial_id = v.uniqueid
-    WHERE v.start_epoch >= %s AND v.start_epoch < %s
+# A call's time is its uniqueid's epoch (dial time; ``start_epoch`` is answer time, on the
+# next day for a call dialed just before midnight): calls are selected by it (a range of
+# the uniqueid index) and bucketed by it. A call with several recordings (a restarted
+# recording) is still one row: its latest recording with a location. The Vici lead's
+# vendor_lead_code says which of our leads it is.
+_RECORDING = """(SELECT r.location FROM recording_log r WHERE r.vicidial_id = {key}
+    ORDER BY COALESCE(r.location, '') <> '' DESC, r.recording_id DESC LIMIT 1)"""
+VICI_QUERY = f"""
+    SELECT v.uniqueid, v.lead_id, v.list_id, v.campaign_id, v.length_in_sec, v.status,
+           v.phone_number, v.user, v.term_reason, {_RECORDING.format(key="v.uniqueid")},
+           l.vendor_lead_code, 'out'
+    FROM vicidial_log v LEFT JOIN vicidial_list l ON l.lead_id = v.lead_id
+    WHERE v.uniqueid >= %s AND v.uniqueid < %s
     UNION ALL
-    SELECT c.uniqueid, c.lead_id, c.list_id, c.campaign_id, c.start_epoch, c.length_in_sec,
-           c.status, c.phone_number, c.user, c.term_reason, r.location, 'in'
-    FROM vicidial_closer_log c
-    LEFT JOIN recording_log r ON r.vicidial_id = CAST(c.closecallid AS CHAR)
-    WHERE c.start_epoch >= %s AND c.start_epoch < %s
+    SELECT c.uniqueid, c.lead_id, c.list_id, c.campaign_id, c.length_in_sec, c.status,
+           c.phone_number, c.user, c.term_reason,
+           {_RECORDING.format(key="CAST(c.closecallid AS CHAR)")}, l.vendor_lead_code, 'in'
+    FROM vicidial_closer_log c LEFT JOIN vicidial_list l ON l.lead_id = c.lead_id
+    WHERE c.uniqueid >= %s AND c.uniqueid < %s
+    ORDER BY 1
 """
 
 
+class ViciDatabaseError(ClientError):
+    """The Vici database could not be read (the text never holds its password)."""
+
+
+# MySQL error codes that trying again will not fix: access denied, unknown database, no
+# such table or column, no rights on a table.
+FINAL_MYSQL_ERRORS = {1044, 1045, 1049, 1054, 1142, 1146}
+
+
 class ViciDatabaseClient:
-    """Reads ``vicidial_log``, ``vicidial_closer_log`` and ``recording_log`` of one server's
-    database (``mysql://user:password@host:port/name``), streaming with a server-side cursor."""
+    """Reads ``vicidial_log``, ``vicidial_closer_log``, ``vicidial_list`` and
+    ``recording_log`` of one server's database (``mysql://user:password@host:port/name``),
+    streaming with a server-side cursor."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+
+    def error(self, exc: Exception) -> ViciDatabaseError:
+        """A driver error as a typed one, scrubbed of the URL's password."""
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        text = scrub(f"{type(exc).__name__}: {exc.args[-1] if exc.args else exc}", self.password)
+        return ViciDatabaseError(
+            f"Vici database: {text}"[:1000], retryable=code not in FINAL_MYSQL_ERRORS
+        )
+
+    @property
+    def password(self) -> str:
+        return unquote(urlsplit(self.url).password or "")
 
     def _connect(self):
         import pymysql
@@ -81,32 +124,39 @@ class ViciDatabaseClient:
     def calls(
         self, since: datetime, until: datetime, chunk: int = 5000
     ) -> Iterator[list[CallRecord]]:
-        """The calls in [since, until) as CallRecord chunks."""
-        low, high = int(since.timestamp()), int(until.timestamp())
-        conn = self._connect()
+        """The calls dialed in [since, until) as CallRecord chunks, in uniqueid order (the
+        rows of one call, such as both legs of a transfer, are next to each other)."""
+        import pymysql
+
+        low, high = f"{int(since.timestamp())}.", f"{int(until.timestamp())}."
         try:
-            with conn.cursor() as cursor:
-                cursor.execute(VICI_QUERY, [low, high, low, high])
-                while rows := cursor.fetchmany(chunk):
-                    yield [_record_of(row) for row in rows if row[0]]
-        finally:
-            conn.close()
+            conn = self._connect()
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(VICI_QUERY, [low, high, low, high])
+                    while rows := cursor.fetchmany(chunk):
+                        yield [_record_of(row) for row in rows if _is_uniqueid(row[0])]
+            finally:
+                conn.close()
+        except pymysql.err.MySQLError as exc:
+            raise self.error(exc) from None
 
 
-def _record_of(row: tuple) -> CallRecord:
+def _record_of(row: tuple[Any, ...]) -> CallRecord:
     """One row of ``VICI_QUERY``."""
     return CallRecord(
         uniqueid=row[0],
         vici_lead_id=row[1],
         list_id=row[2],
         campaign=row[3] or "",
-        call_time=datetime.fromtimestamp(int(row[0].split(".")[0]), tz=UTC),
-        talk_seconds=row[5] or 0,
-        status=row[6] or "",
-        phone=row[7] or "",
-        agent=row[8] or "",
-        term_reason=row[9] or "",
-        recording_url=row[10] or "",
+        call_time=call_time_of(row[0]),
+        talk_seconds=row[4] or 0,
+        status=row[5] or "",
+        phone=row[6] or "",
+        agent=row[7] or "",
+        term_reason=row[8] or "",
+        recording_url=row[9] or "",
+        vendor_lead_code=row[10] or "",
         direction=row[11],
     )
 

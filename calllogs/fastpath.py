@@ -22,6 +22,7 @@ STATUS_LINES = {
     200: "200 OK",
     400: "400 Bad Request",
     403: "403 Forbidden",
+    500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
 
@@ -36,17 +37,27 @@ def _answer(start_response, status: int, body: dict) -> list[bytes]:
 
 
 def vici_call(environ, start_response) -> list[bytes]:
-    params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    """Answer here, whatever happens: an exception left to gunicorn would be logged with the
+    request's URL, and the URL holds the server's token."""
+    pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     try:
-        return _answer(start_response, *webhook_receive(params=params))
+        return _answer(start_response, *_receive(pairs))
+    except Exception:  # noqa: BLE001 - the WSGI boundary: logged without the URL, a 500
+        logger.exception("call URL request failed")
+        return _answer(start_response, 500, error_body("error", "Internal error."))
+
+
+def _receive(pairs: list[tuple[str, str]]) -> tuple[int, dict]:
+    try:
+        return webhook_receive(pairs=pairs)
     except (OperationalError, InterfaceError):  # a connection the database dropped: once more
         connection.close()
     try:
-        return _answer(start_response, *webhook_receive(params=params))
+        return webhook_receive(pairs=pairs)
     except (OperationalError, InterfaceError):
         connection.close()
         logger.exception("call URL event could not be stored")
-        return _answer(start_response, 503, error_body("unavailable", "Try again."))
+        return 503, error_body("unavailable", "Try again.")
 
 
 def wrap(django_app):

@@ -46,6 +46,25 @@ class WebhookEvent(models.Model):
         return f"webhook event {self.pk} of server {self.server_id}"
 
 
+class WebhookDeadLetter(models.Model):
+    """A stored call-URL event the drain could not apply, kept with the reason (the other
+    events of its batch were applied). The admin's "retry" puts it back in the queue."""
+
+    id = models.BigAutoField(primary_key=True)
+    server = models.ForeignKey(ViciServer, on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+    failed_at = models.DateTimeField()
+    params = models.JSONField()
+    error = models.TextField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "webhook dead letter"
+
+    def __str__(self) -> str:
+        return f"dead webhook event {self.pk} of server {self.server_id}"
+
+
 class CallLog(PartitionedModel):
     """One VICIdial call, whichever path reported it. Partitioned by month on call time.
 
@@ -66,6 +85,11 @@ class CallLog(PartitionedModel):
     call_time = models.DateTimeField()
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+    )
+    lead_match = models.SmallIntegerField(
+        default=0,
+        help_text="How the lead was found: 3 its vendor_lead_code (our id), 2 the Vici "
+        "lead id, 1 the phone (phone_number_log), 0 not found. The strongest wins.",
     )
     vici_lead_id = models.BigIntegerField(null=True, blank=True)
     phone = models.CharField(max_length=20, blank=True)

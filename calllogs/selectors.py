@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from calllogs.models import CallLog, ReconciliationRun, WebhookEvent
+from calllogs.models import CallLog, ReconciliationRun, WebhookDeadLetter, WebhookEvent
 
 
 def drift_last_night() -> int:
@@ -14,6 +14,11 @@ def drift_last_night() -> int:
 def webhook_events_waiting() -> int:
     """Call-URL requests stored but not applied yet (a queue depth)."""
     return WebhookEvent.objects.count()
+
+
+def webhook_dead_letters() -> int:
+    """Call-URL events the drain could not apply (the admin's dead-letter list)."""
+    return WebhookDeadLetter.objects.count()
 
 
 def lead_calls(*, lead_id: int) -> QuerySet[CallLog]:

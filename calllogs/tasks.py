@@ -1,36 +1,66 @@
 import logging
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
 from calllogs import services
+from core.errors import ClientError
 from dialer.models import ViciServer
 
 logger = logging.getLogger(__name__)
+RETRY_SECONDS = 300
 
 
 @shared_task(name="calllogs.tasks.sync_all_task", soft_time_limit=1800, time_limit=1860)
 def sync_all_task() -> int:
-    total = 0
-    # Servers without database access are read through phone_number_log.
-    for server_id in ViciServer.objects.filter(is_active=True).values_list("pk", flat=True):
-        total += services.calllogs_sync(server_id=server_id)
-    return total
+    """Beat, hourly: one sync task per active server (a failing server stops no other)."""
+    ids = list(ViciServer.objects.filter(is_active=True).values_list("pk", flat=True))
+    for server_id in ids:
+        sync_server_task.delay(server_id)
+    return len(ids)
+
+
+@shared_task(name="calllogs.tasks.sync_server_task", bind=True, max_retries=2)
+def sync_server_task(self: Task, server_id: int) -> int:
+    """One server's hourly sync; a retryable failure is tried again, the error is on the
+    server's hook either way (scrubbed)."""
+    if not ViciServer.objects.filter(pk=server_id, is_active=True).exists():
+        return 0
+    try:
+        return services.calllogs_sync(server_id=server_id)
+    except ClientError as exc:
+        if exc.retryable and self.request.retries < self.max_retries:
+            raise self.retry(countdown=RETRY_SECONDS) from None
+        return 0
 
 
 @shared_task(name="calllogs.tasks.reconcile_yesterday_task", soft_time_limit=3600, time_limit=3660)
 def reconcile_yesterday_task() -> int:
-    day = (timezone.now() - timedelta(days=1)).date()
-    runs = 0
-    for server_id in (
+    """Beat, nightly: one reconciliation task per active server with a Vici database."""
+    day = (timezone.now() - timedelta(days=1)).date().isoformat()
+    ids = list(
         ViciServer.objects.filter(is_active=True).exclude(db_url="").values_list("pk", flat=True)
-    ):
-        services.calllogs_reconcile(server_id=server_id, day=day)
-        runs += 1
-    return runs
+    )
+    for server_id in ids:
+        reconcile_server_task.delay(server_id, day)
+    return len(ids)
+
+
+@shared_task(name="calllogs.tasks.reconcile_server_task", bind=True, max_retries=2)
+def reconcile_server_task(self: Task, server_id: int, day: str) -> int:
+    """One server's reconciliation of one day (ISO date); returns the drift left."""
+    if not ViciServer.objects.filter(pk=server_id, is_active=True).exists():
+        return 0
+    try:
+        run = services.calllogs_reconcile(server_id=server_id, day=date.fromisoformat(day))
+    except ClientError as exc:
+        if exc.retryable and self.request.retries < self.max_retries:
+            raise self.retry(countdown=RETRY_SECONDS) from None
+        return 0
+    return run.drift_after if run else 0
 
 
 # Drains until empty: a backlog after an outage takes minutes.
@@ -43,7 +73,7 @@ def webhook_events_drain_task() -> int:
 _last_wake = 0.0
 
 
-def webhook_events_drain_wake(**kwargs) -> None:
+def webhook_events_drain_wake(**kwargs: object) -> None:
     """Receiver of ``calllogs.signals.webhook_events_stored``: at most one drain task queued
     a second, whatever the request rate (a process that woke it less than half a second ago
     does not even ask Redis). The task runs when the second is over, so it also applies

@@ -13,6 +13,12 @@ def vici_call(request):
     """Validate, store the event with one INSERT and answer; a worker applies it in batches
     within a second or two (idempotent on server, uniqueid and kind). GETs normally take
     the WSGI fast path (calllogs/fastpath.py); both answer through ``webhook_receive``."""
-    params = {**request.POST.dict(), **request.GET.dict()}  # GET wins, like VICIdial
-    status, body = webhook_receive(params=params)
+    pairs = [(name, value) for name, values in request.GET.lists() for value in values]
+    pairs += [  # a name in the query string wins over the body, like VICIdial
+        (name, value)
+        for name, values in request.POST.lists()
+        if name not in request.GET
+        for value in values
+    ]
+    status, body = webhook_receive(pairs=pairs)
     return JsonResponse(body, status=status)

@@ -3,9 +3,28 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from leads.models import ApiKey, Workspace
+from tests.calllogs.mariadb import MARKER, mariadb_unavailable, mariadb_url
 
 # Shared fixtures of external-system doubles (usable from any test folder).
 pytest_plugins = ["tests.dialer.fixtures", "tests.calllogs.fixtures", "tests.broadcast.fixtures"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that read a Vici database (marker ``needs_mariadb``, or the ``vici_db``
+    fixture) are skipped, with the reason in the summary, when no MariaDB is there; every
+    other test runs without one."""
+    needing = [
+        item
+        for item in items
+        if item.get_closest_marker(MARKER) or "vici_db" in getattr(item, "fixturenames", ())
+    ]
+    if not needing:
+        return
+    reason = mariadb_unavailable(mariadb_url())
+    for item in needing:
+        item.add_marker(MARKER)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"needs MariaDB: {reason}"))
 
 
 @pytest.fixture(autouse=True)

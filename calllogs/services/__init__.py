@@ -1,23 +1,22 @@
 """Call logs: one upsert for the webhook, the hourly sync and the nightly reconciliation.
 
-By flow: ``webhook`` (call-URL intake and the drain of stored events), ``sync`` (hourly,
-from the Vici database or ``phone_number_log``), ``reconcile`` (nightly), all through
-``upsert`` (the commutative ``CallRecord`` upsert and the disposition actions). The
-outside sources themselves are in ``calllogs.client``.
+By flow: ``webhook`` (call-URL intake), ``drain`` (stored events and their dead letters),
+``sync`` (hourly, from the Vici database or ``phone_number_log``), ``reconcile``
+(nightly), all through ``upsert`` (the commutative ``CallRecord`` upsert and the
+disposition actions). The outside sources themselves are in ``calllogs.client``.
 """
 
 from calllogs.client import CallRecord, call_time_of
+from calllogs.services.drain import webhook_dead_letters_retry, webhook_events_drain
 from calllogs.services.reconcile import calllogs_reconcile
 from calllogs.services.sync import calllogs_sync, phone_log_calls
 from calllogs.services.upsert import ACTION_STATUS, PATHS, UpsertStats, call_log_upsert_many
 from calllogs.services.webhook import (
     record_from_webhook,
     webhook_event_store,
-    webhook_events_drain,
     webhook_receive,
     webhook_server,
     webhook_url,
-    webhook_value,
 )
 
 __all__ = [
@@ -31,10 +30,10 @@ __all__ = [
     "calllogs_sync",
     "phone_log_calls",
     "record_from_webhook",
+    "webhook_dead_letters_retry",
     "webhook_event_store",
     "webhook_events_drain",
     "webhook_receive",
     "webhook_server",
     "webhook_url",
-    "webhook_value",
 ]

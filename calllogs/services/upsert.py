@@ -1,34 +1,41 @@
-"""Upsert and apply: one commutative ``CallRecord`` upsert for every path, then what a
-new or changed call means for its lead.
+"""One commutative ``CallRecord`` upsert for every path; what its news mean for the leads is
+``calllogs.services.apply``.
 
 Repeats and any order give the same row: fields merge commutatively (the record with the
 higher (status rank, status) wins each field, empty values never overwrite, talk time is
-the maximum, paths are OR-ed). Disposition actions and lead events follow only when a
-call is new or its status changed, so a repeat writes nothing.
+the maximum, paths are OR-ed, the lead found by the strongest match wins). The nightly
+reconciliation reads VICIdial's own log of a finished day, so its status outranks what
+the call URLs and the hourly sync saw. Two records of one call in one batch are applied in
+turn (not "last wins"), so how events are batched does not matter either. Lead events and
+statuses follow only when a call is new, changed status or changed lead.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from calllogs.client import CallRecord, call_time_of
 from calllogs.models import PATH_NAMES, DispositionMap
+from calllogs.services.apply import ACTION_STATUS, Call, calls_apply
+from calllogs.services.resolve import MATCH_VICI, leads_resolve
 from core.locks import advisory_xact_locks, lock_key
-from leads.models import Lead, LeadEvent
-from leads.services import EventSpec, lead_events_record, lead_status_set, leads_mark_dnc
 
 PATHS = {name: bit for bit, name in PATH_NAMES.items()}
-ACTION_STATUS = {
-    DispositionMap.Action.SALE: Lead.Status.SALE,
-    DispositionMap.Action.NOT_INTERESTED: Lead.Status.NOT_INTERESTED,
-    DispositionMap.Action.DNC: Lead.Status.DNC,
-    DispositionMap.Action.CALLBACK: Lead.Status.CALLBACK,
-    DispositionMap.Action.CONTACTED: Lead.Status.CONTACTED,
-}
-ACTOR = "vicidial"
+# Added to a status's rank (final 10, transient 5, none 0) per path: the reconciliation's
+# status wins over every other path's.
+PATH_WEIGHT = {"webhook": 1, "sync": 2, "reconcile": 20}
+
+Row = tuple[Any, ...]  # one call as the upsert's unnest() columns take it
+
+__all__ = [
+    "ACTION_STATUS",
+    "PATHS",
+    "UpsertStats",
+    "call_log_upsert_many",
+    "merged_list_and_status",
+]
 
 
 @dataclass
@@ -39,61 +46,68 @@ class UpsertStats:
 
 
 def call_log_upsert_many(*, server_id: int, records: list[CallRecord], path: str) -> UpsertStats:
-    """Insert or merge calls by (server, uniqueid); apply dispositions to their leads."""
+    """Insert or merge calls by (server, uniqueid); apply what changed to their leads."""
     stats = UpsertStats()
     if not records:
         return stats
-    merged: dict[str, CallRecord] = {}
-    for r in records:
-        merged[r.uniqueid] = r  # one row per uniqueid per statement (last wins within a batch)
-    records = list(merged.values())
-    path_bit = PATHS[path]
-    columns = _columns(records, path_bit)
-    keys = sorted({lock_key("call", server_id, r.uniqueid) for r in records})
-    now = timezone.now()
+    rows = _rows(server_id, records, path)
     with transaction.atomic(), connection.cursor() as cursor:
-        advisory_xact_locks(keys)
-        before = _statuses(cursor, server_id, columns[0], columns[1])
-        cursor.execute(UPSERT_SQL, [server_id, path_bit, now, now, *columns])
-        after = cursor.fetchall()
-        _apply(after, before, stats)
+        before = _stored(cursor, server_id, rows)
+        leads = {row[2] for row in rows if row[2]} | {lead for _, lead in before.values() if lead}
+        advisory_xact_locks(
+            [lock_key("call", server_id, row[0]) for row in rows]
+            + [lock_key("lead-calls", lead) for lead in leads]
+        )
+        before = _stored(cursor, server_id, rows)  # again: now that the calls are ours
+        after: dict[str, Call] = {}
+        for batch in _rounds(rows):  # a call twice in the batch: once per statement
+            now = timezone.now()
+            cursor.execute(UPSERT_SQL, [server_id, PATHS[path], now, now, *_columns(batch)])
+            after.update({r[0]: Call(*r) for r in cursor.fetchall()})
+        late = {c.lead_id for c in after.values() if c.lead_id and c.lead_id not in leads}
+        advisory_xact_locks(lock_key("lead-calls", lead) for lead in late)  # rare: see apply
+        news = [c for c in after.values() if _is_news(stats, before.get(c.uniqueid), c)]
+        calls_apply(server_id=server_id, calls=news)
     return stats
 
 
-# --- the upsert ------------------------------------------------------------------------------
+def stored_status(status: str) -> str:
+    return status.strip().upper()[:6]
 
 
-def _resolve_leads(records: list[CallRecord]) -> dict[str, int | None]:
-    """Our lead id per uniqueid: vendor_lead_code first (it is our id), else Vici lead_id."""
-    ours = {int(r.vendor_lead_code) for r in records if r.vendor_lead_code.isdigit()}
-    existing = set(Lead.objects.filter(id__in=ours).values_list("id", flat=True)) if ours else set()
-    vici_ids = {r.vici_lead_id for r in records if r.vici_lead_id}
-    by_vici = (
-        dict(Lead.objects.filter(vici_lead_id__in=vici_ids).values_list("vici_lead_id", "id"))
-        if vici_ids
-        else {}
+def status_rank(status: str, finals: dict[str, bool], path: str) -> int:
+    """How strongly a path's status claims the call (the higher (rank, status) wins)."""
+    final = finals.get(status, bool(status))  # unknown campaign statuses are final
+    return (10 if final else (5 if status else 0)) + PATH_WEIGHT[path]
+
+
+def merged_list_and_status(
+    records: list[CallRecord], finals: dict[str, bool], path: str
+) -> tuple[int | None, str]:
+    """The (list id, status) one path's records of one call merge into (as the upsert
+    merges them)."""
+    ranked = sorted(
+        records,
+        key=lambda r: (status_rank(stored_status(r.status), finals, path), stored_status(r.status)),
     )
-    result = {}
-    for r in records:
-        code = int(r.vendor_lead_code) if r.vendor_lead_code.isdigit() else None
-        result[r.uniqueid] = code if code in existing else by_vici.get(r.vici_lead_id)
-    return result
+    lists = [r.list_id for r in reversed(ranked) if r.list_id is not None]
+    return (lists[0] if lists else None), stored_status(ranked[-1].status)
 
 
-def _columns(records: list[CallRecord], path_bit: int) -> list[list]:
-    """The records as the upsert's unnest() columns (uniqueid first, call time second)."""
+def _rows(server_id: int, records: list[CallRecord], path: str) -> list[Row]:
+    """The records as the upsert's rows (uniqueid, call time and lead first)."""
     finals = dict(DispositionMap.objects.values_list("status", "final"))
-    leads = _resolve_leads(records)
+    leads = leads_resolve(server_id=server_id, records=records)
     rows = []
-    for r in records:
-        status = r.status.strip().upper()[:6]
-        final = finals.get(status, bool(status))  # unknown campaign statuses are final
-        rank = (10 if final else (5 if status else 0)) + path_bit
+    for r, (lead_id, match) in zip(records, leads, strict=True):
+        status = stored_status(r.status)
+        rank = status_rank(status, finals, path)
         rows.append(
             (
                 r.uniqueid,
                 r.call_time or call_time_of(r.uniqueid),
-                leads[r.uniqueid],
+                lead_id,
+                match,
                 r.vici_lead_id,
                 r.phone[:20],
                 r.list_id,
@@ -108,30 +122,63 @@ def _columns(records: list[CallRecord], path_bit: int) -> list[list]:
                 r.direction,
             )
         )
+    return rows
+
+
+def _rounds(rows: list[Row]) -> list[list[Row]]:
+    """Rows in statements that hold each call once (ON CONFLICT cannot touch a row twice)."""
+    rounds: list[list[Row]] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        n = seen.get(row[0], 0)
+        seen[row[0]] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return rounds
+
+
+def _columns(rows: list[Row]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _statuses(cursor, server_id: int, uniqueids: list, call_times: list) -> dict[str, str]:
-    """The stored status of each of these calls that is stored already."""
+def _stored(cursor: Any, server_id: int, rows: list[Row]) -> dict[str, tuple[str, int | None]]:
+    """The stored (status, lead) of each of these calls that is stored already."""
     cursor.execute(
-        "SELECT uniqueid, status FROM calllogs_calllog WHERE server_id = %s "
+        "SELECT uniqueid, status, lead_id FROM calllogs_calllog WHERE server_id = %s "
         "AND (uniqueid, call_time) IN (SELECT * FROM unnest(%s::varchar[], "
         "%s::timestamptz[]))",
-        [server_id, uniqueids, call_times],
+        [server_id, [r[0] for r in rows], [r[1] for r in rows]],
     )
-    return dict(cursor.fetchall())
+    return {uniqueid: (status, lead) for uniqueid, status, lead in cursor.fetchall()}
+
+
+def _is_news(stats: UpsertStats, before: tuple[str, int | None] | None, call: Call) -> bool:
+    """Count the call as inserted, changed or unchanged; True when it is new or changed
+    (its status, or whose call it is)."""
+    if before is None:
+        stats.inserted += 1
+    elif before != (call.status, call.lead_id):
+        stats.changed += 1
+    else:
+        stats.unchanged += 1
+        return False
+    return True
 
 
 def _pick(col: str) -> str:
-    """The winner's value of a text column, else the other one's (empty never overwrites)."""
+    """The winner's value of a column, else the other one's (empty never overwrites)."""
     win = "(EXCLUDED.status_rank, EXCLUDED.status) > (c.status_rank, c.status)"
     first = f"CASE WHEN {win} THEN EXCLUDED.{col} ELSE c.{col} END"
     second = f"CASE WHEN {win} THEN c.{col} ELSE EXCLUDED.{col} END"
+    if col == "list_id":
+        return f"COALESCE({first}, {second})"
     return f"COALESCE(NULLIF({first}, ''), NULLIF({second}, ''), '')"
 
 
-TEXT_COLUMNS = [
+PICKED = [
     "phone",
+    "list_id",
     "campaign",
     "agent",
     "status",
@@ -140,102 +187,31 @@ TEXT_COLUMNS = [
     "recording_url",
     "direction",
 ]
+# A row stored before lead_match existed has 0 there but a lead: count it a Vici-id match.
+STORED_MATCH = (
+    f"(CASE WHEN c.lead_match > 0 OR c.lead_id IS NULL THEN c.lead_match ELSE {MATCH_VICI} END)"  # noqa: E501
+)
 UPSERT_SQL = f"""
-    INSERT INTO calllogs_calllog AS c (server_id, uniqueid, call_time, lead_id,
+    INSERT INTO calllogs_calllog AS c (server_id, uniqueid, call_time, lead_id, lead_match,
         vici_lead_id, phone, list_id, campaign, agent, status, status_rank,
         talk_seconds, term_reason, call_id, recording_url, direction, paths,
         created_at, updated_at)
     SELECT %s, u.*, %s, %s, %s FROM unnest(
-        %s::varchar[], %s::timestamptz[], %s::bigint[], %s::bigint[], %s::varchar[],
-        %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::smallint[],
-        %s::int[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) u
+        %s::varchar[], %s::timestamptz[], %s::bigint[], %s::smallint[], %s::bigint[],
+        %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[],
+        %s::smallint[], %s::int[], %s::varchar[], %s::varchar[], %s::varchar[],
+        %s::varchar[]) u
     ON CONFLICT (server_id, uniqueid, call_time) DO UPDATE SET
-        {", ".join(f"{col} = {_pick(col)}" for col in TEXT_COLUMNS)},
+        {", ".join(f"{col} = {_pick(col)}" for col in PICKED)},
         status_rank = GREATEST(c.status_rank, EXCLUDED.status_rank),
-        lead_id = LEAST(c.lead_id, EXCLUDED.lead_id),
+        lead_id = CASE
+            WHEN EXCLUDED.lead_match > {STORED_MATCH} THEN EXCLUDED.lead_id
+            WHEN EXCLUDED.lead_match < {STORED_MATCH} THEN c.lead_id
+            ELSE LEAST(c.lead_id, EXCLUDED.lead_id) END,
+        lead_match = GREATEST({STORED_MATCH}, EXCLUDED.lead_match),
         vici_lead_id = LEAST(c.vici_lead_id, EXCLUDED.vici_lead_id),
-        list_id = COALESCE(c.list_id, EXCLUDED.list_id),
         talk_seconds = GREATEST(c.talk_seconds, EXCLUDED.talk_seconds),
         paths = c.paths | EXCLUDED.paths,
         updated_at = EXCLUDED.updated_at
     RETURNING uniqueid, lead_id, status, agent, talk_seconds, recording_url, call_time
 """
-
-
-# --- apply: lead events and disposition actions -----------------------------------------------
-
-
-def _apply(after: list[tuple], before: dict[str, str], stats: UpsertStats) -> None:
-    """Events and disposition actions for calls that are new or changed status."""
-    maps = {m.status: m for m in DispositionMap.objects.all()}
-    events = []
-    by_action: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for uniqueid, lead_id, status, agent, talk, recording, call_time in after:
-        if not _is_news(stats, before, uniqueid, status) or lead_id is None:
-            continue
-        mapping = maps.get(status)
-        events.append(
-            _call_event(lead_id, uniqueid, status, mapping, agent, talk, recording, call_time)
-        )
-        if mapping and mapping.action in ACTION_STATUS:
-            by_action[mapping.action].append((lead_id, status))
-    lead_events_record(events=events)
-    for action, items in by_action.items():
-        _apply_action(action, sorted({lead_id for lead_id, _ in items}), status=items[0][1])
-
-
-def _is_news(stats: UpsertStats, before: dict[str, str], uniqueid: str, status: str) -> bool:
-    """Count the call as inserted, changed or unchanged; True when it is new or changed."""
-    if uniqueid not in before:
-        stats.inserted += 1
-    elif before[uniqueid] != status:
-        stats.changed += 1
-    else:
-        stats.unchanged += 1
-        return False
-    return True
-
-
-def _call_event(
-    lead_id: int,
-    uniqueid: str,
-    status: str,
-    mapping: DispositionMap | None,
-    agent: str,
-    talk: int,
-    recording: str,
-    call_time: datetime,
-) -> EventSpec:
-    """The lead's "called" (no status yet) or "dispositioned" event of one call."""
-    name = mapping.name if mapping else status
-    message = f"Call {status or 'started'}" + (f" ({name})" if status else "")
-    if agent:
-        message += f" by agent {agent}"
-    if talk:
-        message += f", talk {talk} s"
-    return EventSpec(
-        lead_id=lead_id,
-        kind=LeadEvent.Kind.DISPOSITIONED if status else LeadEvent.Kind.CALLED,
-        message=message,
-        actor=ACTOR,
-        at=call_time,
-        data={
-            "uniqueid": uniqueid,
-            "status": status,
-            "status_name": name,
-            "agent": agent,
-            "talk_seconds": talk,
-            "recording_url": recording,
-        },
-    )
-
-
-def _apply_action(action: str, lead_ids: list[int], *, status: str) -> None:
-    """What a disposition's action does to its leads (``status``: the Vici status seen).
-    The dialer and broadcast react to the lead's new status (sequences stop on DNC and
-    SALE); do-not-contact means what ``leads_mark_dnc`` says it means."""
-    reason = f"VICIdial disposition {status}"
-    if action == DispositionMap.Action.DNC:
-        leads_mark_dnc(lead_ids=lead_ids, reason=reason, actor=ACTOR, source="dnc")
-        return
-    lead_status_set(lead_ids=lead_ids, status=ACTION_STATUS[action], reason=reason, actor=ACTOR)

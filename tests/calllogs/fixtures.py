@@ -1,5 +1,4 @@
 import importlib
-import os
 import secrets
 from urllib.parse import urlsplit
 
@@ -8,6 +7,7 @@ import pytest
 
 from calllogs.models import DispositionMap, ServerHook
 from dialer.models import ViciServer
+from tests.calllogs.mariadb import mariadb_url
 
 SCHEMA = [
     """CREATE TABLE vicidial_log (uniqueid VARCHAR(20) PRIMARY KEY, lead_id INT(9) UNSIGNED,
@@ -27,6 +27,11 @@ SCHEMA = [
        term_reason VARCHAR(20) DEFAULT 'NONE', uniqueid VARCHAR(20), agent_only VARCHAR(20),
        queue_position SMALLINT UNSIGNED DEFAULT 1, called_count SMALLINT UNSIGNED,
        INDEX (lead_id), INDEX (call_date), INDEX (campaign_id), INDEX (uniqueid))""",
+    """CREATE TABLE vicidial_list (lead_id INT(9) UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+       entry_date DATETIME, status VARCHAR(6), user VARCHAR(20), vendor_lead_code VARCHAR(20),
+       source_id VARCHAR(50), list_id BIGINT(14) UNSIGNED NOT NULL DEFAULT 0,
+       phone_code VARCHAR(10), phone_number VARCHAR(18) NOT NULL, called_count SMALLINT
+       UNSIGNED DEFAULT 0, INDEX (phone_number), INDEX (list_id))""",
     """CREATE TABLE recording_log (recording_id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY,
        channel VARCHAR(100), server_ip VARCHAR(15), extension VARCHAR(100), start_time DATETIME,
        start_epoch INT(10) UNSIGNED, end_time DATETIME, end_epoch INT(10) UNSIGNED,
@@ -71,8 +76,20 @@ class ViciDatabase:
         user: str = "agent7",
         recording: str = "",
         inbound: bool = False,
+        vendor_lead_code: str | None = None,
+        answered: int | None = None,
     ) -> None:
+        """A call as VICIdial logs it (``answered``: its start_epoch, if not the dial time);
+        ``vendor_lead_code`` also writes the Vici lead."""
         epoch = int(uniqueid.split(".")[0])
+        start = epoch if answered is None else answered
+        if vendor_lead_code is not None:
+            self.execute(
+                "INSERT INTO vicidial_list (lead_id, vendor_lead_code, list_id, phone_number, "
+                "status) VALUES (%s,%s,%s,%s,%s) ON DUPLICATE KEY UPDATE vendor_lead_code = "
+                "VALUES(vendor_lead_code)",
+                [lead_id, vendor_lead_code, list_id, phone, status],
+            )
         if inbound:
             self.execute(
                 "INSERT INTO vicidial_closer_log (lead_id, list_id, campaign_id, call_date, "
@@ -83,8 +100,8 @@ class ViciDatabase:
                     lead_id,
                     list_id,
                     epoch,
-                    epoch,
-                    epoch + length,
+                    start,
+                    start + length,
                     length,
                     status,
                     phone,
@@ -103,8 +120,8 @@ class ViciDatabase:
                     lead_id,
                     list_id,
                     epoch,
-                    epoch,
-                    epoch + length,
+                    start,
+                    start + length,
                     length,
                     status,
                     phone,
@@ -112,18 +129,28 @@ class ViciDatabase:
                 ],
             )
         if recording:
-            self.execute(
-                "INSERT INTO recording_log (start_epoch, filename, location, lead_id, user, "
-                "vicidial_id) VALUES (%s, 'f', %s, %s, %s, %s)",
-                [epoch, recording, lead_id, user, uniqueid],
-            )
+            self.add_recording(uniqueid=uniqueid, location=recording, inbound=inbound)
+
+    def add_recording(self, *, uniqueid: str, location: str, inbound: bool = False) -> None:
+        """A recording of a logged call (several when a recording was restarted); its
+        ``vicidial_id`` is the uniqueid, or the closecallid of an inbound call."""
+        key = (
+            "(SELECT CAST(MAX(closecallid) AS CHAR) FROM vicidial_closer_log WHERE uniqueid = %s)"
+            if inbound
+            else "%s"
+        )
+        self.execute(
+            "INSERT INTO recording_log (start_epoch, filename, location, vicidial_id) "
+            f"VALUES (%s, 'f', %s, {key})",
+            [int(uniqueid.split(".")[0]), location, uniqueid],
+        )
 
 
 @pytest.fixture
 def vici_db():
-    """A uniquely named MariaDB database with VICIdial's call-log tables. No skip: if
-    MariaDB is unreachable this fails loudly (make test starts it)."""
-    base = os.environ.get("MARIADB_URL") or "mysql://root@127.0.0.1:3306/"
+    """A uniquely named MariaDB database with VICIdial's call-log tables. A test using it is
+    marked ``needs_mariadb`` (tests/conftest.py): skipped, with the reason, without MariaDB."""
+    base = mariadb_url()
     name = f"vici_test_{secrets.token_hex(4)}"
     db = ViciDatabase(base, name)
     admin = pymysql.connect(autocommit=True, **db.kwargs)
@@ -151,9 +178,12 @@ def dispositions(db) -> None:
 
 
 @pytest.fixture
-def call_server(db, vici_db, dispositions) -> ViciServer:
+def call_server(request, db, dispositions) -> ViciServer:
+    """A server with a call-URL token; its database is ``vici_db`` only when the test asks
+    for that fixture (the webhook tests need no MariaDB)."""
+    db_url = request.getfixturevalue("vici_db").url if "vici_db" in request.fixturenames else ""
     server = ViciServer.objects.create(
-        name="vici-calls", api_url="http://127.0.0.1:9/api", api_user="crmapi", db_url=vici_db.url
+        name="vici-calls", api_url="http://127.0.0.1:9/api", api_user="crmapi", db_url=db_url
     )
     ServerHook.objects.create(server=server, token="tok-123")
     return server

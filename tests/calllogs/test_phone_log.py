@@ -94,3 +94,45 @@ def test_the_servers_time_zone_reads_call_dates(server, pushed, vici):
     log_call(vici, pushed, at, server_tz=ZoneInfo("America/New_York"))
     services.calllogs_sync(server_id=server.pk)
     assert CallLog.objects.get().call_time == at
+
+
+def test_two_of_our_leads_on_one_phone_are_told_apart_by_the_list(
+    server, vici, workspace, partner_workspace, dispositions
+):
+    first = ViciList.objects.create(server=server, list_id=1001, campaign_id="C", name="A")
+    second = ViciList.objects.create(server=server, list_id=1002, campaign_id="C", name="B")
+    [a] = make_leads(workspace, 1)
+    [b] = make_leads(partner_workspace, 1)
+    phone = Lead.objects.get(pk=a).phone
+    Lead.objects.filter(pk=b).update(phone=phone)
+    dialer_services.outbox_enqueue_add(lead_ids=[a], vici_list_id=first.pk)
+    dialer_services.outbox_enqueue_add(lead_ids=[b], vici_list_id=second.pk)
+    assert dialer_services.outbox_drain(server_id=server.pk).sent == 2
+    at = (timezone.now() - timedelta(minutes=10)).replace(microsecond=0)
+    log_call(vici, Lead.objects.get(pk=a), at, status="SALE")  # list 1001
+    other = dict(vici.state.calls[-1], list_id=1002, status="NI", lead_status="NI")
+    other["call_date"] = (at - timedelta(minutes=3)).strftime("%Y-%m-%d %H:%M:%S")
+    vici.state.calls.append(other)
+    services.calllogs_sync(server_id=server.pk)
+    calls = dict(CallLog.objects.values_list("status", "lead_id"))
+    assert calls == {"SALE": a, "NI": b}
+    assert dict(Lead.objects.filter(pk__in=[a, b]).values_list("id", "status")) == {
+        a: "sale",
+        b: "not_interested",
+    }
+
+
+def test_a_phone_log_row_that_fits_two_leads_gets_none(
+    server, vici, workspace, partner_workspace, dispositions
+):
+    vici_list = ViciList.objects.create(server=server, list_id=1001, campaign_id="C", name="A")
+    a, b = make_leads(workspace, 1) + make_leads(partner_workspace, 1)
+    phone = Lead.objects.get(pk=a).phone
+    Lead.objects.filter(pk=b).update(phone=phone)
+    dialer_services.outbox_enqueue_add(lead_ids=[a, b], vici_list_id=vici_list.pk)
+    dialer_services.outbox_drain(server_id=server.pk)
+    Lead.objects.filter(pk__in=[a, b]).update(vici_list_number=1001)  # both in the one list
+    log_call(vici, Lead.objects.get(pk=a), timezone.now() - timedelta(minutes=10))
+    services.calllogs_sync(server_id=server.pk)
+    assert CallLog.objects.get().lead_id is None  # not a guess
+    assert not Lead.objects.filter(pk__in=[a, b], status="sale").exists()

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from calllogs import services
-from calllogs.models import WebhookEvent
+from calllogs.models import CallLog, WebhookEvent
 from calllogs.services import CallRecord
 from dialer.models import ViciServer
 from tests.routing.factories import make_leads
@@ -46,3 +46,25 @@ def test_lead_calls_api_queries_do_not_grow_with_calls(
     with django_assert_max_num_queries(4):
         response = api_client.get(f"/api/v1/leads/{lead_id}/calls/")
     assert response.status_code == 200 and len(response.json()) == calls
+
+
+@pytest.mark.parametrize("events", [5, 50])
+def test_the_drain_of_a_batch_costs_the_same_at_5_or_50_events(
+    workspace, dispositions, events, django_assert_max_num_queries
+):
+    server = ViciServer.objects.create(name="vici", api_url="http://vici/", api_user="u")
+    ids = make_leads(workspace, events)
+    statuses = ["SALE", "NI", "NA", "CALLBK", "DNC"]
+    for n, lead_id in enumerate(ids):
+        params = {"kind": "dispo", "uniqueid": f"{EPOCH + n}.{n}", "dispo": statuses[n % 5]}
+        WebhookEvent.objects.create(server=server, params={**params, "lead_id": str(n + 1)})
+        WebhookEvent.objects.create(
+            server=server, params={**params, "vendor_lead_code": str(lead_id)}
+        )
+    # claim, dispositions, leads by vendor code and by Vici id, stored calls (twice), locks,
+    # two rounds of the upsert, events, do-not-contact (suppressions, events, status), the
+    # latest calls, kept statuses, a status change per status, savepoints, the empty claim:
+    # 48 at 5 events and at 50
+    with django_assert_max_num_queries(50):
+        assert services.webhook_events_drain() == 2 * events
+    assert CallLog.objects.count() == events
