@@ -21,6 +21,7 @@ from calllogs.models import PATH_NAMES, DispositionMap
 from calllogs.services.apply import ACTION_STATUS, Call, calls_apply
 from calllogs.services.resolve import MATCH_VICI, leads_resolve
 from core.locks import advisory_xact_locks, lock_key
+from core.safe_url import http_url_or_empty
 
 PATHS = {name: bit for bit, name in PATH_NAMES.items()}
 # Added to a status's rank (final 10, transient 5, none 0) per path: the reconciliation's
@@ -118,7 +119,7 @@ def _rows(server_id: int, records: list[CallRecord], path: str) -> list[Row]:
                 max(0, int(r.talk_seconds or 0)),
                 r.term_reason[:20],
                 r.call_id[:40],
-                r.recording_url[:500],
+                http_url_or_empty(r.recording_url)[:500],
                 r.direction,
             )
         )

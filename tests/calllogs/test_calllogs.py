@@ -370,3 +370,13 @@ def test_waiting_webhook_events_show_in_admin_and_health(
     assert page.status_code == 200 and UID in page.content.decode()
     health = metrics_client.get("/health").json()
     assert health["metrics"]["queue_calllogs_webhook_events"]["value"] == 1
+
+
+def test_a_recording_link_is_stored_only_when_it_is_http(call_server, lead):
+    records = [
+        CallRecord(uniqueid=f"{EPOCH}.1", vici_lead_id=8, recording_url="javascript:alert(1)"),
+        CallRecord(uniqueid=f"{EPOCH}.2", vici_lead_id=8, recording_url="https://rec/2.mp3"),
+    ]
+    services.call_log_upsert_many(server_id=call_server.pk, path="sync", records=records)
+    stored = dict(CallLog.objects.values_list("uniqueid", "recording_url"))
+    assert stored == {f"{EPOCH}.1": "", f"{EPOCH}.2": "https://rec/2.mp3"}
