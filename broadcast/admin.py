@@ -7,14 +7,15 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from broadcast import services, tasks
+from broadcast import selectors, services, tasks
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
 from core.actors import user_actor
-from core.admin import BigTableAdmin
+from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
 from core.errors import ApplicationError
+from core.scope import workspace_ids_for
 from leads.admin import LeadAdmin
-from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.models import Lead
 
 STATUS_COLOURS = {
@@ -39,7 +40,8 @@ ADMIN_ENROLL_INLINE_LIMIT = 20_000  # larger selections are enrolled by a worker
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     list_display = [
         "name",
         "phone",
@@ -136,7 +138,7 @@ class DeviceAdmin(admin.ModelAdmin):
             return "(after saving)"
         return f"/webhooks/gateway/{obj.pk}/  (HMAC-SHA512 with the webhook secret)"
 
-    @admin.action(description="Pause the selected devices")
+    @admin.action(description="Pause the selected devices", permissions=["change"])
     def pause(self, request, queryset):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
@@ -146,7 +148,7 @@ class DeviceAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"Paused {count} device(s).")
 
-    @admin.action(description="Resume the selected devices")
+    @admin.action(description="Resume the selected devices", permissions=["change"])
     def resume(self, request, queryset):
         count = services.devices_set_status(
             device_ids=queryset.values_list("pk", flat=True),
@@ -177,7 +179,7 @@ class StepFormSet(forms.BaseInlineFormSet):
             positions.add(position)
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ScopedInlineMixin, admin.TabularInline):
     model = Step
     formset = StepFormSet
     extra = 1
@@ -185,7 +187,8 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
     list_filter = ["is_active", "workspace"]
     list_select_related = ["workspace"]
@@ -241,7 +244,8 @@ class SequenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
+    workspace_path = "sequence__workspace"
     list_display = [
         "id",
         "lead_link",
@@ -262,7 +266,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Stop the selected enrollments")
+    @admin.action(description="Stop the selected enrollments", permissions=["change"])
     def stop(self, request, queryset):
         ids = list(queryset.filter(status=Enrollment.Status.ACTIVE).values_list("id", flat=True))
         count = services.enrollment_stop_many(
@@ -272,7 +276,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class MessageAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
     list_display = [
         "id",
         "lead_link",
@@ -304,12 +308,24 @@ class MessageAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
 
 
 class EnrollForm(forms.Form):
-    sequence = forms.ModelChoiceField(queryset=Sequence.objects.filter(is_active=True))
+    sequence = forms.ModelChoiceField(queryset=Sequence.objects.none())
+
+    def __init__(self, *args, workspace_ids=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        sequences = selectors.sequences_for(workspace_ids=workspace_ids)
+        self.fields["sequence"].queryset = sequences.filter(is_active=True)
 
 
-@admin.action(description="Enroll in a sequence…")
+def _may_enroll(modeladmin, request) -> bool:
+    return request.user.has_perm("broadcast.add_enrollment")
+
+
+@admin.action(description="Enroll in a sequence…", permissions=["enroll"])
 def enroll_in_sequence(modeladmin, request, queryset):
-    form = EnrollForm(request.POST if "apply" in request.POST else None)
+    form = EnrollForm(
+        request.POST if "apply" in request.POST else None,
+        workspace_ids=workspace_ids_for(request.user),
+    )
     if form.is_bound and form.is_valid():
         sequence = form.cleaned_data["sequence"]
         ids = queryset.filter(
@@ -360,3 +376,4 @@ def enroll_in_sequence(modeladmin, request, queryset):
 # The lead admin lives in a lower layer (leads cannot import broadcast), so the action is
 # attached from here.
 LeadAdmin.actions = [*LeadAdmin.actions, enroll_in_sequence]
+LeadAdmin.has_enroll_permission = _may_enroll

@@ -3,12 +3,13 @@ from django.utils.html import format_html_join
 
 from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook, WebhookEvent
 from calllogs.services import webhook_url
-from core.admin import BigTableAdmin
-from leads.admin_links import LeadLinkMixin
+from core.admin import ScopedBigTableAdmin, WorkspaceScopedAdmin
+from leads.admin_links import LeadLinkMixin, LeadScopedAdminMixin
 
 
 @admin.register(ServerHook)
-class ServerHookAdmin(admin.ModelAdmin):
+class ServerHookAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # a server's secret: admins only
     list_display = ["server", "last_sync_at", "last_sync_rows", "sync_watermark", "last_error"]
     list_select_related = ["server"]
     search_fields = ["server__name"]
@@ -46,7 +47,7 @@ class ServerHookAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(LeadLinkMixin, BigTableAdmin):
+class CallLogAdmin(LeadScopedAdminMixin, LeadLinkMixin, ScopedBigTableAdmin):
     list_display = [
         "call_time",
         "uniqueid",
@@ -70,7 +71,8 @@ class CallLogAdmin(LeadLinkMixin, BigTableAdmin):
 
 
 @admin.register(DispositionMap)
-class DispositionMapAdmin(admin.ModelAdmin):
+class DispositionMapAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # what a VICIdial status means for every workspace: admins only
     list_display = ["status", "name", "action", "final"]
     list_editable = ["action", "final"]
     list_filter = ["action", "final"]
@@ -78,7 +80,8 @@ class DispositionMapAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(admin.ModelAdmin):
+class ReconciliationRunAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # per server: admins only
     list_display = [
         "day",
         "server",
@@ -97,8 +100,10 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(WorkspaceScopedAdmin):
     """Call-URL requests stored but not applied yet (normally empty within seconds)."""
+
+    workspace_path = None  # per server: admins only
 
     list_display = ["id", "server", "received_at", "params"]
     list_filter = ["server"]

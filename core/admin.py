@@ -1,9 +1,12 @@
-"""Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables."""
+"""Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables,
+and the workspace scoping every ModelAdmin builds on."""
 
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
+
+from core.scope import workspace_ids_for
 
 admin.site.site_header = "Leadbrain"
 admin.site.site_title = "Leadbrain admin"
@@ -42,3 +45,118 @@ class BigTableAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
+
+
+class ScopedChoicesMixin:
+    """Foreign-key and many-to-many choices limited to what the person may see: when the
+    related model's admin is workspace-scoped, its queryset for this request is the choice
+    list (a manager never picks, nor learns the name of, another workspace's row). Models of
+    no workspace (a VICIdial server) stay choosable: they hold no workspace's data."""
+
+    def _scoped_choices(self, db_field, request):
+        related = self.admin_site._registry.get(db_field.related_model)
+        if not isinstance(related, WorkspaceScopedAdmin) or related.workspace_path is None:
+            return None
+        if workspace_ids_for(request.user) is None:
+            return None
+        return related.scoped_queryset(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        queryset = self._scoped_choices(db_field, request)
+        if queryset is not None:
+            kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        queryset = self._scoped_choices(db_field, request)
+        if queryset is not None:
+            kwargs["queryset"] = queryset
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A foreign-key filter whose choices are the related rows the person may see."""
+
+    def field_choices(self, field, request, model_admin):
+        related = model_admin.admin_site._registry.get(field.related_model)
+        scoped = isinstance(related, WorkspaceScopedAdmin) and related.workspace_path is not None
+        if not scoped or workspace_ids_for(request.user) is None:
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin) or ()
+        rows = related.scoped_queryset(request).order_by(*ordering)
+        return [(row.pk, str(row)) for row in rows]
+
+
+class WorkspaceScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
+    """A ModelAdmin whose every row, choice, action and object page is limited to the
+    person's workspaces (``core.scope``; superusers and the admin role see all).
+
+    ``workspace_path`` is the lookup from the model to its workspace (``"workspace"``,
+    ``"pk"`` for the workspace itself, ``"sequence__workspace"``...). ``None``: the model
+    belongs to no workspace (VICIdial servers, dispositions) and only people who see every
+    workspace see it at all. Models reached through a lead override ``scope_queryset``
+    (``leads.admin_links.LeadScopedAdminMixin``). Actions and custom views get rows from
+    ``get_queryset``, so they are scoped too; object pages of rows out of scope answer as
+    for rows that do not exist.
+    """
+
+    workspace_path: str | None = None
+
+    def scope_queryset(self, request, queryset, workspace_ids):
+        """``queryset`` limited to ``workspace_ids`` (a frozenset, never None)."""
+        if self.workspace_path is None:
+            return queryset.none()
+        return queryset.filter(**{f"{self.workspace_path}__in": workspace_ids})
+
+    def scoped_queryset(self, request):
+        """The model's rows this person may see, without the changelist's annotations."""
+        queryset = self.model._default_manager.get_queryset()
+        workspace_ids = workspace_ids_for(request.user)
+        if workspace_ids is None:
+            return queryset
+        return self.scope_queryset(request, queryset, workspace_ids)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        workspace_ids = workspace_ids_for(request.user)
+        if workspace_ids is None:
+            return queryset
+        return self.scope_queryset(request, queryset, workspace_ids)
+
+    def get_list_filter(self, request):
+        """Plain foreign-key filters list only the related rows in scope."""
+        result = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and "__" not in entry:
+                field = self.model._meta.get_field(entry)
+                if field.is_relation and field.related_model is not None:
+                    entry = (entry, ScopedRelatedFieldListFilter)
+            result.append(entry)
+        return result
+
+    def _in_scope_model(self, request) -> bool:
+        return self.workspace_path is not None or workspace_ids_for(request.user) is None
+
+    def has_module_permission(self, request):
+        return self._in_scope_model(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._in_scope_model(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return self._in_scope_model(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self._in_scope_model(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._in_scope_model(request) and super().has_delete_permission(request, obj)
+
+
+class ScopedInlineMixin(ScopedChoicesMixin):
+    """For inlines: the same scoped choices as ``WorkspaceScopedAdmin`` (the parent's admin
+    scopes the rows)."""
+
+
+class ScopedBigTableAdmin(WorkspaceScopedAdmin, BigTableAdmin):
+    """A scoped changelist over millions of rows."""

@@ -9,19 +9,20 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.actors import user_actor
-from core.admin import BigTableAdmin
+from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
 from core.errors import ApplicationError
+from core.scope import workspace_ids_for
 from leads import fields as lead_fields
 from leads import services
 from leads.admin_filters import CreatedFilter, WorkspaceFilter
-from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.csv_import import CsvImportError, csv_import, csv_report
-from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
+from leads.models import ApiKey, Lead, LeadEvent, Membership, Suppression, Workspace
 from leads.normalize import normalize_email, normalize_phone
-from leads.selectors import lead_history, lead_search
+from leads.selectors import lead_history, lead_scope_q, lead_search, workspaces_visible
 
 
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(ScopedInlineMixin, admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
@@ -34,7 +35,8 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "pk"
     list_display = ["name", "slug", "kind", "is_active", "active_keys", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "slug"]
@@ -53,7 +55,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def active_keys(self, obj):
         return obj._keys
 
-    @admin.action(description="Create an API key (shown once)")
+    def has_add_api_key_permission(self, request):
+        return request.user.has_perm("leads.add_apikey")
+
+    @admin.action(description="Create an API key (shown once)", permissions=["add_api_key"])
     def create_api_key(self, request, queryset):
         for workspace in queryset:
             _, raw = services.api_key_create(workspace=workspace)
@@ -69,9 +74,17 @@ class ApiKeyForm(forms.ModelForm):
         model = ApiKey
         fields = ["workspace", "name", "is_staff"]
 
+    def clean(self):
+        data = super().clean()
+        workspace = data.get("workspace")
+        if data.get("is_staff") and workspace and workspace.kind != Workspace.Kind.INTERNAL:
+            self.add_error("is_staff", "Staff keys belong to internal workspaces only.")
+        return data
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     form = ApiKeyForm
     list_display = [
         "prefix",
@@ -88,7 +101,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["workspace", "prefix", "created_at", "last_used_at", "revoked_at"] if obj else []
+        if obj:
+            return ["workspace", "prefix", "is_staff", "created_at", "last_used_at", "revoked_at"]
+        # A staff key manages routing for every workspace: only people who see them all
+        # may make one.
+        return [] if workspace_ids_for(request.user) is None else ["is_staff"]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -103,7 +120,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             request, f"Copy the new key now, it is not shown again: {raw}", messages.WARNING
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
@@ -113,8 +130,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 class CsvImportForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=Workspace.objects.filter(is_active=True))
+    workspace = forms.ModelChoiceField(queryset=Workspace.objects.none())
     file = forms.FileField(help_text="CSV, UTF-8, with a header row (phone and/or email).")
+
+    def __init__(self, *args, workspace_ids=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        visible = workspaces_visible(workspace_ids=workspace_ids)
+        self.fields["workspace"].queryset = visible.filter(is_active=True)
 
 
 class LeadChangeForm(forms.ModelForm):
@@ -136,7 +158,8 @@ def _stream_csv(queryset):
 
 
 @admin.register(Lead)
-class LeadAdmin(BigTableAdmin):
+class LeadAdmin(ScopedBigTableAdmin):
+    workspace_path = "workspace"  # or the destination workspace: see scope_queryset
     form = LeadChangeForm
     change_list_template = "admin/leads/lead/change_list.html"
     list_display = [
@@ -204,6 +227,12 @@ class LeadAdmin(BigTableAdmin):
     def has_add_permission(self, request):
         return False  # leads come in through the API or the CSV import
 
+    def scope_queryset(self, request, queryset, workspace_ids):
+        return queryset.filter(lead_scope_q(workspace_ids))
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("leads.export_lead")
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
@@ -246,7 +275,7 @@ class LeadAdmin(BigTableAdmin):
         except ApplicationError as exc:
             self.message_user(request, f"Not saved: {exc.errors or exc.message}", messages.ERROR)
 
-    @admin.action(description="Export selected leads as CSV")
+    @admin.action(description="Export selected leads as CSV", permissions=["export"])
     def export_csv(self, request, queryset):
         response = StreamingHttpResponse(_stream_csv(queryset), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="leads.csv"'
@@ -267,9 +296,13 @@ class LeadAdmin(BigTableAdmin):
         ] + super().get_urls()
 
     def import_csv_view(self, request):
-        if not self.has_view_permission(request) or not request.user.has_perm("leads.change_lead"):
+        if not self.has_view_permission(request) or not request.user.has_perm("leads.add_lead"):
             raise Http404
-        form = CsvImportForm(request.POST or None, request.FILES or None)
+        form = CsvImportForm(
+            request.POST or None,
+            request.FILES or None,
+            workspace_ids=workspace_ids_for(request.user),
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 summary = csv_import(
@@ -310,12 +343,18 @@ class LeadAdmin(BigTableAdmin):
 
 
 class SuppressionForm(forms.ModelForm):
+    # Set by SuppressionAdmin.get_form: people who see only some workspaces add suppressions
+    # to one of them, never global ones.
+    workspace_required = False
+
     class Meta:
         model = Suppression
         fields = ["kind", "value", "workspace", "reason", "source"]
 
     def clean(self):
         data = super().clean()
+        if self.workspace_required and not data.get("workspace"):
+            self.add_error("workspace", "Choose one of your workspaces.")
         kind, value = data.get("kind"), data.get("value")
         if kind and value:
             try:
@@ -330,13 +369,19 @@ class SuppressionForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     form = SuppressionForm
     list_display = ["value", "kind", "workspace", "reason", "source", "created_at"]
     list_filter = ["kind", "source"]
     list_select_related = ["workspace"]
     search_fields = ["=value"]
     ordering = ["-created_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.workspace_required = workspace_ids_for(request.user) is not None
+        return form
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -354,7 +399,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadEvent)
-class LeadEventAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class LeadEventAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
     list_display = ["created_at", "lead_link", "kind", "message", "actor"]
     list_filter = ["kind"]
     ordering = ["-created_at"]
@@ -369,3 +414,40 @@ class LeadEventAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "workspace", "role"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(WorkspaceScopedAdmin):
+    """Who works where, with which role (the role's group and ``is_staff`` follow)."""
+
+    workspace_path = "workspace"
+    form = MembershipForm
+    list_display = ["user", "workspace", "role", "created_at"]
+    list_filter = ["role", WorkspaceFilter]
+    list_select_related = ["user", "workspace"]
+    search_fields = ["user__username", "user__email"]
+    autocomplete_fields = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "workspace"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = services.membership_set(user=obj.user, workspace=obj.workspace, role=obj.role)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        services.membership_remove(user=obj.user, workspace=obj.workspace)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "workspace"):
+            self.delete_model(request, membership)

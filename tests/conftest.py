@@ -2,7 +2,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from core.roles import roles_upsert
 from leads.models import ApiKey, Workspace
+from leads.services import member_create
 
 # Shared fixtures of external-system doubles (usable from any test folder).
 pytest_plugins = ["tests.dialer.fixtures", "tests.calllogs.fixtures", "tests.broadcast.fixtures"]
@@ -43,3 +45,14 @@ def api_client(api_key) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
     return client
+
+
+@pytest.fixture
+def roles(db) -> None:
+    """The role groups with their permissions, as ``manage.py setup_roles`` makes them."""
+    roles_upsert()
+
+
+def make_member(username: str, workspace: Workspace, role: str, password: str = "pw-Secret-1"):
+    """A person with ``role`` in ``workspace`` (needs the ``roles`` fixture)."""
+    return member_create(username=username, workspace=workspace, role=role, password=password)
