@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
+from django_celery_beat import admin as celery_beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from core.scope import workspace_ids_for
 
@@ -160,3 +162,30 @@ class ScopedInlineMixin(ScopedChoicesMixin):
 
 class ScopedBigTableAdmin(WorkspaceScopedAdmin, BigTableAdmin):
     """A scoped changelist over millions of rows."""
+
+
+def _guarded(action):
+    """A third-party action that changes data, allowed only with the change permission."""
+
+    def guarded(modeladmin, request, queryset):
+        return action(modeladmin, request, queryset)
+
+    guarded.__name__ = action.__name__
+    guarded.short_description = getattr(action, "short_description", action.__name__)
+    guarded.allowed_permissions = ("change",)
+    return guarded
+
+
+class PeriodicTaskAdmin(celery_beat_admin.PeriodicTaskAdmin):
+    """django-celery-beat's admin, whose actions (enable, disable, toggle, run now) declare
+    no permission: here they need the change permission, like every Leadbrain action."""
+
+    enable_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.enable_tasks)
+    disable_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.disable_tasks)
+    toggle_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.toggle_tasks)
+    run_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.run_tasks)
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)

@@ -56,3 +56,11 @@ def roles(db) -> None:
 def make_member(username: str, workspace: Workspace, role: str, password: str = "pw-Secret-1"):
     """A person with ``role`` in ``workspace`` (needs the ``roles`` fixture)."""
     return member_create(username=username, workspace=workspace, role=role, password=password)
+
+
+@pytest.fixture
+def worlds(roles):
+    """Two workspaces with one of everything (``tests.scoping``): (mine, theirs)."""
+    from tests.scoping import make_worlds
+
+    return make_worlds()

@@ -92,3 +92,9 @@ def make_world(name: str, server: ViciServer, n: int) -> World:
 
 def _key_prefix(raw: str) -> str:
     return raw.split("_")[1]
+
+
+def make_worlds() -> tuple[World, World]:
+    """("mine", "theirs"): the first is the one the test's person belongs to."""
+    server = ViciServer.objects.create(name="vici1", api_url="http://127.0.0.1:9/", api_user="u")
+    return make_world("mine", server, 1), make_world("theirs", server, 2)

@@ -8,11 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from core.admin import WorkspaceScopedAdmin
-from dialer.models import ViciServer
 from leads.models import Lead, LeadEvent, Workspace
 from routing.models import RoutingRule
 from tests.conftest import make_member
-from tests.scoping import make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +30,6 @@ SCOPED = {
     "broadcast_message": lambda w: w.message,
     "calllogs_calllog": lambda w: w.call,
 }
-
-
-@pytest.fixture
-def worlds(roles):
-    server = ViciServer.objects.create(name="vici1", api_url="http://127.0.0.1:9/", api_user="u")
-    return make_world("mine", server, 1), make_world("theirs", server, 2)
 
 
 @pytest.fixture
