@@ -124,8 +124,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
-LOGIN_REDIRECT_URL = "leads-page:search"
+# Everyone signs in at /login/ (agents only there: they are not staff); the admin has its own.
+LOGIN_URL = "leads-page:login"
+LOGIN_REDIRECT_URL = "leads-page:queue"
+LOGOUT_REDIRECT_URL = "leads-page:login"
 
 # Bodies over this size get a 413 (default 4 MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=4 * 1024 * 1024)
