@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 services: install
-	$(BIN)/python scripts/services.py --mariadb
+	$(BIN)/python scripts/services.py --mariadb --chromium
 
 lint: install
 	$(BIN)/ruff check .
@@ -30,6 +30,7 @@ test: services lint
 run: services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py setup_roles
 	$(BIN)/python manage.py load_demo_data
 	$(BIN)/python manage.py load_demo_broadcast
 	$(BIN)/python scripts/run.py

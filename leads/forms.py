@@ -21,7 +21,7 @@ class OutcomeForm(forms.Form):
         ("not_interested", "Not interested"),
         ("dnc", "Do not contact"),
     ]
-    outcome = forms.ChoiceField(choices=OUTCOMES)
+    outcome = forms.ChoiceField(choices=OUTCOMES, widget=forms.RadioSelect)
     callback_at = forms.DateTimeField(
         required=False,
         label="Call back at (the lead's local time)",
