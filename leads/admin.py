@@ -334,7 +334,7 @@ class LeadAdmin(ScopedBigTableAdmin):
         return render(request, "admin/leads/lead/import_csv.html", context)
 
     def import_report_view(self, request, token):
-        report = csv_report(token)
+        report = csv_report(token, actor=user_actor(request.user))
         if report is None:
             raise Http404("This report has expired.")
         response = HttpResponse(report, content_type="text/csv")

@@ -130,9 +130,13 @@ def csv_import(*, workspace: Workspace, raw: bytes, actor: str) -> ImportSummary
     if chunk:
         flush(chunk)
     token = secrets.token_urlsafe(16)
-    cache.set(f"csv-report:{token}", report.getvalue(), REPORT_TTL)
+    cache.set(f"csv-report:{token}", {"actor": actor, "csv": report.getvalue()}, REPORT_TTL)
     return ImportSummary(counts=counts, report_token=token, rows=total)
 
 
-def csv_report(token: str) -> str | None:
-    return cache.get(f"csv-report:{token}")
+def csv_report(token: str, *, actor: str) -> str | None:
+    """The per-row report of an import, for the person who ran it only."""
+    stored = cache.get(f"csv-report:{token}")
+    if not isinstance(stored, dict) or stored.get("actor") != actor:
+        return None
+    return str(stored["csv"])
