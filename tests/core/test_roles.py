@@ -78,3 +78,10 @@ def test_create_member_command(roles, workspace, capsys):
     member = Membership.objects.get(user__username="carl")
     assert member.role == "agent" and member.workspace == workspace
     assert member.user.check_password("pw-Secret-1")
+
+
+def test_create_api_key_command_refuses_a_partner_staff_key(partner_workspace):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="internal workspaces only"):
+        call_command("create_api_key", "partner", "--staff")
