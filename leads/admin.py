@@ -12,12 +12,15 @@ from core.actors import user_actor
 from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
 from core.errors import ApplicationError
 from core.scope import workspace_ids_for
+from leads import (
+    admin_people,  # noqa: F401 (registers the membership admin)
+    services,
+)
 from leads import fields as lead_fields
-from leads import services
 from leads.admin_filters import CreatedFilter, WorkspaceFilter
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.csv_import import CsvImportError, csv_import, csv_report
-from leads.models import ApiKey, Lead, LeadEvent, Membership, Suppression, Workspace
+from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import normalize_email, normalize_phone
 from leads.selectors import lead_history, lead_scope_q, lead_search, workspaces_visible
 
@@ -414,40 +417,3 @@ class LeadEventAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, Sco
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-class MembershipForm(forms.ModelForm):
-    class Meta:
-        model = Membership
-        fields = ["user", "workspace", "role"]
-
-
-@admin.register(Membership)
-class MembershipAdmin(WorkspaceScopedAdmin):
-    """Who works where, with which role (the role's group and ``is_staff`` follow)."""
-
-    workspace_path = "workspace"
-    form = MembershipForm
-    list_display = ["user", "workspace", "role", "created_at"]
-    list_filter = ["role", WorkspaceFilter]
-    list_select_related = ["user", "workspace"]
-    search_fields = ["user__username", "user__email"]
-    autocomplete_fields = ["user"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["user", "workspace"] if obj else []
-
-    def save_model(self, request, obj, form, change):
-        try:
-            saved = services.membership_set(user=obj.user, workspace=obj.workspace, role=obj.role)
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return
-        obj.pk = saved.pk
-
-    def delete_model(self, request, obj):
-        services.membership_remove(user=obj.user, workspace=obj.workspace)
-
-    def delete_queryset(self, request, queryset):
-        for membership in queryset.select_related("user", "workspace"):
-            self.delete_model(request, membership)

@@ -85,3 +85,20 @@ def test_create_api_key_command_refuses_a_partner_staff_key(partner_workspace):
 
     with pytest.raises(CommandError, match="internal workspaces only"):
         call_command("create_api_key", "partner", "--staff")
+
+
+def test_memberships_added_and_removed_in_the_admin_keep_groups_and_staff_in_step(
+    admin_client, roles, workspace, django_user_model
+):
+    person = django_user_model.objects.create_user("pat")
+    response = admin_client.post(
+        "/admin/leads/membership/add/",
+        {"user": person.pk, "workspace": workspace.pk, "role": "manager"},
+    )
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.is_staff and list(person.groups.values_list("name", flat=True)) == ["manager"]
+    membership = Membership.objects.get(user=person)
+    admin_client.post(f"/admin/leads/membership/{membership.pk}/delete/", {"post": "yes"})
+    person.refresh_from_db()
+    assert not person.is_staff and not person.groups.exists()
