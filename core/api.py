@@ -1,5 +1,6 @@
 """DRF plumbing shared by every app: one error shape, cursor pagination, the list of a
-lead's sub-records."""
+lead's sub-records, and who may call a view (an API key, or a person with the model
+permission of the method)."""
 
 import logging
 from collections.abc import Callable
