@@ -1,7 +1,10 @@
 """Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables,
 and the workspace scoping every ModelAdmin builds on."""
 
+import json
+
 from django.contrib import admin
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -16,7 +19,9 @@ admin.site.index_title = "Lead flow"
 
 
 class EstimatedCountPaginator(Paginator):
-    """Uses the planner's row estimate when the queryset is unfiltered and large."""
+    """Counts exactly only what is small: the planner's estimate of the rows (the table's
+    statistics when unfiltered; the plan's row estimate when filtered, as a manager's scoped
+    changelist always is) decides, and a large result shows the estimate."""
 
     exact_below = 10_000
 
@@ -24,21 +29,37 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:
         queryset = self.object_list
         query = getattr(queryset, "query", None)
-        if query is None or query.where:
+        if query is None:
             return super().count
+        estimate = self._plan_rows(queryset) if query.where else self._table_rows(queryset)
+        if estimate < self.exact_below:
+            return super().count
+        return estimate
+
+    @staticmethod
+    def _table_rows(queryset) -> int:
         table = queryset.model._meta.db_table
-        using = queryset.db
-        with connections[using].cursor() as cursor:
+        with connections[queryset.db].cursor() as cursor:
             cursor.execute(
                 "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0)::bigint FROM pg_class c "
                 "WHERE c.oid = to_regclass(%s) OR c.oid IN "
                 "(SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
                 [table, table],
             )
-            estimate = int(cursor.fetchone()[0])
-        if estimate < self.exact_below:
-            return super().count
-        return estimate
+            return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def _plan_rows(queryset) -> int:
+        try:
+            sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # queryset.none(), or a filter that can match nothing
+            return 0
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
 
 
 class BigTableAdmin(admin.ModelAdmin):
