@@ -1,5 +1,6 @@
 """An agent on the desk, in a real browser, on a desktop and on a phone-sized screen."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -32,7 +33,7 @@ def test_agent_finds_a_lead_by_phone_sets_a_callback_and_adds_a_note(open_page, 
 
     page = open_page(viewport)
     sign_in(page, "/login/", "ann", PASSWORD)
-    expect(page).to_have_url(f"{page.context._impl_obj._options.get('baseURL', '')}/leads/")
+    expect(page).to_have_url(re.compile(r"/leads/$"))
     expect(page.get_by_role("heading", name="Callbacks due")).to_be_visible()
 
     page.keyboard.press("/")  # the search box, from the keyboard
@@ -74,5 +75,5 @@ def test_an_agent_never_sees_the_admin(open_page, roles):
     sign_in(page, "/login/", "ann", PASSWORD)
     expect(page.get_by_role("link", name="Admin")).to_have_count(0)
     page.goto("/admin/")
-    expect(page).to_have_url(f"{page.url.split('/admin/')[0]}/admin/login/?next=/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
     expect(page.locator("body")).to_contain_text("not authorized")
