@@ -40,7 +40,10 @@ def queue(request):
         if not context["results"] and q.isdigit():
             context["archived"] = lead_get(lead_id=int(q), workspace_ids=workspace_ids)
     else:
-        context["queue"] = desk_queue(workspace_ids=workspace_ids, now=timezone.now())
+        context["queue"] = queue = desk_queue(workspace_ids=workspace_ids, now=timezone.now())
+        for lead in queue.callbacks_due:  # the promise in the lead's own time
+            zone = lead_timezone(lead)
+            lead.callback_label = f"{lead.callback_at.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
     return render(request, "leads/queue.html", context)
 
 

@@ -2,6 +2,7 @@
 (through the shared services), the live timeline, scope, and bounded queries."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -47,8 +48,11 @@ def test_the_queue_puts_due_callbacks_first_and_hides_other_workspaces(agent, te
     contacted = LeadFactory(workspace=team, status="contacted")
     LeadFactory(status="routed")  # another workspace's
     LeadFactory(workspace=team, status="sale")  # closed
-    queue = agent.get("/leads/").context["queue"]
+    page = agent.get("/leads/")
+    queue = page.context["queue"]
     assert queue.callbacks_due == [due]
+    local = due.callback_at.astimezone(ZoneInfo("America/New_York"))
+    assert f"{local:%Y-%m-%d %H:%M} America/New_York" in page.content.decode()
     assert set(queue.new) == {new, routed_in}
     assert set(queue.contacted) == {later, contacted}
 
@@ -108,7 +112,7 @@ def test_a_callback_is_set_in_the_lead_time_zone(agent, team):
     assert response.status_code == 302
     lead.refresh_from_db()
     assert lead.status == "callback"
-    local = lead.callback_at.astimezone(__import__("zoneinfo").ZoneInfo("America/Los_Angeles"))
+    local = lead.callback_at.astimezone(ZoneInfo("America/Los_Angeles"))
     assert local.strftime("%Y-%m-%dT%H:%M") == when
     kinds = set(LeadEvent.objects.filter(lead_id=lead.pk).values_list("kind", flat=True))
     assert {"callback_set", "status_changed"} <= kinds
