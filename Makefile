@@ -24,7 +24,7 @@ dev-keys: .run/dev-keys
 	$(PYTHON) scripts/dev_keys.py > $@.tmp && mv $@.tmp $@
 
 services: install
-	$(BIN)/python scripts/services.py --mariadb
+	$(BIN)/python scripts/services.py --mariadb --chromium
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,6 +44,7 @@ prod-smoke: dev-keys services
 run: dev-keys services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py setup_roles
 	$(BIN)/python manage.py load_demo_data
 	$(BIN)/python manage.py load_demo_broadcast
 	$(BIN)/python scripts/run.py

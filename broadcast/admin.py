@@ -12,8 +12,13 @@ from broadcast.admin_forms import DeviceForm
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
 from core.actors import user_actor
-from core.admin import SAFE_JSON_FORMFIELDS, BigTableAdmin
-from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
+from core.admin import (
+    SAFE_JSON_FORMFIELDS,
+    ScopedBigTableAdmin,
+    ScopedInlineMixin,
+    WorkspaceScopedAdmin,
+)
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.models import Lead
 
 STATUS_COLOURS = {
@@ -37,7 +42,8 @@ SAMPLE_LEAD = {
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     form = DeviceForm  # the API key and webhook secret are write-only
     list_display = [
         "name",
@@ -194,7 +200,7 @@ class StepFormSet(forms.BaseInlineFormSet):
             positions.add(position)
 
 
-class StepInline(admin.TabularInline):
+class StepInline(ScopedInlineMixin, admin.TabularInline):
     model = Step
     formset = StepFormSet
     extra = 1
@@ -202,7 +208,8 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     formfield_overrides = SAFE_JSON_FORMFIELDS
     list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
     list_filter = ["is_active", "workspace"]
@@ -259,7 +266,8 @@ class SequenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
+    workspace_path = "sequence__workspace"
     list_display = [
         "id",
         "lead_link",
@@ -290,7 +298,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class MessageAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
     list_display = [
         "id",
         "lead_link",

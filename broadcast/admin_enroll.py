@@ -7,18 +7,22 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.template.response import TemplateResponse
 
-from broadcast import services
+from broadcast import selectors, services
 from broadcast.models import EnrollmentRequest, Sequence
 from core.actors import user_actor
+from core.admin import WorkspaceScopedAdmin
 from core.errors import ApplicationError
+from core.scope import workspace_ids_for
 from leads.admin import LeadAdmin
 
 ADMIN_ENROLL_INLINE_LIMIT = 20_000  # larger selections are enrolled by a worker
 
 
 @admin.register(EnrollmentRequest)
-class EnrollmentRequestAdmin(admin.ModelAdmin):
+class EnrollmentRequestAdmin(WorkspaceScopedAdmin):
     """Enrollment work waiting in its table: for an active device, or for a worker."""
+
+    workspace_path = "sequence__workspace"
 
     list_display = [
         "id",
@@ -90,12 +94,20 @@ class EnrollmentRequestAdmin(admin.ModelAdmin):
 
 
 class EnrollForm(forms.Form):
-    sequence = forms.ModelChoiceField(queryset=Sequence.objects.filter(is_active=True))
+    sequence = forms.ModelChoiceField(queryset=Sequence.objects.none())
+
+    def __init__(self, *args, workspace_ids=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        sequences = selectors.sequences_for(workspace_ids=workspace_ids)
+        self.fields["sequence"].queryset = sequences.filter(is_active=True)
 
 
 @admin.action(description="Enroll in a sequence…", permissions=["enroll"])
 def enroll_in_sequence(modeladmin, request, queryset):
-    form = EnrollForm(request.POST if "apply" in request.POST else None)
+    form = EnrollForm(
+        request.POST if "apply" in request.POST else None,
+        workspace_ids=workspace_ids_for(request.user),
+    )
     if form.is_bound and form.is_valid():
         sequence = form.cleaned_data["sequence"]
         ids = queryset.filter(

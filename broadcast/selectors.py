@@ -1,13 +1,15 @@
 """Reads of the broadcast app: queue depths for /health and /metrics, a lead's messages and
-enrollments, and the API's lists, scoped to the caller's workspace (None: staff, every one)."""
+enrollments, and the API's lists, scoped to the caller's workspaces (``workspace_ids``; None:
+every one)."""
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
-from leads.models import Lead, Workspace
+from leads.models import Lead
 
 
 def due_message_count() -> int:
@@ -27,33 +29,36 @@ def devices_down_count() -> int:
     return Device.objects.exclude(status=Device.Status.ACTIVE).count()
 
 
-def sequences_for(*, workspace: Workspace | None = None) -> QuerySet[Sequence]:
+WorkspaceIds = Collection[int] | None
+
+
+def sequences_for(*, workspace_ids: WorkspaceIds = None) -> QuerySet[Sequence]:
     queryset = Sequence.objects.all()
-    if workspace is not None:
-        queryset = queryset.filter(workspace=workspace)
+    if workspace_ids is not None:
+        queryset = queryset.filter(workspace_id__in=list(workspace_ids))
     return queryset
 
 
-def sequence_get(*, sequence_id: int, workspace: Workspace | None = None) -> Sequence | None:
-    return sequences_for(workspace=workspace).filter(pk=sequence_id).first()
+def sequence_get(*, sequence_id: int, workspace_ids: WorkspaceIds = None) -> Sequence | None:
+    return sequences_for(workspace_ids=workspace_ids).filter(pk=sequence_id).first()
 
 
 def enrollments_for(
-    *, workspace: Workspace | None = None, lead_id: int | None = None
+    *, workspace_ids: WorkspaceIds = None, lead_id: int | None = None
 ) -> QuerySet[Enrollment]:
     """Enrollments newest first, of one lead if ``lead_id`` is given."""
     queryset = Enrollment.objects.order_by("-id")
-    if workspace is not None:
-        queryset = queryset.filter(sequence__workspace=workspace)
+    if workspace_ids is not None:
+        queryset = queryset.filter(sequence__workspace_id__in=list(workspace_ids))
     if lead_id is not None:
         queryset = queryset.filter(lead_id=lead_id)
     return queryset
 
 
-def enrollment_get(*, enrollment_id: int, workspace: Workspace | None = None) -> Enrollment | None:
+def enrollment_get(*, enrollment_id: int, workspace_ids: WorkspaceIds = None) -> Enrollment | None:
     queryset = Enrollment.objects.filter(pk=enrollment_id)
-    if workspace is not None:
-        queryset = queryset.filter(sequence__workspace=workspace)
+    if workspace_ids is not None:
+        queryset = queryset.filter(sequence__workspace_id__in=list(workspace_ids))
     return queryset.first()
 
 

@@ -12,12 +12,13 @@ from calllogs.models import (
 )
 from calllogs.services import webhook_dead_letters_retry, webhook_url
 from calllogs.services.reconcile import NOT_RECONCILABLE
-from core.admin import BigTableAdmin
-from leads.admin_links import LeadLinkMixin
+from core.admin import ScopedBigTableAdmin, WorkspaceScopedAdmin
+from leads.admin_links import LeadLinkMixin, LeadScopedAdminMixin
 
 
 @admin.register(ServerHook)
-class ServerHookAdmin(admin.ModelAdmin):
+class ServerHookAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # a server's secret: admins only
     list_display = [
         "server",
         "last_sync_at",
@@ -67,7 +68,7 @@ class ServerHookAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallLog)
-class CallLogAdmin(LeadLinkMixin, BigTableAdmin):
+class CallLogAdmin(LeadScopedAdminMixin, LeadLinkMixin, ScopedBigTableAdmin):
     list_display = [
         "call_time",
         "uniqueid",
@@ -91,7 +92,8 @@ class CallLogAdmin(LeadLinkMixin, BigTableAdmin):
 
 
 @admin.register(DispositionMap)
-class DispositionMapAdmin(admin.ModelAdmin):
+class DispositionMapAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # what a VICIdial status means for every workspace: admins only
     list_display = ["status", "name", "action", "final"]
     list_editable = ["action", "final"]
     list_filter = ["action", "final"]
@@ -99,7 +101,8 @@ class DispositionMapAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(admin.ModelAdmin):
+class ReconciliationRunAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # per server: admins only
     list_display = [
         "day",
         "server",
@@ -118,8 +121,10 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(WorkspaceScopedAdmin):
     """Call-URL requests stored but not applied yet (normally empty within seconds)."""
+
+    workspace_path = None  # per server: admins only
 
     list_display = ["id", "server", "received_at", "params"]
     list_filter = ["server"]
@@ -135,9 +140,11 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDeadLetter)
-class WebhookDeadLetterAdmin(admin.ModelAdmin):
+class WebhookDeadLetterAdmin(WorkspaceScopedAdmin):
     """Call-URL events the drain could not apply, with the reason; "retry" queues them again
     (after a fix), and one that fails again comes back here."""
+
+    workspace_path = None  # per server: admins only
 
     list_display = ["id", "server", "received_at", "failed_at", "error", "params"]
     list_filter = ["server"]

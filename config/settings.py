@@ -157,7 +157,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
+# Everyone signs in at /login/ (agents only there: they are not staff); the admin has its own.
+LOGIN_URL = "leads-page:login"
+LOGIN_REDIRECT_URL = "leads-page:queue"
+LOGOUT_REDIRECT_URL = "leads-page:login"
 
 # Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one
 # address lock that pair out for LOGIN_LOCKOUT_MINUTES (a 429 page); a successful login
@@ -169,13 +172,13 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 AXES_CLIENT_IP_CALLABLE = "core.access.client_ip"
-LOGIN_REDIRECT_URL = "leads-page:search"
 
 # Bodies over this size get a 413 (default 4 MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=4 * 1024 * 1024)

@@ -1,16 +1,22 @@
 """Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables,
-JSON form fields with a nesting limit."""
+JSON form fields with a nesting limit, and the workspace scoping every ModelAdmin builds
+on."""
 
+import json
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+from django_celery_beat import admin as celery_beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from core.json_safe import SafeJSONDecoder
 from core.models import ColdPartition
+from core.scope import workspace_ids_for
 
 admin.site.site_header = "Leadbrain"
 admin.site.site_title = "Leadbrain admin"
@@ -22,7 +28,9 @@ SAFE_JSON_FORMFIELDS = {models.JSONField: {"decoder": SafeJSONDecoder}}
 
 
 class EstimatedCountPaginator(Paginator):
-    """Uses the planner's row estimate when the queryset is unfiltered and large."""
+    """Counts exactly only what is small: the planner's estimate of the rows (the table's
+    statistics when unfiltered; the plan's row estimate when filtered, as a manager's scoped
+    changelist always is) decides, and a large result shows the estimate."""
 
     exact_below = 10_000
 
@@ -30,21 +38,37 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:
         queryset = self.object_list
         query = getattr(queryset, "query", None)
-        if query is None or query.where:
+        if query is None:
             return super().count
+        estimate = self._plan_rows(queryset) if query.where else self._table_rows(queryset)
+        if estimate < self.exact_below:
+            return super().count
+        return estimate
+
+    @staticmethod
+    def _table_rows(queryset) -> int:
         table = queryset.model._meta.db_table
-        using = queryset.db
-        with connections[using].cursor() as cursor:
+        with connections[queryset.db].cursor() as cursor:
             cursor.execute(
                 "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0)::bigint FROM pg_class c "
                 "WHERE c.oid = to_regclass(%s) OR c.oid IN "
                 "(SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
                 [table, table],
             )
-            estimate = int(cursor.fetchone()[0])
-        if estimate < self.exact_below:
-            return super().count
-        return estimate
+            return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def _plan_rows(queryset) -> int:
+        try:
+            sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # queryset.none(), or a filter that can match nothing
+            return 0
+        with connections[queryset.db].cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+            plan = cursor.fetchone()[0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
 
 
 class BigTableAdmin(admin.ModelAdmin):
@@ -55,9 +79,153 @@ class BigTableAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
+class ScopedChoicesMixin:
+    """Foreign-key and many-to-many choices limited to what the person may see: when the
+    related model's admin is workspace-scoped, its queryset for this request is the choice
+    list (a manager never picks, nor learns the name of, another workspace's row). Models of
+    no workspace (a VICIdial server) stay choosable: they hold no workspace's data."""
+
+    def _scoped_choices(self, db_field, request):
+        related = self.admin_site._registry.get(db_field.related_model)
+        if not isinstance(related, WorkspaceScopedAdmin) or related.workspace_path is None:
+            return None
+        if workspace_ids_for(request.user) is None:
+            return None
+        return related.scoped_queryset(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        queryset = self._scoped_choices(db_field, request)
+        if queryset is not None:
+            kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        queryset = self._scoped_choices(db_field, request)
+        if queryset is not None:
+            kwargs["queryset"] = queryset
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A foreign-key filter whose choices are the related rows the person may see."""
+
+    def field_choices(self, field, request, model_admin):
+        related = model_admin.admin_site._registry.get(field.related_model)
+        scoped = isinstance(related, WorkspaceScopedAdmin) and related.workspace_path is not None
+        if not scoped or workspace_ids_for(request.user) is None:
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin) or ()
+        rows = related.scoped_queryset(request).order_by(*ordering)
+        return [(row.pk, str(row)) for row in rows]
+
+
+class WorkspaceScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
+    """A ModelAdmin whose every row, choice, action and object page is limited to the
+    person's workspaces (``core.scope``; superusers and the admin role see all).
+
+    ``workspace_path`` is the lookup from the model to its workspace (``"workspace"``,
+    ``"pk"`` for the workspace itself, ``"sequence__workspace"``...). ``None``: the model
+    belongs to no workspace (VICIdial servers, dispositions) and only people who see every
+    workspace see it at all. Models reached through a lead override ``scope_queryset``
+    (``leads.admin_links.LeadScopedAdminMixin``). Actions and custom views get rows from
+    ``get_queryset``, so they are scoped too; object pages of rows out of scope answer as
+    for rows that do not exist.
+    """
+
+    workspace_path: str | None = None
+
+    def scope_queryset(self, request, queryset, workspace_ids):
+        """``queryset`` limited to ``workspace_ids`` (a frozenset, never None)."""
+        if self.workspace_path is None:
+            return queryset.none()
+        return queryset.filter(**{f"{self.workspace_path}__in": workspace_ids})
+
+    def scoped_queryset(self, request):
+        """The model's rows this person may see, without the changelist's annotations."""
+        queryset = self.model._default_manager.get_queryset()
+        workspace_ids = workspace_ids_for(request.user)
+        if workspace_ids is None:
+            return queryset
+        return self.scope_queryset(request, queryset, workspace_ids)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        workspace_ids = workspace_ids_for(request.user)
+        if workspace_ids is None:
+            return queryset
+        return self.scope_queryset(request, queryset, workspace_ids)
+
+    def get_list_filter(self, request):
+        """Plain foreign-key filters list only the related rows in scope."""
+        result = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and "__" not in entry:
+                field = self.model._meta.get_field(entry)
+                if field.is_relation and field.related_model is not None:
+                    entry = (entry, ScopedRelatedFieldListFilter)
+            result.append(entry)
+        return result
+
+    def _in_scope_model(self, request) -> bool:
+        return self.workspace_path is not None or workspace_ids_for(request.user) is None
+
+    def has_module_permission(self, request):
+        return self._in_scope_model(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._in_scope_model(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return self._in_scope_model(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self._in_scope_model(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._in_scope_model(request) and super().has_delete_permission(request, obj)
+
+
+class ScopedInlineMixin(ScopedChoicesMixin):
+    """For inlines: the same scoped choices as ``WorkspaceScopedAdmin`` (the parent's admin
+    scopes the rows)."""
+
+
+class ScopedBigTableAdmin(WorkspaceScopedAdmin, BigTableAdmin):
+    """A scoped changelist over millions of rows."""
+
+
+def _guarded(action):
+    """A third-party action that changes data, allowed only with the change permission."""
+
+    def guarded(modeladmin, request, queryset):
+        return action(modeladmin, request, queryset)
+
+    guarded.__name__ = action.__name__
+    guarded.short_description = getattr(action, "short_description", action.__name__)
+    guarded.allowed_permissions = ("change",)
+    return guarded
+
+
+class PeriodicTaskAdmin(celery_beat_admin.PeriodicTaskAdmin):
+    """django-celery-beat's admin, whose actions (enable, disable, toggle, run now) declare
+    no permission: here they need the change permission, like every Leadbrain action."""
+
+    enable_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.enable_tasks)
+    disable_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.disable_tasks)
+    toggle_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.toggle_tasks)
+    run_tasks = _guarded(celery_beat_admin.PeriodicTaskAdmin.run_tasks)
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+
+
 @admin.register(ColdPartition)
-class ColdPartitionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ColdPartitionAdmin(WorkspaceScopedAdmin):
     """What left the database for cold storage, and which file holds it (read-only)."""
+
+    workspace_path = None  # files of every workspace: admins only
 
     list_display = ["partition", "parent_table", "month", "rows", "id_min", "id_max", "file_name"]
     list_filter = ["parent_table"]

@@ -1,5 +1,6 @@
 """DRF plumbing shared by every app: one error shape, cursor pagination, the list of a
-lead's sub-records."""
+lead's sub-records, and who may call a view (an API key, or a person with the model
+permission of the method)."""
 
 import logging
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
-from rest_framework import exceptions, pagination, serializers
+from rest_framework import exceptions, pagination, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -55,6 +56,56 @@ def exception_handler(exc, context):
         # flood the log too (and spend the CPU its limit is there to protect).
         response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+METHOD_ACTIONS = {
+    "GET": "view",
+    "HEAD": "view",
+    "OPTIONS": "view",
+    "POST": "add",
+    "PUT": "change",
+    "PATCH": "change",
+    "DELETE": "delete",
+}
+
+
+def required_permissions(view: Any, method: str) -> list[str]:
+    """The model permissions a person needs for ``method`` on ``view``: the view's
+    ``method_permissions[method]`` when given, else ``<app>.<action>_<model>`` of its
+    ``permission_model`` (``"leads.lead"``) and the method's action (GET: view, POST: add,
+    PATCH: change...). A view that names neither lets no person in."""
+    explicit = getattr(view, "method_permissions", {}).get(method)
+    if explicit is not None:
+        return list(explicit)
+    model = getattr(view, "permission_model", None)
+    action = METHOD_ACTIONS.get(method)
+    if model is None or action is None:
+        return ["!no-permission-declared"]
+    app_label, model_name = model.split(".", 1)
+    return [f"{app_label}.{action}_{model_name}"]
+
+
+class KeyOrModelPermission(permissions.BasePermission):
+    """An API key (the view scopes it to its workspace), or a signed-in person with the model
+    permissions the method needs (``required_permissions``; the view scopes them to their
+    workspaces). ``is_staff`` means nothing here: a role's permissions do."""
+
+    staff_key_only = False
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if getattr(user, "is_api_key", False):
+            return bool(user.is_staff) if self.staff_key_only else True
+        if not (user and user.is_authenticated):
+            return False
+        return bool(user.has_perms(required_permissions(view, request.method)))
+
+
+class StaffKeyOrModelPermission(KeyOrModelPermission):
+    """Like ``KeyOrModelPermission``, but an API key must be a staff key."""
+
+    message = "Only staff API keys, or people with the permission, may do this."
+    staff_key_only = True
 
 
 class CursorPagination(pagination.CursorPagination):

@@ -3,9 +3,11 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
-from core.admin import BigTableAdmin
+from core.admin import ScopedBigTableAdmin, WorkspaceScopedAdmin
+from core.scope import workspace_ids_for
 from dialer import selectors, services
 from dialer.models import OutboxItem, ViciList, ViciServer
+from leads.admin_links import LeadScopedAdminMixin
 
 
 class ViciServerForm(forms.ModelForm):
@@ -44,7 +46,8 @@ class ViciServerForm(forms.ModelForm):
 
 
 @admin.register(ViciServer)
-class ViciServerAdmin(admin.ModelAdmin):
+class ViciServerAdmin(WorkspaceScopedAdmin):
+    workspace_path = None  # of no workspace: admins only
     form = ViciServerForm
     list_display = [
         "name",
@@ -86,7 +89,7 @@ class ViciServerAdmin(admin.ModelAdmin):
         if form.cleaned_data.get("password"):
             services.server_set_password(server=obj, password=form.cleaned_data["password"])
 
-    @admin.action(description="Drain the outbox now")
+    @admin.action(description="Drain the outbox now", permissions=["change"])
     def drain_now(self, request, queryset):
         from dialer.tasks import outbox_drain_task
 
@@ -94,7 +97,7 @@ class ViciServerAdmin(admin.ModelAdmin):
         transaction.on_commit(lambda: [outbox_drain_task.delay(i) for i in ids])
         self.message_user(request, f"Drain started for {len(ids)} server(s).")
 
-    @admin.action(description="Resume (after fixing the login)")
+    @admin.action(description="Resume (after fixing the login)", permissions=["change"])
     def resume(self, request, queryset):
         for server in queryset:
             services.server_resume(server=server)
@@ -102,23 +105,26 @@ class ViciServerAdmin(admin.ModelAdmin):
 
 
 @admin.register(ViciList)
-class ViciListAdmin(admin.ModelAdmin):
+class ViciListAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     list_display = [
         "name",
         "list_id",
         "campaign_id",
         "server",
+        "workspace",
         "is_active",
         "duplicate_check",
         "add_to_hopper",
     ]
     list_filter = ["server", "is_active"]
-    list_select_related = ["server"]
+    list_select_related = ["server", "workspace"]
     search_fields = ["name", "=list_id", "campaign_id"]
 
 
 @admin.register(OutboxItem)
-class OutboxItemAdmin(BigTableAdmin):
+class OutboxItemAdmin(LeadScopedAdminMixin, ScopedBigTableAdmin):
+    workspace_path = "lead_id"
     list_display = [
         "id",
         "lead_id",
@@ -144,12 +150,16 @@ class OutboxItemAdmin(BigTableAdmin):
     def short_error(self, obj):
         return obj.last_error[:100]
 
-    @admin.action(description="Retry selected")
+    @admin.action(description="Retry selected", permissions=["change"])
     def retry(self, request, queryset):
         count = services.outbox_retry(item_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} item(s) will be sent again.")
 
-    @admin.action(description="Retry all failed items (of every server)")
+    @admin.action(description="Retry all failed items (of every server)", permissions=["change"])
     def retry_all_failed(self, request, queryset):
-        count = services.outbox_retry_all_failed()
+        if workspace_ids_for(request.user) is not None:  # only the failed items in scope
+            failed = self.get_queryset(request).filter(state=OutboxItem.State.FAILED)
+            count = services.outbox_retry(item_ids=list(failed.values_list("pk", flat=True)))
+        else:
+            count = services.outbox_retry_all_failed()
         self.message_user(request, f"{count} failed item(s) will be sent again.")

@@ -59,6 +59,14 @@ class ViciList(TimeStampedModel):
         DUPSYS = "DUPSYS", "Whole system"
 
     server = models.ForeignKey(ViciServer, on_delete=models.PROTECT, related_name="lists")
+    workspace = models.ForeignKey(
+        "leads.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="vici_lists",
+        help_text="The team whose managers run this list; empty: admins only.",
+    )
     list_id = models.BigIntegerField()
     campaign_id = models.CharField(max_length=20, blank=True)
     name = models.CharField(max_length=100)

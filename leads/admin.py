@@ -5,19 +5,28 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core.actors import user_actor
-from core.admin import SAFE_JSON_FORMFIELDS, BigTableAdmin
+from core.admin import (
+    SAFE_JSON_FORMFIELDS,
+    ScopedBigTableAdmin,
+    ScopedInlineMixin,
+    WorkspaceScopedAdmin,
+)
 from core.errors import ApplicationError
+from core.scope import workspace_ids_for
+from leads import (
+    admin_people,  # noqa: F401 (registers the membership admin)
+    services,
+)
 from leads import fields as lead_fields
-from leads import services
 from leads.admin_csv import LeadCsvAdminMixin
 from leads.admin_filters import CreatedFilter, WorkspaceFilter
-from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import normalize_email, normalize_phone
-from leads.selectors import lead_history, lead_search
+from leads.selectors import lead_history, lead_scope_q, lead_search
 
 
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(ScopedInlineMixin, admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
@@ -30,7 +39,8 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "pk"
     list_display = ["name", "slug", "kind", "is_active", "active_keys", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "slug"]
@@ -49,7 +59,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
     def active_keys(self, obj):
         return obj._keys
 
-    @admin.action(description="Create an API key (shown once)")
+    def has_add_api_key_permission(self, request):
+        return request.user.has_perm("leads.add_apikey")
+
+    @admin.action(description="Create an API key (shown once)", permissions=["add_api_key"])
     def create_api_key(self, request, queryset):
         for workspace in queryset:
             _, raw = services.api_key_create(workspace=workspace)
@@ -65,9 +78,17 @@ class ApiKeyForm(forms.ModelForm):
         model = ApiKey
         fields = ["workspace", "name", "is_staff"]
 
+    def clean(self):
+        data = super().clean()
+        workspace = data.get("workspace")
+        if data.get("is_staff") and workspace and workspace.kind != Workspace.Kind.INTERNAL:
+            self.add_error("is_staff", "Staff keys belong to internal workspaces only.")
+        return data
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     form = ApiKeyForm
     list_display = [
         "prefix",
@@ -84,7 +105,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["workspace", "prefix", "created_at", "last_used_at", "revoked_at"] if obj else []
+        if obj:
+            return ["workspace", "prefix", "is_staff", "created_at", "last_used_at", "revoked_at"]
+        # A staff key manages routing for every workspace: only people who see them all
+        # may make one.
+        return [] if workspace_ids_for(request.user) is None else ["is_staff"]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -99,7 +124,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             request, f"Copy the new key now, it is not shown again: {raw}", messages.WARNING
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
@@ -115,7 +140,8 @@ class LeadChangeForm(forms.ModelForm):
 
 
 @admin.register(Lead)
-class LeadAdmin(LeadCsvAdminMixin, BigTableAdmin):
+class LeadAdmin(LeadCsvAdminMixin, ScopedBigTableAdmin):
+    workspace_path = "workspace"  # or the destination workspace: see scope_queryset
     form = LeadChangeForm
     formfield_overrides = SAFE_JSON_FORMFIELDS
     change_list_template = "admin/leads/lead/change_list.html"
@@ -184,6 +210,12 @@ class LeadAdmin(LeadCsvAdminMixin, BigTableAdmin):
     def has_add_permission(self, request):
         return False  # leads come in through the API or the CSV import
 
+    def scope_queryset(self, request, queryset, workspace_ids):
+        return queryset.filter(lead_scope_q(workspace_ids))
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("leads.export_lead")
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
@@ -228,12 +260,18 @@ class LeadAdmin(LeadCsvAdminMixin, BigTableAdmin):
 
 
 class SuppressionForm(forms.ModelForm):
+    # Set by SuppressionAdmin.get_form: people who see only some workspaces add suppressions
+    # to one of them, never global ones.
+    workspace_required = False
+
     class Meta:
         model = Suppression
         fields = ["kind", "value", "workspace", "reason", "source"]
 
     def clean(self):
         data = super().clean()
+        if self.workspace_required and not data.get("workspace"):
+            self.add_error("workspace", "Choose one of your workspaces.")
         kind, value = data.get("kind"), data.get("value")
         if kind and value:
             try:
@@ -248,13 +286,19 @@ class SuppressionForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspace"
     form = SuppressionForm
     list_display = ["value", "kind", "workspace", "reason", "source", "created_at"]
     list_filter = ["kind", "source"]
     list_select_related = ["workspace"]
     search_fields = ["=value"]
     ordering = ["-created_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.workspace_required = workspace_ids_for(request.user) is not None
+        return form
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -272,7 +316,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadEvent)
-class LeadEventAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class LeadEventAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
     list_display = ["created_at", "lead_link", "kind", "message", "actor"]
     list_filter = ["kind"]
     ordering = ["-created_at"]

@@ -12,14 +12,21 @@ from django.utils.html import format_html
 
 from core.actors import user_actor
 from core.csv_safe import csv_writer
+from core.scope import workspace_ids_for
 from leads import fields as lead_fields
 from leads.csv_import import CsvImportError, ImportSummary, csv_import, csv_report
 from leads.models import Workspace
+from leads.selectors import workspaces_visible
 
 
 class CsvImportForm(forms.Form):
-    workspace = forms.ModelChoiceField(queryset=Workspace.objects.filter(is_active=True))
+    workspace = forms.ModelChoiceField(queryset=Workspace.objects.none())
     file = forms.FileField(help_text="CSV, UTF-8, with a header row (phone and/or email).")
+
+    def __init__(self, *args, workspace_ids=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        visible = workspaces_visible(workspace_ids=workspace_ids)
+        self.fields["workspace"].queryset = visible.filter(is_active=True)
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -47,7 +54,7 @@ def _stream_csv(queryset):
 class LeadCsvAdminMixin:
     """``actions = ["export_csv"]`` plus the import and report views (``get_urls``)."""
 
-    @admin.action(description="Export selected leads as CSV")
+    @admin.action(description="Export selected leads as CSV", permissions=["export"])
     def export_csv(self, request, queryset):
         response = StreamingHttpResponse(_stream_csv(queryset), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="leads.csv"'
@@ -68,9 +75,13 @@ class LeadCsvAdminMixin:
         ] + super().get_urls()
 
     def import_csv_view(self, request):
-        if not self.has_view_permission(request) or not request.user.has_perm("leads.change_lead"):
+        if not self.has_view_permission(request) or not request.user.has_perm("leads.add_lead"):
             raise Http404
-        form = CsvImportForm(request.POST or None, request.FILES or None)
+        form = CsvImportForm(
+            request.POST or None,
+            request.FILES or None,
+            workspace_ids=workspace_ids_for(request.user),
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 summary = csv_import(
@@ -121,7 +132,7 @@ class LeadCsvAdminMixin:
             )
 
     def import_report_view(self, request, token):
-        report = csv_report(token)
+        report = csv_report(token, actor=user_actor(request.user))
         if report is None:
             raise Http404("This report has expired.")
         response = HttpResponse(report, content_type="text/csv")

@@ -3,20 +3,23 @@ from datetime import timedelta
 from django.contrib import admin
 from django.utils import timezone
 
-from leads.models import Workspace
+from core.scope import workspace_ids_for
+from leads.selectors import workspaces_visible
 
 
 class WorkspaceFilter(admin.SimpleListFilter):
-    """Lists workspaces from their own small table (never a DISTINCT over leads)."""
+    """Lists the person's workspaces from their own small table (never a DISTINCT over
+    leads). The changelist's rows are scoped already; this only narrows them."""
 
     title = "workspace"
     parameter_name = "workspace"
 
     def lookups(self, request, model_admin):
-        return [(str(w.pk), w.name) for w in Workspace.objects.only("pk", "name")]
+        workspaces = workspaces_visible(workspace_ids=workspace_ids_for(request.user))
+        return [(str(w.pk), w.name) for w in workspaces.only("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value():
+        if self.value() and self.value().isdigit():
             return queryset.filter(workspace_id=self.value())
         return queryset
 

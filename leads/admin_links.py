@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from leads.selectors import lead_ids_in_scope, lead_scope_q
+
 
 class LeadLinkMixin:
     """Adds a ``lead_link`` column (use it in ``list_display`` / ``readonly_fields``)."""
@@ -28,3 +30,17 @@ class LeadIdSearchMixin:
         if not term:
             return queryset, False
         return (queryset.filter(lead_id=int(term)) if term.isdigit() else queryset.none()), False
+
+
+class LeadScopedAdminMixin:
+    """Rows that belong to a lead are in scope when their lead is (its workspace or the one
+    it was routed to): put before ``core.admin.WorkspaceScopedAdmin`` in the bases.
+    ``workspace_path`` names the lead: ``"lead"`` (a foreign key, joined) or ``"lead_id"``
+    (a bare id column, matched against the ids of the leads in scope)."""
+
+    workspace_path = "lead"
+
+    def scope_queryset(self, request, queryset, workspace_ids):
+        if self.workspace_path == "lead_id":
+            return queryset.filter(lead_id__in=lead_ids_in_scope(workspace_ids=workspace_ids))
+        return queryset.filter(lead_scope_q(workspace_ids, prefix=f"{self.workspace_path}__"))

@@ -16,7 +16,10 @@ class LeadsConfig(AppConfig):
     verbose_name = "Leads"
 
     def ready(self) -> None:
+        from core.scope import register_workspace_resolver
         from core.selectors import register_metric
         from leads import checks  # noqa: F401 - registers the system checks
+        from leads.selectors import user_workspace_ids
 
         register_metric("leads_per_day", leads_last_24h)
+        register_workspace_resolver(user_workspace_ids)

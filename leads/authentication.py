@@ -19,6 +19,7 @@ class WorkspacePrincipal:
 
     is_authenticated = True
     is_anonymous = False
+    is_api_key = True
 
     @property
     def is_staff(self) -> bool:

@@ -196,25 +196,29 @@ def csv_import(*, workspace: Workspace, file: IO[bytes], actor: str) -> ImportSu
     stream.detach()  # the caller's file stays open
     return ImportSummary(
         counts=state.counts,
-        report_token=_store_report(state.report.getvalue()),
+        report_token=_store_report(state.report.getvalue(), actor),
         rows=state.rows,
         problems=state.problems,
         routing_woken=state.announce,
     )
 
 
-def _store_report(report: str) -> str | None:
+def _store_report(report: str, actor: str) -> str | None:
     token = secrets.token_urlsafe(16)
     try:
-        cache.set(f"csv-report:{token}", report, REPORT_TTL)
+        cache.set(f"csv-report:{token}", {"actor": actor, "csv": report}, REPORT_TTL)
     except (ConnectionInterrupted, RedisError):
         logger.warning("the CSV import report could not be stored (cache down)")
         return None
     return token
 
 
-def csv_report(token: str) -> str | None:
+def csv_report(token: str, *, actor: str) -> str | None:
+    """The per-row report of an import, for the person who ran it only."""
     try:
-        return cache.get(f"csv-report:{token}")
+        stored = cache.get(f"csv-report:{token}")
     except (ConnectionInterrupted, RedisError):
         return None
+    if not isinstance(stored, dict) or stored.get("actor") != actor:
+        return None
+    return str(stored["csv"])

@@ -5,7 +5,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
+from core import roles
 from core.models import PartitionedModel, TimeStampedModel
 
 
@@ -42,6 +44,7 @@ class Workspace(TimeStampedModel):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("all_workspaces", "Sees and works in every workspace")]
 
     def __str__(self) -> str:
         return self.name
@@ -57,6 +60,34 @@ class Workspace(TimeStampedModel):
                     )
                 }
             )
+
+
+class Membership(TimeStampedModel):
+    """A person belongs to a workspace with a role; they see only their workspaces.
+
+    The role is also a Django group (``core.roles``) that carries the model permissions;
+    ``leads.services.membership_set`` keeps the person's groups and ``is_staff`` in step.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = roles.ADMIN, "Admin"
+        MANAGER = roles.MANAGER, "Manager"
+        AGENT = roles.AGENT, "Agent"
+        INTEGRATOR = roles.INTEGRATOR, "Integrator"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
 
 
 class ApiKey(TimeStampedModel):
@@ -151,6 +182,9 @@ class Lead(PartitionedModel):
     )
     routing_rule_id = models.BigIntegerField(null=True, blank=True)
 
+    # Desk: when an agent promised to call back (status ``callback``).
+    callback_at = models.DateTimeField(null=True, blank=True)
+
     # Dialer: where the lead lives in VICIdial.
     vici_lead_id = models.BigIntegerField(null=True, blank=True)
     vici_list_number = models.BigIntegerField(
@@ -171,6 +205,26 @@ class Lead(PartitionedModel):
             models.Index(fields=["vici_lead_id"], name="lead_vici_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
             models.Index(fields=["dedupe_hash"], name="lead_hash_idx"),
+            # The desk's queue: callbacks due, then each workspace's leads by status, newest
+            # activity first (a lead is worked in its own or its destination workspace).
+            models.Index(
+                fields=["callback_at"], name="lead_callback_idx", condition=Q(status="callback")
+            ),
+            models.Index(fields=["workspace", "status", "updated_at"], name="lead_ws_status_idx"),
+            models.Index(
+                fields=["destination_workspace", "status", "updated_at"],
+                name="lead_dest_status_idx",
+            ),
+            # The desk's search by name (``iexact`` is ``UPPER(col) = UPPER(%s)``).
+            models.Index(Upper("last_name"), name="lead_last_name_idx"),
+            models.Index(Upper("first_name"), name="lead_first_name_idx"),
+            models.Index(
+                fields=["external_id"], name="lead_extid_idx", condition=~Q(external_id="")
+            ),
+        ]
+        permissions = [
+            ("work_lead", "Works leads on the desk: notes and outcomes"),
+            ("export_lead", "Exports leads as CSV"),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +264,8 @@ class LeadEvent(PartitionedModel):
         ENROLLMENT_COMPLETED = "enrollment_completed", "Sequence completed"
         OPTED_OUT = "opted_out", "Opted out"
         ARCHIVED = "archived", "Archived"
+        NOTE = "note", "Note"
+        CALLBACK_SET = "callback_set", "Callback set"
 
     id = models.BigAutoField(primary_key=True)
     lead = models.ForeignKey(

@@ -13,10 +13,12 @@ from core.errors import ApplicationError
 from core.partitions import partition_archive, partitioned_models
 from leads import fields as lead_fields
 from leads.cold_storage import partitions_cold_store_old
+from leads.desk import lead_callback_set, lead_note_add, lead_outcome_set
 from leads.events import EventSpec, lead_events_record
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import dedupe_hash, normalize_email, normalize_phone, normalize_row
+from leads.people import member_create, membership_remove, membership_set, user_roles_sync
 from leads.pipeline import (
     RoutingOutcome,
     lead_send_to_routing,
@@ -38,7 +40,14 @@ __all__ = [
     "api_key_revoke",
     "idempotency_purge",
     "RoutingOutcome",
+    "lead_callback_set",
     "lead_events_record",
+    "lead_note_add",
+    "lead_outcome_set",
+    "member_create",
+    "membership_remove",
+    "membership_set",
+    "user_roles_sync",
     "lead_send_to_routing",
     "leads_claim_for_routing",
     "leads_hold_for_routing",
@@ -251,7 +260,14 @@ def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Works
 def api_key_create(
     *, workspace: Workspace, name: str = "default", is_staff: bool = False
 ) -> tuple[ApiKey, str]:
-    """A new key; the raw secret is returned once and only its SHA-256 is stored."""
+    """A new key; the raw secret is returned once and only its SHA-256 is stored. A staff
+    key (it manages routing for every workspace) only belongs to an internal workspace."""
+    if is_staff and workspace.kind != Workspace.Kind.INTERNAL:
+        raise ApplicationError(
+            "Staff keys belong to internal workspaces only.",
+            code="invalid",
+            errors={"is_staff": ["A partner workspace cannot have a staff key."]},
+        )
     raw, prefix = ApiKey.generate()
     key = ApiKey.objects.create(
         workspace=workspace,

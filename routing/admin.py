@@ -9,19 +9,20 @@ from django.urls import path
 from django.utils import timezone
 
 from core.actors import user_actor
-from core.admin import BigTableAdmin
-from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin
+from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
+from core.scope import workspace_ids_for
+from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from routing import selectors, services
 from routing.models import RetryItem, RoutingLog, RoutingRule, RuleCondition, RuleDestination
 
 
-class RuleConditionInline(admin.TabularInline):
+class RuleConditionInline(ScopedInlineMixin, admin.TabularInline):
     model = RuleCondition
     extra = 1
     fields = ["group", "field", "operator", "value"]
 
 
-class RuleDestinationInline(admin.StackedInline):
+class RuleDestinationInline(ScopedInlineMixin, admin.StackedInline):
     model = RuleDestination
     extra = 1
     autocomplete_fields = ["workspace"]
@@ -40,7 +41,9 @@ class RuleTestForm(forms.Form):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(WorkspaceScopedAdmin):
+    # Scoped by routing.selectors.rules_visible: source and destination workspaces.
+    workspace_path = "workspaces"
     list_display = ["name", "priority", "is_active", "distribution", "hits_today", "updated_at"]
     list_display_links = ["name"]
     list_editable = ["priority", "is_active"]
@@ -51,6 +54,25 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     inlines = [RuleConditionInline, RuleDestinationInline]
     actions = ["duplicate", "activate", "deactivate"]
     change_form_template = "admin/routing/routingrule/change_form.html"
+
+    def scope_queryset(self, request, queryset, workspace_ids):
+        return selectors.rules_visible(queryset, workspace_ids=workspace_ids)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if workspace_ids_for(request.user) is None:
+            return form
+
+        class ScopedRuleForm(form):
+            def clean_workspaces(self):
+                workspaces = self.cleaned_data.get("workspaces")
+                if not workspaces:
+                    raise forms.ValidationError(
+                        "Choose the workspaces whose leads this rule routes (yours only)."
+                    )
+                return workspaces
+
+        return ScopedRuleForm
 
     def get_queryset(self, request):
         today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -73,7 +95,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     def hits_today(self, obj):
         return obj._hits
 
-    @admin.action(description="Duplicate selected rules (inactive copies)")
+    @admin.action(description="Duplicate selected rules (inactive copies)", permissions=["add"])
     def duplicate(self, request, queryset):
         count = 0
         for rule in queryset:
@@ -81,14 +103,14 @@ class RoutingRuleAdmin(admin.ModelAdmin):
             count += 1
         self.message_user(request, f"Duplicated {count} rule(s); the copies are inactive.")
 
-    @admin.action(description="Activate selected rules")
+    @admin.action(description="Activate selected rules", permissions=["change"])
     def activate(self, request, queryset):
         count = services.rules_set_active(
             rule_ids=list(queryset.values_list("pk", flat=True)), active=True
         )
         self.message_user(request, f"Activated {count} rule(s).")
 
-    @admin.action(description="Deactivate selected rules")
+    @admin.action(description="Deactivate selected rules", permissions=["change"])
     def deactivate(self, request, queryset):
         count = services.rules_set_active(
             rule_ids=list(queryset.values_list("pk", flat=True)), active=False
@@ -105,13 +127,17 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def test_view(self, request, rule_id):
-        rule = RoutingRule.objects.filter(pk=rule_id).first()
+        rule = self.get_queryset(request).filter(pk=rule_id).first()
         if rule is None or not self.has_view_permission(request, rule):
             raise Http404
         form = RuleTestForm(request.GET or None)
         result = None
         if form.is_valid():
-            result = selectors.rule_test(rule=rule, last=form.cleaned_data["last"])
+            result = selectors.rule_test(
+                rule=rule,
+                last=form.cleaned_data["last"],
+                workspace_ids=workspace_ids_for(request.user),
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -124,7 +150,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingLog)
-class RoutingLogAdmin(LeadLinkMixin, LeadIdSearchMixin, BigTableAdmin):
+class RoutingLogAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
     list_display = [
         "created_at",
         "lead_link",
@@ -160,7 +186,8 @@ class RetryStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(RetryItem)
-class RetryItemAdmin(LeadLinkMixin, LeadIdSearchMixin, admin.ModelAdmin):
+class RetryItemAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, WorkspaceScopedAdmin):
+    workspace_path = "lead_id"
     list_display = [
         "lead_link",
         "attempts",
@@ -189,7 +216,7 @@ class RetryItemAdmin(LeadLinkMixin, LeadIdSearchMixin, admin.ModelAdmin):
     def short_error(self, obj):
         return obj.last_error[:120]
 
-    @admin.action(description="Retry now")
+    @admin.action(description="Retry now", permissions=["change"])
     def retry_now(self, request, queryset):
         lead_ids = list(queryset.values_list("lead_id", flat=True))
         services.retry_now(lead_ids=lead_ids, actor=user_actor(request.user))

@@ -1,4 +1,5 @@
 """Find or start PostgreSQL, Redis and (for tests) MariaDB; write their URLs to .run/env.
+With ``--chromium``, install the system's Chromium for the browser tests when missing.
 
 Order for each service: the URL from the environment when set; otherwise the local server
 on its standard port when it answers; otherwise the system's own server started with the
@@ -177,8 +178,27 @@ def mariadb_url() -> str:
     return ""
 
 
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def ensure_chromium() -> str:
+    """The browser tests (tests/browser) drive the system's Chromium: install it with the
+    system's package manager when it is missing (never a browser download of Playwright's)."""
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if shutil.which("apt-get"):
+        print("No Chromium here: installing the system package (apt-get install chromium)")
+        sudo = "" if os.geteuid() == 0 else "sudo "
+        run(f"{sudo}apt-get update -qq && {sudo}apt-get install -y -qq chromium >/dev/null")
+    if not os.path.exists(CHROMIUM):
+        sys.exit(f"Chromium is missing at {CHROMIUM}: install it (apt-get install chromium)")
+    return CHROMIUM
+
+
 def main() -> None:
     with_mariadb = "--mariadb" in sys.argv
+    if "--chromium" in sys.argv:
+        print(f"CHROMIUM_PATH={ensure_chromium()}")
     RUN.mkdir(exist_ok=True)
     db = postgres_url()
     ensure_database(db)

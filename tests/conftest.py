@@ -2,7 +2,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from core.roles import roles_upsert
 from leads.models import ApiKey, Workspace
+from leads.services import member_create
 from tests.calllogs.mariadb import MARKER, mariadb_unavailable, mariadb_url
 
 # Shared fixtures of external-system doubles (usable from any test folder).
@@ -73,3 +75,22 @@ def api_client(api_key) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
     return client
+
+
+@pytest.fixture
+def roles(db) -> None:
+    """The role groups with their permissions, as ``manage.py setup_roles`` makes them."""
+    roles_upsert()
+
+
+def make_member(username: str, workspace: Workspace, role: str, password: str = "pw-Secret-1"):
+    """A person with ``role`` in ``workspace`` (needs the ``roles`` fixture)."""
+    return member_create(username=username, workspace=workspace, role=role, password=password)
+
+
+@pytest.fixture
+def worlds(roles):
+    """Two workspaces with one of everything (``tests.scoping``): (mine, theirs)."""
+    from tests.scoping import make_worlds
+
+    return make_worlds()

@@ -13,18 +13,19 @@ from broadcast.api.serializers import (
     SequenceSerializer,
     StopInputSerializer,
 )
+from core.api import KeyOrModelPermission
 from core.db_router import use_replica
-from leads.api.views import WORKSPACE_PARAM, IsWorkspaceKeyOrStaff, actor_of, scoped_workspace
-from leads.selectors import lead_get
+from leads.api.views import WORKSPACE_PARAM, actor_of, lead_in_scope, request_workspace_ids
 
 
 class SequenceListView(APIView):
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    permission_model = "broadcast.sequence"
 
     @extend_schema(parameters=[WORKSPACE_PARAM], responses=SequenceSerializer(many=True))
     @use_replica
     def get(self, request):
-        sequences = selectors.sequences_for(workspace=scoped_workspace(request, required=False))
+        sequences = selectors.sequences_for(workspace_ids=request_workspace_ids(request))
         return Response(SequenceSerializer(sequences[:500], many=True).data)
 
 
@@ -33,7 +34,8 @@ class EnrollmentsView(APIView):
     201 with what was done; 202 when no device of the sequence is active now: the leads
     wait in a pending enrollment request, enrolled (consent checked then) when one is."""
 
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    permission_model = "broadcast.enrollment"
 
     @extend_schema(
         parameters=[WORKSPACE_PARAM, OpenApiParameter("lead", int)],
@@ -41,12 +43,12 @@ class EnrollmentsView(APIView):
     )
     @use_replica
     def get(self, request):
-        workspace = scoped_workspace(request, required=False)
+        workspace_ids = request_workspace_ids(request)
         lead = request.query_params.get("lead", "")
         if lead and not lead.isdigit():
             raise ValidationError({"lead": ["Must be an integer."]})
         enrollments = selectors.enrollments_for(
-            workspace=workspace, lead_id=int(lead) if lead else None
+            workspace_ids=workspace_ids, lead_id=int(lead) if lead else None
         )
         return Response(EnrollmentSerializer(enrollments[:500], many=True).data)
 
@@ -55,11 +57,11 @@ class EnrollmentsView(APIView):
         responses={201: EnrollResultSerializer, 202: EnrollResultSerializer},
     )
     def post(self, request):
-        workspace = scoped_workspace(request, required=False)
+        workspace_ids = request_workspace_ids(request)
         data = EnrollInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         sequence = selectors.sequence_get(
-            sequence_id=data.validated_data["sequence"], workspace=workspace
+            sequence_id=data.validated_data["sequence"], workspace_ids=workspace_ids
         )
         if sequence is None:
             raise ValidationError({"sequence": ["No such sequence in this workspace."]})
@@ -74,12 +76,13 @@ class EnrollmentsView(APIView):
 
 
 class EnrollmentStopView(APIView):
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    method_permissions = {"POST": ["broadcast.change_enrollment"]}
 
     @extend_schema(request=StopInputSerializer, responses=EnrollmentSerializer)
     def post(self, request, enrollment_id: int):
         enrollment = selectors.enrollment_get(
-            enrollment_id=enrollment_id, workspace=scoped_workspace(request, required=False)
+            enrollment_id=enrollment_id, workspace_ids=request_workspace_ids(request)
         )
         if enrollment is None:
             raise NotFound("No such enrollment.")
@@ -95,12 +98,13 @@ class EnrollmentStopView(APIView):
 
 
 class LeadMessagesView(APIView):
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    method_permissions = {"GET": ["leads.view_lead", "broadcast.view_message"]}
 
     @extend_schema(responses=MessageSerializer(many=True))
     @use_replica
     def get(self, request, lead_id: int):
-        lead = lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
+        lead = lead_in_scope(request, lead_id)
         if lead is None:
             raise NotFound("No such lead.")
         messages = selectors.lead_messages(lead_id=lead.pk)[:1000]

@@ -1,12 +1,10 @@
 from rest_framework import serializers
-from rest_framework.request import Request
 
 from calllogs.models import CallLog
 from calllogs.selectors import lead_calls
-from core.api import LeadSubrecordListView
-from leads.api.views import IsWorkspaceKeyOrStaff, scoped_workspace
+from core.api import KeyOrModelPermission, LeadSubrecordListView
+from leads.api.views import lead_in_scope
 from leads.models import Lead
-from leads.selectors import lead_get
 
 
 class CallLogSerializer(serializers.ModelSerializer):
@@ -32,14 +30,10 @@ class CallLogSerializer(serializers.ModelSerializer):
         ]
 
 
-def lead_in_scope(request: Request, lead_id: int) -> Lead | None:
-    """The lead, if the request's key (or staff user) may see it."""
-    return lead_get(lead_id=lead_id, workspace=scoped_workspace(request, required=False))
-
-
 class LeadCallsView(LeadSubrecordListView):
     # A lead's calls, newest first (the latest max_rows).
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    method_permissions = {"GET": ["leads.view_lead", "calllogs.view_calllog"]}
     serializer_class = CallLogSerializer
     lead_lookup = lead_in_scope
 

@@ -2,16 +2,18 @@ import django_filters
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import api_key_actor, user_actor
+from core.api import KeyOrModelPermission
 from core.db_router import use_replica
 from core.errors import ApplicationError
 from core.filters import StorableIsoDateTimeFilter
+from core.scope import workspace_ids_for
 from leads import services
 from leads.api.serializers import (
     IngestResultSerializer,
@@ -23,24 +25,25 @@ from leads.authentication import WorkspacePrincipal
 from leads.idempotency import idempotent_call, request_fingerprint
 from leads.models import Lead, Workspace
 from leads.normalize import normalize_email, normalize_phone
-from leads.selectors import lead_cold_statement, lead_get, lead_history
+from leads.selectors import (
+    lead_cold_statement,
+    lead_get,
+    lead_history,
+    leads_visible,
+    workspaces_visible,
+)
 
 WORKSPACE_PARAM = OpenApiParameter(
-    "workspace", str, description="Workspace slug (staff session users only)"
+    "workspace", str, description="Workspace slug (session users: one of their workspaces)"
 )
 IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False
 )
 
 
-class IsWorkspaceKeyOrStaff(permissions.BasePermission):
-    """An API key (scoped to its workspace) or a logged-in staff user (all workspaces)."""
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if isinstance(user, WorkspacePrincipal):
-            return True
-        return bool(user and user.is_authenticated and user.is_staff)
+# An API key (its workspace) or a signed-in person with the model permission of the method
+# (their workspaces). Views name their ``permission_model``; the old name stays for callers.
+IsWorkspaceKeyOrStaff = KeyOrModelPermission
 
 
 def actor_of(request: Request) -> str:
@@ -51,7 +54,8 @@ def actor_of(request: Request) -> str:
 
 
 def scoped_workspace(request: Request, *, required: bool) -> Workspace | None:
-    """The key's workspace; for staff users the ``workspace`` query parameter."""
+    """The key's workspace; for a person the ``workspace`` query parameter, which must be
+    one of theirs (another one is "unknown", as one that does not exist)."""
     user = request.user
     if isinstance(user, WorkspacePrincipal):
         return user.workspace
@@ -60,10 +64,20 @@ def scoped_workspace(request: Request, *, required: bool) -> Workspace | None:
         if required:
             raise ValidationError({"workspace": ["Give the workspace slug as ?workspace=."]})
         return None
-    workspace = Workspace.objects.filter(slug=slug).first()
+    visible = workspaces_visible(workspace_ids=workspace_ids_for(user))
+    workspace = visible.filter(slug=slug).first()
     if workspace is None:
         raise ValidationError({"workspace": [f"Unknown workspace {slug!r}."]})
     return workspace
+
+
+def request_workspace_ids(request: Request) -> frozenset[int] | None:
+    """The workspaces this request reads: the key's; a person's ``?workspace=`` (one of
+    theirs) or else all of theirs (None: every workspace, for the admin role)."""
+    workspace = scoped_workspace(request, required=False)
+    if workspace is not None:
+        return frozenset([workspace.pk])
+    return workspace_ids_for(request.user)
 
 
 def run_idempotent(request: Request, workspace: Workspace, compute) -> Response:
@@ -111,14 +125,13 @@ class LeadFilter(django_filters.FilterSet):
 class LeadListCreateView(generics.ListAPIView):
     """GET: the workspace's leads (filters, cursor pages). POST: one lead."""
 
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    permission_model = "leads.lead"
     serializer_class = LeadOutputSerializer
     filterset_class = LeadFilter
 
     def get_queryset(self) -> QuerySet[Lead]:
-        workspace = scoped_workspace(self.request, required=False)
-        queryset = Lead.objects.select_related("workspace")
-        return queryset.filter(workspace=workspace) if workspace else queryset
+        return leads_visible(workspace_ids=request_workspace_ids(self.request))
 
     @extend_schema(parameters=[WORKSPACE_PARAM])
     @use_replica
@@ -153,7 +166,8 @@ class LeadListCreateView(generics.ListAPIView):
 class LeadBulkView(APIView):
     """Up to BULK_MAX_ROWS leads; one result per row, in input order; bad rows block none."""
 
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    permission_model = "leads.lead"
 
     @extend_schema(
         request=LeadInputSerializer(many=True),
@@ -179,9 +193,13 @@ class LeadBulkView(APIView):
         return run_idempotent(request, workspace, compute)
 
 
+def lead_in_scope(request: Request, lead_id: int) -> Lead | None:
+    """The lead, if this request may see it (``request_workspace_ids``), else None."""
+    return lead_get(lead_id=lead_id, workspace_ids=request_workspace_ids(request))
+
+
 def _lead_or_404(request: Request, lead_id: int) -> Lead:
-    workspace = scoped_workspace(request, required=False)
-    lead = lead_get(lead_id=lead_id, workspace=workspace)
+    lead = lead_in_scope(request, lead_id)
     if lead is None:
         statement = lead_cold_statement(lead_id=lead_id)
         if statement:  # gone from the database: say where it is
@@ -191,7 +209,8 @@ def _lead_or_404(request: Request, lead_id: int) -> Lead:
 
 
 class LeadDetailView(APIView):
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    permission_model = "leads.lead"
 
     @extend_schema(responses=LeadOutputSerializer, parameters=[WORKSPACE_PARAM])
     def get(self, request: Request, lead_id: int) -> Response:
@@ -209,7 +228,8 @@ class LeadDetailView(APIView):
 
 
 class LeadHistoryView(APIView):
-    permission_classes = [IsWorkspaceKeyOrStaff]
+    permission_classes = [KeyOrModelPermission]
+    method_permissions = {"GET": ["leads.view_lead", "leads.view_leadevent"]}
 
     @extend_schema(responses=LeadEventSerializer(many=True), parameters=[WORKSPACE_PARAM])
     @use_replica

@@ -1,6 +1,9 @@
 from rest_framework import serializers
 
+from broadcast.selectors import sequences_for
+from dialer.models import ViciList
 from leads.models import Workspace
+from leads.selectors import workspaces_visible
 from routing.models import RoutingRule, RuleCondition, RuleDestination
 
 
@@ -33,6 +36,9 @@ class DestinationSerializer(serializers.ModelSerializer):
 
 
 class RuleSerializer(serializers.ModelSerializer):
+    """``context["scope"]``: the workspace ids of the person writing (None: every one). A
+    person names only their workspaces, as sources (at least one) and as destinations."""
+
     conditions = ConditionSerializer(many=True, required=False)
     destinations = DestinationSerializer(many=True, required=False)
     workspaces = serializers.SlugRelatedField(
@@ -55,6 +61,31 @@ class RuleSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        scope = self.context.get("scope")
+        if scope is None:
+            return
+        visible = workspaces_visible(workspace_ids=scope)
+        self.fields["workspaces"].child_relation.queryset = visible
+        destination = self.fields["destinations"].child.fields
+        destination["workspace"].queryset = visible
+        destination["vici_list"].queryset = ViciList.objects.filter(workspace_id__in=scope)
+        destination["sequence"].queryset = sequences_for(workspace_ids=scope)
+
+    def validate_workspaces(self, value):
+        if self.context.get("scope") is not None and not value:
+            raise serializers.ValidationError("Name the workspaces whose leads this rule routes.")
+        return value
+
+    def validate(self, attrs):
+        scoped = self.context.get("scope") is not None
+        if scoped and self.instance is None and not attrs.get("workspaces"):
+            raise serializers.ValidationError(
+                {"workspaces": ["Name the workspaces whose leads this rule routes."]}
+            )
+        return attrs
 
 
 class RuleTestInputSerializer(serializers.Serializer):

@@ -18,13 +18,13 @@ def test_reads_are_scoped_to_the_callers_workspace(workspace, partner_workspace,
     services.enrollment_create_many(lead_ids=[lead], sequence_id=mine.pk)
     services.enrollment_create_many(lead_ids=[other], sequence_id=theirs.pk)
 
-    assert list(selectors.sequences_for(workspace=workspace)) == [mine]
+    assert list(selectors.sequences_for(workspace_ids=[workspace.pk])) == [mine]
     assert set(selectors.sequences_for()) == {mine, theirs}  # staff: every workspace
-    assert selectors.sequence_get(sequence_id=theirs.pk, workspace=workspace) is None
-    assert [e.lead_id for e in selectors.enrollments_for(workspace=workspace)] == [lead]
+    assert selectors.sequence_get(sequence_id=theirs.pk, workspace_ids=[workspace.pk]) is None
+    assert [e.lead_id for e in selectors.enrollments_for(workspace_ids=[workspace.pk])] == [lead]
     assert [e.lead_id for e in selectors.enrollments_for(lead_id=other)] == [other]
     foreign = selectors.enrollments_for(lead_id=other).get()
-    assert selectors.enrollment_get(enrollment_id=foreign.pk, workspace=workspace) is None
+    assert selectors.enrollment_get(enrollment_id=foreign.pk, workspace_ids=[workspace.pk]) is None
     assert selectors.enrollment_get(enrollment_id=foreign.pk) == foreign
     assert [m.lead_id for m in selectors.lead_messages(lead_id=lead)] == [lead]
 

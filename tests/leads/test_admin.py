@@ -42,6 +42,18 @@ def test_csv_import_goes_through_intake_and_offers_a_report(admin_client, worksp
     assert lines[3] == f"5,duplicate,,{lead.pk},"
 
 
+def test_an_import_report_is_only_for_the_person_who_ran_it(
+    admin_client, client, workspace, django_user_model
+):
+    response = upload(admin_client, workspace, b"phone\n2134567890\n")
+    text = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    token = text.split("/import-csv/report/")[1].split("/")[0]
+    other = django_user_model.objects.create_superuser("other", password="pw")
+    client.force_login(other)
+    assert client.get(f"{IMPORT_URL}report/{token}/").status_code == 404
+    assert admin_client.get(f"{IMPORT_URL}report/{token}/").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

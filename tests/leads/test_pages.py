@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_pages_need_login(client):
     response = client.get("/leads/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/leads/"
 
 
 def test_root_redirects_to_search(admin_client):

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from leads.models import Workspace
 from leads.services import api_key_create
 
@@ -10,13 +11,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("--name", default="default")
-        parser.add_argument("--staff", action="store_true", help="May manage settings (rules)")
+        parser.add_argument(
+            "--staff",
+            action="store_true",
+            help="May manage every workspace's routing rules (internal workspaces only)",
+        )
 
     def handle(self, *args, **options):
         workspace = Workspace.objects.filter(slug=options["slug"]).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {options['slug']!r}.")
-        _, raw = api_key_create(
-            workspace=workspace, name=options["name"], is_staff=options["staff"]
-        )
+        try:
+            _, raw = api_key_create(
+                workspace=workspace, name=options["name"], is_staff=options["staff"]
+            )
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(raw)

@@ -6,8 +6,15 @@ import random
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from core.roles import roles_upsert
 from leads.models import Suppression, Workspace
-from leads.services import api_key_create, lead_ingest_batch, suppression_add, workspace_create
+from leads.services import (
+    api_key_create,
+    lead_ingest_batch,
+    member_create,
+    suppression_add,
+    workspace_create,
+)
 
 FIRST = [
     "James",
@@ -113,7 +120,10 @@ def demo_rows(n: int, seed: int) -> list[dict]:
 
 
 class Command(BaseCommand):
-    help = "Load demo data once: an admin user, two workspaces with API keys, demo leads."
+    help = (
+        "Load demo data once: an admin user, two workspaces with API keys, a manager and an "
+        "agent of the internal one, demo leads."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--leads", type=int, default=3000)
@@ -129,8 +139,17 @@ class Command(BaseCommand):
             self.stdout.write(f"admin login: admin / {password}")
         internal = workspace_create(name="Acme Sales")
         partner = workspace_create(name="Partner Leads", kind=Workspace.Kind.PARTNER)
+        roles_upsert()
+        for username, role in (("manager", "manager"), ("agent", "agent")):
+            member_create(username=username, workspace=internal, role=role, password=password)
+            where = "/admin/" if role == "manager" else "/login/"
+            self.stdout.write(
+                f"{role} login ({internal.slug}, at {where}): {username} / {password}"
+            )
         for workspace, share in ((internal, 2), (partner, 1)):
-            _, raw = api_key_create(workspace=workspace, name="demo", is_staff=True)
+            # Staff keys (every workspace's routing) belong to internal teams only.
+            staff = workspace.kind == Workspace.Kind.INTERNAL
+            _, raw = api_key_create(workspace=workspace, name="demo", is_staff=staff)
             self.stdout.write(f"API key for {workspace.slug}: {raw}")
             rows = demo_rows(options["leads"] * share // 3, seed=workspace.pk)
             for start in range(0, len(rows), 1000):
