@@ -5,6 +5,8 @@ on."""
 import json
 from typing import Any
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
@@ -194,15 +196,15 @@ class ScopedBigTableAdmin(WorkspaceScopedAdmin, BigTableAdmin):
     """A scoped changelist over millions of rows."""
 
 
-def _guarded(action):
-    """A third-party action that changes data, allowed only with the change permission."""
+def _guarded(action, permission: str = "change"):
+    """A third-party action that changes data, allowed only with ``permission``."""
 
     def guarded(modeladmin, request, queryset):
         return action(modeladmin, request, queryset)
 
     guarded.__name__ = action.__name__
     guarded.short_description = getattr(action, "short_description", action.__name__)
-    guarded.allowed_permissions = ("change",)
+    guarded.allowed_permissions = (permission,)
     return guarded
 
 
@@ -219,6 +221,20 @@ class PeriodicTaskAdmin(celery_beat_admin.PeriodicTaskAdmin):
 if admin.site.is_registered(PeriodicTask):
     admin.site.unregister(PeriodicTask)
 admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes' failed-login list: its clean-up action deletes rows, so it needs the
+    delete permission."""
+
+    cleanup_expired_attempts = _guarded(
+        axes_admin.AccessAttemptAdmin.cleanup_expired_attempts, "delete"
+    )
+
+
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, AccessAttemptAdmin)
 
 
 @admin.register(ColdPartition)
