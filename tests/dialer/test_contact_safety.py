@@ -6,7 +6,9 @@ import pytest
 
 from dialer import services
 from dialer.models import OutboxItem
-from dialer.services import drain as drain_service
+from dialer.services.pipeline import items_claim
+from dialer.services.record import outcomes_record
+from dialer.services.send import item_send
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import lead_update, leads_mark_dnc, suppression_add
 from routing import services as routing_services
@@ -78,11 +80,11 @@ def test_dnc_while_the_add_is_in_flight_makes_the_vici_lead_dnc(
 ):
     [lead_id] = make_leads(workspace, 1)
     services.outbox_enqueue_add(lead_ids=[lead_id], vici_list_id=vici_list.pk)
-    [claimed] = drain_service._claim(server.pk, 10)  # the add is on its way to VICIdial
+    [claimed] = items_claim(server.pk, 10)  # the add is on its way to VICIdial
     with django_capture_on_commit_callbacks(execute=True):
         leads_mark_dnc(lead_ids=[lead_id], reason="STOP", actor="device:1", source="opt-out")
-    out = drain_service._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
-    drain_service._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
+    out = item_send(services.client_for(server), claimed, {vici_list.pk: vici_list})
+    outcomes_record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
     assert vici_status(vici, lead_id) == "NEW"  # it got there before the DNC ...
     assert drain(server).sent == 1  # ... and the DNC follows at once
     assert vici_status(vici, lead_id) == "DNC"

@@ -7,7 +7,9 @@ from django.utils import timezone
 
 from dialer import services
 from dialer.models import OutboxItem, ViciServer
-from dialer.services import drain as drain_service
+from dialer.services.pipeline import items_claim
+from dialer.services.record import outcomes_record
+from dialer.services.send import item_send
 from leads.models import Lead, LeadEvent
 from tests.routing.factories import make_leads
 
@@ -81,7 +83,7 @@ def test_a_crashed_drain_leaves_items_that_come_back_after_the_lease(
 ):
     ids = make_leads(workspace, 2)
     services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
-    claimed = drain_service._claim(server.pk, 10)  # a drain claims, then dies
+    claimed = items_claim(server.pk, 10)  # a drain claims, then dies
     assert len(claimed) == 2
     assert drain(server).sent == 0  # leased to the dead drain
     OutboxItem.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
@@ -243,10 +245,10 @@ def test_changes_merge_into_one_open_update_even_in_flight(workspace, server, vi
     item = OutboxItem.objects.get(operation="update")
     assert item.payload == {"first_name": "A", "last_name": "B"}
     # Claimed (in flight) with that payload, then a newer change arrives before the answer.
-    [claimed] = drain_service._claim(server.pk, 10)
+    [claimed] = items_claim(server.pk, 10)
     services.outbox_enqueue_update(lead_ids=[lead_id], fields={"first_name": "C"})
-    out = drain_service._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
-    drain_service._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
+    out = item_send(services.client_for(server), claimed, {vici_list.pk: vici_list})
+    outcomes_record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
     item.refresh_from_db()
     assert item.state == "pending"  # sent "A", but "C" is newer: it goes again
     assert drain(server).sent == 1

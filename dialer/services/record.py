@@ -1,0 +1,126 @@
+"""Recording a chunk of outcomes set-wise: the items, where the leads are in VICIdial, and
+their history events, in one transaction."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.backoff import jittered_backoff
+from core.db import unnest_columns
+from dialer.models import OutboxItem, ViciServer
+from dialer.services.outbox import outbox_enqueue_status
+from dialer.services.send import Outcome
+from leads.models import LeadEvent
+from leads.selectors import LEAD_UNREACHABLE_SQL
+from leads.services import EventSpec, lead_events_record, leads_vici_ids_record
+
+
+def _retry_at(attempts: int, now: datetime) -> datetime:
+    return now + jittered_backoff(attempts, base=15.0)
+
+
+def _final_state(out: Outcome, attempts: int, now: datetime) -> tuple[str, datetime]:
+    """The item's state after this outcome, and when it is due again."""
+    if out.login_failed:
+        return "pending", now  # not the item's fault: try again when the server is resumed
+    if out.state != "pending":
+        return out.state, now
+    if attempts >= settings.DIALER_MAX_ATTEMPTS:
+        return OutboxItem.State.DEAD, now
+    return "pending", _retry_at(attempts, now)
+
+
+def _event(out: Outcome, state: str, list_number: int) -> EventSpec | None:
+    if state == OutboxItem.State.SENT:
+        return EventSpec(
+            lead_id=out.lead_id,
+            kind=LeadEvent.Kind.PUSHED,
+            message=out.message,
+            actor="dialer",
+            data={"vici_lead_id": out.vici_lead_id, "vici_list_id": list_number},
+        )
+    if state in (OutboxItem.State.FAILED, OutboxItem.State.DEAD):
+        return EventSpec(
+            lead_id=out.lead_id,
+            kind=LeadEvent.Kind.PUSH_FAILED,
+            message=f"VICIdial push failed: {out.error}",
+            actor="dialer",
+            data={"error": out.error},
+        )
+    return None
+
+
+def _write_items(cursor, outcomes: list[Outcome], rows: list[tuple], now: datetime) -> None:
+    ids, states, nexts, vids, raws, errors = unnest_columns(rows)
+    cursor.execute(
+        "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = 'sent' "
+        "  AND o.payload <> k.payload THEN 'pending' ELSE k.state END, "
+        "next_attempt_at = k.next_at, "
+        "vici_lead_id = COALESCE(k.vid, o.vici_lead_id), last_response = k.raw, "
+        "last_error = k.err, leased_until = NULL, updated_at = %s, "
+        "sent_at = CASE WHEN k.state = 'sent' THEN %s ELSE o.sent_at END, "
+        "attempts = CASE WHEN k.login THEN GREATEST(o.attempts - 1, 0) ELSE o.attempts END "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::bigint[], "
+        "%s::text[], %s::text[], %s::boolean[], %s::jsonb[]) "
+        "k(id, state, next_at, vid, raw, err, login, payload) "
+        "WHERE o.id = k.id",
+        [
+            now,
+            now,
+            ids,
+            states,
+            nexts,
+            vids,
+            raws,
+            errors,
+            [o.login_failed for o in outcomes],
+            [json.dumps(o.payload) for o in outcomes],
+        ],
+    )
+
+
+def _stop_dialing_unreachable(cursor: Any, placed: list[int]) -> None:
+    """Leads that reached VICIdial while being marked do-not-contact get their DNC status
+    there at once. The row locks order this with any concurrent status change: either it
+    is seen here, or its own receiver runs after this commit and sees the lead in VICIdial."""
+    if not placed:
+        return
+    cursor.execute(
+        f"SELECT l.id, {LEAD_UNREACHABLE_SQL} FROM leads_lead l WHERE l.id = ANY(%s) "
+        "ORDER BY l.id FOR SHARE OF l",
+        [sorted(placed)],
+    )
+    unreachable = [lead_id for lead_id, blocked in cursor.fetchall() if blocked]
+    if unreachable:
+        outbox_enqueue_status(lead_ids=unreachable, status=settings.DIALER_STATUS_MAP["dnc"])
+
+
+def outcomes_record(
+    outcomes: list[Outcome], attempts: dict[int, int], lists, server_id: int
+) -> None:
+    """Write a batch of results set-wise: items, where the leads are in VICIdial, events."""
+    now = timezone.now()
+    rows, events, placements, placed = [], [], [], []
+    for out in outcomes:
+        state, next_at = _final_state(out, attempts[out.item_id], now)
+        rows.append(
+            (out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000], out.error[:2000])
+        )
+        if state == OutboxItem.State.SENT:
+            placements.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
+            if out.operation in (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE):
+                placed.append(out.lead_id)
+        event = _event(out, state, lists[out.item_id])
+        if event is not None:
+            events.append(event)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _write_items(cursor, outcomes, rows, now)
+        leads_vici_ids_record(placements=placements)
+        lead_events_record(events=events)
+        _stop_dialing_unreachable(cursor, placed)
+        if any(o.state == OutboxItem.State.SENT for o in outcomes):
+            ViciServer.objects.filter(pk=server_id).update(last_success_at=now)

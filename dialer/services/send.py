@@ -1,0 +1,104 @@
+"""Sending one outbox item to VICIdial: the answer becomes its ``Outcome`` (no database)."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ClientError
+from dialer.client import (
+    AddLeadResult,
+    UpdateLeadResult,
+    ViciClient,
+    ViciLoginError,
+    ViciNotFoundError,
+    split_phone,
+)
+from dialer.models import OutboxItem, ViciList
+
+
+@dataclass
+class Outcome:
+    item_id: int
+    lead_id: int
+    state: str
+    vici_lead_id: int | None = None
+    raw: str = ""
+    error: str = ""
+    message: str = ""
+    login_failed: bool = False
+    operation: str = ""
+    payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
+
+
+def _add(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcome) -> None:
+    lead = item["lead"]
+    phone_code, national = split_phone(lead["phone"]) if lead["phone"] else ("1", "")
+    duplicate_check = target.duplicate_check or "DUPLIST"
+    if target.duplicate_check_days:
+        duplicate_check += f"{target.duplicate_check_days}DAY"
+    result: AddLeadResult = client.add_lead(
+        phone_number=national,
+        phone_code=phone_code,
+        list_id=target.list_id,
+        duplicate_check=duplicate_check,
+        add_to_hopper=target.add_to_hopper,
+        hopper_priority=target.hopper_priority,
+        vendor_lead_code=str(item["lead_id"]),
+        first_name=lead["first_name"],
+        last_name=lead["last_name"],
+        email=lead["email"],
+        state=lead["state"],
+        postal_code=lead["postal_code"],
+    )
+    out.vici_lead_id, out.raw = result.lead_id, result.raw
+    out.message = (
+        f"Already in VICIdial as lead {result.lead_id} (duplicate in "
+        f"{result.duplicate_kind.lower()}); linked"
+        if result.duplicate
+        else f"Pushed to VICIdial list {target.list_id} as lead {result.lead_id}"
+    )
+
+
+def _update(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcome) -> None:
+    fields = dict(item["payload"] or {})
+    if item["operation"] == OutboxItem.Operation.MOVE:
+        fields["list_id_field"] = target.list_id
+    vici_lead_id = item["lead"]["vici_lead_id"]
+    update: UpdateLeadResult
+    if vici_lead_id:
+        update = client.update_lead(lead_id=vici_lead_id, **fields)
+    else:  # last resort: VICIdial has no index on vendor_lead_code (1-2 s a lookup)
+        update = client.update_lead(vendor_lead_code=str(item["lead_id"]), **fields)
+    out.vici_lead_id = update.lead_ids[0] if update.lead_ids else vici_lead_id
+    out.raw = update.raw
+    out.message = {
+        OutboxItem.Operation.MOVE: f"Moved in VICIdial to list {target.list_id}",
+        OutboxItem.Operation.STATUS: f"VICIdial status set to {fields.get('status')}",
+    }.get(item["operation"], "Updated in VICIdial: " + ", ".join(sorted(fields)))
+
+
+def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) -> Outcome:
+    """Send one item; VICIdial's answer becomes the item's outcome (never raises)."""
+    out = Outcome(
+        item_id=item["id"],
+        lead_id=item["lead_id"],
+        state=OutboxItem.State.SENT,
+        operation=item["operation"],
+        payload=item["payload"] or {},
+    )
+    if item["lead"] is None:
+        out.state, out.error = OutboxItem.State.FAILED, "the lead no longer exists here"
+        return out
+    target = lists[item["vici_list_id"]]
+    try:
+        if item["operation"] == OutboxItem.Operation.ADD:
+            _add(client, item, target, out)
+        else:
+            _update(client, item, target, out)
+    except ViciLoginError as exc:
+        out.state, out.error, out.raw, out.login_failed = "pending", exc.message, exc.raw, True
+    except ViciNotFoundError as exc:
+        out.state, out.error, out.raw = OutboxItem.State.FAILED, exc.message, exc.raw
+    except ClientError as exc:
+        out.state = "pending" if exc.retryable else OutboxItem.State.FAILED
+        out.error, out.raw = exc.message, exc.raw
+    return out
