@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.admin import BigTableAdmin
+from core.errors import ApplicationError
 from dialer import selectors, services
 from dialer.models import OutboxItem, ViciList, ViciServer
 
@@ -97,8 +98,12 @@ class ViciServerAdmin(admin.ModelAdmin):
     @admin.action(description="Resume (after fixing the login)")
     def resume(self, request, queryset):
         for server in queryset:
-            services.server_resume(server=server)
-        self.message_user(request, f"Resumed {queryset.count()} server(s).", messages.SUCCESS)
+            try:
+                note = services.server_resume(server=server)
+            except ApplicationError as exc:
+                self.message_user(request, f"{server.name}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{server.name}: {note}", messages.SUCCESS)
 
 
 @admin.register(ViciList)

@@ -230,6 +230,16 @@ class ViciClient:
         parts = [p for p in raw.strip().split("|") if p]
         return dict(p.split(": ", 1) if ": " in p else (p.rstrip(":"), "") for p in parts)
 
+    def login_check(self) -> None:
+        """One authenticated call that changes nothing. VICIdial checks the login before it
+        looks at the function, and answers a function it does not know with
+        ``ERROR: NO FUNCTION SPECIFIED`` only once the login passed (VICIDIAL.md 1.2)."""
+        raw, lines = self.call("leadbrainlogincheck")
+        if any(ln.kind == "ERROR" and ln.reason == "NO FUNCTION SPECIFIED" for ln in lines):
+            return
+        _raise_for(lines, raw)
+        raise ViciError(f"login check: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
+
     def add_lead(
         self,
         *,

@@ -4,7 +4,12 @@
 record; ``servers``: hourly call budget, pause and resume; ``credentials``: the API password.
 """
 
-from dialer.services.credentials import client_for, server_password, server_set_password
+from dialer.services.credentials import (
+    client_for,
+    server_password,
+    server_resume,
+    server_set_password,
+)
 from dialer.services.drain import DrainStats, Outcome, outbox_drain
 from dialer.services.outbox import (
     VICI_FIELDS,
@@ -17,7 +22,12 @@ from dialer.services.outbox import (
     outbox_retry,
     outbox_retry_all_failed,
 )
-from dialer.services.servers import calls_release, calls_reserve, server_pause, server_resume
+from dialer.services.servers import (
+    calls_release,
+    calls_reserve,
+    server_assert_open,
+    server_pause,
+)
 
 __all__ = [
     "VICI_FIELDS",
@@ -35,6 +45,7 @@ __all__ = [
     "outbox_enqueue_update",
     "outbox_retry",
     "outbox_retry_all_failed",
+    "server_assert_open",
     "server_password",
     "server_pause",
     "server_resume",

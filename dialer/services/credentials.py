@@ -1,4 +1,5 @@
-"""The VICIdial API password: stored encrypted (or named by an environment variable)."""
+"""The VICIdial API password (stored encrypted, or named by an environment variable), the
+client of a server, and resuming a paused server after its login is checked."""
 
 import base64
 import hashlib
@@ -8,8 +9,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 from core.errors import ApplicationError
-from dialer.client import ViciClient
+from dialer.client import ViciClient, ViciLoginError, ViciTransportError
 from dialer.models import ViciServer
+from dialer.services.servers import server_assert_open
 
 
 def _fernet() -> Fernet:
@@ -42,7 +44,11 @@ def server_password(server: ViciServer) -> str:
         )
 
 
-def client_for(server: ViciServer) -> ViciClient:
+def client_for(server: ViciServer, *, resuming: bool = False) -> ViciClient:
+    """The API client of ``server``. Refuses (``ServerPausedError``, code ``server_paused``)
+    a server that is inactive or paused as stored now, so no caller can reach a paused
+    server; only ``server_resume`` passes ``resuming`` to check the login first."""
+    server_assert_open(server_id=server.pk, resuming=resuming)
     return ViciClient(
         url=server.api_url,
         user=server.api_user,
@@ -51,3 +57,27 @@ def client_for(server: ViciServer) -> ViciClient:
         timeout=server.timeout_seconds,
         pool_size=server.max_concurrency,
     )
+
+
+def server_resume(*, server: ViciServer) -> str:
+    """Lift the pause, after one authenticated call shows the login works now (a failed
+    check costs one attempt of VICIdial's ten, and the server stays paused). Returns a note
+    for the person who resumed it."""
+    note = "Resumed: the login works."
+    if server.is_active:
+        try:
+            client_for(server, resuming=True).login_check()
+        except ViciLoginError as exc:
+            ViciServer.objects.filter(pk=server.pk).update(
+                paused_reason=exc.message[:500], last_error=exc.message
+            )
+            raise ApplicationError(
+                f"Still paused: VICIdial refused the login ({exc.message[:200]}).",
+                code="login_failed",
+            ) from exc
+        except ViciTransportError as exc:
+            note = f"Resumed without a login check: {exc.message}."
+    else:
+        note = "Resumed (the server is inactive: nothing is sent until it is active)."
+    ViciServer.objects.filter(pk=server.pk).update(paused_until=None, paused_reason="")
+    return note

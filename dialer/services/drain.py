@@ -10,8 +10,9 @@ a retry after a lost answer finds the lead VICIdial already has instead of addin
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
-from django.utils import timezone
 
+from core.errors import ApplicationError
+from dialer.exceptions import ServerPausedError
 from dialer.models import ViciList, ViciServer
 from dialer.services.credentials import client_for
 from dialer.services.pipeline import DrainStats, Pipeline
@@ -27,10 +28,15 @@ def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStat
     """
     stats = DrainStats()
     server = ViciServer.objects.get(pk=server_id)
-    if not server.is_active or (server.paused_until and server.paused_until > timezone.now()):
+    try:
+        client = client_for(server)
+    except ServerPausedError:
         stats.paused = True
         return stats
-    client = client_for(server)
+    except ApplicationError as exc:  # no usable password: say so on the server, send nothing
+        ViciServer.objects.filter(pk=server_id).update(last_error=exc.message)
+        stats.error = exc.message
+        return stats
     lists = {vl.pk: vl for vl in ViciList.objects.filter(server=server)}
     pipe = Pipeline(server_id, lists, stats)
     concurrency = max(1, server.max_concurrency)

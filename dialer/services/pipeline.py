@@ -11,11 +11,17 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import json_value
+from dialer.exceptions import ServerPausedError
 from dialer.models import OutboxItem, ViciList, ViciServer
 from dialer.services.outbox import CONTACT_OPERATIONS, outbox_cancel
 from dialer.services.record import outcomes_record
 from dialer.services.send import Outcome
-from dialer.services.servers import calls_release, calls_reserve, server_pause
+from dialer.services.servers import (
+    calls_release,
+    calls_reserve,
+    server_assert_open,
+    server_pause,
+)
 from leads.selectors import leads_unreachable
 
 LEAD_COLUMNS = (
@@ -38,6 +44,7 @@ class DrainStats:
     paused: bool = False
     budget_exhausted: bool = False
     batches: int = 0
+    error: str = ""  # why the drain could not start (e.g. no usable password)
 
 
 def items_claim(server_id: int, limit: int) -> list[dict[str, Any]]:
@@ -105,7 +112,11 @@ class Pipeline:
         self.claiming = True
 
     def claim(self, want: int) -> list[dict[str, Any]]:
-        granted = calls_reserve(server_id=self.server_id, want=want)
+        try:
+            granted = calls_reserve(server_id=self.server_id, want=want)
+        except ServerPausedError:  # paused or deactivated since the drain began
+            self.stats.paused, self.claiming = True, False
+            return []
         if granted == 0:
             self.stats.budget_exhausted, self.claiming = True, False
             return []
@@ -147,6 +158,16 @@ class Pipeline:
             ViciServer.objects.filter(pk=self.server_id).update(last_error=retryable[0].error)
         if len(retryable) == len(outcomes) and not probe:
             return True  # the server is failing: leave the rest for the next run
+        return self._paused_elsewhere()
+
+    def _paused_elsewhere(self) -> bool:
+        """Another drain or a sync paused the server (or an admin deactivated it): stop
+        within a chunk, not a batch, and send nothing more."""
+        try:
+            server_assert_open(server_id=self.server_id)
+        except ServerPausedError:
+            self.stats.paused = True
+            return True
         return False
 
     def release(self) -> None:

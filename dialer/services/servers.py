@@ -1,4 +1,9 @@
-"""A VICIdial server's state: its hourly call budget, and pausing it (bad logins)."""
+"""A VICIdial server's state: its hourly call budget, and pausing it (bad logins).
+
+A paused or inactive server is never called: ``server_assert_open`` (used by
+``client_for`` and by every claim of the drain) refuses it, and only "Resume" may reach it,
+to check the login before the pause is lifted.
+"""
 
 import logging
 from datetime import datetime, timedelta
@@ -6,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from dialer.exceptions import ServerPausedError
 from dialer.models import ViciServer
 
 logger = logging.getLogger(__name__)
@@ -16,11 +22,28 @@ def _hour(now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0)
 
 
+def _refuse_closed(server: ViciServer, *, resuming: bool = False) -> None:
+    if not server.is_active:
+        raise ServerPausedError(f"VICIdial server {server.name} is inactive.")
+    if not resuming and server.paused_until and server.paused_until > timezone.now():
+        raise ServerPausedError(
+            f"VICIdial server {server.name} is paused until someone resumes it in admin."
+        )
+
+
+def server_assert_open(*, server_id: int, resuming: bool = False) -> None:
+    """Raise ``ServerPausedError`` unless the server (as stored now) may be called."""
+    server = ViciServer.objects.only("name", "is_active", "paused_until").get(pk=server_id)
+    _refuse_closed(server, resuming=resuming)
+
+
 def calls_reserve(*, server_id: int, want: int) -> int:
-    """Reserve up to ``want`` calls of the server's hourly budget (exact across workers)."""
+    """Reserve up to ``want`` calls of the server's hourly budget (exact across workers).
+    Raises ``ServerPausedError`` if the server was paused or deactivated meanwhile."""
     now = timezone.now()
     with transaction.atomic():
         server = ViciServer.objects.select_for_update().get(pk=server_id)
+        _refuse_closed(server)
         used = server.calls_in_hour if server.calls_hour == _hour(now) else 0
         granted = max(0, min(want, server.max_calls_per_hour - used))
         ViciServer.objects.filter(pk=server_id).update(
@@ -45,7 +68,3 @@ def server_pause(*, server_id: int, reason: str) -> None:
     ViciServer.objects.filter(pk=server_id).update(
         paused_until=timezone.now() + FOREVER, paused_reason=reason[:500], last_error=reason
     )
-
-
-def server_resume(*, server: ViciServer) -> None:
-    ViciServer.objects.filter(pk=server.pk).update(paused_until=None, paused_reason="")

@@ -4,7 +4,8 @@ It keeps ``vicidial_list`` in memory, applies the API's input sanitising, duplic
 login rules and the 10-bad-logins lockout, and answers with the exact lines of
 ``non_agent_api.php`` (HTTP 200 always, plain text). Knobs: ``latency`` (seconds per
 request), ``fail_next(n)`` (HTTP 500), ``drop_after_apply(n)`` (apply the change, then
-close the connection without answering), ``down()`` / ``up()`` (connection refused).
+close the connection without answering), ``down()`` / ``up()`` (connection refused),
+``on_request`` (a callback run as each request arrives).
 """
 
 import re
@@ -98,6 +99,9 @@ class ViciDouble(Lifecycle):
         self.timeline: list[tuple[str, float, float]] = []  # (vendor_lead_code, start, end)
         self._fail = 0
         self._drop = 0
+        # Called in the serving thread with each request's raw parameters, before it is
+        # answered (a test's way to act at an exact point of a drain).
+        self.on_request = None
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -126,6 +130,8 @@ class ViciDouble(Lifecycle):
                     double.active += 1
                     double.max_active = max(double.max_active, double.active)
                 try:
+                    if double.on_request is not None:
+                        double.on_request(parse_qs(raw))
                     self._answer_now(raw)
                 finally:
                     code = parse_qs(raw).get("vendor_lead_code", [""])[0]
