@@ -1,3 +1,5 @@
+import os
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -39,8 +41,12 @@ class ViciServerForm(forms.ModelForm):
         has_stored = bool(self.instance.pk and self.instance.api_password_encrypted)
         if not data.get("password") and not data.get("api_password_env") and not has_stored:
             self.add_error("password", "Give a password or an environment variable name.")
-        if data.get("password") and not data["password"].isalnum():
-            self.add_error("password", "VICIdial API passwords must be letters and digits only.")
+        if data.get("password") and (problem := services.password_problem(data["password"])):
+            self.add_error("password", problem)
+        env_name = data.get("api_password_env")
+        if env_name and env_name in os.environ:
+            if problem := services.password_problem(os.environ[env_name]):
+                self.add_error("api_password_env", f"{env_name}: {problem}")
         return data
 
 

@@ -13,6 +13,7 @@ import requests
 
 from core.errors import ClientError
 from core.http import HttpPolicy, build_session
+from core.secrets import scrub, transport_error_text
 
 # (characters removed, "+" becomes a space, max length) per field, after URL decoding.
 _RULES: dict[str, tuple[str, bool, int]] = {
@@ -200,27 +201,33 @@ class ViciClient:
             user_agent="Leadbrain-ViciClient/1.0",
         )
 
-    def _scrub(self, text: str) -> str:
-        """VICIdial echoes the password in login errors: never store or log it."""
-        return text.replace(self.password, "********") if self.password else text
+    def scrub(self, text: str) -> str:
+        """``text`` without any form of the password (VICIdial echoes it in login errors,
+        stripped to ``[-_0-9a-zA-Z]``): every string that leaves this client passes here."""
+        return scrub(text, self.password)
 
     def call(self, function: str, **params: str | int) -> tuple[str, list[Line]]:
-        query = {
+        """POST the call form-encoded (VICIdial reads a parameter from the query string
+        first, then from the POST body): the password never sits in a URL, so neither
+        ``requests``' exceptions nor urllib3's log lines (its retry warning prints the URL)
+        can carry it."""
+        form = {
             "function": function,
             "user": self.user,
             "pass": self.password,
             "source": self.source,
         }
-        query.update({k: str(v) for k, v in params.items() if v is not None and v != ""})
+        form.update({k: str(v) for k, v in params.items() if v is not None and v != ""})
         try:
-            response = self.session.get(self.url, params=query)
+            response = self.session.post(self.url, data=form)
         except requests.RequestException as exc:
-            raise ViciTransportError(f"{function}: {type(exc).__name__}: {exc}") from exc
+            raise ViciTransportError(transport_error_text(exc, self.url)) from None
         if response.status_code != 200:
             raise ViciTransportError(
-                f"{function}: HTTP {response.status_code}", raw=response.text[:2000]
+                f"HTTP {response.status_code} from VICIdial",
+                raw=self.scrub(response.text[:2000]),
             )
-        raw = self._scrub(response.text)
+        raw = self.scrub(response.text)
         return raw, parse_lines(raw)
 
     # --- functions -----------------------------------------------------------------------

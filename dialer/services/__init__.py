@@ -6,6 +6,7 @@ record; ``servers``: hourly call budget, pause and resume; ``credentials``: the 
 
 from dialer.services.credentials import (
     client_for,
+    password_problem,
     server_password,
     server_resume,
     server_set_password,
@@ -45,6 +46,7 @@ __all__ = [
     "outbox_enqueue_update",
     "outbox_retry",
     "outbox_retry_all_failed",
+    "password_problem",
     "server_assert_open",
     "server_password",
     "server_pause",

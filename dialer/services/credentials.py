@@ -4,6 +4,7 @@ client of a server, and resuming a paused server after its login is checked."""
 import base64
 import hashlib
 import os
+import re
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -24,12 +25,37 @@ def server_set_password(*, server: ViciServer, password: str) -> None:
     server.save(update_fields=["api_password_encrypted", "updated_at"])
 
 
+_PASSWORD = re.compile(r"[0-9A-Za-z]+")
+
+
+def password_problem(password: str) -> str:
+    """Why VICIdial could never accept this API password ("" when it can). VICIdial strips
+    every character but ``[-_0-9a-zA-Z]`` from the password it receives, so a password with
+    any other character fails every login, and ten failures lock the user for 15 minutes;
+    VICIDIAL.md 1.2 asks for letters and digits only."""
+    if not password:
+        return "The password is empty."
+    if not _PASSWORD.fullmatch(password):
+        return (
+            "VICIdial API passwords must be letters and digits only (A-Z, a-z, 0-9): "
+            "VICIdial removes any other character, so the login could never succeed."
+        )
+    return ""
+
+
 def server_password(server: ViciServer) -> str:
+    """The server's API password. One read from the environment is checked like one typed
+    into the admin form (never quoted back in the error)."""
     if server.api_password_env:
         value = os.environ.get(server.api_password_env)
         if value is None:
             raise ApplicationError(
                 f"Environment variable {server.api_password_env} is not set.", code="no_password"
+            )
+        if problem := password_problem(value):
+            raise ApplicationError(
+                f"Environment variable {server.api_password_env}: {problem}",
+                code="bad_password",
             )
         return value
     if not server.api_password_encrypted:

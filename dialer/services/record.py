@@ -18,6 +18,13 @@ from leads.models import LeadEvent
 from leads.selectors import LEAD_UNREACHABLE_SQL
 from leads.services import EventSpec, lead_events_record, leads_vici_ids_record
 
+FAILED_MESSAGES = {
+    "vici_error": "VICIdial push failed: VICIdial refused the request",
+    "transport": "VICIdial push failed: VICIdial could not be reached",
+    "not_found": "VICIdial push failed: the lead was not found in VICIdial",
+    "lead_gone": "VICIdial push failed: the lead no longer exists here",
+}
+
 
 def _retry_at(attempts: int, now: datetime) -> datetime:
     return now + jittered_backoff(attempts, base=15.0)
@@ -44,12 +51,17 @@ def _event(out: Outcome, state: str, list_number: int) -> EventSpec | None:
             data={"vici_lead_id": out.vici_lead_id, "vici_list_id": list_number},
         )
     if state in (OutboxItem.State.FAILED, OutboxItem.State.DEAD):
+        # A fixed message and a short code: a lead's history is read by partners' API keys,
+        # so no text from outside (VICIdial's answer, an exception) ever goes into it.
+        message = FAILED_MESSAGES.get(out.code, FAILED_MESSAGES["vici_error"])
+        if state == OutboxItem.State.DEAD:
+            message += " (gave up retrying)"
         return EventSpec(
             lead_id=out.lead_id,
             kind=LeadEvent.Kind.PUSH_FAILED,
-            message=f"VICIdial push failed: {out.error}",
+            message=message,
             actor="dialer",
-            data={"error": out.error},
+            data={"code": out.code or "vici_error", "operation": out.operation},
         )
     return None
 
@@ -123,4 +135,4 @@ def outcomes_record(
         lead_events_record(events=events)
         _stop_dialing_unreachable(cursor, placed)
         if any(o.state == OutboxItem.State.SENT for o in outcomes):
-            ViciServer.objects.filter(pk=server_id).update(last_success_at=now)
+            ViciServer.objects.filter(pk=server_id).update(last_success_at=now, last_error="")

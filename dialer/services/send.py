@@ -10,6 +10,7 @@ from dialer.client import (
     ViciClient,
     ViciLoginError,
     ViciNotFoundError,
+    ViciTransportError,
     split_phone,
 )
 from dialer.models import OutboxItem, ViciList
@@ -25,6 +26,7 @@ class Outcome:
     error: str = ""
     message: str = ""
     login_failed: bool = False
+    code: str = ""  # why it did not go: login, transport, not_found, vici_error, lead_gone
     operation: str = ""
     payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
 
@@ -86,7 +88,7 @@ def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciLis
         payload=item["payload"] or {},
     )
     if item["lead"] is None:
-        out.state, out.error = OutboxItem.State.FAILED, "the lead no longer exists here"
+        out.state, out.error, out.code = OutboxItem.State.FAILED, "the lead is gone", "lead_gone"
         return out
     target = lists[item["vici_list_id"]]
     try:
@@ -94,11 +96,20 @@ def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciLis
             _add(client, item, target, out)
         else:
             _update(client, item, target, out)
-    except ViciLoginError as exc:
-        out.state, out.error, out.raw, out.login_failed = "pending", exc.message, exc.raw, True
-    except ViciNotFoundError as exc:
-        out.state, out.error, out.raw = OutboxItem.State.FAILED, exc.message, exc.raw
-    except ClientError as exc:
-        out.state = "pending" if exc.retryable else OutboxItem.State.FAILED
+    except ClientError as exc:  # the client scrubbed every form of the password out of it
         out.error, out.raw = exc.message, exc.raw
+        out.state = "pending" if exc.retryable else OutboxItem.State.FAILED
+        out.code = _code(exc)
+        if isinstance(exc, ViciLoginError):
+            out.state, out.login_failed = "pending", True
     return out
+
+
+def _code(exc: ClientError) -> str:
+    if isinstance(exc, ViciLoginError):
+        return "login"
+    if isinstance(exc, ViciNotFoundError):
+        return "not_found"
+    if isinstance(exc, ViciTransportError):
+        return "transport"
+    return "vici_error"
