@@ -63,9 +63,11 @@ class ViciServerAdmin(admin.ModelAdmin):
         "calls_in_hour",
         "last_success_at",
         "short_error",
+        "short_alert",
     ]
     search_fields = ["name"]
-    actions = ["drain_now", "resume"]
+    actions = ["drain_now", "resume", "clear_alert"]
+    readonly_fields = ["alert", "paused_until", "paused_reason", "last_error", "last_success_at"]
 
     def get_queryset(self, request):
         return selectors.servers_with_outbox_counts(super().get_queryset(request))
@@ -87,6 +89,12 @@ class ViciServerAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, obj):
         return obj.last_error[:100]
+
+    @admin.display(description="alert")
+    def short_alert(self, obj):
+        lines = obj.alert.splitlines()
+        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+        return f"ALERT: {lines[0][:120]}{more}" if lines else ""
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -110,6 +118,11 @@ class ViciServerAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{server.name}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{server.name}: {note}", messages.SUCCESS)
+
+    @admin.action(description="Clear alert (after fixing its cause)")
+    def clear_alert(self, request, queryset):
+        count = services.server_alert_clear(server_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Cleared the alert of {count} server(s).", messages.SUCCESS)
 
 
 @admin.register(ViciList)

@@ -87,6 +87,10 @@ class ViciNotFoundError(ViciError):
     pass
 
 
+class ViciListMissingError(ViciError):
+    """``list_exists_check=Y`` and the list is not defined in VICIdial: a final answer."""
+
+
 class ViciTransportError(ClientError):
     """Timeout, refused connection, HTTP 5xx: retryable."""
 
@@ -172,6 +176,8 @@ def _raise_for(lines: list[Line], raw: str) -> None:
             raise ViciLockedError(line.text, raw=raw, fields=line.fields)
         if reason.startswith("Login incorrect") or reason.startswith("Your IP Address"):
             raise ViciLoginError(line.text, raw=raw, fields=line.fields)
+        if "NOT A DEFINED LIST ID" in reason:
+            raise ViciListMissingError(line.text, raw=raw, fields=line.fields)
         if "IN DNC" in reason or "IN CAMPAIGN DNC" in reason:
             raise ViciDncError(line.text, raw=raw, fields=line.fields)
         if "NO MATCHES FOUND" in reason or "DOES NOT EXIST" in reason:
@@ -264,6 +270,9 @@ class ViciClient:
             phone_number=re.sub(r"\D", "", phone_number),
             phone_code=phone_code,
             list_id=list_id,
+            # Without it VICIdial adds a lead to a list that does not exist (SUCCESS), where
+            # no campaign ever dials it.
+            list_exists_check="Y",
             duplicate_check=duplicate_check,
             add_to_hopper="Y" if add_to_hopper else "N",
             hopper_priority=max(-99, min(99, hopper_priority)),
@@ -309,6 +318,7 @@ class ViciClient:
             lead_id=lead_id or "",
             vendor_lead_code=sanitise("vendor_lead_code", vendor_lead_code),
             list_id_field=list_id_field or "",
+            list_exists_check="Y" if list_id_field else "",  # a move to a missing list fails
             **params,
         )
         _raise_for(lines, raw)

@@ -40,6 +40,11 @@ class ViciServer(TimeStampedModel):
     calls_in_hour = models.PositiveIntegerField(default=0, editable=False)
     last_error = models.TextField(blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
+    alert = models.TextField(
+        blank=True,
+        help_text="A problem only an admin can fix (e.g. a list VICIdial does not have); "
+        'cleared by the admin\'s "Clear alert" action.',
+    )
 
     class Meta:
         ordering = ["name"]

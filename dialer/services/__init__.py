@@ -26,6 +26,8 @@ from dialer.services.outbox import (
 from dialer.services.servers import (
     calls_release,
     calls_reserve,
+    server_alert_clear,
+    server_alert_lists_missing,
     server_assert_open,
     server_pause,
 )
@@ -47,6 +49,8 @@ __all__ = [
     "outbox_retry",
     "outbox_retry_all_failed",
     "password_problem",
+    "server_alert_clear",
+    "server_alert_lists_missing",
     "server_assert_open",
     "server_password",
     "server_pause",

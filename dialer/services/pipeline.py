@@ -19,6 +19,7 @@ from dialer.services.send import Outcome
 from dialer.services.servers import (
     calls_release,
     calls_reserve,
+    server_alert_lists_missing,
     server_assert_open,
     server_pause,
 )
@@ -108,7 +109,8 @@ class Pipeline:
         self.server_id, self.lists, self.stats = server_id, lists, stats
         self.queue: deque[dict[str, Any]] = deque()
         self.attempts: dict[int, int] = {}
-        self.item_lists: dict[int, int] = {}
+        self.item_lists: dict[int, int] = {}  # item id -> the Vici list number
+        self.targets: dict[int, ViciList] = {}  # item id -> its list
         self.claiming = True
 
     def claim(self, want: int) -> list[dict[str, Any]]:
@@ -128,7 +130,8 @@ class Pipeline:
         self.stats.batches += 1
         for item in items:
             self.attempts[item["id"]] = item["attempts"]
-            self.item_lists[item["id"]] = self.lists[item["vici_list_id"]].list_id
+            self.targets[item["id"]] = self.lists[item["vici_list_id"]]
+            self.item_lists[item["id"]] = self.targets[item["id"]].list_id
         return items
 
     def record(self, outcomes: list[Outcome], *, final: bool = False, probe: bool = False) -> bool:
@@ -137,6 +140,11 @@ class Pipeline:
         if not outcomes:
             return False
         outcomes_record(outcomes, self.attempts, self.item_lists, self.server_id)
+        missing = [self.targets[o.item_id] for o in outcomes if o.code == "list_missing"]
+        if missing:
+            server_alert_lists_missing(
+                server_id=self.server_id, lists=[(t.list_id, t.name) for t in missing]
+            )
         for out in outcomes:
             if out.login_failed:
                 continue

@@ -23,6 +23,7 @@ FAILED_MESSAGES = {
     "transport": "VICIdial push failed: VICIdial could not be reached",
     "not_found": "VICIdial push failed: the lead was not found in VICIdial",
     "lead_gone": "VICIdial push failed: the lead no longer exists here",
+    "list_missing": "VICIdial push failed: the VICIdial list does not exist",
 }
 
 

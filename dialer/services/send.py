@@ -8,6 +8,7 @@ from dialer.client import (
     AddLeadResult,
     UpdateLeadResult,
     ViciClient,
+    ViciListMissingError,
     ViciLoginError,
     ViciNotFoundError,
     ViciTransportError,
@@ -26,7 +27,7 @@ class Outcome:
     error: str = ""
     message: str = ""
     login_failed: bool = False
-    code: str = ""  # why it did not go: login, transport, not_found, vici_error, lead_gone
+    code: str = ""  # why it did not go: login, transport, not_found, list_missing, vici_error...
     operation: str = ""
     payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
 
@@ -108,6 +109,8 @@ def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciLis
 def _code(exc: ClientError) -> str:
     if isinstance(exc, ViciLoginError):
         return "login"
+    if isinstance(exc, ViciListMissingError):
+        return "list_missing"
     if isinstance(exc, ViciNotFoundError):
         return "not_found"
     if isinstance(exc, ViciTransportError):

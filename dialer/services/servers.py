@@ -68,3 +68,24 @@ def server_pause(*, server_id: int, reason: str) -> None:
     ViciServer.objects.filter(pk=server_id).update(
         paused_until=timezone.now() + FOREVER, paused_reason=reason[:500], last_error=reason
     )
+
+
+def server_alert_lists_missing(*, server_id: int, lists: list[tuple[int, str]]) -> None:
+    """Raise the server's alert: VICIdial has no such list (``list_exists_check``), so
+    every push to it fails until the list is created there or fixed here."""
+    with transaction.atomic():
+        server = ViciServer.objects.select_for_update().only("alert").get(pk=server_id)
+        lines = [line for line in server.alert.splitlines() if line]
+        for number, name in sorted(set(lists)):
+            line = (
+                f"VICIdial has no list {number} ({name}): pushes to it fail. Create the list "
+                "in VICIdial (or correct it here), clear this alert, then retry the failed items."
+            )
+            if line not in lines:
+                lines.append(line)
+                logger.error("VICIdial server %s: list %s is not defined there", server_id, number)
+        ViciServer.objects.filter(pk=server_id).update(alert="\n".join(lines))
+
+
+def server_alert_clear(*, server_ids: list[int]) -> int:
+    return ViciServer.objects.filter(pk__in=server_ids).exclude(alert="").update(alert="")

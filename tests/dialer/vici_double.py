@@ -54,6 +54,9 @@ SANITISE = {
     "add_to_hopper": lambda v: _keep(v, r"[^A-Z]"),
     "hopper_priority": lambda v: _keep(v, r"[^-0-9]"),
     "lead_ids": lambda v: _keep(v, r"[^0-9,]"),
+    "list_exists_check": lambda v: _keep(v, r"[^0-9a-zA-Z]"),
+    "dnc_check": lambda v: _keep(v, r"[^A-Z]"),
+    "campaign_dnc_check": lambda v: _keep(v, r"[^A-Z]"),
 }
 LEAD_FIELDS = (
     "vendor_lead_code",
@@ -250,9 +253,23 @@ class ViciDouble(Lifecycle):
             )
         return ""
 
+    def _list_missing(self, params: dict, function: str, list_param: str) -> str:
+        """``list_exists_check`` (matched like the real /Y/i): the list must be defined."""
+        given = params.get(list_param, "")
+        if "Y" not in params.get("list_exists_check", "").upper() or not given:
+            return ""
+        if int(given) in self.state.lists:
+            return ""
+        return (
+            f"ERROR: {function} NOT A DEFINED LIST ID, LIST EXISTS CHECK ENABLED - "
+            f"{params.get('phone_number', '')}|{given}\n"
+        )
+
     def _fn_add_lead(self, params: dict) -> str:
         user = params["user"]
         phone = params.get("phone_number", "")
+        if missing := self._list_missing(params, "add_lead", "list_id"):
+            return missing
         list_id = int(params["list_id"]) if len(params.get("list_id", "")) >= 3 else 999
         if not 6 <= len(phone) <= 16:
             return f"ERROR: add_lead INVALID PHONE NUMBER LENGTH - {phone}|{user}\n"
@@ -299,6 +316,10 @@ class ViciDouble(Lifecycle):
 
     def _fn_update_lead(self, params: dict) -> str:
         user = params["user"]
+        if params.get("list_id_field") and (
+            missing := self._list_missing(params, "update_lead", "list_id_field")
+        ):
+            return missing
         hits = self._find(params)[: int(params.get("records") or 1)]
         if not hits:
             return (
