@@ -134,6 +134,7 @@ class ViciListAdmin(admin.ModelAdmin):
         "server",
         "is_active",
         "duplicate_check",
+        "campaign_dnc_check",
         "add_to_hopper",
     ]
     list_filter = ["server", "is_active"]
@@ -147,15 +148,16 @@ class OutboxItemAdmin(BigTableAdmin):
         "id",
         "lead_id",
         "operation",
+        "server",
         "vici_list",
         "state",
         "attempts",
         "next_attempt_at",
         "vici_lead_id",
-        "short_error",
+        "result",
     ]
     list_filter = ["state", "operation", "server"]
-    list_select_related = ["vici_list"]
+    list_select_related = ["vici_list", "server"]
     search_fields = ["=lead_id"]
     ordering = ["-id"]
     readonly_fields = [f.name for f in OutboxItem._meta.fields]
@@ -164,9 +166,11 @@ class OutboxItemAdmin(BigTableAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="error")
-    def short_error(self, obj):
-        return obj.last_error[:100]
+    @admin.display(description="result")
+    def result(self, obj):
+        """VICIdial's answer (its first line, already scrubbed) or our error."""
+        answer = next((line for line in obj.last_response.splitlines() if line.strip()), "")
+        return (answer or obj.last_error)[:120]
 
     @admin.action(description="Retry selected")
     def retry(self, request, queryset):

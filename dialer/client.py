@@ -6,14 +6,58 @@ the API's own rules, so what we store equals what VICIdial stores.
 """
 
 import re
-from dataclasses import dataclass, field
 
 import phonenumbers
 import requests
 
-from core.errors import ClientError
 from core.http import HttpPolicy, build_session
 from core.secrets import scrub, transport_error_text
+from dialer.vici_wire import (
+    DUPLICATE_REASON,
+    SYSTEM_DNC,
+    AddLeadResult,
+    DncResult,
+    Line,
+    ListInfo,
+    PhoneLogRow,
+    UpdateLeadResult,
+    ViciDncError,
+    ViciError,
+    ViciListMissingError,
+    ViciLockedError,
+    ViciLoginError,
+    ViciNotFoundError,
+    ViciPermissionError,
+    ViciTransportError,
+    parse_lines,
+    raise_for_errors,
+)
+
+# The client's typed answers and errors (defined in vici_wire) are imported from here.
+__all__ = [
+    "AddLeadResult",
+    "DUPLICATE_REASON",
+    "DncResult",
+    "Line",
+    "ListInfo",
+    "PhoneLogRow",
+    "SYSTEM_DNC",
+    "UpdateLeadResult",
+    "VICI_LEAD_FIELDS",
+    "ViciClient",
+    "ViciDncError",
+    "ViciError",
+    "ViciListMissingError",
+    "ViciLockedError",
+    "ViciLoginError",
+    "ViciNotFoundError",
+    "ViciPermissionError",
+    "ViciTransportError",
+    "parse_lines",
+    "raise_for_errors",
+    "sanitise",
+    "split_phone",
+]
 
 # (characters removed, "+" becomes a space, max length) per field, after URL decoding.
 _RULES: dict[str, tuple[str, bool, int]] = {
@@ -51,138 +95,6 @@ def split_phone(e164: str) -> tuple[str, str]:
     """E.164 -> (phone_code, national number) as VICIdial wants them."""
     number = phonenumbers.parse(e164, None)
     return str(number.country_code), str(number.national_number)
-
-
-# --- typed answers and errors -------------------------------------------------------------
-
-
-class ViciError(ClientError):
-    """VICIdial answered with an ERROR line."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool = False,
-        raw: str = "",
-        fields: list[str] | None = None,
-    ) -> None:
-        super().__init__(message, retryable=retryable, raw=raw)
-        self.fields = fields or []
-
-
-class ViciLoginError(ViciError):
-    """Bad user/password/level. Never retry blindly: 10 of these lock the user for 15 min."""
-
-
-class ViciLockedError(ViciLoginError):
-    """The API user is locked (too many bad logins)."""
-
-
-class ViciDncError(ViciError):
-    """The phone is on a DNC list: a final answer."""
-
-
-class ViciNotFoundError(ViciError):
-    pass
-
-
-class ViciListMissingError(ViciError):
-    """``list_exists_check=Y`` and the list is not defined in VICIdial: a final answer."""
-
-
-class ViciTransportError(ClientError):
-    """Timeout, refused connection, HTTP 5xx: retryable."""
-
-    def __init__(self, message: str, raw: str = "") -> None:
-        super().__init__(message, retryable=True, raw=raw)
-
-
-@dataclass
-class AddLeadResult:
-    lead_id: int
-    list_id: int
-    duplicate: bool = False  # the phone was already there: lead_id is the existing lead
-    duplicate_kind: str = ""
-    notices: list[str] = field(default_factory=list)
-    raw: str = ""
-
-
-@dataclass
-class UpdateLeadResult:
-    lead_ids: list[int]
-    changed: int
-    raw: str = ""
-
-
-@dataclass
-class ListInfo:
-    list_id: int
-    name: str
-    campaign_id: str
-    active: bool
-    raw: str = ""
-
-
-@dataclass
-class PhoneLogRow:
-    phone_number: str
-    call_date: str
-    list_id: int
-    length_in_sec: int
-    lead_status: str
-    hangup_reason: str
-    call_status: str
-    source_id: str
-    user: str
-
-
-_LINE = re.compile(r"^(SUCCESS|ERROR|NOTICE): (?:([a-z][a-z_]*) )?(.*?)(?: - (.*)|: \|(.*)\|?)?$")
-_DUPLICATE = re.compile(
-    r"DUPLICATE (?:PHONE NUMBER|TITLE ALT_PHONE|NAME PHONE) IN "
-    r"(LIST|CAMPAIGN LISTS|SYSTEM)"
-)
-
-
-@dataclass
-class Line:
-    kind: str
-    function: str
-    reason: str
-    fields: list[str]
-    text: str
-
-
-def parse_lines(body: str) -> list[Line]:
-    lines = []
-    for text in body.splitlines():
-        text = text.rstrip("\r")
-        match = _LINE.match(text)
-        if not match:
-            lines.append(Line("DATA", "", "", text.split("|"), text))
-            continue
-        kind, function, reason, dash_data, pipe_data = match.groups()
-        data = dash_data if dash_data is not None else (pipe_data or "")
-        lines.append(Line(kind, function or "", reason.strip(), data.split("|"), text))
-    return lines
-
-
-def _raise_for(lines: list[Line], raw: str) -> None:
-    for line in lines:
-        if line.kind != "ERROR":
-            continue
-        reason = line.reason
-        if reason.startswith("Too many login attempts"):
-            raise ViciLockedError(line.text, raw=raw, fields=line.fields)
-        if reason.startswith("Login incorrect") or reason.startswith("Your IP Address"):
-            raise ViciLoginError(line.text, raw=raw, fields=line.fields)
-        if "NOT A DEFINED LIST ID" in reason:
-            raise ViciListMissingError(line.text, raw=raw, fields=line.fields)
-        if "IN DNC" in reason or "IN CAMPAIGN DNC" in reason:
-            raise ViciDncError(line.text, raw=raw, fields=line.fields)
-        if "NO MATCHES FOUND" in reason or "DOES NOT EXIST" in reason:
-            raise ViciNotFoundError(line.text, raw=raw, fields=line.fields)
-        raise ViciError(line.text, raw=raw, fields=line.fields)
 
 
 class ViciClient:
@@ -250,7 +162,7 @@ class ViciClient:
         raw, lines = self.call("leadbrainlogincheck")
         if any(ln.kind == "ERROR" and ln.reason == "NO FUNCTION SPECIFIED" for ln in lines):
             return
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         raise ViciError(f"login check: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
 
     def add_lead(
@@ -262,8 +174,12 @@ class ViciClient:
         duplicate_check: str = "",
         add_to_hopper: bool = False,
         hopper_priority: int = 0,
+        campaign_dnc: str = "",
         **fields: str,
     ) -> AddLeadResult:
+        """Add a lead. VICIdial's system DNC list is always checked (``dnc_check=Y``), and
+        the DNC list of the campaign ``campaign_dnc`` when one is given: a number on either
+        is refused (``ViciDncError``), never added."""
         params = {name: sanitise(name, value) for name, value in fields.items() if value}
         raw, lines = self.call(
             "add_lead",
@@ -273,13 +189,16 @@ class ViciClient:
             # Without it VICIdial adds a lead to a list that does not exist (SUCCESS), where
             # no campaign ever dials it.
             list_exists_check="Y",
+            dnc_check="Y",
+            campaign_dnc_check="Y" if campaign_dnc else "",
+            campaign_id=campaign_dnc,
             duplicate_check=duplicate_check,
             add_to_hopper="Y" if add_to_hopper else "N",
             hopper_priority=max(-99, min(99, hopper_priority)),
             **params,
         )
         for line in lines:
-            if line.kind == "ERROR" and (dup := _DUPLICATE.search(line.reason)):
+            if line.kind == "ERROR" and (dup := DUPLICATE_REASON.search(line.reason)):
                 # phone|list|existing lead_id[|existing list]
                 f = line.fields
                 existing_list = int(f[3]) if len(f) > 3 and f[3].isdigit() else list_id
@@ -290,7 +209,7 @@ class ViciClient:
                     duplicate_kind=dup.group(1),
                     raw=raw,
                 )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         for line in lines:
             if line.kind == "SUCCESS" and line.function == "add_lead":
                 # DOC != CODE: phone|list_id|lead_id|gmt|user (lead_id is the 3rd field)
@@ -301,6 +220,20 @@ class ViciClient:
                     raw=raw,
                 )
         raise ViciError(f"add_lead: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
+
+    def add_dnc_phone(self, *, phone_number: str, campaign_id: str = SYSTEM_DNC) -> DncResult:
+        """Put a number on VICIdial's DNC list: the system-wide one (``SYSTEM_INTERNAL``,
+        table ``vicidial_dnc``) or a campaign's. A number already there is not an error here.
+        Needs an API user of level 8+ with ``modify_lists=1`` (non_agent_api.php)."""
+        number = re.sub(r"\D", "", phone_number)
+        raw, lines = self.call("add_dnc_phone", phone_number=number, campaign_id=campaign_id)
+        for line in lines:
+            if line.kind == "ERROR" and line.reason == "DNC NUMBER ALREADY EXISTS":
+                return DncResult(phone_number=number, campaign_id=campaign_id, added=False, raw=raw)
+        raise_for_errors(lines, raw)
+        if any(ln.kind == "SUCCESS" and ln.function == "add_dnc_phone" for ln in lines):
+            return DncResult(phone_number=number, campaign_id=campaign_id, added=True, raw=raw)
+        raise ViciError(f"add_dnc_phone: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
 
     def update_lead(
         self,
@@ -321,7 +254,7 @@ class ViciClient:
             list_exists_check="Y" if list_id_field else "",  # a move to a missing list fails
             **params,
         )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         updated = [ln for ln in lines if ln.kind == "SUCCESS" and ln.function == "update_lead"]
         if not updated:
             return UpdateLeadResult(lead_ids=[], changed=0, raw=raw)  # nothing to change
@@ -334,7 +267,7 @@ class ViciClient:
         raw, lines = self.call(
             "batch_update_lead", lead_ids=",".join(str(i) for i in lead_ids), **params
         )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         for line in lines:
             if line.kind == "SUCCESS":
                 # user|affected rows|found count|found ids
@@ -349,7 +282,7 @@ class ViciClient:
             "lead_search", phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers)
         )
         try:
-            _raise_for(lines, raw)
+            raise_for_errors(lines, raw)
         except ViciNotFoundError:
             return {re.sub(r"\D", "", p): [] for p in phone_numbers}
         result = {}
@@ -360,7 +293,7 @@ class ViciClient:
 
     def list_info(self, *, list_id: int) -> ListInfo:
         raw, lines = self.call("list_info", list_id=list_id)
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         f = next(ln.fields for ln in lines if ln.kind == "DATA")
         return ListInfo(list_id=int(f[0]), name=f[1], campaign_id=f[2], active=f[3] == "Y", raw=raw)
 
@@ -372,7 +305,7 @@ class ViciClient:
             type=type_,
             phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers),
         )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         rows = []
         for line in lines:
             if line.kind == "DATA" and len(line.fields) >= 9:

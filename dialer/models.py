@@ -76,11 +76,22 @@ class ViciList(TimeStampedModel):
     )
     add_to_hopper = models.BooleanField(default=False)
     hopper_priority = models.SmallIntegerField(default=0)
+    campaign_dnc_check = models.BooleanField(
+        default=False,
+        help_text="The list's campaign keeps its own DNC list in VICIdial: every add also "
+        "sends campaign_dnc_check=Y with the campaign id (the system DNC list is always "
+        "checked).",
+    )
 
     class Meta:
         ordering = ["server", "list_id"]
         constraints = [
-            models.UniqueConstraint(fields=["server", "list_id"], name="vicilist_unique")
+            models.UniqueConstraint(fields=["server", "list_id"], name="vicilist_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(campaign_dnc_check=True, campaign_id=""),
+                name="vicilist_campaign_dnc_needs_campaign",
+                violation_error_message="The campaign DNC check needs the list's campaign id.",
+            ),
         ]
         verbose_name = "VICIdial list"
 
@@ -96,6 +107,7 @@ class OutboxItem(models.Model):
         MOVE = "move", "Move to list"
         UPDATE = "update", "Update fields"
         STATUS = "status", "Set status"
+        DNC = "dnc", "Add phone to the DNC list"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -107,7 +119,14 @@ class OutboxItem(models.Model):
 
     lead_id = models.BigIntegerField(db_index=True)
     server = models.ForeignKey(ViciServer, on_delete=models.PROTECT, related_name="outbox")
-    vici_list = models.ForeignKey(ViciList, on_delete=models.PROTECT, related_name="outbox")
+    vici_list = models.ForeignKey(
+        ViciList,
+        on_delete=models.PROTECT,
+        related_name="outbox",
+        null=True,
+        blank=True,
+        help_text="Empty for a DNC-list item (it is about the server, not a list).",
+    )
     operation = models.CharField(max_length=8, choices=Operation.choices)
     payload = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
@@ -128,7 +147,16 @@ class OutboxItem(models.Model):
                 fields=["lead_id", "operation", "vici_list"],
                 condition=models.Q(state__in=["pending", "in_flight"]),
                 name="outbox_one_open_per_lead_operation",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["lead_id", "server"],
+                condition=models.Q(operation="dnc", state__in=["pending", "in_flight"]),
+                name="outbox_one_open_dnc_per_lead_server",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(operation="dnc") | models.Q(vici_list__isnull=False),
+                name="outbox_list_unless_dnc",
+            ),
         ]
         indexes = [
             models.Index(

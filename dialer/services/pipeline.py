@@ -19,11 +19,21 @@ from dialer.services.send import Outcome
 from dialer.services.servers import (
     calls_release,
     calls_reserve,
-    server_alert_lists_missing,
+    server_alert_add,
     server_assert_open,
     server_pause,
 )
 from leads.selectors import leads_unreachable
+
+STOP_DIALING = (OutboxItem.Operation.STATUS, OutboxItem.Operation.DNC)
+# The Non-Agent API function behind each outbox operation.
+VICI_FUNCTIONS = {
+    OutboxItem.Operation.ADD: "add_lead",
+    OutboxItem.Operation.MOVE: "update_lead",
+    OutboxItem.Operation.UPDATE: "update_lead",
+    OutboxItem.Operation.STATUS: "update_lead",
+    OutboxItem.Operation.DNC: "add_dnc_phone",
+}
 
 LEAD_COLUMNS = (
     "id",
@@ -81,7 +91,8 @@ def items_claim(server_id: int, limit: int) -> list[dict[str, Any]]:
             for item in items:
                 item["lead"] = leads.get(item["lead_id"])
             items = _without_unreachable(items)
-    return sorted(items, key=lambda i: i["id"])
+    # What stops dialing (a DNC status, the DNC list) goes first, then in id order.
+    return sorted(items, key=lambda i: (i["operation"] not in STOP_DIALING, i["id"]))
 
 
 def _without_unreachable(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -130,8 +141,10 @@ class Pipeline:
         self.stats.batches += 1
         for item in items:
             self.attempts[item["id"]] = item["attempts"]
-            self.targets[item["id"]] = self.lists[item["vici_list_id"]]
-            self.item_lists[item["id"]] = self.targets[item["id"]].list_id
+            target = self.lists.get(item["vici_list_id"])  # none for a DNC-list item
+            if target is not None:
+                self.targets[item["id"]] = target
+            self.item_lists[item["id"]] = target.list_id if target else None
         return items
 
     def record(self, outcomes: list[Outcome], *, final: bool = False, probe: bool = False) -> bool:
@@ -140,11 +153,7 @@ class Pipeline:
         if not outcomes:
             return False
         outcomes_record(outcomes, self.attempts, self.item_lists, self.server_id)
-        missing = [self.targets[o.item_id] for o in outcomes if o.code == "list_missing"]
-        if missing:
-            server_alert_lists_missing(
-                server_id=self.server_id, lists=[(t.list_id, t.name) for t in missing]
-            )
+        self._alert(outcomes)
         for out in outcomes:
             if out.login_failed:
                 continue
@@ -167,6 +176,27 @@ class Pipeline:
         if len(retryable) == len(outcomes) and not probe:
             return True  # the server is failing: leave the rest for the next run
         return self._paused_elsewhere()
+
+    def _alert(self, outcomes: list[Outcome]) -> None:
+        """What only a VICIdial admin can fix becomes the server's alert, once."""
+        lines = []
+        for out in outcomes:
+            if out.code == "list_missing":
+                target = self.targets[out.item_id]
+                lines.append(
+                    f"VICIdial has no list {target.list_id} ({target.name}): pushes to it fail. "
+                    "Create the list in VICIdial (or correct it here), clear this alert, then "
+                    "retry the failed items."
+                )
+            elif out.code == "permission":
+                function = VICI_FUNCTIONS.get(out.operation, out.operation)
+                lines.append(
+                    f"The API user may not use {function} (see the VICIdial section of the "
+                    "README for the user settings it needs); fix it in VICIdial, clear this "
+                    "alert, then retry the failed items."
+                )
+        if lines:
+            server_alert_add(server_id=self.server_id, lines=lines)
 
     def _paused_elsewhere(self) -> bool:
         """Another drain or a sync paused the server (or an admin deactivated it): stop

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.actors import system_actor
 from core.backoff import jittered_backoff
 from core.db import unnest_columns
 from dialer.models import OutboxItem, ViciServer
@@ -16,7 +17,12 @@ from dialer.services.outbox import outbox_enqueue_status
 from dialer.services.send import Outcome
 from leads.models import LeadEvent
 from leads.selectors import LEAD_UNREACHABLE_SQL
-from leads.services import EventSpec, lead_events_record, leads_vici_ids_record
+from leads.services import (
+    EventSpec,
+    lead_events_record,
+    leads_mark_dnc,
+    leads_vici_ids_record,
+)
 
 FAILED_MESSAGES = {
     "vici_error": "VICIdial push failed: VICIdial refused the request",
@@ -24,7 +30,12 @@ FAILED_MESSAGES = {
     "not_found": "VICIdial push failed: the lead was not found in VICIdial",
     "lead_gone": "VICIdial push failed: the lead no longer exists here",
     "list_missing": "VICIdial push failed: the VICIdial list does not exist",
+    "permission": "VICIdial push failed: the API user may not do this",
+    "vici_dnc": "VICIdial refused the lead: its phone is on VICIdial's DNC list",
+    "vici_campaign_dnc": "VICIdial refused the lead: its phone is on the campaign's DNC list",
 }
+DNC_REFUSALS = ("vici_dnc", "vici_campaign_dnc")
+VICI_DNC_REASON = "The phone is on a VICIdial DNC list"
 
 
 def _retry_at(attempts: int, now: datetime) -> datetime:
@@ -42,14 +53,19 @@ def _final_state(out: Outcome, attempts: int, now: datetime) -> tuple[str, datet
     return "pending", _retry_at(attempts, now)
 
 
-def _event(out: Outcome, state: str, list_number: int) -> EventSpec | None:
+def _event(out: Outcome, state: str, list_number: int | None, server_id: int) -> EventSpec | None:
     if state == OutboxItem.State.SENT:
+        data: dict[str, Any] = (
+            {"operation": out.operation, "vici_server_id": server_id}
+            if out.operation == OutboxItem.Operation.DNC
+            else {"vici_lead_id": out.vici_lead_id, "vici_list_id": list_number}
+        )
         return EventSpec(
             lead_id=out.lead_id,
             kind=LeadEvent.Kind.PUSHED,
             message=out.message,
             actor="dialer",
-            data={"vici_lead_id": out.vici_lead_id, "vici_list_id": list_number},
+            data=data,
         )
     if state in (OutboxItem.State.FAILED, OutboxItem.State.DEAD):
         # A fixed message and a short code: a lead's history is read by partners' API keys,
@@ -123,17 +139,25 @@ def outcomes_record(
         rows.append(
             (out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000], out.error[:2000])
         )
-        if state == OutboxItem.State.SENT:
+        if state == OutboxItem.State.SENT and out.operation != OutboxItem.Operation.DNC:
             placements.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
             if out.operation in (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE):
                 placed.append(out.lead_id)
-        event = _event(out, state, lists[out.item_id])
+        event = _event(out, state, lists[out.item_id], server_id)
         if event is not None:
             events.append(event)
+    on_vici_dnc = sorted({o.lead_id for o in outcomes if o.code in DNC_REFUSALS})
     with transaction.atomic(), connection.cursor() as cursor:
         _write_items(cursor, outcomes, rows, now)
         leads_vici_ids_record(placements=placements)
         lead_events_record(events=events)
+        if on_vici_dnc:  # VICIdial's DNC list is a do-not-contact fact here too
+            leads_mark_dnc(
+                lead_ids=on_vici_dnc,
+                reason=VICI_DNC_REASON,
+                actor=system_actor("vicidial", "dnc_list"),
+                source="vicidial_dnc",
+            )
         _stop_dialing_unreachable(cursor, placed)
         if any(o.state == OutboxItem.State.SENT for o in outcomes):
             ViciServer.objects.filter(pk=server_id).update(last_success_at=now, last_error="")

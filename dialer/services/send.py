@@ -8,9 +8,11 @@ from dialer.client import (
     AddLeadResult,
     UpdateLeadResult,
     ViciClient,
+    ViciDncError,
     ViciListMissingError,
     ViciLoginError,
     ViciNotFoundError,
+    ViciPermissionError,
     ViciTransportError,
     split_phone,
 )
@@ -42,6 +44,7 @@ def _add(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcom
         phone_number=national,
         phone_code=phone_code,
         list_id=target.list_id,
+        campaign_dnc=target.campaign_id if target.campaign_dnc_check else "",
         duplicate_check=duplicate_check,
         add_to_hopper=target.add_to_hopper,
         hopper_priority=target.hopper_priority,
@@ -79,6 +82,18 @@ def _update(client: ViciClient, item: dict[str, Any], target: ViciList, out: Out
     }.get(item["operation"], "Updated in VICIdial: " + ", ".join(sorted(fields)))
 
 
+def _dnc(client: ViciClient, item: dict[str, Any], out: Outcome) -> None:
+    """Put the lead's phone (as it was when the lead became do-not-contact) on the server's
+    system DNC list, so no list, campaign or manual dial there reaches it."""
+    result = client.add_dnc_phone(phone_number=item["payload"]["phone_number"])
+    out.raw = result.raw
+    out.message = (
+        "Phone added to the VICIdial DNC list"
+        if result.added
+        else "Phone already on the VICIdial DNC list"
+    )
+
+
 def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciList]) -> Outcome:
     """Send one item; VICIdial's answer becomes the item's outcome (never raises)."""
     out = Outcome(
@@ -88,15 +103,17 @@ def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciLis
         operation=item["operation"],
         payload=item["payload"] or {},
     )
-    if item["lead"] is None:
+    dnc = item["operation"] == OutboxItem.Operation.DNC
+    if item["lead"] is None and not dnc:
         out.state, out.error, out.code = OutboxItem.State.FAILED, "the lead is gone", "lead_gone"
         return out
-    target = lists[item["vici_list_id"]]
     try:
-        if item["operation"] == OutboxItem.Operation.ADD:
-            _add(client, item, target, out)
+        if dnc:
+            _dnc(client, item, out)
+        elif item["operation"] == OutboxItem.Operation.ADD:
+            _add(client, item, lists[item["vici_list_id"]], out)
         else:
-            _update(client, item, target, out)
+            _update(client, item, lists[item["vici_list_id"]], out)
     except ClientError as exc:  # the client scrubbed every form of the password out of it
         out.error, out.raw = exc.message, exc.raw
         out.state = "pending" if exc.retryable else OutboxItem.State.FAILED
@@ -109,6 +126,10 @@ def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciLis
 def _code(exc: ClientError) -> str:
     if isinstance(exc, ViciLoginError):
         return "login"
+    if isinstance(exc, ViciDncError):
+        return "vici_campaign_dnc" if "CAMPAIGN DNC" in exc.message else "vici_dnc"
+    if isinstance(exc, ViciPermissionError):
+        return "permission"
     if isinstance(exc, ViciListMissingError):
         return "list_missing"
     if isinstance(exc, ViciNotFoundError):

@@ -70,21 +70,18 @@ def server_pause(*, server_id: int, reason: str) -> None:
     )
 
 
-def server_alert_lists_missing(*, server_id: int, lists: list[tuple[int, str]]) -> None:
-    """Raise the server's alert: VICIdial has no such list (``list_exists_check``), so
-    every push to it fails until the list is created there or fixed here."""
+def server_alert_add(*, server_id: int, lines: list[str]) -> None:
+    """Raise the server's alert with these lines (each once): problems only a VICIdial or
+    Leadbrain admin can fix, such as a missing list or a missing API permission."""
     with transaction.atomic():
         server = ViciServer.objects.select_for_update().only("alert").get(pk=server_id)
-        lines = [line for line in server.alert.splitlines() if line]
-        for number, name in sorted(set(lists)):
-            line = (
-                f"VICIdial has no list {number} ({name}): pushes to it fail. Create the list "
-                "in VICIdial (or correct it here), clear this alert, then retry the failed items."
-            )
-            if line not in lines:
-                lines.append(line)
-                logger.error("VICIdial server %s: list %s is not defined there", server_id, number)
-        ViciServer.objects.filter(pk=server_id).update(alert="\n".join(lines))
+        current = [line for line in server.alert.splitlines() if line]
+        new = [line for line in dict.fromkeys(lines) if line not in current]
+        if not new:
+            return
+        for line in new:
+            logger.error("VICIdial server %s: %s", server_id, line)
+        ViciServer.objects.filter(pk=server_id).update(alert="\n".join(current + new))
 
 
 def server_alert_clear(*, server_ids: list[int]) -> int:
