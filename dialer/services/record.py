@@ -12,6 +12,7 @@ from django.utils import timezone
 from core.actors import system_actor
 from core.backoff import jittered_backoff
 from core.db import unnest_columns
+from core.locks import advisory_xact_locks, lock_key
 from dialer.models import OutboxItem, ViciServer
 from dialer.services.outbox import outbox_enqueue_status
 from dialer.services.send import Outcome
@@ -33,6 +34,8 @@ FAILED_MESSAGES = {
     "permission": "VICIdial push failed: the API user may not do this",
     "vici_dnc": "VICIdial refused the lead: its phone is on VICIdial's DNC list",
     "vici_campaign_dnc": "VICIdial refused the lead: its phone is on the campaign's DNC list",
+    "vici_lead_taken": "Not linked: the VICIdial lead holding this phone belongs to another "
+    "lead here",
 }
 DNC_REFUSALS = ("vici_dnc", "vici_campaign_dnc")
 VICI_DNC_REASON = "The phone is on a VICIdial DNC list"
@@ -78,7 +81,7 @@ def _event(out: Outcome, state: str, list_number: int | None, server_id: int) ->
             kind=LeadEvent.Kind.PUSH_FAILED,
             message=message,
             actor="dialer",
-            data={"code": out.code or "vici_error", "operation": out.operation},
+            data={"code": out.code or "vici_error", "operation": out.operation, **out.details},
         )
     return None
 
@@ -128,31 +131,65 @@ def _stop_dialing_unreachable(cursor: Any, placed: list[int]) -> None:
         outbox_enqueue_status(lead_ids=unreachable, status=settings.DIALER_STATUS_MAP["dnc"])
 
 
+def _taken_vici_leads(cursor: Any, outcomes: list[Outcome], server_id: int) -> None:
+    """One Vici lead, one of ours. A duplicate names the Vici lead that holds the phone; if
+    another of our leads already has it on this server (another workspace's lead with the
+    same phone), this lead is not linked to it: the outcome becomes final, naming both.
+    Adds on this server are serialised per Vici lead id (advisory locks, in order), so two
+    chunks of two drains cannot both claim one Vici lead."""
+    adds = [o for o in outcomes if o.operation == OutboxItem.Operation.ADD and o.vici_lead_id]
+    if not adds:
+        return
+    advisory_xact_locks(lock_key("vici_lead", server_id, o.vici_lead_id) for o in adds)
+    if not any(o.duplicate for o in adds):
+        return
+    cursor.execute(
+        "SELECT l.vici_lead_id, l.id FROM leads_lead l WHERE l.vici_lead_id = ANY(%s) "
+        "AND EXISTS (SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = l.id "
+        "AND o.server_id = %s AND o.state = 'sent' AND o.operation IN ('add', 'move'))",
+        [sorted({o.vici_lead_id for o in adds if o.duplicate}), server_id],
+    )
+    owners: dict[int, set[int]] = {}
+    for vici_lead_id, lead_id in cursor.fetchall():
+        owners.setdefault(vici_lead_id, set()).add(lead_id)
+    # Leads VICIdial just created own theirs; then the duplicates, oldest item first.
+    for out in sorted(adds, key=lambda o: (o.duplicate, o.item_id)):
+        holders = owners.setdefault(out.vici_lead_id, set())
+        others = sorted(holders - {out.lead_id})
+        if out.duplicate and others:
+            out.state, out.code = OutboxItem.State.FAILED, "vici_lead_taken"
+            out.error = f"VICIdial lead {out.vici_lead_id} belongs to lead {others[0]} here"
+            out.details = {"other_lead_id": others[0], "vici_lead_id": out.vici_lead_id}
+            out.vici_lead_id = None
+        else:
+            holders.add(out.lead_id)
+
+
 def outcomes_record(
     outcomes: list[Outcome], attempts: dict[int, int], lists, server_id: int
 ) -> None:
-    """Write a batch of results set-wise: items, where the leads are in VICIdial, events."""
+    """Write a chunk of results set-wise, in one transaction: items, where the leads are in
+    VICIdial, their events; leads VICIdial refused as DNC become do-not-contact here."""
     now = timezone.now()
-    rows, events, placements, placed = [], [], [], []
-    for out in outcomes:
-        state, next_at = _final_state(out, attempts[out.item_id], now)
-        rows.append(
-            (out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000], out.error[:2000])
-        )
-        if state == OutboxItem.State.SENT and out.operation != OutboxItem.Operation.DNC:
-            placements.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
-            if out.operation in (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE):
-                placed.append(out.lead_id)
-        event = _event(out, state, lists[out.item_id], server_id)
-        if event is not None:
-            events.append(event)
-    on_vici_dnc = sorted({o.lead_id for o in outcomes if o.code in DNC_REFUSALS})
     with transaction.atomic(), connection.cursor() as cursor:
+        _taken_vici_leads(cursor, outcomes, server_id)
+        rows, events, placements, placed = [], [], [], []
+        for out in outcomes:
+            state, next_at = _final_state(out, attempts[out.item_id], now)
+            rows.append(
+                (out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000], out.error[:2000])
+            )
+            if state == OutboxItem.State.SENT and out.operation != OutboxItem.Operation.DNC:
+                placements.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
+                if out.operation in (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE):
+                    placed.append(out.lead_id)
+            if (event := _event(out, state, lists[out.item_id], server_id)) is not None:
+                events.append(event)
         _write_items(cursor, outcomes, rows, now)
         leads_vici_ids_record(placements=placements)
         lead_events_record(events=events)
-        if on_vici_dnc:  # VICIdial's DNC list is a do-not-contact fact here too
-            leads_mark_dnc(
+        if on_vici_dnc := sorted({o.lead_id for o in outcomes if o.code in DNC_REFUSALS}):
+            leads_mark_dnc(  # VICIdial's DNC list is a do-not-contact fact here too
                 lead_ids=on_vici_dnc,
                 reason=VICI_DNC_REASON,
                 actor=system_actor("vicidial", "dnc_list"),

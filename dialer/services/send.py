@@ -32,6 +32,8 @@ class Outcome:
     code: str = ""  # why it did not go: login, transport, not_found, list_missing, vici_error...
     operation: str = ""
     payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
+    duplicate: bool = False  # add_lead named a Vici lead that already holds the phone
+    details: dict = field(default_factory=dict)  # our own ids for the lead event's data
 
 
 def _add(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcome) -> None:
@@ -55,7 +57,7 @@ def _add(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcom
         state=lead["state"],
         postal_code=lead["postal_code"],
     )
-    out.vici_lead_id, out.raw = result.lead_id, result.raw
+    out.vici_lead_id, out.raw, out.duplicate = result.lead_id, result.raw, result.duplicate
     out.message = (
         f"Already in VICIdial as lead {result.lead_id} (duplicate in "
         f"{result.duplicate_kind.lower()}); linked"
