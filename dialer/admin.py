@@ -1,4 +1,5 @@
 import os
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,12 +12,40 @@ from dialer import selectors, services
 from dialer.models import OutboxItem, ViciList, ViciServer
 
 
+def _db_url_problem(url: str) -> str:
+    """Why this cannot be the Vici database URL ("" if it can). Never quotes the URL back:
+    it holds a password."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb"):
+        return "Use a URL of the form mysql://user:password@host:3306/asterisk."
+    if not parts.hostname or not parts.path.strip("/"):
+        return "The URL needs a host and a database name (mysql://user:password@host/asterisk)."
+    return ""
+
+
 class ViciServerForm(forms.ModelForm):
+    """The API password and the database URL are write-only: never rendered back (not even
+    into the page's HTML), an empty field keeps the stored value, a note says one is set."""
+
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="Write-only: stored encrypted, never shown. Leave empty to keep the current "
         "one, or use the environment variable field instead.",
+    )
+    db_url = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Database URL",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Read-only MySQL/MariaDB URL of the Vici database, for call-log sync "
+        "(mysql://user:password@host:3306/asterisk). Write-only: never shown; leave empty to "
+        "keep the current one.",
+    )
+    clear_db_url = forms.BooleanField(
+        required=False,
+        label="Remove the stored database URL",
+        help_text="The call-log sync then reads through the API (phone_number_log).",
     )
 
     class Meta:
@@ -33,11 +62,33 @@ class ViciServerForm(forms.ModelForm):
             "max_calls_per_hour",
             "is_active",
             "db_url",
+            "clear_db_url",
             "timezone",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.api_password_encrypted:
+            self.fields["password"].help_text = (
+                "A password is set (stored encrypted, never shown). Type a new one to replace "
+                "it, or leave empty to keep it."
+            )
+        if self.instance.pk and self.instance.db_url:
+            self.fields["db_url"].help_text = (
+                "A database URL is set (never shown). Type a new one to replace it, or leave "
+                "empty to keep it."
+            )
+
+    def clean_db_url(self):
+        url = self.cleaned_data.get("db_url", "").strip()
+        if url and (problem := _db_url_problem(url)):
+            raise forms.ValidationError(problem)
+        return url or self.instance.db_url  # empty keeps the stored one
+
     def clean(self):
         data = super().clean()
+        if data.get("clear_db_url"):
+            data["db_url"] = ""
         has_stored = bool(self.instance.pk and self.instance.api_password_encrypted)
         if not data.get("password") and not data.get("api_password_env") and not has_stored:
             self.add_error("password", "Give a password or an environment variable name.")
