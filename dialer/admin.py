@@ -1,4 +1,5 @@
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
@@ -86,7 +87,7 @@ class ViciServerForm(forms.ModelForm):
         return url or self.instance.db_url  # empty keeps the stored one
 
     def clean(self):
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or {}
         if data.get("clear_db_url"):
             data["db_url"] = ""
         has_stored = bool(self.instance.pk and self.instance.api_password_encrypted)

@@ -6,11 +6,13 @@ the API's own rules, so what we store equals what VICIdial stores.
 """
 
 import re
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import phonenumbers
-import requests
+import urllib3
+from urllib3.exceptions import MaxRetryError
 
-from core.http import HttpPolicy, build_session
+from core.http import HttpPolicy, build_pool
 from core.secrets import scrub, transport_error_text
 from dialer.vici_wire import (
     DUPLICATE_REASON,
@@ -58,6 +60,8 @@ __all__ = [
     "sanitise",
     "split_phone",
 ]
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 # (characters removed, "+" becomes a space, max length) per field, after URL decoding.
 _RULES: dict[str, tuple[str, bool, int]] = {
@@ -114,10 +118,16 @@ class ViciClient:
         self.user = user
         self.password = password
         self.source = re.sub(r"[^0-9a-zA-Z]", "", source) or "leadbrain"
-        self.session = build_session(
+        # A bare keep-alive pool (timeouts, bounded connect retries): requests' own work per
+        # call would cost more CPU than everything else a push does (bench/README.md).
+        self.pool = build_pool(
             HttpPolicy(timeout=timeout, retries=1, pool_size=pool_size),
+            url,
             user_agent="Leadbrain-ViciClient/1.0",
         )
+        parts = urlsplit(url)
+        self._target = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+        self._login = urlencode({"user": user, "pass": password, "source": self.source})
 
     def scrub(self, text: str) -> str:
         """``text`` without any form of the password (VICIdial echoes it in login errors,
@@ -126,26 +136,26 @@ class ViciClient:
 
     def call(self, function: str, **params: str | int) -> tuple[str, list[Line]]:
         """POST the call form-encoded (VICIdial reads a parameter from the query string
-        first, then from the POST body): the password never sits in a URL, so neither
-        ``requests``' exceptions nor urllib3's log lines (its retry warning prints the URL)
-        can carry it."""
-        form = {
-            "function": function,
-            "user": self.user,
-            "pass": self.password,
-            "source": self.source,
-        }
-        form.update({k: str(v) for k, v in params.items() if v is not None and v != ""})
+        first, then from the POST body): the password never sits in a URL, so no exception
+        text or log line of the HTTP library (urllib3's retry warning prints the URL) can
+        carry it."""
+        fields = {k: str(v) for k, v in params.items() if v is not None and v != ""}
+        body = f"function={quote_plus(function)}&{self._login}"
+        if fields:
+            body += "&" + urlencode(fields)
         try:
-            response = self.session.post(self.url, data=form)
-        except requests.RequestException as exc:
-            raise ViciTransportError(transport_error_text(exc, self.url)) from None
-        if response.status_code != 200:
-            raise ViciTransportError(
-                f"HTTP {response.status_code} from VICIdial",
-                raw=self.scrub(response.text[:2000]),
+            response = self.pool.urlopen(
+                "POST", self._target, body=body.encode(), headers=_FORM, preload_content=True
             )
-        raw = self.scrub(response.text)
+        except urllib3.exceptions.HTTPError as exc:
+            cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            raise ViciTransportError(transport_error_text(cause, self.url)) from None
+        text = response.data.decode("utf-8", errors="replace")
+        if response.status != 200:
+            raise ViciTransportError(
+                f"HTTP {response.status} from VICIdial", raw=self.scrub(text[:2000])
+            )
+        raw = self.scrub(text)
         return raw, parse_lines(raw)
 
     # --- functions -----------------------------------------------------------------------

@@ -47,7 +47,7 @@ def _enqueue(lead_ids: Sequence[int], vici_list_id: int, operation: str) -> int:
             """,
             params,
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def outbox_enqueue_add(*, lead_ids: Sequence[int], vici_list_id: int) -> int:
@@ -105,7 +105,7 @@ def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str,
             """,
             [operation, json.dumps(payload), leads, lists, servers],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def _dnc_payloads(lead_ids: Sequence[int]) -> list[tuple[int, str]]:
@@ -150,7 +150,7 @@ def outbox_enqueue_dnc(*, lead_ids: Sequence[int]) -> int:
             """,
             [leads, payloads],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def outbox_enqueue_update(*, lead_ids: Sequence[int], fields: dict[str, Any]) -> int:

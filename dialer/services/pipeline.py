@@ -1,7 +1,6 @@
 """The drain's claim and bookkeeping: claimed items, their attempts and lists, and the
 rules that stop a drain (a login error, a failing server, the hourly budget)."""
 
-from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from leads.selectors import leads_unreachable
 
 STOP_DIALING = (OutboxItem.Operation.STATUS, OutboxItem.Operation.DNC)
 # The Non-Agent API function behind each outbox operation.
-VICI_FUNCTIONS = {
+VICI_FUNCTIONS: dict[str, str] = {
     OutboxItem.Operation.ADD: "add_lead",
     OutboxItem.Operation.MOVE: "update_lead",
     OutboxItem.Operation.UPDATE: "update_lead",
@@ -118,9 +117,8 @@ class Pipeline:
 
     def __init__(self, server_id: int, lists: dict[int, ViciList], stats: DrainStats) -> None:
         self.server_id, self.lists, self.stats = server_id, lists, stats
-        self.queue: deque[dict[str, Any]] = deque()
         self.attempts: dict[int, int] = {}
-        self.item_lists: dict[int, int] = {}  # item id -> the Vici list number
+        self.item_lists: dict[int, int | None] = {}  # item id -> Vici list number (or none)
         self.targets: dict[int, ViciList] = {}  # item id -> its list
         self.claiming = True
 
@@ -208,9 +206,9 @@ class Pipeline:
             return True
         return False
 
-    def release(self) -> None:
+    def release(self, items: list[dict[str, Any]]) -> None:
         """Items claimed but never sent go back to pending, their attempt not counted."""
-        if not self.queue:
+        if not items:
             return
         unsent = [
             Outcome(
@@ -220,8 +218,7 @@ class Pipeline:
                 login_failed=True,
                 payload=i["payload"] or {},
             )
-            for i in self.queue
+            for i in items
         ]
-        self.queue.clear()
         outcomes_record(unsent, self.attempts, self.item_lists, self.server_id)
         calls_release(server_id=self.server_id, unused=len(unsent))

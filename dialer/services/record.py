@@ -86,7 +86,9 @@ def _event(out: Outcome, state: str, list_number: int | None, server_id: int) ->
     return None
 
 
-def _write_items(cursor, outcomes: list[Outcome], rows: list[tuple], now: datetime) -> None:
+def _write_items(
+    cursor: Any, outcomes: list[Outcome], rows: list[tuple[Any, ...]], now: datetime
+) -> None:
     ids, states, nexts, vids, raws, errors = unnest_columns(rows)
     cursor.execute(
         "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = 'sent' "
@@ -147,14 +149,14 @@ def _taken_vici_leads(cursor: Any, outcomes: list[Outcome], server_id: int) -> N
         "SELECT l.vici_lead_id, l.id FROM leads_lead l WHERE l.vici_lead_id = ANY(%s) "
         "AND EXISTS (SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = l.id "
         "AND o.server_id = %s AND o.state = 'sent' AND o.operation IN ('add', 'move'))",
-        [sorted({o.vici_lead_id for o in adds if o.duplicate}), server_id],
+        [sorted({vid for o in adds if o.duplicate and (vid := o.vici_lead_id)}), server_id],
     )
     owners: dict[int, set[int]] = {}
     for vici_lead_id, lead_id in cursor.fetchall():
         owners.setdefault(vici_lead_id, set()).add(lead_id)
     # Leads VICIdial just created own theirs; then the duplicates, oldest item first.
     for out in sorted(adds, key=lambda o: (o.duplicate, o.item_id)):
-        holders = owners.setdefault(out.vici_lead_id, set())
+        holders = owners.setdefault(out.vici_lead_id or 0, set())
         others = sorted(holders - {out.lead_id})
         if out.duplicate and others:
             out.state, out.code = OutboxItem.State.FAILED, "vici_lead_taken"
@@ -166,21 +168,28 @@ def _taken_vici_leads(cursor: Any, outcomes: list[Outcome], server_id: int) -> N
 
 
 def outcomes_record(
-    outcomes: list[Outcome], attempts: dict[int, int], lists, server_id: int
+    outcomes: list[Outcome],
+    attempts: dict[int, int],
+    lists: dict[int, int | None],
+    server_id: int,
 ) -> None:
     """Write a chunk of results set-wise, in one transaction: items, where the leads are in
     VICIdial, their events; leads VICIdial refused as DNC become do-not-contact here."""
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         _taken_vici_leads(cursor, outcomes, server_id)
-        rows, events, placements, placed = [], [], [], []
+        rows: list[tuple[Any, ...]] = []
+        events: list[EventSpec] = []
+        placements: list[tuple[int, int, int]] = []
+        placed: list[int] = []
         for out in outcomes:
             state, next_at = _final_state(out, attempts[out.item_id], now)
             rows.append(
                 (out.item_id, state, next_at, out.vici_lead_id, out.raw[:5000], out.error[:2000])
             )
-            if state == OutboxItem.State.SENT and out.operation != OutboxItem.Operation.DNC:
-                placements.append((out.lead_id, out.vici_lead_id, lists[out.item_id]))
+            list_number = lists[out.item_id]
+            if state == OutboxItem.State.SENT and out.vici_lead_id and list_number:
+                placements.append((out.lead_id, out.vici_lead_id, list_number))
                 if out.operation in (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE):
                     placed.append(out.lead_id)
             if (event := _event(out, state, lists[out.item_id], server_id)) is not None:

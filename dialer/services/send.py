@@ -31,9 +31,9 @@ class Outcome:
     login_failed: bool = False
     code: str = ""  # why it did not go: login, transport, not_found, list_missing, vici_error...
     operation: str = ""
-    payload: dict = field(default_factory=dict)  # what was sent (an update may grow meanwhile)
+    payload: dict[str, Any] = field(default_factory=dict)  # what was sent (may grow meanwhile)
     duplicate: bool = False  # add_lead named a Vici lead that already holds the phone
-    details: dict = field(default_factory=dict)  # our own ids for the lead event's data
+    details: dict[str, Any] = field(default_factory=dict)  # our ids for the event's data
 
 
 def _add(client: ViciClient, item: dict[str, Any], target: ViciList, out: Outcome) -> None:

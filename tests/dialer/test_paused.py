@@ -48,15 +48,16 @@ def test_a_drain_of_a_paused_server_sends_nothing(workspace, server, vici_list, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pause_from_elsewhere_stops_a_running_drain_at_its_next_chunk(
+def test_a_pause_from_elsewhere_stops_a_running_drain_within_its_batch(
     workspace, server, vici_list, vici, settings
 ):
-    """Another drain or the call-log sync pauses the server while this drain runs: it stops
-    at the next chunk it records (never a whole batch later), gives its claimed items back,
-    and the next drain sends nothing."""
+    """Another drain or the call-log sync pauses the server while this drain runs: it
+    notices at the next chunk it records, stops its senders, gives back what it claimed but
+    did not send, claims nothing more, and the next drain sends nothing."""
     settings.DIALER_BATCH_SIZE = 100
     ViciServer.objects.filter(pk=server.pk).update(max_concurrency=1)
-    enqueue(workspace, vici_list, 80)
+    enqueue(workspace, vici_list, 200)
+    vici.latency = 0.005
     seen_at_pause: list[int] = []
 
     def pause_at_the_fifth_add(params):
@@ -72,9 +73,9 @@ def test_a_pause_from_elsewhere_stops_a_running_drain_at_its_next_chunk(
     vici.on_request = None
     assert seen_at_pause == [4]
     after_pause = len(vici.state.requests) - seen_at_pause[0]
-    chunk = 25  # results are recorded (and the pause noticed) every max(concurrency, 25)
-    assert stats.paused and 1 <= after_pause <= chunk
-    assert OutboxItem.objects.filter(state="pending").count() == 80 - stats.sent
+    # one chunk of results (drain.CHUNK = 50) and what one sender sends while it is recorded
+    assert stats.paused and 1 <= after_pause < 95
+    assert OutboxItem.objects.filter(state="pending", attempts=0).count() == 200 - stats.sent
     assert not OutboxItem.objects.filter(state="in_flight").exists()
     before = len(vici.state.requests)
     assert services.outbox_drain(server_id=server.pk).paused

@@ -77,7 +77,7 @@ def test_a_transport_error_is_its_type_and_host_only(caplog):
     client = ViciClient(url=url, user="crmapi", password=ODD, source="lb", timeout=2)
     with pytest.raises(ViciTransportError) as info:
         client.list_info(list_id=1001)
-    assert info.value.message == "ConnectionError talking to 127.0.0.1"
+    assert info.value.message == "NewConnectionError talking to 127.0.0.1"
     assert info.value.__cause__ is None and info.value.__suppress_context__
     assert any("Retrying" in r.getMessage() for r in caplog.records)  # urllib3 did log
     assert leaks(caplog.text, forms_of(ODD)) == []
@@ -111,9 +111,9 @@ def test_a_refused_connection_leaves_the_password_and_the_url_nowhere(
     services.outbox_enqueue_add(lead_ids=[lead_id], vici_list_id=vici_list.pk)
     assert services.outbox_drain(server_id=server.pk).sent == 0
     item = OutboxItem.objects.get()
-    assert (item.state, item.last_error) == ("dead", "ConnectionError talking to 127.0.0.1")
+    assert (item.state, item.last_error) == ("dead", "NewConnectionError talking to 127.0.0.1")
     server.refresh_from_db()
-    assert server.last_error == "ConnectionError talking to 127.0.0.1"
+    assert server.last_error == "NewConnectionError talking to 127.0.0.1"
     event = LeadEvent.objects.get(lead_id=lead_id, kind="push_failed")
     assert event.message == "VICIdial push failed: VICIdial could not be reached (gave up retrying)"
     assert event.data == {"code": "transport", "operation": "add"}
