@@ -51,18 +51,10 @@ SANITISE = {
     "dnc_check": lambda v: _keep(v, r"[^A-Z]"),
     "campaign_dnc_check": lambda v: _keep(v, r"[^A-Z]"),
 }
-LEAD_FIELDS = (
-    "vendor_lead_code",
-    "source_id",
-    "first_name",
-    "last_name",
-    "address1",
-    "city",
-    "state",
-    "postal_code",
-    "email",
-    "comments",
-    "phone_code",
+# vicidial_list columns the double keeps from add_lead / update_lead.
+LEAD_FIELDS = tuple(
+    "vendor_lead_code source_id first_name last_name address1 city state postal_code email "
+    "comments phone_code".split()
 )
 
 
