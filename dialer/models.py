@@ -1,3 +1,4 @@
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from core.models import TimeStampedModel
@@ -18,7 +19,11 @@ class ViciServer(TimeStampedModel):
     api_password_encrypted = models.TextField(blank=True, editable=False)
     source = models.CharField(max_length=20, default="leadbrain", help_text="Vici `source` tag")
     timeout_seconds = models.FloatField(default=10.0)
-    max_concurrency = models.PositiveSmallIntegerField(default=10)
+    max_concurrency = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1)],
+        help_text="Requests in flight at once (4-10 suits a 2-core VICIdial).",
+    )
     max_calls_per_hour = models.PositiveIntegerField(default=20_000)
     is_active = models.BooleanField(default=True)
     db_url = models.CharField(

@@ -81,7 +81,7 @@ def client_for(server: ViciServer, *, resuming: bool = False) -> ViciClient:
         password=server_password(server),
         source=server.source,
         timeout=server.timeout_seconds,
-        pool_size=server.max_concurrency,
+        pool_size=max(1, server.max_concurrency),
     )
 
 

@@ -34,6 +34,10 @@ def test_server_form_is_write_only_for_the_password(admin_client, vici):
         "/admin/dialer/viciserver/add/", {**data, "name": "v3", "password": "has space!"}
     )
     assert b"letters and digits only" in bad.content
+    none_at_once = admin_client.post(
+        "/admin/dialer/viciserver/add/", {**data, "name": "v6", "max_concurrency": "0"}
+    )
+    assert b"Ensure this value is greater than or equal to 1." in none_at_once.content
     zone = admin_client.post(
         "/admin/dialer/viciserver/add/", {**data, "name": "v4", "timezone": "Mars/Olympus"}
     )

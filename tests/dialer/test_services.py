@@ -287,3 +287,13 @@ def test_the_next_batch_is_sent_while_the_last_one_is_still_in_flight(
     first_batch_end = max(by_lead[str(i)][1] for i in ids[:5])
     second_batch_start = min(by_lead[str(i)][0] for i in ids[5:10])
     assert second_batch_start < first_batch_end
+
+
+@pytest.mark.timeout(60)
+def test_a_server_stored_with_no_concurrency_still_sends_one_at_a_time(
+    workspace, server, vici_list, vici
+):
+    ViciServer.objects.filter(pk=server.pk).update(max_concurrency=0)  # older rows, raw edits
+    services.outbox_enqueue_add(lead_ids=make_leads(workspace, 3), vici_list_id=vici_list.pk)
+    assert drain(server).sent == 3
+    assert vici.max_active == 1
