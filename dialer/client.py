@@ -6,13 +6,62 @@ the API's own rules, so what we store equals what VICIdial stores.
 """
 
 import re
-from dataclasses import dataclass, field
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import phonenumbers
-import requests
+import urllib3
+from urllib3.exceptions import MaxRetryError
 
-from core.errors import ClientError
-from core.http import HttpPolicy, build_session
+from core.http import HttpPolicy, build_pool
+from core.secrets import scrub, transport_error_text
+from dialer.vici_wire import (
+    DUPLICATE_REASON,
+    SYSTEM_DNC,
+    AddLeadResult,
+    DncResult,
+    Line,
+    ListInfo,
+    PhoneLogRow,
+    UpdateLeadResult,
+    ViciDncError,
+    ViciError,
+    ViciListMissingError,
+    ViciLockedError,
+    ViciLoginError,
+    ViciNotFoundError,
+    ViciPermissionError,
+    ViciTransportError,
+    parse_lines,
+    raise_for_errors,
+)
+
+# The client's typed answers and errors (defined in vici_wire) are imported from here.
+__all__ = [
+    "AddLeadResult",
+    "DUPLICATE_REASON",
+    "DncResult",
+    "Line",
+    "ListInfo",
+    "PhoneLogRow",
+    "SYSTEM_DNC",
+    "UpdateLeadResult",
+    "VICI_LEAD_FIELDS",
+    "ViciClient",
+    "ViciDncError",
+    "ViciError",
+    "ViciListMissingError",
+    "ViciLockedError",
+    "ViciLoginError",
+    "ViciNotFoundError",
+    "ViciPermissionError",
+    "ViciTransportError",
+    "parse_lines",
+    "raise_for_errors",
+    "sanitise",
+    "split_phone",
+]
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 # (characters removed, "+" becomes a space, max length) per field, after URL decoding.
 _RULES: dict[str, tuple[str, bool, int]] = {
@@ -52,132 +101,6 @@ def split_phone(e164: str) -> tuple[str, str]:
     return str(number.country_code), str(number.national_number)
 
 
-# --- typed answers and errors -------------------------------------------------------------
-
-
-class ViciError(ClientError):
-    """VICIdial answered with an ERROR line."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool = False,
-        raw: str = "",
-        fields: list[str] | None = None,
-    ) -> None:
-        super().__init__(message, retryable=retryable, raw=raw)
-        self.fields = fields or []
-
-
-class ViciLoginError(ViciError):
-    """Bad user/password/level. Never retry blindly: 10 of these lock the user for 15 min."""
-
-
-class ViciLockedError(ViciLoginError):
-    """The API user is locked (too many bad logins)."""
-
-
-class ViciDncError(ViciError):
-    """The phone is on a DNC list: a final answer."""
-
-
-class ViciNotFoundError(ViciError):
-    pass
-
-
-class ViciTransportError(ClientError):
-    """Timeout, refused connection, HTTP 5xx: retryable."""
-
-    def __init__(self, message: str, raw: str = "") -> None:
-        super().__init__(message, retryable=True, raw=raw)
-
-
-@dataclass
-class AddLeadResult:
-    lead_id: int
-    list_id: int
-    duplicate: bool = False  # the phone was already there: lead_id is the existing lead
-    duplicate_kind: str = ""
-    notices: list[str] = field(default_factory=list)
-    raw: str = ""
-
-
-@dataclass
-class UpdateLeadResult:
-    lead_ids: list[int]
-    changed: int
-    raw: str = ""
-
-
-@dataclass
-class ListInfo:
-    list_id: int
-    name: str
-    campaign_id: str
-    active: bool
-    raw: str = ""
-
-
-@dataclass
-class PhoneLogRow:
-    phone_number: str
-    call_date: str
-    list_id: int
-    length_in_sec: int
-    lead_status: str
-    hangup_reason: str
-    call_status: str
-    source_id: str
-    user: str
-
-
-_LINE = re.compile(r"^(SUCCESS|ERROR|NOTICE): (?:([a-z][a-z_]*) )?(.*?)(?: - (.*)|: \|(.*)\|?)?$")
-_DUPLICATE = re.compile(
-    r"DUPLICATE (?:PHONE NUMBER|TITLE ALT_PHONE|NAME PHONE) IN "
-    r"(LIST|CAMPAIGN LISTS|SYSTEM)"
-)
-
-
-@dataclass
-class Line:
-    kind: str
-    function: str
-    reason: str
-    fields: list[str]
-    text: str
-
-
-def parse_lines(body: str) -> list[Line]:
-    lines = []
-    for text in body.splitlines():
-        text = text.rstrip("\r")
-        match = _LINE.match(text)
-        if not match:
-            lines.append(Line("DATA", "", "", text.split("|"), text))
-            continue
-        kind, function, reason, dash_data, pipe_data = match.groups()
-        data = dash_data if dash_data is not None else (pipe_data or "")
-        lines.append(Line(kind, function or "", reason.strip(), data.split("|"), text))
-    return lines
-
-
-def _raise_for(lines: list[Line], raw: str) -> None:
-    for line in lines:
-        if line.kind != "ERROR":
-            continue
-        reason = line.reason
-        if reason.startswith("Too many login attempts"):
-            raise ViciLockedError(line.text, raw=raw, fields=line.fields)
-        if reason.startswith("Login incorrect") or reason.startswith("Your IP Address"):
-            raise ViciLoginError(line.text, raw=raw, fields=line.fields)
-        if "IN DNC" in reason or "IN CAMPAIGN DNC" in reason:
-            raise ViciDncError(line.text, raw=raw, fields=line.fields)
-        if "NO MATCHES FOUND" in reason or "DOES NOT EXIST" in reason:
-            raise ViciNotFoundError(line.text, raw=raw, fields=line.fields)
-        raise ViciError(line.text, raw=raw, fields=line.fields)
-
-
 class ViciClient:
     """One per server; thread-safe to share across a drain's worker threads."""
 
@@ -195,32 +118,44 @@ class ViciClient:
         self.user = user
         self.password = password
         self.source = re.sub(r"[^0-9a-zA-Z]", "", source) or "leadbrain"
-        self.session = build_session(
+        # A bare keep-alive pool (timeouts, bounded connect retries): requests' own work per
+        # call would cost more CPU than everything else a push does (bench/README.md).
+        self.pool = build_pool(
             HttpPolicy(timeout=timeout, retries=1, pool_size=pool_size),
+            url,
             user_agent="Leadbrain-ViciClient/1.0",
         )
+        parts = urlsplit(url)
+        self._target = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+        self._login = urlencode({"user": user, "pass": password, "source": self.source})
 
-    def _scrub(self, text: str) -> str:
-        """VICIdial echoes the password in login errors: never store or log it."""
-        return text.replace(self.password, "********") if self.password else text
+    def scrub(self, text: str) -> str:
+        """``text`` without any form of the password (VICIdial echoes it in login errors,
+        stripped to ``[-_0-9a-zA-Z]``): every string that leaves this client passes here."""
+        return scrub(text, self.password)
 
     def call(self, function: str, **params: str | int) -> tuple[str, list[Line]]:
-        query = {
-            "function": function,
-            "user": self.user,
-            "pass": self.password,
-            "source": self.source,
-        }
-        query.update({k: str(v) for k, v in params.items() if v is not None and v != ""})
+        """POST the call form-encoded (VICIdial reads a parameter from the query string
+        first, then from the POST body): the password never sits in a URL, so no exception
+        text or log line of the HTTP library (urllib3's retry warning prints the URL) can
+        carry it."""
+        fields = {k: str(v) for k, v in params.items() if v is not None and v != ""}
+        body = f"function={quote_plus(function)}&{self._login}"
+        if fields:
+            body += "&" + urlencode(fields)
         try:
-            response = self.session.get(self.url, params=query)
-        except requests.RequestException as exc:
-            raise ViciTransportError(f"{function}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise ViciTransportError(
-                f"{function}: HTTP {response.status_code}", raw=response.text[:2000]
+            response = self.pool.urlopen(
+                "POST", self._target, body=body.encode(), headers=_FORM, preload_content=True
             )
-        raw = self._scrub(response.text)
+        except urllib3.exceptions.HTTPError as exc:
+            cause = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            raise ViciTransportError(transport_error_text(cause, self.url)) from None
+        text = response.data.decode("utf-8", errors="replace")
+        if response.status != 200:
+            raise ViciTransportError(
+                f"HTTP {response.status} from VICIdial", raw=self.scrub(text[:2000])
+            )
+        raw = self.scrub(text)
         return raw, parse_lines(raw)
 
     # --- functions -----------------------------------------------------------------------
@@ -229,6 +164,16 @@ class ViciClient:
         raw, _ = self.call("version")
         parts = [p for p in raw.strip().split("|") if p]
         return dict(p.split(": ", 1) if ": " in p else (p.rstrip(":"), "") for p in parts)
+
+    def login_check(self) -> None:
+        """One authenticated call that changes nothing. VICIdial checks the login before it
+        looks at the function, and answers a function it does not know with
+        ``ERROR: NO FUNCTION SPECIFIED`` only once the login passed (VICIDIAL.md 1.2)."""
+        raw, lines = self.call("leadbrainlogincheck")
+        if any(ln.kind == "ERROR" and ln.reason == "NO FUNCTION SPECIFIED" for ln in lines):
+            return
+        raise_for_errors(lines, raw)
+        raise ViciError(f"login check: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
 
     def add_lead(
         self,
@@ -239,21 +184,31 @@ class ViciClient:
         duplicate_check: str = "",
         add_to_hopper: bool = False,
         hopper_priority: int = 0,
+        campaign_dnc: str = "",
         **fields: str,
     ) -> AddLeadResult:
+        """Add a lead. VICIdial's system DNC list is always checked (``dnc_check=Y``), and
+        the DNC list of the campaign ``campaign_dnc`` when one is given: a number on either
+        is refused (``ViciDncError``), never added."""
         params = {name: sanitise(name, value) for name, value in fields.items() if value}
         raw, lines = self.call(
             "add_lead",
             phone_number=re.sub(r"\D", "", phone_number),
             phone_code=phone_code,
             list_id=list_id,
+            # Without it VICIdial adds a lead to a list that does not exist (SUCCESS), where
+            # no campaign ever dials it.
+            list_exists_check="Y",
+            dnc_check="Y",
+            campaign_dnc_check="Y" if campaign_dnc else "",
+            campaign_id=campaign_dnc,
             duplicate_check=duplicate_check,
             add_to_hopper="Y" if add_to_hopper else "N",
             hopper_priority=max(-99, min(99, hopper_priority)),
             **params,
         )
         for line in lines:
-            if line.kind == "ERROR" and (dup := _DUPLICATE.search(line.reason)):
+            if line.kind == "ERROR" and (dup := DUPLICATE_REASON.search(line.reason)):
                 # phone|list|existing lead_id[|existing list]
                 f = line.fields
                 existing_list = int(f[3]) if len(f) > 3 and f[3].isdigit() else list_id
@@ -264,7 +219,7 @@ class ViciClient:
                     duplicate_kind=dup.group(1),
                     raw=raw,
                 )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         for line in lines:
             if line.kind == "SUCCESS" and line.function == "add_lead":
                 # DOC != CODE: phone|list_id|lead_id|gmt|user (lead_id is the 3rd field)
@@ -275,6 +230,20 @@ class ViciClient:
                     raw=raw,
                 )
         raise ViciError(f"add_lead: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
+
+    def add_dnc_phone(self, *, phone_number: str, campaign_id: str = SYSTEM_DNC) -> DncResult:
+        """Put a number on VICIdial's DNC list: the system-wide one (``SYSTEM_INTERNAL``,
+        table ``vicidial_dnc``) or a campaign's. A number already there is not an error here.
+        Needs an API user of level 8+ with ``modify_lists=1`` (non_agent_api.php)."""
+        number = re.sub(r"\D", "", phone_number)
+        raw, lines = self.call("add_dnc_phone", phone_number=number, campaign_id=campaign_id)
+        for line in lines:
+            if line.kind == "ERROR" and line.reason == "DNC NUMBER ALREADY EXISTS":
+                return DncResult(phone_number=number, campaign_id=campaign_id, added=False, raw=raw)
+        raise_for_errors(lines, raw)
+        if any(ln.kind == "SUCCESS" and ln.function == "add_dnc_phone" for ln in lines):
+            return DncResult(phone_number=number, campaign_id=campaign_id, added=True, raw=raw)
+        raise ViciError(f"add_dnc_phone: unexpected answer {raw[:200]!r}", raw=raw, retryable=True)
 
     def update_lead(
         self,
@@ -292,9 +261,10 @@ class ViciClient:
             lead_id=lead_id or "",
             vendor_lead_code=sanitise("vendor_lead_code", vendor_lead_code),
             list_id_field=list_id_field or "",
+            list_exists_check="Y" if list_id_field else "",  # a move to a missing list fails
             **params,
         )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         updated = [ln for ln in lines if ln.kind == "SUCCESS" and ln.function == "update_lead"]
         if not updated:
             return UpdateLeadResult(lead_ids=[], changed=0, raw=raw)  # nothing to change
@@ -307,7 +277,7 @@ class ViciClient:
         raw, lines = self.call(
             "batch_update_lead", lead_ids=",".join(str(i) for i in lead_ids), **params
         )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         for line in lines:
             if line.kind == "SUCCESS":
                 # user|affected rows|found count|found ids
@@ -322,7 +292,7 @@ class ViciClient:
             "lead_search", phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers)
         )
         try:
-            _raise_for(lines, raw)
+            raise_for_errors(lines, raw)
         except ViciNotFoundError:
             return {re.sub(r"\D", "", p): [] for p in phone_numbers}
         result = {}
@@ -333,7 +303,7 @@ class ViciClient:
 
     def list_info(self, *, list_id: int) -> ListInfo:
         raw, lines = self.call("list_info", list_id=list_id)
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         f = next(ln.fields for ln in lines if ln.kind == "DATA")
         return ListInfo(list_id=int(f[0]), name=f[1], campaign_id=f[2], active=f[3] == "Y", raw=raw)
 
@@ -345,7 +315,7 @@ class ViciClient:
             type=type_,
             phone_number=",".join(re.sub(r"\D", "", p) for p in phone_numbers),
         )
-        _raise_for(lines, raw)
+        raise_for_errors(lines, raw)
         rows = []
         for line in lines:
             if line.kind == "DATA" and len(line.fields) >= 9:

@@ -1,3 +1,4 @@
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from core.models import TimeStampedModel
@@ -18,7 +19,11 @@ class ViciServer(TimeStampedModel):
     api_password_encrypted = models.TextField(blank=True, editable=False)
     source = models.CharField(max_length=20, default="leadbrain", help_text="Vici `source` tag")
     timeout_seconds = models.FloatField(default=10.0)
-    max_concurrency = models.PositiveSmallIntegerField(default=10)
+    max_concurrency = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1)],
+        help_text="Requests in flight at once (4-10 suits a 2-core VICIdial).",
+    )
     max_calls_per_hour = models.PositiveIntegerField(default=20_000)
     is_active = models.BooleanField(default=True)
     db_url = models.CharField(
@@ -40,6 +45,11 @@ class ViciServer(TimeStampedModel):
     calls_in_hour = models.PositiveIntegerField(default=0, editable=False)
     last_error = models.TextField(blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
+    alert = models.TextField(
+        blank=True,
+        help_text="A problem only an admin can fix (e.g. a list VICIdial does not have); "
+        'cleared by the admin\'s "Clear alert" action.',
+    )
 
     class Meta:
         ordering = ["name"]
@@ -79,11 +89,22 @@ class ViciList(TimeStampedModel):
     )
     add_to_hopper = models.BooleanField(default=False)
     hopper_priority = models.SmallIntegerField(default=0)
+    campaign_dnc_check = models.BooleanField(
+        default=False,
+        help_text="The list's campaign keeps its own DNC list in VICIdial: every add also "
+        "sends campaign_dnc_check=Y with the campaign id (the system DNC list is always "
+        "checked).",
+    )
 
     class Meta:
         ordering = ["server", "list_id"]
         constraints = [
-            models.UniqueConstraint(fields=["server", "list_id"], name="vicilist_unique")
+            models.UniqueConstraint(fields=["server", "list_id"], name="vicilist_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(campaign_dnc_check=True, campaign_id=""),
+                name="vicilist_campaign_dnc_needs_campaign",
+                violation_error_message="The campaign DNC check needs the list's campaign id.",
+            ),
         ]
         verbose_name = "VICIdial list"
 
@@ -99,6 +120,7 @@ class OutboxItem(models.Model):
         MOVE = "move", "Move to list"
         UPDATE = "update", "Update fields"
         STATUS = "status", "Set status"
+        DNC = "dnc", "Add phone to the DNC list"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -110,7 +132,14 @@ class OutboxItem(models.Model):
 
     lead_id = models.BigIntegerField(db_index=True)
     server = models.ForeignKey(ViciServer, on_delete=models.PROTECT, related_name="outbox")
-    vici_list = models.ForeignKey(ViciList, on_delete=models.PROTECT, related_name="outbox")
+    vici_list = models.ForeignKey(
+        ViciList,
+        on_delete=models.PROTECT,
+        related_name="outbox",
+        null=True,
+        blank=True,
+        help_text="Empty for a DNC-list item (it is about the server, not a list).",
+    )
     operation = models.CharField(max_length=8, choices=Operation.choices)
     payload = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
@@ -131,7 +160,16 @@ class OutboxItem(models.Model):
                 fields=["lead_id", "operation", "vici_list"],
                 condition=models.Q(state__in=["pending", "in_flight"]),
                 name="outbox_one_open_per_lead_operation",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["lead_id", "server"],
+                condition=models.Q(operation="dnc", state__in=["pending", "in_flight"]),
+                name="outbox_one_open_dnc_per_lead_server",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(operation="dnc") | models.Q(vici_list__isnull=False),
+                name="outbox_list_unless_dnc",
+            ),
         ]
         indexes = [
             models.Index(

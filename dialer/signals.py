@@ -24,6 +24,9 @@ def on_lead_status_changed(
     if status in DO_NOT_DIAL:
         # An add or move still waiting (minutes, or hours during an outage) must not go out.
         services.outbox_cancel_for_leads(lead_ids=lead_ids, reason=f"the lead became {status}")
+        # The number goes on VICIdial's DNC list (every server; even when VICIdial told us:
+        # the others do not know), so no other list, campaign or manual dial reaches it.
+        services.outbox_enqueue_dnc(lead_ids=lead_ids)
     if actor.startswith("vicidial"):
         return  # VICIdial told us: it already knows
     vici_status = settings.DIALER_STATUS_MAP.get(status)

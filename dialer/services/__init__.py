@@ -4,20 +4,34 @@
 record; ``servers``: hourly call budget, pause and resume; ``credentials``: the API password.
 """
 
-from dialer.services.credentials import client_for, server_password, server_set_password
+from dialer.services.credentials import (
+    client_for,
+    password_problem,
+    server_password,
+    server_resume,
+    server_set_password,
+)
 from dialer.services.drain import DrainStats, Outcome, outbox_drain
 from dialer.services.outbox import (
     VICI_FIELDS,
     outbox_cancel,
     outbox_cancel_for_leads,
     outbox_enqueue_add,
+    outbox_enqueue_dnc,
     outbox_enqueue_move,
     outbox_enqueue_status,
     outbox_enqueue_update,
     outbox_retry,
     outbox_retry_all_failed,
 )
-from dialer.services.servers import calls_release, calls_reserve, server_pause, server_resume
+from dialer.services.servers import (
+    calls_release,
+    calls_reserve,
+    server_alert_add,
+    server_alert_clear,
+    server_assert_open,
+    server_pause,
+)
 
 __all__ = [
     "VICI_FIELDS",
@@ -30,11 +44,16 @@ __all__ = [
     "outbox_cancel_for_leads",
     "outbox_drain",
     "outbox_enqueue_add",
+    "outbox_enqueue_dnc",
     "outbox_enqueue_move",
     "outbox_enqueue_status",
     "outbox_enqueue_update",
     "outbox_retry",
     "outbox_retry_all_failed",
+    "password_problem",
+    "server_alert_add",
+    "server_alert_clear",
+    "server_assert_open",
     "server_password",
     "server_pause",
     "server_resume",

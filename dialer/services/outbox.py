@@ -5,9 +5,11 @@ the same lead merges into the open item, even in flight (the drain then sends it
 """
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
+import phonenumbers
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -15,7 +17,7 @@ from core.db import unnest_columns
 from dialer.client import VICI_LEAD_FIELDS, split_phone
 from dialer.models import OutboxItem, ViciList
 from leads import fields as lead_fields
-from leads.models import LeadEvent
+from leads.models import Lead, LeadEvent
 from leads.services import EventSpec, lead_events_record
 
 
@@ -45,7 +47,7 @@ def _enqueue(lead_ids: Sequence[int], vici_list_id: int, operation: str) -> int:
             """,
             params,
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def outbox_enqueue_add(*, lead_ids: Sequence[int], vici_list_id: int) -> int:
@@ -74,6 +76,11 @@ def _where_in_vici(lead_ids: Sequence[int]) -> list[tuple[int, int, int]]:
         return cursor.fetchall()
 
 
+# Items that stop dialing (a Vici DNC status, the DNC list) are due an hour back, so the
+# drain's claim (oldest due first) takes them ahead of any backlog of adds.
+_STOP_DIALING_DUE = "now() - interval '1 hour'"
+
+
 def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str, Any]) -> int:
     """One open item per lead and operation: a second change merges into the open one (even
     in flight: the drain then keeps it pending, so the newer fields are sent too)."""
@@ -81,13 +88,14 @@ def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str,
     if not placed or not payload:
         return 0
     leads, lists, servers = unnest_columns(placed)
+    due = _STOP_DIALING_DUE if operation == OutboxItem.Operation.STATUS else "now()"
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
                 state, attempts, next_attempt_at, last_response, last_error, created_at,
                 updated_at)
-            SELECT k.lead, k.server, k.list, %s, %s::jsonb, 'pending', 0, now(), '', '', now(),
+            SELECT k.lead, k.server, k.list, %s, %s::jsonb, 'pending', 0, {due}, '', '', now(),
                 now()
             FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) k(lead, list, server)
             ON CONFLICT (lead_id, operation, vici_list_id)
@@ -97,7 +105,52 @@ def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str,
             """,
             [operation, json.dumps(payload), leads, lists, servers],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
+
+
+def _dnc_payloads(lead_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(lead id, payload) of each lead with a phone: the number as VICIdial stores it."""
+    rows = []
+    phones = Lead.objects.filter(id__in=list(lead_ids)).exclude(phone="").values_list("id", "phone")
+    for lead_id, phone in phones:
+        try:
+            code, national = split_phone(phone)
+        except phonenumbers.NumberParseException:
+            code, national = "", re.sub(r"\D", "", phone)
+        rows.append((lead_id, json.dumps({"phone_code": code, "phone_number": national})))
+    return rows
+
+
+def outbox_enqueue_dnc(*, lead_ids: Sequence[int]) -> int:
+    """Enqueue ``add_dnc_phone`` of each lead's phone on every VICIdial server (inactive
+    ones too: their items wait until the server is active again). Every server, not only
+    those the lead's workspace pushes to: routing can send the person there tomorrow, and a
+    number also reaches VICIdial through the call center's own lists and manual dials; and
+    servers are few. One item per lead and server: none while one is open, none again once
+    that phone was sent."""
+    rows = _dnc_payloads(lead_ids)
+    if not rows:
+        return 0
+    leads, payloads = unnest_columns(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
+                state, attempts, next_attempt_at, last_response, last_error, created_at,
+                updated_at)
+            SELECT k.lead, s.id, NULL, 'dnc', k.payload, 'pending', 0, {_STOP_DIALING_DUE},
+                '', '', now(), now()
+            FROM unnest(%s::bigint[], %s::jsonb[]) k(lead, payload)
+            CROSS JOIN dialer_viciserver s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = k.lead
+                AND o.server_id = s.id AND o.operation = 'dnc' AND o.state = 'sent'
+                AND o.payload ->> 'phone_number' = k.payload ->> 'phone_number')
+            ON CONFLICT DO NOTHING
+            """,
+            [leads, payloads],
+        )
+        return int(cursor.rowcount)
 
 
 def outbox_enqueue_update(*, lead_ids: Sequence[int], fields: dict[str, Any]) -> int:

@@ -34,6 +34,10 @@ def test_server_form_is_write_only_for_the_password(admin_client, vici):
         "/admin/dialer/viciserver/add/", {**data, "name": "v3", "password": "has space!"}
     )
     assert b"letters and digits only" in bad.content
+    none_at_once = admin_client.post(
+        "/admin/dialer/viciserver/add/", {**data, "name": "v6", "max_concurrency": "0"}
+    )
+    assert b"Ensure this value is greater than or equal to 1." in none_at_once.content
     zone = admin_client.post(
         "/admin/dialer/viciserver/add/", {**data, "name": "v4", "timezone": "Mars/Olympus"}
     )
@@ -76,3 +80,68 @@ def test_routing_to_a_list_enqueues_the_push(workspace, server, vici_list, vici)
     routing_services.route_pending(worker_id="t")
     assert OutboxItem.objects.filter(lead_id__in=ids, operation="add").count() == 4
     assert services.outbox_drain(server_id=server.pk).sent == 4
+
+
+DB_URL = "mysql://cron:Db5ecretPw@vici-db.example:3306/asterisk"
+
+
+def server_form(vici, **overrides) -> dict:
+    return {
+        "name": "v5",
+        "api_url": vici.url,
+        "api_user": "crmapi",
+        "password": "Secret123",
+        "api_password_env": "",
+        "source": "leadbrain",
+        "timeout_seconds": "5",
+        "max_concurrency": "4",
+        "max_calls_per_hour": "1000",
+        "is_active": "on",
+        "db_url": DB_URL,
+        "timezone": "UTC",
+        **overrides,
+    }
+
+
+def test_the_database_url_is_write_only(admin_client, vici):
+    admin_client.post("/admin/dialer/viciserver/add/", server_form(vici))
+    server = ViciServer.objects.get(name="v5")
+    assert server.db_url == DB_URL
+    change = f"/admin/dialer/viciserver/{server.pk}/change/"
+    page = admin_client.get(change).content.decode()
+    assert "Db5ecretPw" not in page and "vici-db.example" not in page  # never rendered back
+    assert "A database URL is set (never shown)" in page
+    assert "A password is set (stored encrypted, never shown)" in page
+    listing = admin_client.get("/admin/dialer/viciserver/").content.decode()
+    assert "Db5ecretPw" not in listing
+
+    # an empty field on edit keeps both secrets
+    response = admin_client.post(change, server_form(vici, password="", db_url="", name="v5b"))
+    assert response.status_code == 302
+    server.refresh_from_db()
+    assert (server.name, server.db_url) == ("v5b", DB_URL)
+    assert services.server_password(server) == "Secret123"
+
+    # a new one replaces it; "remove" clears it
+    other = "mysql://cron:Other9@db2.example/asterisk"
+    admin_client.post(change, server_form(vici, password="", db_url=other, name="v5b"))
+    server.refresh_from_db()
+    assert server.db_url == other
+    admin_client.post(
+        change, server_form(vici, password="", db_url="", name="v5b", clear_db_url="on")
+    )
+    server.refresh_from_db()
+    assert server.db_url == ""
+    assert "A database URL is set" not in admin_client.get(change).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://u:Pw9secret@h/db", "mysql://u:Pw9secret@/asterisk", "mysql://u:Pw9secret@h"]
+)
+def test_a_bad_database_url_is_a_form_error_that_does_not_echo_it(admin_client, vici, url):
+    response = admin_client.post("/admin/dialer/viciserver/add/", server_form(vici, db_url=url))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "mysql://user:password@host" in page
+    assert "Pw9secret" not in page
+    assert not ViciServer.objects.filter(name="v5").exists()

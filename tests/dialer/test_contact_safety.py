@@ -6,7 +6,9 @@ import pytest
 
 from dialer import services
 from dialer.models import OutboxItem
-from dialer.services import drain as drain_service
+from dialer.services.pipeline import items_claim
+from dialer.services.record import outcomes_record
+from dialer.services.send import item_send
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import lead_update, leads_mark_dnc, suppression_add
 from routing import services as routing_services
@@ -68,9 +70,11 @@ def test_dnc_while_an_add_waits_cancels_it(
     services.outbox_enqueue_add(lead_ids=[lead_id], vici_list_id=vici_list.pk)
     with django_capture_on_commit_callbacks(execute=True):
         leads_mark_dnc(lead_ids=[lead_id], reason="STOP", actor="device:1", source="opt-out")
-    assert OutboxItem.objects.get(lead_id=lead_id).state == "cancelled"
+    assert OutboxItem.objects.get(lead_id=lead_id, operation="add").state == "cancelled"
     drain(server)
     assert not adds_for(vici, lead_id)
+    # and the number is on VICIdial's DNC list
+    assert Lead.objects.get(pk=lead_id).phone[2:] in vici.state.dnc
 
 
 def test_dnc_while_the_add_is_in_flight_makes_the_vici_lead_dnc(
@@ -78,14 +82,15 @@ def test_dnc_while_the_add_is_in_flight_makes_the_vici_lead_dnc(
 ):
     [lead_id] = make_leads(workspace, 1)
     services.outbox_enqueue_add(lead_ids=[lead_id], vici_list_id=vici_list.pk)
-    [claimed] = drain_service._claim(server.pk, 10)  # the add is on its way to VICIdial
+    [claimed] = items_claim(server.pk, 10)  # the add is on its way to VICIdial
     with django_capture_on_commit_callbacks(execute=True):
         leads_mark_dnc(lead_ids=[lead_id], reason="STOP", actor="device:1", source="opt-out")
-    out = drain_service._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
-    drain_service._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
+    out = item_send(services.client_for(server), claimed, {vici_list.pk: vici_list})
+    outcomes_record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
     assert vici_status(vici, lead_id) == "NEW"  # it got there before the DNC ...
-    assert drain(server).sent == 1  # ... and the DNC follows at once
+    assert drain(server).sent == 2  # ... and the DNC status and DNC list follow at once
     assert vici_status(vici, lead_id) == "DNC"
+    assert Lead.objects.get(pk=lead_id).phone[2:] in vici.state.dnc
 
 
 def test_a_patch_to_a_suppressed_phone_suppresses_the_lead_and_pushes_nothing(
@@ -104,9 +109,12 @@ def test_a_patch_to_a_suppressed_phone_suppresses_the_lead_and_pushes_nothing(
     assert not OutboxItem.objects.filter(lead_id=lead_id, operation="update").exists()
     drain(server)
     sent = vici.state.requests[requests_before:]
-    assert [r["function"] for r in sent] == ["update_lead"]
-    assert sent[0]["status"] == "DNC" and "phone_number" not in sent[0]
+    assert sorted(r["function"] for r in sent) == ["add_dnc_phone", "update_lead"]
+    [status] = [r for r in sent if r["function"] == "update_lead"]
+    assert status["status"] == "DNC" and "phone_number" not in status
     assert vici_status(vici, lead_id) == "DNC"
+    # the DNC list gets the number the lead had when it was suppressed: the new one
+    assert vici.state.dnc == {"4155550142"}
 
 
 def test_a_new_suppression_makes_matching_leads_suppressed(

@@ -7,7 +7,9 @@ from django.utils import timezone
 
 from dialer import services
 from dialer.models import OutboxItem, ViciServer
-from dialer.services import drain as drain_service
+from dialer.services.pipeline import items_claim
+from dialer.services.record import outcomes_record
+from dialer.services.send import item_send
 from leads.models import Lead, LeadEvent
 from tests.routing.factories import make_leads
 
@@ -81,7 +83,7 @@ def test_a_crashed_drain_leaves_items_that_come_back_after_the_lease(
 ):
     ids = make_leads(workspace, 2)
     services.outbox_enqueue_add(lead_ids=ids, vici_list_id=vici_list.pk)
-    claimed = drain_service._claim(server.pk, 10)  # a drain claims, then dies
+    claimed = items_claim(server.pk, 10)  # a drain claims, then dies
     assert len(claimed) == 2
     assert drain(server).sent == 0  # leased to the dead drain
     OutboxItem.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
@@ -232,7 +234,7 @@ def test_a_dnc_set_here_becomes_the_vici_status_but_not_an_echo(
     assert list(
         OutboxItem.objects.filter(operation="status").values_list("lead_id", "payload")
     ) == [(a, {"status": "DNC"})]
-    assert drain(server).sent == 1
+    assert drain(server).sent == 3  # a's status; both numbers onto the DNC list
     assert vici.state.leads[Lead.objects.get(pk=a).vici_lead_id]["status"] == "DNC"
 
 
@@ -243,10 +245,10 @@ def test_changes_merge_into_one_open_update_even_in_flight(workspace, server, vi
     item = OutboxItem.objects.get(operation="update")
     assert item.payload == {"first_name": "A", "last_name": "B"}
     # Claimed (in flight) with that payload, then a newer change arrives before the answer.
-    [claimed] = drain_service._claim(server.pk, 10)
+    [claimed] = items_claim(server.pk, 10)
     services.outbox_enqueue_update(lead_ids=[lead_id], fields={"first_name": "C"})
-    out = drain_service._send(services.client_for(server), claimed, {vici_list.pk: vici_list})
-    drain_service._record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
+    out = item_send(services.client_for(server), claimed, {vici_list.pk: vici_list})
+    outcomes_record([out], {claimed["id"]: 1}, {claimed["id"]: 1001}, server.pk)
     item.refresh_from_db()
     assert item.state == "pending"  # sent "A", but "C" is newer: it goes again
     assert drain(server).sent == 1
@@ -285,3 +287,13 @@ def test_the_next_batch_is_sent_while_the_last_one_is_still_in_flight(
     first_batch_end = max(by_lead[str(i)][1] for i in ids[:5])
     second_batch_start = min(by_lead[str(i)][0] for i in ids[5:10])
     assert second_batch_start < first_batch_end
+
+
+@pytest.mark.timeout(60)
+def test_a_server_stored_with_no_concurrency_still_sends_one_at_a_time(
+    workspace, server, vici_list, vici
+):
+    ViciServer.objects.filter(pk=server.pk).update(max_concurrency=0)  # older rows, raw edits
+    services.outbox_enqueue_add(lead_ids=make_leads(workspace, 3), vici_list_id=vici_list.pk)
+    assert drain(server).sent == 3
+    assert vici.max_active == 1

@@ -1,96 +1,27 @@
 """A small real VICIdial Non-Agent API server for tests and benchmarks.
 
-It keeps ``vicidial_list`` in memory, applies the API's input sanitising, duplicate checks,
-login rules and the 10-bad-logins lockout, and answers with the exact lines of
-``non_agent_api.php`` (HTTP 200 always, plain text). Knobs: ``latency`` (seconds per
-request), ``fail_next(n)`` (HTTP 500), ``drop_after_apply(n)`` (apply the change, then
-close the connection without answering), ``down()`` / ``up()`` (connection refused).
+``ViciApi`` (vici_api.py) answers exactly like ``non_agent_api.php`` (HTTP 200 always,
+plain text, GET or form-encoded POST); this serves it over HTTP with knobs: ``latency``
+(seconds per request), ``fail_next(n)`` (HTTP 500), ``drop_after_apply(n)`` (apply the
+change, then close the connection without answering), ``down()`` / ``up()`` (connection
+refused), ``on_request`` (a callback run as each request arrives).
 """
 
-import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.dialer.vici_api import ApiUser, ViciApi, ViciState
 from tests.http_double import Lifecycle, QuietHandler, serve
 
-LOCK_AFTER = 10
-LOCK_MINUTES = 15
+__all__ = ["ApiUser", "ViciDouble", "ViciState"]
 
 
-def _keep(value: str, pattern: str) -> str:
-    return re.sub(pattern, "", value)
-
-
-SANITISE = {
-    "phone_number": lambda v: _keep(v, r"[^0-9,]"),
-    "phone_code": lambda v: _keep(v, r"[^0-9]"),
-    "list_id": lambda v: _keep(v, r"[^0-9]"),
-    "list_id_field": lambda v: _keep(v, r"[^0-9]"),
-    "lead_id": lambda v: _keep(v, r"[^0-9]"),
-    "status": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "campaign_id": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "vendor_lead_code": lambda v: _keep(v, r'[;#"]').replace("+", " "),
-    "source_id": lambda v: _keep(v, r'[;#"]').replace("+", " "),
-    "comments": lambda v: _keep(v, r'[;#"]').replace("+", " "),
-    "first_name": lambda v: _keep(v, r"[^- '+_.0-9a-zA-Z]").replace("+", " "),
-    "last_name": lambda v: _keep(v, r"[^- '+_.0-9a-zA-Z]").replace("+", " "),
-    "address1": lambda v: _keep(v, r"[^- '+.:/@_0-9a-zA-Z]").replace("+", " "),
-    "city": lambda v: _keep(v, r"[^- '+.:/@_0-9a-zA-Z]").replace("+", " "),
-    "email": lambda v: _keep(v, r"[^- '+.:/@%_0-9a-zA-Z]").replace("+", " "),
-    "state": lambda v: _keep(v, r"[^- 0-9a-zA-Z]"),
-    "postal_code": lambda v: _keep(v, r"[^- '+0-9a-zA-Z]").replace("+", " "),
-    "user": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "pass": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "function": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "source": lambda v: _keep(v, r"[^0-9a-zA-Z]"),
-    "duplicate_check": lambda v: _keep(v, r"[^0-9A-Z]"),
-    "search_method": lambda v: _keep(v, r"[^_A-Z]"),
-    "add_to_hopper": lambda v: _keep(v, r"[^A-Z]"),
-    "hopper_priority": lambda v: _keep(v, r"[^-0-9]"),
-    "lead_ids": lambda v: _keep(v, r"[^0-9,]"),
-}
-LEAD_FIELDS = (
-    "vendor_lead_code",
-    "source_id",
-    "first_name",
-    "last_name",
-    "address1",
-    "city",
-    "state",
-    "postal_code",
-    "email",
-    "comments",
-    "phone_code",
-)
-
-
-@dataclass
-class ApiUser:
-    password: str
-    level: int = 8
-    failed: int = 0
-    locked_until: datetime | None = None
-
-
-@dataclass
-class ViciState:
-    users: dict[str, ApiUser] = field(default_factory=dict)
-    lists: dict[int, str] = field(default_factory=dict)  # list_id -> campaign_id
-    leads: dict[int, dict] = field(default_factory=dict)
-    calls: list[dict] = field(default_factory=list)  # for phone_number_log
-    by_phone: dict[str, list[int]] = field(default_factory=dict)  # index, like Vici's
-    next_id: int = 1
-    requests: list[dict] = field(default_factory=list)
-
-
-class ViciDouble(Lifecycle):
+class ViciDouble(ViciApi, Lifecycle):
     def __init__(self, *, user: str = "crmapi", password: str = "Secret123") -> None:
-        self.state = ViciState(users={user: ApiUser(password=password)})
+        super().__init__(user=user, password=password)
         self.lock = threading.Lock()
         self.latency = 0.0
         self.active = 0  # requests being answered now, and the most at once
@@ -98,6 +29,9 @@ class ViciDouble(Lifecycle):
         self.timeline: list[tuple[str, float, float]] = []  # (vendor_lead_code, start, end)
         self._fail = 0
         self._drop = 0
+        # Called in the serving thread with each request's raw parameters, before it is
+        # answered (a test's way to act at an exact point of a drain).
+        self.on_request = None
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -126,6 +60,8 @@ class ViciDouble(Lifecycle):
                     double.active += 1
                     double.max_active = max(double.max_active, double.active)
                 try:
+                    if double.on_request is not None:
+                        double.on_request(parse_qs(raw))
                     self._answer_now(raw)
                 finally:
                     code = parse_qs(raw).get("vendor_lead_code", [""])[0]
@@ -167,231 +103,3 @@ class ViciDouble(Lifecycle):
 
     def drop_after_apply(self, n: int) -> None:
         self._drop = n
-
-    def add_list(self, list_id: int, campaign_id: str = "TESTCAMP") -> None:
-        self.state.lists[list_id] = campaign_id
-
-    # --- the API ---------------------------------------------------------------------------
-
-    def handle(self, raw: str) -> str:
-        params: dict[str, str] = {}
-        for key, values in parse_qs(raw, keep_blank_values=True).items():
-            value = values[0]
-            params[key] = SANITISE[key](value) if key in SANITISE else value
-        self.state.requests.append(params)
-        function = params.get("function", "")
-        if function == "version":
-            return (
-                "VERSION: 2.14-202|BUILD: 250720-1841|DATE: 2026-11-22 08:07:28|"
-                "EPOCH: 1795334848|DST: 0|TZ: |TZNOW: 0|\n"
-            )
-        login = self._login(params.get("user", ""), params.get("pass", ""))
-        if login:
-            return login
-        source = params.get("source", "")
-        handler = getattr(self, f"_fn_{function}", None)
-        if handler is None:
-            return "ERROR: NO FUNCTION SPECIFIED\n"
-        if len(source) < 2:
-            return f"ERROR: Invalid Source - {source}\nERROR: Invalid Source: |{source}|\n"
-        return handler(params)
-
-    def _login(self, user: str, password: str) -> str:
-        account = self.state.users.get(user)
-        now = datetime.now()
-        if account and account.locked_until and account.locked_until > now:
-            return f"ERROR: Too many login attempts, try again in 15 minutes: |{user}|LOCK|\n"
-        if account is None or account.password != password or account.level < 7:
-            if account is not None:
-                account.failed += 1
-                if account.failed >= LOCK_AFTER:
-                    account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            return f"ERROR: Login incorrect, please try again: |{user}|{password}|BAD|\n"
-        account.failed = 0
-        return ""
-
-    def _duplicate(self, params: dict, phone: str, list_id: int) -> str:
-        check = params.get("duplicate_check", "")
-        days = re.search(r"(\d+)DAY", check)
-        since = datetime.now() - timedelta(days=int(days.group(1))) if days else None
-
-        def found(where) -> dict | None:
-            candidates = (self.state.leads[i] for i in self.state.by_phone.get(phone, []))
-            hits = [
-                lead
-                for lead in candidates
-                if where(lead) and (since is None or lead["entry_date"] >= since)
-            ]
-            return max(hits, key=lambda lead: lead["lead_id"]) if hits else None
-
-        if "DUPLIST" in check and (hit := found(lambda lead: lead["list_id"] == list_id)):
-            return (
-                f"ERROR: add_lead DUPLICATE PHONE NUMBER IN LIST - "
-                f"{phone}|{list_id}|{hit['lead_id']}\n"
-            )
-        campaign = self.state.lists.get(list_id)
-        if "DUPCAMP" in check and campaign is not None:
-            hit = found(lambda lead: self.state.lists.get(lead["list_id"]) == campaign)
-            if hit:
-                return (
-                    f"ERROR: add_lead DUPLICATE PHONE NUMBER IN CAMPAIGN LISTS - "
-                    f"{phone}|{list_id}|{hit['lead_id']}|{hit['list_id']}\n"
-                )
-        if "DUPSYS" in check and (hit := found(lambda lead: True)):
-            return (
-                f"ERROR: add_lead DUPLICATE PHONE NUMBER IN SYSTEM - "
-                f"{phone}|{list_id}|{hit['lead_id']}|{hit['list_id']}\n"
-            )
-        return ""
-
-    def _fn_add_lead(self, params: dict) -> str:
-        user = params["user"]
-        phone = params.get("phone_number", "")
-        list_id = int(params["list_id"]) if len(params.get("list_id", "")) >= 3 else 999
-        if not 6 <= len(phone) <= 16:
-            return f"ERROR: add_lead INVALID PHONE NUMBER LENGTH - {phone}|{user}\n"
-        duplicate = self._duplicate(params, phone, list_id)
-        if duplicate:
-            return duplicate
-        lead_id = self.state.next_id
-        self.state.next_id += 1
-        lead = {
-            "lead_id": lead_id,
-            "list_id": list_id,
-            "phone_number": phone,
-            "status": "NEW",
-            "entry_date": datetime.now(),
-            "user": user,
-        }
-        for name in LEAD_FIELDS:
-            lead[name] = params.get(name, "")
-        self.state.leads[lead_id] = lead
-        self.state.by_phone.setdefault(phone, []).append(lead_id)
-        lines = [
-            f"SUCCESS: add_lead LEAD HAS BEEN ADDED - {phone}|{list_id}|{lead_id}|-5.00|{user}"
-        ]
-        if params.get("add_to_hopper") == "Y":
-            lines.append(f"NOTICE: add_lead ADDED TO HOPPER - {phone}|{lead_id}|{lead_id}|{user}")
-        return "\n".join(lines) + "\n"
-
-    def _find(self, params: dict) -> list[dict]:
-        method = params.get("search_method", "") or "LEAD_ID"
-        leads = list(self.state.leads.values())
-        if "LEAD_ID" in method and params.get("lead_id"):
-            hits = [lead for lead in leads if str(lead["lead_id"]) == params["lead_id"]]
-            if hits:
-                return hits
-        if "VENDOR_LEAD_CODE" in method and params.get("vendor_lead_code"):
-            hits = [
-                lead for lead in leads if lead["vendor_lead_code"] == params["vendor_lead_code"]
-            ]
-            if hits:
-                return sorted(hits, key=lambda lead: lead["entry_date"], reverse=True)
-        if "PHONE_NUMBER" in method and params.get("phone_number"):
-            return [lead for lead in leads if lead["phone_number"] == params["phone_number"]]
-        return []
-
-    def _fn_update_lead(self, params: dict) -> str:
-        user = params["user"]
-        hits = self._find(params)[: int(params.get("records") or 1)]
-        if not hits:
-            return (
-                f"ERROR: update_lead NO MATCHES FOUND IN THE SYSTEM: |{user}|"
-                f"{params.get('lead_id', '')}|{params.get('vendor_lead_code', '')}|"
-                f"{params.get('phone_number', '')}\n"
-            )
-        updates = {name: params[name] for name in (*LEAD_FIELDS, "status") if params.get(name)}
-        if params.get("list_id_field"):
-            updates["list_id"] = int(params["list_id_field"])
-        if params.get("update_phone_number") == "Y" and params.get("phone_number"):
-            updates["phone_number"] = params["phone_number"]
-        if not updates:
-            return ""
-        lines = []
-        for lead in hits:
-            changed = sum(1 for k, v in updates.items() if lead.get(k) != v)
-            lead.update(updates)
-            lines.append(
-                f"SUCCESS: update_lead LEAD HAS BEEN UPDATED - "
-                f"{user}|{lead['lead_id']}|{1 if changed else 0}|||"
-            )
-        return "\n".join(lines) + "\n"
-
-    def _fn_batch_update_lead(self, params: dict) -> str:
-        user = params["user"]
-        ids = [int(i) for i in params.get("lead_ids", "").split(",") if i]
-        if not ids:
-            return f"ERROR: batch_update_lead NO LEADS DEFINED - {user}|\n"
-        found = [self.state.leads[i] for i in ids if i in self.state.leads]
-        if not found:
-            return (
-                f"ERROR: batch_update_lead NO MATCHES FOUND IN THE SYSTEM: |{user}|"
-                f"{params['lead_ids']}\n"
-            )
-        updates = {name: params[name] for name in (*LEAD_FIELDS, "status") if params.get(name)}
-        if params.get("list_id_field"):
-            updates["list_id"] = int(params["list_id_field"])
-        if params.get("update_phone_number") == "Y" and params.get("phone_number"):
-            updates["phone_number"] = params["phone_number"]
-        if not updates:
-            return ""
-        for lead in found:
-            lead.update(updates)
-        found_ids = ",".join(str(lead["lead_id"]) for lead in found)
-        return (
-            f"SUCCESS: batch_update_lead LEADS HAVE BEEN UPDATED - {user}|{len(found)}|"
-            f"{len(found)}|{found_ids}\n"
-        )
-
-    def _fn_lead_search(self, params: dict) -> str:
-        user = params["user"]
-        lines = []
-        for phone in [p for p in params.get("phone_number", "").split(",") if p]:
-            hits = sorted(self.state.by_phone.get(phone, []), reverse=True)
-            lines.append(f"{phone}|{len(hits)}|{'-'.join(map(str, hits))}")
-        if not any(line.split("|")[1] != "0" for line in lines):
-            return (
-                f"ERROR: lead_search NO MATCHES FOUND IN THE SYSTEM: |{user}|||"
-                f"{params.get('phone_number', '')}\n"
-            )
-        return "\n".join(lines) + "\n"
-
-    def _fn_list_info(self, params: dict) -> str:
-        user = params["user"]
-        list_id = int(params.get("list_id") or 0)
-        if list_id not in self.state.lists:
-            return f"ERROR: list_info LIST DOES NOT EXIST: |{user}|{list_id}\n"
-        campaign = self.state.lists[list_id]
-        return f"{list_id}|List {list_id}|{campaign}|Y|||2099-12-31|0|\n"
-
-    def _fn_phone_number_log(self, params: dict) -> str:
-        user = params["user"]
-        phones = [p for p in params.get("phone_number", "").split(",") if p]
-        if not phones:
-            return f"ERROR: phone_number_log NO VALID PHONE NUMBERS DEFINED: {user}||\n"
-        lines = []
-        for phone in phones:
-            rows = [c for c in self.state.calls if c["phone_number"] == phone]
-            if not rows:
-                lines.append(
-                    f"NOTICE: phone_number_log NO RECORDS FOUND FOR THIS PHONE NUMBER - "
-                    f"{user}|{phone}||"
-                )
-            for c in sorted(rows, key=lambda c: c["call_date"], reverse=True):
-                lines.append(
-                    "|".join(
-                        str(c[k])
-                        for k in (
-                            "phone_number",
-                            "call_date",
-                            "list_id",
-                            "length_in_sec",
-                            "lead_status",
-                            "term_reason",
-                            "status",
-                            "source_id",
-                            "user",
-                        )
-                    )
-                )
-        return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dialer", "0004_cancelled_state"),
+        ("dialer", "0008_viciserver_concurrency_at_least_one"),
         ("leads", "0008_memberships_desk_callbacks_and_indexes"),
     ]
 
