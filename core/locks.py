@@ -1,7 +1,8 @@
 """Named PostgreSQL advisory locks, taken in one statement in a fixed (sorted) order."""
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -24,3 +25,19 @@ def advisory_xact_locks(keys: Iterable[int]) -> None:
             "(SELECT k FROM unnest(%s::bigint[]) k ORDER BY k) s",
             [ordered],
         )
+
+
+@contextmanager
+def try_session_lock(key: int) -> Iterator[bool]:
+    """Hold a session-level advisory lock for the block, if no one else holds it (yields
+    whether it was taken; never waits). It outlives transactions, and a crashed process's
+    connection closes, which frees it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        taken = bool(cursor.fetchone()[0])
+    try:
+        yield taken
+    finally:
+        if taken:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from core.errors import ApplicationError
+from core.locks import lock_key, try_session_lock
 from dialer.client import ViciClient
 from dialer.exceptions import ServerPausedError
 from dialer.models import ViciList, ViciServer
@@ -87,6 +88,13 @@ def outbox_drain(*, server_id: int, max_batches: int | None = None) -> DrainStat
     up to ``max_concurrency`` requests are always in flight; the next batch is claimed while
     the current one is being sent, and results are recorded in chunks as they come back.
     """
+    with try_session_lock(lock_key("dialer-drain", server_id)) as mine:
+        if not mine:  # beat and "Drain now" both asked: one drain per server at a time
+            return DrainStats(busy=True)
+        return _drain(server_id, max_batches)
+
+
+def _drain(server_id: int, max_batches: int | None) -> DrainStats:
     stats = DrainStats()
     server = ViciServer.objects.get(pk=server_id)
     try:

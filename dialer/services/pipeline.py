@@ -55,6 +55,7 @@ class DrainStats:
     budget_exhausted: bool = False
     batches: int = 0
     error: str = ""  # why the drain could not start (e.g. no usable password)
+    busy: bool = False  # another drain of this server was running: this one did nothing
 
 
 def items_claim(server_id: int, limit: int) -> list[dict[str, Any]]:

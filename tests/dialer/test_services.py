@@ -297,3 +297,26 @@ def test_a_server_stored_with_no_concurrency_still_sends_one_at_a_time(
     services.outbox_enqueue_add(lead_ids=make_leads(workspace, 3), vici_list_id=vici_list.pk)
     assert drain(server).sent == 3
     assert vici.max_active == 1
+
+
+def test_one_drain_per_server_at_a_time(workspace, server, vici_list, vici):
+    """Beat and "Drain now" can both start a drain: the second returns at once."""
+    from django.db import connections
+
+    from core.locks import lock_key
+
+    services.outbox_enqueue_add(lead_ids=make_leads(workspace, 3), vici_list_id=vici_list.pk)
+    key = lock_key("dialer-drain", server.pk)
+    other = connections.create_connection("default")  # another process's drain holds it
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        stats = drain(server)
+        assert stats.busy and stats.sent == 0
+        assert not any(r.get("function") == "add_lead" for r in vici.state.requests)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    finally:
+        other.close()
+    stats = drain(server)
+    assert not stats.busy and stats.sent == 3
