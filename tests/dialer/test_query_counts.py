@@ -15,8 +15,8 @@ from tests.routing.factories import make_leads
 pytestmark = pytest.mark.django_db
 
 # The drain lock taken and given back; the server's open check; one claim batch: budget,
-# claim with its leads and the do-not-contact re-check; two result writes, each with the Vici lead id locks, the
-# re-check of what reached VICIdial and whether the server was paused meanwhile.
+# claim with its leads and the do-not-contact re-check; two result writes, each with the Vici
+# lead id locks, the re-check of what reached VICIdial and whether the server was paused.
 DRAIN_MAX_QUERIES = 41
 CHANGELIST_MAX_QUERIES = 5  # session, user, two counts, the page
 
