@@ -174,7 +174,7 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
             else:
                 self.message_user(request, f"{server.name}: {note}", messages.SUCCESS)
 
-    @admin.action(description="Clear alert (after fixing its cause)")
+    @admin.action(description="Clear alert (after fixing its cause)", permissions=["change"])
     def clear_alert(self, request, queryset):
         count = services.server_alert_clear(server_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Cleared the alert of {count} server(s).", messages.SUCCESS)

@@ -125,12 +125,16 @@ def test_two_of_our_leads_on_one_phone_are_told_apart_by_the_list(
 def test_a_phone_log_row_that_fits_two_leads_gets_none(
     server, vici, workspace, partner_workspace, dispositions
 ):
-    vici_list = ViciList.objects.create(server=server, list_id=1001, campaign_id="C", name="A")
+    first = ViciList.objects.create(server=server, list_id=1001, campaign_id="C", name="A")
+    second = ViciList.objects.create(server=server, list_id=1002, campaign_id="C", name="B")
     a, b = make_leads(workspace, 1) + make_leads(partner_workspace, 1)
     phone = Lead.objects.get(pk=a).phone
     Lead.objects.filter(pk=b).update(phone=phone)
-    dialer_services.outbox_enqueue_add(lead_ids=[a, b], vici_list_id=vici_list.pk)
-    dialer_services.outbox_drain(server_id=server.pk)
+    # VICIdial keeps one lead per phone in a list (the duplicate check), so the two are
+    # pushed to two lists, then both are said to be in the first (moved there by hand).
+    dialer_services.outbox_enqueue_add(lead_ids=[a], vici_list_id=first.pk)
+    dialer_services.outbox_enqueue_add(lead_ids=[b], vici_list_id=second.pk)
+    assert dialer_services.outbox_drain(server_id=server.pk).sent == 2
     Lead.objects.filter(pk__in=[a, b]).update(vici_list_number=1001)  # both in the one list
     log_call(vici, Lead.objects.get(pk=a), timezone.now() - timedelta(minutes=10))
     services.calllogs_sync(server_id=server.pk)

@@ -119,6 +119,9 @@ def test_production_accepts_real_keys():
 
 def run_django(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DEBUG": "false", "ALLOWED_HOSTS": "leadbrain.example", **env}
+    # The browser tests' conftest allows sync ORM calls beside Playwright's loop; a deployment
+    # never sets it (check --deploy refuses it).
+    environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
     )

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from dialer import services as dialer_services
 from dialer.models import OutboxItem
-from dialer.services import drain as drain_service
+from dialer.services.pipeline import DrainStats, Pipeline
+from dialer.services.send import item_send
 from leads.models import Lead
 from leads.services import lead_ingest_batch, suppression_add
 from routing import services as routing_services
@@ -156,14 +157,12 @@ def prepare(world: World, path: str) -> None:
 
 def in_flight_push(world: World) -> None:
     """Claim the due pushes, let the person opt out, then let the pushes land."""
-    in_flight = drain_service._claim(world.server.pk, 100)
-    world.commit(world.suppress)
     lists = {world.vici_list.pk: world.vici_list, world.other_list.pk: world.other_list}
+    pipe = Pipeline(world.server.pk, lists, DrainStats())
+    in_flight = pipe.claim(100)
+    world.commit(world.suppress)
     client = dialer_services.client_for(world.server)
-    outcomes = [drain_service._send(client, item, lists) for item in in_flight]
-    numbers = {i["id"]: lists[i["vici_list_id"]].list_id for i in in_flight}
-    if outcomes:
-        drain_service._record(outcomes, {i["id"]: 1 for i in in_flight}, numbers, world.server.pk)
+    pipe.record([item_send(client, item, lists) for item in in_flight], final=True)
 
 
 def outage_then_suppress(world: World) -> None:
