@@ -3,7 +3,7 @@ JSON form fields with a nesting limit, and the workspace scoping every ModelAdmi
 on."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from axes import admin as axes_admin
@@ -32,10 +32,13 @@ if TYPE_CHECKING:
     _Paginator = Paginator[Any]
     _ModelAdmin = admin.ModelAdmin[Any]
     _ChoicesBase = BaseModelAdmin[Any]
+    # The base of a mixin for ModelAdmins: the ModelAdmin for the checker, nothing at runtime.
+    ModelAdminMixin = admin.ModelAdmin[Any]
 else:
     _Paginator = Paginator
     _ModelAdmin = admin.ModelAdmin
     _ChoicesBase = object
+    ModelAdminMixin = object
 
 Action = Callable[[Any, HttpRequest, "QuerySet[Any]"], HttpResponse | None]
 
@@ -45,7 +48,9 @@ admin.site.index_title = "Lead flow"
 
 # ``formfield_overrides`` of a ModelAdmin with editable JSON: JSON nested deeper than
 # JSON_MAX_DEPTH is a form error, not a RecursionError 500.
-SAFE_JSON_FORMFIELDS = {models.JSONField: {"decoder": SafeJSONDecoder}}
+SAFE_JSON_FORMFIELDS: "Mapping[type[models.Field[Any, Any]], Mapping[str, Any]]" = {
+    models.JSONField: {"decoder": SafeJSONDecoder}
+}
 
 
 class EstimatedCountPaginator(_Paginator):

@@ -18,7 +18,7 @@ from leads.models import IdempotencyRecord, Workspace
 MAX_KEY_LENGTH = 200
 
 
-def request_fingerprint(method: str, path: str, data: Any) -> str:
+def request_fingerprint(method: str | None, path: str, data: Any) -> str:
     payload = json.dumps([method, path, data], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -240,7 +240,7 @@ def suppression_add_many(
             "ON CONFLICT DO NOTHING",
             [reason[:255], source[:64], now, now, kinds, values, workspaces],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Workspace:

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import Any, Literal, overload
+
 import django_filters
 from django.conf import settings
 from django.db.models import QuerySet
@@ -53,6 +56,10 @@ def actor_of(request: Request) -> str:
     return user_actor(user)
 
 
+@overload
+def scoped_workspace(request: Request, *, required: Literal[True]) -> Workspace: ...
+@overload
+def scoped_workspace(request: Request, *, required: bool) -> Workspace | None: ...
 def scoped_workspace(request: Request, *, required: bool) -> Workspace | None:
     """The key's workspace; for a person the ``workspace`` query parameter, which must be
     one of theirs (another one is "unknown", as one that does not exist)."""
@@ -80,7 +87,9 @@ def request_workspace_ids(request: Request) -> frozenset[int] | None:
     return workspace_ids_for(request.user)
 
 
-def run_idempotent(request: Request, workspace: Workspace, compute) -> Response:
+def run_idempotent(
+    request: Request, workspace: Workspace, compute: Callable[[], tuple[int, Any]]
+) -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         code, body = compute()
