@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.db_router import use_replica
-from core.errors import ApplicationError, ClientError, error_body
+from core.errors import INVALID, UPSTREAM_ERROR, ApplicationError, ClientError, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(exc.code, exc.message, exc.errors), status=exc.status_code)
     if isinstance(exc, ClientError):
         logger.warning("external system error: %s", exc.message)
-        return Response(error_body("upstream_error", exc.message), status=502)
+        return Response(error_body(UPSTREAM_ERROR, exc.message), status=502)
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -46,7 +46,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = "Invalid input."
         if isinstance(errors, dict) and list(errors) == ["non_field_errors"]:
             message = str(errors["non_field_errors"][0])
-        response.data = error_body("invalid", message, errors)
+        response.data = error_body(INVALID, message, errors)
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")

@@ -8,6 +8,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
 
+from core.errors import NUL_BYTE, PAYLOAD_TOO_LARGE
+
 logger = logging.getLogger("leadbrain.request")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
@@ -90,9 +92,7 @@ class BodySizeLimitMiddleware:
         if body_too_large(request.path, request.META.get("CONTENT_LENGTH")):
             limit = body_limit(request.path)
             return JsonResponse(
-                error_body(
-                    "payload_too_large", f"Request body is over the limit of {limit} bytes."
-                ),
+                error_body(PAYLOAD_TOO_LARGE, f"Request body is over the limit of {limit} bytes."),
                 status=413,
             )
         return self.get_response(request)
@@ -120,7 +120,7 @@ class RejectNulMiddleware:
         where = _nul_in(request)
         if where:
             return JsonResponse(
-                error_body("nul_byte", f"The {where} contains a NUL byte.", {where: ["NUL"]}),
+                error_body(NUL_BYTE, f"The {where} contains a NUL byte.", {where: ["NUL"]}),
                 status=400,
             )
         return self.get_response(request)

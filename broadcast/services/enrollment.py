@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from broadcast.errors import INACTIVE, NO_DEVICE, NO_STEPS, NOT_FOUND
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence, Step
 from broadcast.scheduling import recipient_timezone, window_next
 from broadcast.services.consent import UNREACHABLE_SQL
@@ -128,12 +129,12 @@ def enrollment_create_many(
     """
     sequence = Sequence.objects.filter(pk=sequence_id).first()
     if sequence is None:
-        raise ApplicationError("No such sequence.", code="not_found", status_code=404)
+        raise ApplicationError("No such sequence.", code=NOT_FOUND, status_code=404)
     if not sequence.is_active:
-        raise ApplicationError(f"Sequence {sequence.name} is not active.", code="inactive")
+        raise ApplicationError(f"Sequence {sequence.name} is not active.", code=INACTIVE)
     first = sequence.steps.order_by("position").first()
     if first is None:
-        raise ApplicationError(f"Sequence {sequence.name} has no steps.", code="no_steps")
+        raise ApplicationError(f"Sequence {sequence.name} has no steps.", code=NO_STEPS)
     devices = _sequence_devices(sequence)
     if not devices:
         return _without_device(sequence, lead_ids, actor, if_no_device)
@@ -168,7 +169,7 @@ def _without_device(
     sequence: Sequence, lead_ids: Iterable[int], actor: str, if_no_device: str
 ) -> EnrollResult:
     if if_no_device != "queue":
-        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code="no_device")
+        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code=NO_DEVICE)
     _rows, queued = enrollment_requests_queue(
         sequence_id=sequence.pk,
         workspace_id=sequence.workspace_id,
