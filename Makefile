@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy .
 
 test: dev-keys services lint
 	$(BIN)/python manage.py makemigrations --check --dry-run

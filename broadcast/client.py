@@ -8,8 +8,10 @@ SMS provider) is one more small class with the same ``send`` and ``parse_webhook
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
@@ -55,7 +57,7 @@ class GatewayEvent:
     body: str = ""
     session_status: str = ""  # active, disconnected, banned
     at: datetime | None = None
-    raw: dict = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 WAHA_ACKS = {-1: "failed", 0: "sent", 1: "sent", 2: "delivered", 3: "read", 4: "read"}
@@ -78,7 +80,7 @@ def phone_from_chat(chat: str) -> str:
     return "+" + digits if digits.isdigit() else ""
 
 
-def _message_id(data) -> str:
+def _message_id(data: Any) -> str:
     if not isinstance(data, dict):
         return ""
     value = data.get("id")
@@ -93,6 +95,17 @@ class GatewayClient:
     """What the dispatcher and the webhook need from a gateway. One subclass per wire format
     (WAHA below; an Evolution API or SMS adapter is another ~80 lines beside it)."""
 
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        session_name: str,
+        token: str = "",
+        timeout: float = 10.0,
+        http: requests.Session | None = None,
+    ) -> None:
+        raise NotImplementedError
+
     def send(self, *, phone: str, text: str, media_url: str = "") -> SendResult:
         raise NotImplementedError
 
@@ -102,7 +115,7 @@ class GatewayClient:
         raise NotImplementedError
 
     @staticmethod
-    def verify(body: bytes, headers, secret: str) -> bool:
+    def verify(body: bytes, headers: Mapping[str, str], secret: str) -> bool:
         raise NotImplementedError
 
     @staticmethod
@@ -126,7 +139,7 @@ class WahaClient(GatewayClient):
         self.headers = {"X-Api-Key": token} if token else {}
 
     def send(self, *, phone: str, text: str, media_url: str = "") -> SendResult:
-        payload = {"session": self.session_name, "chatId": chat_id(phone)}
+        payload: dict[str, Any] = {"session": self.session_name, "chatId": chat_id(phone)}
         if media_url:
             path = "/api/sendImage"
             payload.update(file={"url": media_url}, caption=text)
@@ -192,7 +205,7 @@ class WahaClient(GatewayClient):
         return WAHA_SESSION[status]
 
     @staticmethod
-    def verify(body: bytes, headers, secret: str) -> bool:
+    def verify(body: bytes, headers: Mapping[str, str], secret: str) -> bool:
         """WAHA signs webhooks with ``X-Webhook-Hmac`` (HMAC-SHA512 of the body, hex)."""
         given = headers.get("X-Webhook-Hmac", "")
         expected = hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
@@ -260,7 +273,20 @@ def gateway_class(kind: str) -> type[GatewayClient]:
     return GATEWAYS.get(kind, WahaClient)
 
 
-def client_for(device, *, http: requests.Session | None = None) -> GatewayClient:
+class GatewayDevice(Protocol):
+    """What a client is built from: a Device, or the dispatcher's view of its row."""
+
+    @property
+    def gateway_kind(self) -> str: ...
+    @property
+    def gateway_url(self) -> str: ...
+    @property
+    def gateway_session(self) -> str: ...
+    @property
+    def gateway_token(self) -> str: ...
+
+
+def client_for(device: GatewayDevice, *, http: requests.Session | None = None) -> GatewayClient:
     return gateway_class(device.gateway_kind)(
         base_url=device.gateway_url,
         session_name=device.gateway_session,

@@ -14,7 +14,9 @@ from leads.models import Lead
 
 def due_message_count() -> int:
     """Messages whose time has come and that are not sent yet (a graded queue on /health)."""
-    return Message.objects.filter(status="pending", scheduled_at__lte=timezone.now()).count()
+    return Message.objects.filter(
+        status=Message.Status.PENDING, scheduled_at__lte=timezone.now()
+    ).count()
 
 
 def enrollment_requests_waiting() -> int:

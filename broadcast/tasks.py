@@ -1,4 +1,5 @@
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -15,14 +16,14 @@ logger = logging.getLogger(__name__)
     soft_time_limit=settings.BROADCAST_DISPATCH_SECONDS + 45,
     time_limit=settings.BROADCAST_DISPATCH_SECONDS + 75,
 )
-def dispatch_task(seconds: float | None = None) -> dict:
+def dispatch_task(seconds: float | None = None) -> dict[str, Any]:
     """Run the paced dispatcher for about a minute. Several may run at once (SKIP LOCKED)."""
     stats = services.dispatch_run(seconds=seconds or settings.BROADCAST_DISPATCH_SECONDS)
     return stats.__dict__
 
 
 @shared_task(name="broadcast.tasks.devices_probe_task", expires=15)
-def devices_probe_task() -> dict:
+def devices_probe_task() -> dict[str, Any]:
     """Probe devices paused for transient gateway failures; resume those that answer."""
     return services.devices_probe().as_dict()
 
@@ -30,12 +31,14 @@ def devices_probe_task() -> dict:
 @shared_task(
     name="broadcast.tasks.enrollment_requests_process_task", soft_time_limit=600, time_limit=660
 )
-def enrollment_requests_process_task(workspace_ids: list[int] | None = None) -> dict:
+def enrollment_requests_process_task(workspace_ids: list[int] | None = None) -> dict[str, Any]:
     """Carry out pending enrollment requests (woken on commit; swept every minute by beat)."""
     return services.enrollment_requests_process(workspace_ids=workspace_ids).as_dict()
 
 
-def enrollment_requests_wake(sender=None, *, workspace_ids=None, **kwargs) -> None:
+def enrollment_requests_wake(
+    sender: Any = None, *, workspace_ids: list[int] | None = None, **kwargs: Any
+) -> None:
     """Receiver of ``broadcast.signals.enrollment_requests_waiting``. Redis down: the rows
     wait in their table and beat's sweeper carries them out."""
     try:
@@ -45,7 +48,7 @@ def enrollment_requests_wake(sender=None, *, workspace_ids=None, **kwargs) -> No
 
 
 @shared_task(name="broadcast.tasks.enroll_task", soft_time_limit=600, time_limit=660)
-def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict:
+def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict[str, Any]:
     """Kept for messages queued before enrollment requests became a table; new work goes
     through ``enrollment_requests_process_task``."""
     result = services.enrollment_create_many(

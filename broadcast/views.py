@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from broadcast.client import gateway_class
+from broadcast.errors import FORBIDDEN, INVALID
 from broadcast.models import Device
 from broadcast.services import gateway_event_apply
 from core.errors import error_body
@@ -52,11 +53,11 @@ def gateway_webhook(request, device_id: int):
     signed = gateway.verify(request.body, request.headers, secret)
     tokened = _token_matches(token, secret)
     if device is None or not (signed or tokened):
-        return _error(403, "forbidden", "Unknown device or bad signature.")
+        return _error(403, FORBIDDEN, "Unknown device or bad signature.")
     try:
         event = gateway.parse_webhook(request.body)
     except ValueError as exc:
-        return _error(400, "invalid", str(exc), {"body": [str(exc)]})
+        return _error(400, INVALID, str(exc), {"body": [str(exc)]})
     if event is None:
         return JsonResponse({"ok": True, "ignored": True})
     result = gateway_event_apply(device=device, event=event)

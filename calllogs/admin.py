@@ -1,4 +1,8 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from calllogs.callurl import KINDS, URL_NOTES
@@ -62,9 +66,15 @@ class ServerHookAdmin(WorkspaceScopedAdmin):
         )
         return format_html_join("", "<p>{}<br><code>{}</code></p>", rows)
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: ServerHook | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> "type[forms.ModelForm[ServerHook]]":
         self._base = request.build_absolute_uri("/")
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
 
 @admin.register(CallLog)

@@ -8,12 +8,15 @@ import zoneinfo
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from core.errors import ClientError
 from core.secrets import scrub
 from dialer.client import PhoneLogRow, ViciClient
+
+if TYPE_CHECKING:
+    import pymysql
 
 
 @dataclass
@@ -105,7 +108,7 @@ class ViciDatabaseClient:
     def password(self) -> str:
         return unquote(urlsplit(self.url).password or "")
 
-    def _connect(self):
+    def _connect(self) -> "pymysql.connections.Connection[pymysql.cursors.SSCursor]":
         import pymysql
 
         parts = urlsplit(self.url)

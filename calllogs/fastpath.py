@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from django.db import InterfaceError, OperationalError, connection
 
+from calllogs.errors import INTERNAL, UNAVAILABLE
 from calllogs.services import webhook_receive
 from core.errors import error_body
 
@@ -44,7 +45,7 @@ def vici_call(environ, start_response) -> list[bytes]:
         return _answer(start_response, *_receive(pairs))
     except Exception:  # noqa: BLE001 - the WSGI boundary: logged without the URL, a 500
         logger.exception("call URL request failed")
-        return _answer(start_response, 500, error_body("error", "Internal error."))
+        return _answer(start_response, 500, error_body(INTERNAL, "Internal error."))
 
 
 def _receive(pairs: list[tuple[str, str]]) -> tuple[int, dict]:
@@ -57,7 +58,7 @@ def _receive(pairs: list[tuple[str, str]]) -> tuple[int, dict]:
     except (OperationalError, InterfaceError):
         connection.close()
         logger.exception("call URL event could not be stored")
-        return 503, error_body("unavailable", "Try again.")
+        return 503, error_body(UNAVAILABLE, "Try again.")
 
 
 def wrap(django_app):

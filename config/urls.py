@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from broadcast.api.views import LeadMessagesView
 from core import views as core_views
 from routing.api.views import LeadRerouteView as RerouteView
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("leads/<int:lead_id>/reroute/", RerouteView.as_view(), name="lead-reroute-alias"),
     path("leads/<int:lead_id>/messages/", LeadMessagesView.as_view(), name="lead-messages"),
     path("", include("leads.api.urls")),

@@ -3,7 +3,8 @@ JSON form fields with a nesting limit, and the workspace scoping every ModelAdmi
 on."""
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from axes import admin as axes_admin
 from axes.models import AccessAttempt
@@ -11,7 +12,8 @@ from django.contrib import admin
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.http import HttpRequest
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 from django_celery_beat import admin as celery_beat_admin
 from django_celery_beat.models import PeriodicTask
@@ -20,16 +22,38 @@ from core.json_safe import SafeJSONDecoder
 from core.models import ColdPartition
 from core.scope import workspace_ids_for
 
+if TYPE_CHECKING:
+    # Django's classes are generic only in the stubs (no django_stubs_ext at runtime).
+    from django.contrib.admin.options import BaseModelAdmin
+    from django.db.models.fields.related import ForeignKey, ManyToManyField, RelatedField
+    from django.forms.models import ModelChoiceField, ModelMultipleChoiceField
+    from django_stubs_ext import StrOrPromise
+
+    _Paginator = Paginator[Any]
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _ChoicesBase = BaseModelAdmin[Any]
+    # The base of a mixin for ModelAdmins: the ModelAdmin for the checker, nothing at runtime.
+    ModelAdminMixin = admin.ModelAdmin[Any]
+else:
+    _Paginator = Paginator
+    _ModelAdmin = admin.ModelAdmin
+    _ChoicesBase = object
+    ModelAdminMixin = object
+
+Action = Callable[[Any, HttpRequest, "QuerySet[Any]"], HttpResponse | None]
+
 admin.site.site_header = "Leadbrain"
 admin.site.site_title = "Leadbrain admin"
 admin.site.index_title = "Lead flow"
 
 # ``formfield_overrides`` of a ModelAdmin with editable JSON: JSON nested deeper than
 # JSON_MAX_DEPTH is a form error, not a RecursionError 500.
-SAFE_JSON_FORMFIELDS = {models.JSONField: {"decoder": SafeJSONDecoder}}
+SAFE_JSON_FORMFIELDS: "Mapping[type[models.Field[Any, Any]], Mapping[str, Any]]" = {
+    models.JSONField: {"decoder": SafeJSONDecoder}
+}
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(_Paginator):
     """Counts exactly only what is small: the planner's estimate of the rows (the table's
     statistics when unfiltered; the plan's row estimate when filtered, as a manager's scoped
     changelist always is) decides, and a large result shows the estimate."""
@@ -39,16 +63,16 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        query = getattr(queryset, "query", None)
-        if query is None:
+        if not isinstance(queryset, QuerySet):
             return super().count
+        query = queryset.query
         estimate = self._plan_rows(queryset) if query.where else self._table_rows(queryset)
         if estimate < self.exact_below:
             return super().count
         return estimate
 
     @staticmethod
-    def _table_rows(queryset) -> int:
+    def _table_rows(queryset: "QuerySet[Any]") -> int:
         table = queryset.model._meta.db_table
         with connections[queryset.db].cursor() as cursor:
             cursor.execute(
@@ -60,7 +84,7 @@ class EstimatedCountPaginator(Paginator):
             return int(cursor.fetchone()[0])
 
     @staticmethod
-    def _plan_rows(queryset) -> int:
+    def _plan_rows(queryset: "QuerySet[Any]") -> int:
         try:
             sql, params = queryset.order_by().values("pk").query.sql_with_params()
         except EmptyResultSet:  # queryset.none(), or a filter that can match nothing
@@ -73,7 +97,7 @@ class EstimatedCountPaginator(Paginator):
         return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(_ModelAdmin):
     """For changelists over millions of rows: no full count, estimated pagination."""
 
     show_full_result_count = False
@@ -81,47 +105,65 @@ class BigTableAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
-class ScopedChoicesMixin:
+class ScopedChoicesMixin(_ChoicesBase):
     """Foreign-key and many-to-many choices limited to what the person may see: when the
     related model's admin is workspace-scoped, its queryset for this request is the choice
     list (a manager never picks, nor learns the name of, another workspace's row). Models of
     no workspace (a VICIdial server) stay choosable: they hold no workspace's data."""
 
-    def _scoped_choices(self, db_field, request):
-        related = self.admin_site._registry.get(db_field.related_model)
-        if not isinstance(related, WorkspaceScopedAdmin) or related.workspace_path is None:
+    def _scoped_choices(
+        self, db_field: "RelatedField[Any, Any]", request: HttpRequest
+    ) -> "QuerySet[Any] | None":
+        related = _scoped_admin(self.admin_site, db_field.related_model)
+        if related is None:
             return None
         if workspace_ids_for(request.user) is None:
             return None
         return related.scoped_queryset(request)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: "ForeignKey[Any, Any]", request: HttpRequest, **kwargs: Any
+    ) -> "ModelChoiceField[Any] | None":
         queryset = self._scoped_choices(db_field, request)
         if queryset is not None:
             kwargs["queryset"] = queryset
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
+    def formfield_for_manytomany(
+        self, db_field: "ManyToManyField[Any, Any]", request: HttpRequest, **kwargs: Any
+    ) -> "ModelMultipleChoiceField[Any] | None":
         queryset = self._scoped_choices(db_field, request)
         if queryset is not None:
             kwargs["queryset"] = queryset
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
+def _scoped_admin(site: admin.AdminSite, model: object) -> "WorkspaceScopedAdmin | None":
+    """The admin of ``model`` when it is workspace-scoped (not of the models of no
+    workspace)."""
+    if not (isinstance(model, type) and issubclass(model, Model)):
+        return None
+    related = site._registry.get(model)
+    if isinstance(related, WorkspaceScopedAdmin) and related.workspace_path is not None:
+        return related
+    return None
+
+
 class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     """A foreign-key filter whose choices are the related rows the person may see."""
 
-    def field_choices(self, field, request, model_admin):
-        related = model_admin.admin_site._registry.get(field.related_model)
-        scoped = isinstance(related, WorkspaceScopedAdmin) and related.workspace_path is not None
-        if not scoped or workspace_ids_for(request.user) is None:
+    def field_choices(
+        self, field: "RelatedField[Any, Any]", request: HttpRequest, model_admin: _ModelAdmin
+    ) -> "list[tuple[str, StrOrPromise]]":
+        related = _scoped_admin(model_admin.admin_site, field.related_model)
+        if related is None or workspace_ids_for(request.user) is None:
             return super().field_choices(field, request, model_admin)
         ordering = self.field_admin_ordering(field, request, model_admin) or ()
         rows = related.scoped_queryset(request).order_by(*ordering)
         return [(row.pk, str(row)) for row in rows]
 
 
-class WorkspaceScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
+class WorkspaceScopedAdmin(ScopedChoicesMixin, _ModelAdmin):
     """A ModelAdmin whose every row, choice, action and object page is limited to the
     person's workspaces (``core.scope``; superusers and the admin role see all).
 
@@ -136,30 +178,32 @@ class WorkspaceScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
 
     workspace_path: str | None = None
 
-    def scope_queryset(self, request, queryset, workspace_ids):
+    def scope_queryset(
+        self, request: HttpRequest, queryset: "QuerySet[Any]", workspace_ids: frozenset[int]
+    ) -> "QuerySet[Any]":
         """``queryset`` limited to ``workspace_ids`` (a frozenset, never None)."""
         if self.workspace_path is None:
             return queryset.none()
         return queryset.filter(**{f"{self.workspace_path}__in": workspace_ids})
 
-    def scoped_queryset(self, request):
+    def scoped_queryset(self, request: HttpRequest) -> "QuerySet[Any]":
         """The model's rows this person may see, without the changelist's annotations."""
-        queryset = self.model._default_manager.get_queryset()
+        queryset: QuerySet[Any] = self.model._default_manager.get_queryset()
         workspace_ids = workspace_ids_for(request.user)
         if workspace_ids is None:
             return queryset
         return self.scope_queryset(request, queryset, workspace_ids)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> "QuerySet[Any]":
         queryset = super().get_queryset(request)
         workspace_ids = workspace_ids_for(request.user)
         if workspace_ids is None:
             return queryset
         return self.scope_queryset(request, queryset, workspace_ids)
 
-    def get_list_filter(self, request):
+    def get_list_filter(self, request: HttpRequest) -> Any:
         """Plain foreign-key filters list only the related rows in scope."""
-        result = []
+        result: list[Any] = []
         for entry in super().get_list_filter(request):
             if isinstance(entry, str) and "__" not in entry:
                 field = self.model._meta.get_field(entry)
@@ -168,22 +212,22 @@ class WorkspaceScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
             result.append(entry)
         return result
 
-    def _in_scope_model(self, request) -> bool:
+    def _in_scope_model(self, request: HttpRequest) -> bool:
         return self.workspace_path is not None or workspace_ids_for(request.user) is None
 
-    def has_module_permission(self, request):
+    def has_module_permission(self, request: HttpRequest) -> bool:
         return self._in_scope_model(request) and super().has_module_permission(request)
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._in_scope_model(request) and super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request, *args):
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return self._in_scope_model(request) and super().has_add_permission(request, *args)
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._in_scope_model(request) and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return self._in_scope_model(request) and super().has_delete_permission(request, obj)
 
 
@@ -196,15 +240,19 @@ class ScopedBigTableAdmin(WorkspaceScopedAdmin, BigTableAdmin):
     """A scoped changelist over millions of rows."""
 
 
-def _guarded(action, permission: str = "change"):
+def _guarded(action: Action, permission: str = "change") -> Action:
     """A third-party action that changes data, allowed only with ``permission``."""
 
-    def guarded(modeladmin, request, queryset):
+    def guarded(
+        modeladmin: Any, request: HttpRequest, queryset: "QuerySet[Any]"
+    ) -> HttpResponse | None:
         return action(modeladmin, request, queryset)
 
     guarded.__name__ = action.__name__
-    guarded.short_description = getattr(action, "short_description", action.__name__)
-    guarded.allowed_permissions = (permission,)
+    guarded.short_description = getattr(  # type: ignore[attr-defined]  # admin action attributes
+        action, "short_description", action.__name__
+    )
+    guarded.allowed_permissions = (permission,)  # type: ignore[attr-defined]  # as above
     return guarded
 
 

@@ -18,12 +18,12 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.db_router import use_replica
-from core.errors import ApplicationError, ClientError, error_body
+from core.errors import INVALID, UPSTREAM_ERROR, ApplicationError, ClientError, error_body
 
 logger = logging.getLogger(__name__)
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error is ``{"code", "message", "errors"}``."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
@@ -36,7 +36,7 @@ def exception_handler(exc, context):
         return Response(error_body(exc.code, exc.message, exc.errors), status=exc.status_code)
     if isinstance(exc, ClientError):
         logger.warning("external system error: %s", exc.message)
-        return Response(error_body("upstream_error", exc.message), status=502)
+        return Response(error_body(UPSTREAM_ERROR, exc.message), status=502)
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -46,11 +46,11 @@ def exception_handler(exc, context):
         message = "Invalid input."
         if isinstance(errors, dict) and list(errors) == ["non_field_errors"]:
             message = str(errors["non_field_errors"][0])
-        response.data = error_body("invalid", message, errors)
+        response.data = error_body(INVALID, message, errors)
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        response.data = error_body(code, str(detail))
+        response.data = error_body(str(code), str(detail))
     if isinstance(exc, exceptions.Throttled):
         # No "Too Many Requests" warning per refused request: a flooding client would
         # flood the log too (and spend the CPU its limit is there to protect).
@@ -125,13 +125,13 @@ class CursorPagination(pagination.CursorPagination):
 # Not a ``generics`` view: DRF's settings import this module for the default pagination.
 class LeadSubrecordListView(APIView):
     lead_lookup: ClassVar[Callable[[Request, int], Any]]
-    serializer_class: ClassVar[type[serializers.BaseSerializer]]
+    serializer_class: ClassVar[type[serializers.BaseSerializer[Any]]]
     max_rows = 1000
 
-    def get_subrecords(self, lead: Any) -> QuerySet:
+    def get_subrecords(self, lead: Any) -> QuerySet[Any]:
         raise NotImplementedError
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer[Any]:
         """A list serializer of sub-records (the OpenAPI schema reads it too)."""
         return self.serializer_class(*args, many=True, **kwargs)
 

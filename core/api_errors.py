@@ -4,7 +4,7 @@ that resolves to nothing, a body Django cannot parse, a 500), HTML elsewhere."""
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from core.errors import error_body
+from core.errors import INVALID, NOT_FOUND, PERMISSION_DENIED, SERVER_ERROR, error_body
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -13,24 +13,24 @@ def _is_api(request: HttpRequest) -> bool:
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(error_body("invalid", "Bad request."), status=400)
+        return JsonResponse(error_body(INVALID, "Bad request."), status=400)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(error_body("permission_denied", "Not allowed."), status=403)
+        return JsonResponse(error_body(PERMISSION_DENIED, "Not allowed."), status=403)
     return defaults.permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return JsonResponse(error_body("not_found", "No such resource."), status=404)
+        return JsonResponse(error_body(NOT_FOUND, "No such resource."), status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
-        body = error_body("server_error", "Internal error; the request id is in X-Request-ID.")
+        body = error_body(SERVER_ERROR, "Internal error; the request id is in X-Request-ID.")
         return JsonResponse(body, status=500)
     return defaults.server_error(request)

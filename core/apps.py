@@ -1,8 +1,10 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _ensure_partitions(sender, using="default", **kwargs) -> None:
+def _ensure_partitions(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
     # Runs once per migrate (sender is this app): every partitioned table gets its
     # monthly partitions for the window around now. Idempotent.
     from core.partitions import partitions_ensure_all

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core import pg
-from core.errors import ApplicationError
+from core.errors import BUSY, CONFLICT, DAMAGED, INVALID, ApplicationError
 from core.locks import lock_key
 from core.partitions import ARCHIVE_SCHEMA, partitioned_models
 
@@ -111,12 +111,12 @@ def backup_create(*, directory: Path | None = None) -> Backup:
     final = root / now.strftime(STAMP)
     partial = root / f"{final.name}.partial"
     if final.exists():
-        raise ApplicationError(f"{final} already exists.", code="conflict", status_code=409)
+        raise ApplicationError(f"{final} already exists.", code=CONFLICT, status_code=409)
     db = pg.database_settings()
     with pg.connect(db, autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_key("core.backup")])
         if not cursor.fetchone()[0]:
-            raise ApplicationError("A backup is already running.", code="busy", status_code=409)
+            raise ApplicationError("A backup is already running.", code=BUSY, status_code=409)
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute("SELECT pg_export_snapshot()")
         snapshot = cursor.fetchone()[0]
@@ -155,7 +155,7 @@ def backups_prune(*, keep: int, directory: Path | None = None) -> list[Path]:
     """Delete all but the newest ``keep`` complete backups, and unfinished ones older than a
     day (a crashed run). Only folders named like a backup are touched."""
     if keep < 1:
-        raise ApplicationError("Keep at least one backup.", code="invalid")
+        raise ApplicationError("Keep at least one backup.", code=INVALID)
     root = Path(directory or settings.BACKUP_DIR)
     complete = backups_list(root)
     removed = complete[:-keep]
@@ -175,7 +175,7 @@ def backup_verify(path: Path) -> dict[str, Any]:
     """The backup's manifest, after checking every file's size and SHA-256."""
     manifest_path = Path(path) / MANIFEST
     if not manifest_path.is_file():
-        raise ApplicationError(f"{path} is not a complete backup (no {MANIFEST}).", code="invalid")
+        raise ApplicationError(f"{path} is not a complete backup (no {MANIFEST}).", code=INVALID)
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
     bad = []
     for entry in manifest["files"]:
@@ -185,5 +185,5 @@ def backup_verify(path: Path) -> dict[str, Any]:
         elif sha256_of(file) != entry["sha256"]:
             bad.append(f"{entry['name']}: checksum differs")
     if bad:
-        raise ApplicationError("The backup is damaged: " + "; ".join(bad), code="damaged")
+        raise ApplicationError("The backup is damaged: " + "; ".join(bad), code=DAMAGED)
     return manifest

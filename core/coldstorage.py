@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import NOT_FOUND, VERIFY_FAILED, ApplicationError
 from core.locks import lock_key
 from core.models import ColdPartition
 from core.partitions import ARCHIVE_SCHEMA
@@ -127,7 +127,7 @@ def partition_cold_store(*, parent_table: str, partition: str, directory: Path) 
     with connection.cursor() as cursor:
         columns = _columns(cursor, partition)
         if not columns:
-            raise ApplicationError(f"No archived table {partition}.", code="not_found")
+            raise ApplicationError(f"No archived table {partition}.", code=NOT_FOUND)
         cursor.execute(f"SELECT count(*), min(id), max(id) FROM {qualified}")
         rows, id_min, id_max = cursor.fetchone()
     sha256, size = _export(qualified, target)
@@ -136,7 +136,7 @@ def partition_cold_store(*, parent_table: str, partition: str, directory: Path) 
         raise ApplicationError(
             f"{target} does not read back as written ({check.rows} rows of {rows}); "
             f"{partition} is kept.",
-            code="verify_failed",
+            code=VERIFY_FAILED,
         )
     month = _month_of(partition)
     manifest = {
@@ -166,7 +166,7 @@ def _record_and_drop(qualified: str, manifest: dict[str, Any]) -> ColdPartition:
         if cursor.fetchone()[0] != manifest["rows"]:
             raise ApplicationError(
                 f"{manifest['partition']} changed while it was exported; it is kept.",
-                code="verify_failed",
+                code=VERIFY_FAILED,
             )
         cold = ColdPartition.objects.create(
             parent_table=manifest["table"],

@@ -7,6 +7,7 @@ from django import forms
 from django_filters import IsoDateTimeFilter
 from django_filters.fields import IsoDateTimeField
 
+from core.errors import INVALID
 from core.timezones import storable_datetime
 
 
@@ -18,7 +19,7 @@ class StorableIsoDateTimeField(IsoDateTimeField):
         try:
             return storable_datetime(cleaned)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc), code="invalid")
+            raise forms.ValidationError(str(exc), code=INVALID)
 
 
 class StorableIsoDateTimeFilter(IsoDateTimeFilter):

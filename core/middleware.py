@@ -2,10 +2,17 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django_redis import get_redis_connection
+
+from core.errors import NUL_BYTE, PAYLOAD_TOO_LARGE
 
 logger = logging.getLogger("leadbrain.request")
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
 
 LATENCY_KEY = "api:latency_ms"
 LATENCY_SAMPLES = 1000
@@ -16,15 +23,15 @@ ADMIN_FORM_OVERHEAD = 1024 * 1024
 class RequestIdMiddleware:
     """Tags each request with an id (X-Request-ID) and samples API latency for /health."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
-        request.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
         started = time.perf_counter()
         response = self.get_response(request)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        response["X-Request-ID"] = request.request_id
+        response["X-Request-ID"] = request_id
         if request.path.startswith("/api/v1/"):
             _record_latency(elapsed_ms)
         return response
@@ -32,7 +39,7 @@ class RequestIdMiddleware:
 
 def _record_latency(elapsed_ms: float) -> None:
     try:
-        client = cache.client.get_client(write=True)
+        client = get_redis_connection("default")
         key = cache.make_key(LATENCY_KEY)
         pipe = client.pipeline(transaction=False)
         pipe.lpush(key, round(elapsed_ms, 2))
@@ -74,10 +81,10 @@ class BodySizeLimitMiddleware:
     parsers stream the body, so the limit is checked here from Content-Length.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         from django.http import JsonResponse
 
         from core.errors import error_body
@@ -85,9 +92,7 @@ class BodySizeLimitMiddleware:
         if body_too_large(request.path, request.META.get("CONTENT_LENGTH")):
             limit = body_limit(request.path)
             return JsonResponse(
-                error_body(
-                    "payload_too_large", f"Request body is over the limit of {limit} bytes."
-                ),
+                error_body(PAYLOAD_TOO_LARGE, f"Request body is over the limit of {limit} bytes."),
                 status=413,
             )
         return self.get_response(request)
@@ -104,10 +109,10 @@ class RejectNulMiddleware:
     ``\\u0000``), uploaded files by the code that reads them (the CSV import, per row).
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         from django.http import JsonResponse
 
         from core.errors import error_body
@@ -115,13 +120,13 @@ class RejectNulMiddleware:
         where = _nul_in(request)
         if where:
             return JsonResponse(
-                error_body("nul_byte", f"The {where} contains a NUL byte.", {where: ["NUL"]}),
+                error_body(NUL_BYTE, f"The {where} contains a NUL byte.", {where: ["NUL"]}),
                 status=400,
             )
         return self.get_response(request)
 
 
-def _nul_in(request) -> str | None:
+def _nul_in(request: HttpRequest) -> str | None:
     if "\x00" in request.path:
         return "path"
     if _ENCODED_NUL.search(request.META.get("QUERY_STRING", "").encode("latin-1", "replace")):

@@ -9,6 +9,7 @@ from rest_framework.parsers import JSONParser as DrfJSONParser
 from rest_framework.parsers import get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils import json as drf_json
 
+from core.errors import NUL_BYTE, TOO_DEEP
 from core.json_safe import JsonHasNul, JsonTooDeep, loads
 
 
@@ -20,8 +21,8 @@ class JSONParser(DrfJSONParser):
             text = codecs.getreader(encoding)(stream).read()
             return loads(text, parse_constant=parse_constant)
         except JsonTooDeep as exc:
-            raise ParseError(str(exc), code="too_deep")
+            raise ParseError(str(exc), code=TOO_DEEP)
         except JsonHasNul as exc:
-            raise ParseError(str(exc), code="nul_byte")
+            raise ParseError(str(exc), code=NUL_BYTE)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}")

@@ -13,7 +13,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
-from core.errors import ApplicationError
+from core.errors import MISSING_TOOL, TOOL_FAILED, ApplicationError
 
 # What psycopg takes from a Django OPTIONS dict (libpq keywords); Django-only keys are dropped.
 _LIBPQ_OPTIONS = {"host", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"}
@@ -73,7 +73,7 @@ def tool(name: str) -> str:
         raise ApplicationError(
             f"{name} not found: install the PostgreSQL client tools of the server's major "
             "version, or set PG_BIN_DIR to their folder.",
-            code="missing_tool",
+            code=MISSING_TOOL,
         )
     return found
 
@@ -86,5 +86,5 @@ def run_tool(name: str, args: list[str], *, db: Mapping[str, Any]) -> None:
     if done.returncode != 0:
         raise ApplicationError(
             f"{name} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}",
-            code="tool_failed",
+            code=TOOL_FAILED,
         )

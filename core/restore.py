@@ -8,7 +8,7 @@ from psycopg import sql
 
 from core import pg
 from core.backups import DATABASE_FILE, backup_verify, row_counts
-from core.errors import ApplicationError
+from core.errors import INCOMPLETE, NOT_EMPTY, ApplicationError
 from core.partitions import ARCHIVE_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def _refuse_unless_empty(db: dict[str, Any]) -> None:
         raise ApplicationError(
             f"The database {db['NAME']!r} already has {tables} tables: restore into an empty "
             "database (create a new one, or drop and create this one first).",
-            code="not_empty",
+            code=NOT_EMPTY,
             status_code=409,
         )
 
@@ -64,7 +64,7 @@ def backup_restore(*, path: Path, db: dict[str, Any]) -> dict[str, dict[str, int
         raise ApplicationError(
             f"Restored, but the row counts differ from the backup's: {counts} != "
             f"{manifest['counts']}",
-            code="incomplete",
+            code=INCOMPLETE,
         )
     logger.info("backup %s restored into %s (%d archived tables)", path, db["NAME"], len(archives))
     return counts

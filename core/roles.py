@@ -41,7 +41,10 @@ def declared_permissions() -> dict[str, set[str]]:
 
 
 def _permissions(names: set[str]) -> list[Permission]:
-    wanted = {tuple(name.split(".", 1)) for name in names}
+    wanted: set[tuple[str, str]] = set()
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        wanted.add((app_label, codename))
     found = {
         (p.content_type.app_label, p.codename): p
         for p in Permission.objects.select_related("content_type").filter(

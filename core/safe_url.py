@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
+from core.errors import INVALID_URL
+
 SCHEMES = frozenset({"http", "https"})
 MAX_LENGTH = 2000
 
@@ -36,4 +38,4 @@ def http_url_or_empty(value: object) -> str:
 def validate_http_url(value: str) -> None:
     """A model/form field validator: only http(s) URLs."""
     if value and not is_http_url(value):
-        raise ValidationError("Enter an http:// or https:// URL.", code="invalid_url")
+        raise ValidationError("Enter an http:// or https:// URL.", code=INVALID_URL)

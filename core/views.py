@@ -5,13 +5,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_prometheus.exports import ExportToDjangoView
 
 from core.access import Access, metrics_access
-from core.errors import error_body
+from core.errors import NOT_AUTHENTICATED, error_body
 from core.selectors import health_report, liveness
 
 
 def _denied() -> JsonResponse:
     response = JsonResponse(
-        error_body("not_authenticated", "A valid metrics token is required."), status=401
+        error_body(NOT_AUTHENTICATED, "A valid metrics token is required."), status=401
     )
     response["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response

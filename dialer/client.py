@@ -101,6 +101,12 @@ def split_phone(e164: str) -> tuple[str, str]:
     return str(number.country_code), str(number.national_number)
 
 
+def _version_part(part: str) -> tuple[str, str]:
+    """``"key: value"`` as (key, value); a bare ``"key:"`` has no value."""
+    key, sep, value = part.partition(": ")
+    return (key, value) if sep else (part.rstrip(":"), "")
+
+
 class ViciClient:
     """One per server; thread-safe to share across a drain's worker threads."""
 
@@ -163,7 +169,7 @@ class ViciClient:
     def version(self) -> dict[str, str]:
         raw, _ = self.call("version")
         parts = [p for p in raw.strip().split("|") if p]
-        return dict(p.split(": ", 1) if ": " in p else (p.rstrip(":"), "") for p in parts)
+        return dict(_version_part(p) for p in parts)
 
     def login_check(self) -> None:
         """One authenticated call that changes nothing. VICIdial checks the login before it

@@ -1,5 +1,7 @@
 """Reads of the dialer app: health probes and the server list's outbox counts."""
 
+from collections.abc import Sequence
+
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -22,7 +24,7 @@ def vici_calls_per_hour() -> int:
     return total or 0
 
 
-def _outbox_count(states: list[str]) -> Coalesce:
+def _outbox_count(states: Sequence[str]) -> Coalesce:
     """Per server row: its outbox items in these states (one index lookup, not a join)."""
     items = (
         OutboxItem.objects.filter(server=OuterRef("pk"), state__in=states)

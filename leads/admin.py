@@ -1,6 +1,9 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -30,8 +33,8 @@ class ApiKeyInline(ScopedInlineMixin, admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
-    fields = ["prefix", "name", "is_staff", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    readonly_fields = ("prefix", "name", "is_staff", "created_at", "last_used_at", "revoked_at")
+    fields = readonly_fields
     show_change_link = True
 
     def has_add_permission(self, request, obj=None):
@@ -78,8 +81,9 @@ class ApiKeyForm(forms.ModelForm):
         model = ApiKey
         fields = ["workspace", "name", "is_staff"]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         workspace = data.get("workspace")
         if data.get("is_staff") and workspace and workspace.kind != Workspace.Kind.INTERNAL:
             self.add_error("is_staff", "Staff keys belong to internal workspaces only.")
@@ -268,8 +272,9 @@ class SuppressionForm(forms.ModelForm):
         model = Suppression
         fields = ["kind", "value", "workspace", "reason", "source"]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if self.workspace_required and not data.get("workspace"):
             self.add_error("workspace", "Choose one of your workspaces.")
         kind, value = data.get("kind"), data.get("value")
@@ -295,8 +300,15 @@ class SuppressionAdmin(WorkspaceScopedAdmin):
     search_fields = ["=value"]
     ordering = ["-created_at"]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Suppression | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> "type[forms.ModelForm[Suppression]]":
+        form = super().get_form(request, obj, change, **kwargs)
+        assert issubclass(form, SuppressionForm)  # built on self.form
         form.workspace_required = workspace_ids_for(request.user) is not None
         return form
 
@@ -320,7 +332,7 @@ class LeadEventAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, Sco
     list_display = ["created_at", "lead_link", "kind", "message", "actor"]
     list_filter = ["kind"]
     ordering = ["-created_at"]
-    readonly_fields = ["lead_link", "created_at", "kind", "message", "data", "actor"]
+    readonly_fields = ("lead_link", "created_at", "kind", "message", "data", "actor")
     fields = readonly_fields
 
     def has_add_permission(self, request):

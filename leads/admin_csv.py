@@ -1,6 +1,8 @@
 """The lead admin's CSV: the streamed import (size-capped, per-row report) and the export
 (cells a spreadsheet would run are neutralised)."""
 
+from typing import cast
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -11,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.actors import user_actor
+from core.admin import ModelAdminMixin
 from core.csv_safe import csv_writer
 from core.scope import workspace_ids_for
 from leads import fields as lead_fields
@@ -26,7 +29,8 @@ class CsvImportForm(forms.Form):
     def __init__(self, *args, workspace_ids=None, **kwargs):
         super().__init__(*args, **kwargs)
         visible = workspaces_visible(workspace_ids=workspace_ids)
-        self.fields["workspace"].queryset = visible.filter(is_active=True)
+        workspace = cast(forms.ModelChoiceField, self.fields["workspace"])
+        workspace.queryset = visible.filter(is_active=True)
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -51,7 +55,7 @@ def _stream_csv(queryset):
         yield writer.writerow(row)
 
 
-class LeadCsvAdminMixin:
+class LeadCsvAdminMixin(ModelAdminMixin):
     """``actions = ["export_csv"]`` plus the import and report views (``get_urls``)."""
 
     @admin.action(description="Export selected leads as CSV", permissions=["export"])

@@ -19,8 +19,9 @@ class WorkspaceFilter(admin.SimpleListFilter):
         return [(str(w.pk), w.name) for w in workspaces.only("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(workspace_id=self.value())
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(workspace_id=value)
         return queryset
 
 
@@ -33,7 +34,8 @@ class CreatedFilter(admin.SimpleListFilter):
         return list(self.options.items())
 
     def queryset(self, request, queryset):
-        if self.value() in self.options:
-            since = timezone.now() - timedelta(days=int(self.value()))
+        value = self.value()
+        if value in self.options:
+            since = timezone.now() - timedelta(days=int(value))
             return queryset.filter(created_at__gte=since)
         return queryset

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.admin import ModelAdminMixin
 from leads.selectors import lead_ids_in_scope, lead_scope_q
 
 
@@ -19,7 +20,7 @@ class LeadLinkMixin:
         return format_html('<a href="{}">#{}</a>', url, obj.lead_id)
 
 
-class LeadIdSearchMixin:
+class LeadIdSearchMixin(ModelAdminMixin):
     """The search box finds rows by exact lead id (an indexed column), nothing else."""
 
     search_fields = ["lead_id"]
@@ -32,13 +33,13 @@ class LeadIdSearchMixin:
         return (queryset.filter(lead_id=int(term)) if term.isdigit() else queryset.none()), False
 
 
-class LeadScopedAdminMixin:
+class LeadScopedAdminMixin(ModelAdminMixin):
     """Rows that belong to a lead are in scope when their lead is (its workspace or the one
     it was routed to): put before ``core.admin.WorkspaceScopedAdmin`` in the bases.
     ``workspace_path`` names the lead: ``"lead"`` (a foreign key, joined) or ``"lead_id"``
     (a bare id column, matched against the ids of the leads in scope)."""
 
-    workspace_path = "lead"
+    workspace_path: str | None = "lead"
 
     def scope_queryset(self, request, queryset, workspace_ids):
         if self.workspace_path == "lead_id":

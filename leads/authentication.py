@@ -54,6 +54,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         hashed = ApiKey.hash(raw)
         hit = _checked.get(hashed)
+        key: ApiKey | None
         if hit and time.monotonic() - hit[0] < KEY_CACHE_SECONDS:
             key = hit[1]
         else:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from core.coldstorage import cold_store_lock, cold_store_unlock, partition_cold_store
 from core.errors import ApplicationError
 from core.partitions import archived_tables, partitioned_models
+from leads.errors import BUSY, INVALID, INVALID_SETTING
 from leads.models import Workspace
 
 
@@ -59,10 +60,10 @@ def partitions_cold_store_old(
     """Export and drop the archived partitions wholly older than the cutoff, per model."""
     days = settings.COLD_STORAGE_AFTER_DAYS if older_than_days is None else older_than_days
     if days < 1:
-        raise ApplicationError("Cold storage needs at least 1 day.", code="invalid")
+        raise ApplicationError("Cold storage needs at least 1 day.", code=INVALID)
     refusal = cold_storage_refusal(days)
     if refusal:
-        raise ApplicationError(refusal, code="invalid_setting")
+        raise ApplicationError(refusal, code=INVALID_SETTING)
     folder = Path(directory or settings.COLD_STORAGE_DIR)
     cutoff = timezone.now() - timedelta(days=days)
     due = {
@@ -76,7 +77,7 @@ def partitions_cold_store_old(
     if dry_run:
         return result
     if not cold_store_lock():
-        raise ApplicationError("Cold storage is already running.", code="busy", status_code=409)
+        raise ApplicationError("Cold storage is already running.", code=BUSY, status_code=409)
     try:
         for model in due:
             for partition in result[model._meta.label]:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from leads import errors
 from leads.events import EventSpec, lead_events_record
 from leads.models import Lead, LeadEvent
 
@@ -31,11 +32,13 @@ def lead_note_add(*, lead: Lead, text: str, actor: str) -> None:
     text = text.strip()
     if not text:
         raise ApplicationError(
-            "Write something first.", code="invalid", errors={"text": ["Empty."]}
+            "Write something first.", code=errors.INVALID, errors={"text": ["Empty."]}
         )
     if len(text) > NOTE_MAX_LENGTH:
         raise ApplicationError(
-            "Too long.", code="invalid", errors={"text": [f"At most {NOTE_MAX_LENGTH} characters."]}
+            "Too long.",
+            code=errors.INVALID,
+            errors={"text": [f"At most {NOTE_MAX_LENGTH} characters."]},
         )
     with transaction.atomic():
         lead_events_record(
@@ -50,13 +53,15 @@ def lead_callback_set(*, lead: Lead, local_time: datetime, actor: str) -> dateti
 
     if lead.status in CLOSED:
         raise ApplicationError(
-            f"The lead is {lead.get_status_display().lower()}: no callback.", code="closed"
+            f"The lead is {lead.get_status_display().lower()}: no callback.", code=errors.CLOSED
         )
     zone = lead_timezone(lead)
     moment = local_time if timezone.is_aware(local_time) else local_time.replace(tzinfo=zone)
     if moment <= timezone.now():
         raise ApplicationError(
-            "Pick a time in the future.", code="invalid", errors={"callback_at": ["In the past."]}
+            "Pick a time in the future.",
+            code=errors.INVALID,
+            errors={"callback_at": ["In the past."]},
         )
     with transaction.atomic():
         Lead.objects.filter(pk=lead.pk, created_at=lead.created_at).update(callback_at=moment)
@@ -94,7 +99,7 @@ def lead_outcome_set(
         if outcome == "callback":
             if callback_local is None:
                 raise ApplicationError(
-                    "When?", code="invalid", errors={"callback_at": ["Give a date and time."]}
+                    "When?", code=errors.INVALID, errors={"callback_at": ["Give a date and time."]}
                 )
             lead_callback_set(lead=lead, local_time=callback_local, actor=actor)
         elif outcome == "dnc":
@@ -103,11 +108,11 @@ def lead_outcome_set(
             )
         elif outcome in OUTCOMES:
             if lead.status in (Lead.Status.DNC, Lead.Status.SUPPRESSED):
-                raise ApplicationError("This lead must not be contacted.", code="closed")
+                raise ApplicationError("This lead must not be contacted.", code=errors.CLOSED)
             lead_status_set(lead_ids=[lead.pk], status=OUTCOMES[outcome], actor=actor)
         else:
             raise ApplicationError(
-                "Unknown outcome.", code="invalid", errors={"outcome": [f"{outcome!r}?"]}
+                "Unknown outcome.", code=errors.INVALID, errors={"outcome": [f"{outcome!r}?"]}
             )
         if outcome != "callback" and lead.callback_at is not None:
             Lead.objects.filter(pk=lead.pk, created_at=lead.created_at).update(callback_at=None)

@@ -1,6 +1,8 @@
 """The desk's forms: a note, and an outcome (sale, not interested, callback at a local date
 and time, do not contact)."""
 
+from typing import Any
+
 from django import forms
 
 from leads.desk import NOTE_MAX_LENGTH
@@ -34,8 +36,9 @@ class OutcomeForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "Optional note"}),
     )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("outcome") == "callback" and not data.get("callback_at"):
             self.add_error("callback_at", "Give the date and time to call back.")
         return data

@@ -13,12 +13,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError, ConflictError
+from leads.errors import IDEMPOTENCY_CONFLICT, INVALID
 from leads.models import IdempotencyRecord, Workspace
 
 MAX_KEY_LENGTH = 200
 
 
-def request_fingerprint(method: str, path: str, data: Any) -> str:
+def request_fingerprint(method: str | None, path: str, data: Any) -> str:
     payload = json.dumps([method, path, data], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -33,7 +34,7 @@ def idempotent_call(
     """Run ``compute`` once per (workspace, key). Returns (status, body, replayed)."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ApplicationError(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", code="invalid"
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.", code=INVALID
         )
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
     with transaction.atomic():
@@ -54,7 +55,7 @@ def idempotent_call(
             if record.request_hash != fingerprint:
                 raise ConflictError(
                     "This Idempotency-Key was already used with a different request.",
-                    code="idempotency_conflict",
+                    code=IDEMPOTENCY_CONFLICT,
                 )
             return record.status_code, record.response, True
         status, body = compute()

@@ -14,13 +14,14 @@ from django.db import transaction
 from core import roles
 from core.errors import ApplicationError
 from core.scope import forget_workspace_ids
+from leads.errors import INVALID, ROLES_MISSING
 from leads.models import Membership, Workspace
 
 
 def membership_set(*, user: Any, workspace: Workspace, role: str) -> Membership:
     """Give ``user`` ``role`` in ``workspace`` (or change it). Idempotent."""
     if role not in Membership.Role.values:
-        raise ApplicationError(f"Unknown role {role!r}.", code="invalid")
+        raise ApplicationError(f"Unknown role {role!r}.", code=INVALID)
     with transaction.atomic():
         membership, _ = Membership.objects.update_or_create(
             user=user, workspace=workspace, defaults={"role": role}
@@ -45,7 +46,7 @@ def user_roles_sync(*, user: Any) -> None:
     if missing:
         raise ApplicationError(
             f"The role groups {sorted(missing)} do not exist yet: run manage.py setup_roles.",
-            code="roles_missing",
+            code=ROLES_MISSING,
         )
     user.groups.remove(*[g for name, g in role_groups.items() if name not in held])
     user.groups.add(*[role_groups[name] for name in held])

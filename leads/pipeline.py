@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.db import json_value, unnest_columns
 from core.errors import ConflictError
+from leads import errors
 from leads import fields as lead_fields
 from leads.events import EventSpec, lead_events_record
 from leads.models import Lead, LeadEvent
@@ -217,7 +218,7 @@ def lead_send_to_routing(*, lead: Lead, actor: str) -> Lead:
         if current in NOT_REROUTABLE:
             raise ConflictError(
                 f"This lead cannot be rerouted: {NOT_REROUTABLE[current]}.",
-                code="not_reroutable",
+                code=errors.NOT_REROUTABLE,
                 errors={"status": [current]},
             )
         Lead.objects.filter(pk=lead.pk, created_at=lead.created_at).update(

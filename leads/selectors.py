@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import ProgrammingError, connection, connections, router
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, Model, Q, QuerySet
 from psycopg.errors import UndefinedTable
 
 from core.models import ColdPartition
@@ -50,7 +50,7 @@ def lead_scope_q(workspace_ids: Collection[int], prefix: str = "") -> Q:
     )
 
 
-def lead_ids_in_scope(*, workspace_ids: Collection[int]) -> QuerySet:
+def lead_ids_in_scope(*, workspace_ids: Collection[int]) -> QuerySet[Lead, Any]:
     """A subquery of the ids of leads in scope, for tables that keep a bare ``lead_id``."""
     return Lead.objects.filter(lead_scope_q(workspace_ids)).values("id")
 
@@ -60,7 +60,7 @@ def leads_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Lead]:
     return queryset if workspace_ids is None else queryset.filter(lead_scope_q(workspace_ids))
 
 
-def _from_archive(model, where: str, params: list, limit: int) -> list:
+def _from_archive(model: type[Model], where: str, params: list[Any], limit: int) -> list[Any]:
     """Rows of ``model``'s archived partitions. A partition dropped between listing and
     reading (moved to cold storage meanwhile) is not an error: the list is read again."""
     using = router.db_for_read(model)  # the replica in a @use_replica view
@@ -73,7 +73,9 @@ def _from_archive(model, where: str, params: list, limit: int) -> list:
     return _archive_rows(model, where, params, using, limit)
 
 
-def _archive_rows(model, where: str, params: list, using: str, limit: int) -> list:
+def _archive_rows(
+    model: type[Model], where: str, params: list[Any], using: str, limit: int
+) -> list[Any]:
     tables = archived_tables(model, using=using)
     if not tables:
         return []
@@ -89,7 +91,7 @@ def _archive_rows(model, where: str, params: list, using: str, limit: int) -> li
     result = []
     for row in rows:
         obj = model.from_db(using, [f.attname for f in model._meta.concrete_fields], row)
-        obj.is_archived = True
+        obj.is_archived = True  # type: ignore[attr-defined]  # a mark read with getattr
         result.append(obj)
     return result
 
@@ -107,6 +109,7 @@ def lead_get(
     lead = queryset.filter(pk=lead_id).first()
     if lead is not None:
         return lead
+    params: list[Any]
     where, params = "id = %s", [lead_id]
     if workspace is not None:
         where, params = "id = %s AND workspace_id = %s", [lead_id, workspace.pk]
@@ -141,7 +144,7 @@ def lead_search(
     workspace_ids: WorkspaceIds = None,
     q: str = "",
     status: str = "",
-) -> QuerySet:
+) -> QuerySet[Lead]:
     """Search on indexed columns: exact phone (any format, normalized), email, lead id,
     external id, or a name ("Ana", "Lopez", "Ana Lopez": whole words, any case)."""
     queryset = Lead.objects.select_related("workspace").order_by("-created_at")
@@ -253,7 +256,7 @@ DESK_NEW_STATUSES = (Lead.Status.ROUTED,)
 DESK_CONTACTED_STATUSES = (Lead.Status.CONTACTED, Lead.Status.CALLBACK)
 
 
-def desk_queue_parts(*, workspace_ids: WorkspaceIds, now: datetime) -> dict[str, QuerySet]:
+def desk_queue_parts(*, workspace_ids: WorkspaceIds, now: datetime) -> dict[str, QuerySet[Lead]]:
     """The queue's three queries, unsliced (the EXPLAIN test reads them too)."""
     leads = leads_visible(workspace_ids=workspace_ids)
     return {

@@ -14,6 +14,7 @@ from core.partitions import partition_archive, partitioned_models
 from leads import fields as lead_fields
 from leads.cold_storage import partitions_cold_store_old
 from leads.desk import lead_callback_set, lead_note_add, lead_outcome_set
+from leads.errors import INVALID
 from leads.events import EventSpec, lead_events_record
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
@@ -240,15 +241,15 @@ def suppression_add_many(
             "ON CONFLICT DO NOTHING",
             [reason[:255], source[:64], now, now, kinds, values, workspaces],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Workspace:
     name = name.strip()
     if not name:
-        raise ApplicationError("A workspace needs a name.", code="invalid")
+        raise ApplicationError("A workspace needs a name.", code=INVALID)
     if kind not in Workspace.Kind.values:
-        raise ApplicationError(f"Unknown workspace kind {kind!r}.", code="invalid")
+        raise ApplicationError(f"Unknown workspace kind {kind!r}.", code=INVALID)
     base = slugify(name)[:70] or "workspace"
     slug, n = base, 1
     while Workspace.objects.filter(slug=slug).exists():
@@ -265,7 +266,7 @@ def api_key_create(
     if is_staff and workspace.kind != Workspace.Kind.INTERNAL:
         raise ApplicationError(
             "Staff keys belong to internal workspaces only.",
-            code="invalid",
+            code=INVALID,
             errors={"is_staff": ["A partner workspace cannot have a staff key."]},
         )
     raw, prefix = ApiKey.generate()
@@ -298,13 +299,13 @@ def lead_update(*, lead: Lead, data: dict[str, Any], actor: str = "") -> Lead:
     """Change a lead's fields (PATCH). Records an ``updated`` event with what changed."""
     clean, errors = normalize_row(data, partial=True)
     if errors:
-        raise ApplicationError("Invalid input.", code="invalid", errors=errors)
+        raise ApplicationError("Invalid input.", code=INVALID, errors=errors)
     phone = clean.get("phone", lead.phone)
     email = clean.get("email", lead.email)
     if not phone and not email:
         raise ApplicationError(
             "Invalid input.",
-            code="invalid",
+            code=INVALID,
             errors={"non_field_errors": ["A lead needs a phone or an email."]},
         )
     with transaction.atomic():

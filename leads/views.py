@@ -54,7 +54,9 @@ def queue(request):
         context["queue"] = queue = desk_queue(workspace_ids=workspace_ids, now=timezone.now())
         for lead in queue.callbacks_due:  # the promise in the lead's own time
             zone = lead_timezone(lead)
-            lead.callback_label = f"{lead.callback_at.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+            assert lead.callback_at is not None  # a callback due has its time
+            label = f"{lead.callback_at.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+            lead.callback_label = label  # type: ignore[attr-defined]  # shown by _rows.html
     return render(request, "leads/queue.html", context)
 
 

@@ -1,9 +1,11 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
@@ -58,12 +60,18 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
     def scope_queryset(self, request, queryset, workspace_ids):
         return selectors.rules_visible(queryset, workspace_ids=workspace_ids)
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: RoutingRule | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> "type[forms.ModelForm[RoutingRule]]":
+        form = super().get_form(request, obj, change, **kwargs)
         if workspace_ids_for(request.user) is None:
             return form
 
-        class ScopedRuleForm(form):
+        class ScopedRuleForm(form):  # type: ignore[valid-type,misc]  # a base made per request
             def clean_workspaces(self):
                 workspaces = self.cleaned_data.get("workspaces")
                 if not workspaces:

@@ -137,7 +137,7 @@ def evaluate(condition: Condition, lead: dict[str, Any], now: datetime) -> bool:
         match = WINDOW_RE.match(condition.value)
         if not match:
             return False
-        tz = lead.get("timezone") or lead.get("_workspace_tz") or "UTC"
+        tz = lead.get("timezone") or "UTC"
         try:
             local = now.astimezone(zoneinfo.ZoneInfo(tz))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -1,3 +1,4 @@
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -13,9 +14,11 @@ from broadcast.api.serializers import (
     SequenceSerializer,
     StopInputSerializer,
 )
-from core.api import KeyOrModelPermission
+from broadcast.models import Message
+from core.api import KeyOrModelPermission, LeadSubrecordListView
 from core.db_router import use_replica
 from leads.api.views import WORKSPACE_PARAM, actor_of, lead_in_scope, request_workspace_ids
+from leads.models import Lead
 
 
 class SequenceListView(APIView):
@@ -97,15 +100,12 @@ class EnrollmentStopView(APIView):
         return Response(EnrollmentSerializer(enrollment).data)
 
 
-class LeadMessagesView(APIView):
+class LeadMessagesView(LeadSubrecordListView):
+    # A lead's messages, the latest scheduled first (the latest max_rows).
     permission_classes = [KeyOrModelPermission]
     method_permissions = {"GET": ["leads.view_lead", "broadcast.view_message"]}
+    serializer_class = MessageSerializer
+    lead_lookup = lead_in_scope
 
-    @extend_schema(responses=MessageSerializer(many=True))
-    @use_replica
-    def get(self, request, lead_id: int):
-        lead = lead_in_scope(request, lead_id)
-        if lead is None:
-            raise NotFound("No such lead.")
-        messages = selectors.lead_messages(lead_id=lead.pk)[:1000]
-        return Response(MessageSerializer(messages, many=True).data)
+    def get_subrecords(self, lead: Lead) -> QuerySet[Message]:
+        return selectors.lead_messages(lead_id=lead.pk)

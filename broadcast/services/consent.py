@@ -6,6 +6,8 @@ and ``consent_verdict``), where the number the enrollment sends to is checked to
 
 from typing import Any
 
+from django.db.backends.utils import CursorWrapper
+
 from broadcast.models import Enrollment
 from core.db import json_value
 from leads.selectors import LEAD_UNREACHABLE_SQL
@@ -33,7 +35,7 @@ _SEND_TO_SUPPRESSED_SQL = (
 )
 
 
-def consent_read(cursor, enrollment_ids: list[int]) -> dict[int, dict[str, Any]]:
+def consent_read(cursor: CursorWrapper, enrollment_ids: list[int]) -> dict[int, dict[str, Any]]:
     cursor.execute(
         "SELECT e.id, e.status, e.timezone, e.phone, l.status, s.window_start, s.window_end, "
         "s.stop_statuses, s.is_active, "

@@ -15,10 +15,11 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from broadcast.client import GatewayError, client_for
-from broadcast.models import daily_cap_on
+from broadcast.models import Device, Message, daily_cap_on
 from broadcast.scheduling import in_window, window_next
 from broadcast.services.consent import CANCEL, consent_read, consent_verdict
 from broadcast.services.enrollment import enrollment_stop_many
@@ -82,9 +83,9 @@ DUE_SQL = (
     "SELECT {device_cols}, m.id, m.scheduled_at, m.enrollment_id, m.lead_id, m.step, m.body, "
     "m.media_url, m.attempts FROM broadcast_device d CROSS JOIN LATERAL ("
     "  SELECT id, scheduled_at, enrollment_id, lead_id, step, body, media_url, attempts "
-    "  FROM broadcast_message m WHERE m.device_id = d.id AND m.status = 'pending' "
+    "  FROM broadcast_message m WHERE m.device_id = d.id AND m.status = %(pending)s "
     "  AND m.scheduled_at <= %(horizon)s ORDER BY m.scheduled_at LIMIT 1) m "
-    "WHERE d.status = 'active' AND d.next_send_at <= %(horizon)s AND d.lease_until IS NULL "
+    "WHERE d.status = %(active)s AND d.next_send_at <= %(horizon)s AND d.lease_until IS NULL "
     "ORDER BY d.next_send_at LIMIT %(limit)s FOR UPDATE OF d SKIP LOCKED"
 ).format(device_cols=", ".join(f"d.{c}" for c in _DEVICE_COLUMNS))
 
@@ -113,7 +114,15 @@ def dispatch_claim(
     now = now or timezone.now()
     horizon = now + timedelta(seconds=lookahead)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(DUE_SQL, {"horizon": horizon, "limit": limit})
+        cursor.execute(
+            DUE_SQL,
+            {
+                "horizon": horizon,
+                "limit": limit,
+                "pending": Message.Status.PENDING,
+                "active": Device.Status.ACTIVE,
+            },
+        )
         rows = cursor.fetchall()
         if not rows:
             return []
@@ -129,7 +138,9 @@ def dispatch_claim(
     return plan.claims
 
 
-def _claim_sort(plan: _ClaimPlan, row: tuple, checks: dict[int, Any], now: datetime) -> None:
+def _claim_sort(
+    plan: _ClaimPlan, row: tuple[Any, ...], checks: dict[int, dict[str, Any]], now: datetime
+) -> None:
     """One due row: its device is over today's cap, its message is not to be sent (cancel,
     stop), or not now (a paused sequence, outside the recipient's window), or it is claimed."""
     n = len(_DEVICE_COLUMNS)
@@ -149,6 +160,7 @@ def _claim_sort(plan: _ClaimPlan, row: tuple, checks: dict[int, Any], now: datet
     if verdict:
         plan.stop.append((eid, verdict))
         return
+    assert check is not None  # no row: the verdict was CANCEL
     if not check["sequence_active"]:
         plan.moves.append((mid, sched, now + timedelta(minutes=15)))
         return
@@ -165,7 +177,7 @@ def _claim_sort(plan: _ClaimPlan, row: tuple, checks: dict[int, Any], now: datet
     )
 
 
-def _claim_write(cursor, plan: _ClaimPlan, now: datetime) -> None:
+def _claim_write(cursor: CursorWrapper, plan: _ClaimPlan, now: datetime) -> None:
     """One UPDATE per kind of decision, whatever the number of rows."""
     if plan.capped:
         cursor.execute(
@@ -175,30 +187,33 @@ def _claim_write(cursor, plan: _ClaimPlan, now: datetime) -> None:
         )
     if plan.cancel:
         cursor.execute(
-            "UPDATE broadcast_message m SET status = 'cancelled' FROM "
+            "UPDATE broadcast_message m SET status = %s FROM "
             "unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
-            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-            unnest_columns(plan.cancel),
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = %s",
+            [Message.Status.CANCELLED, *unnest_columns(plan.cancel), Message.Status.PENDING],
         )
     if plan.moves:
         cursor.execute(
             "UPDATE broadcast_message m SET scheduled_at = k.new FROM "
             "unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) k(id, at, new) "
-            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'pending'",
-            unnest_columns(plan.moves),
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = %s",
+            [*unnest_columns(plan.moves), Message.Status.PENDING],
         )
     if plan.claims:
         _claims_lease(cursor, plan.claims, now)
 
 
-def _claims_lease(cursor, claims: list[Claim], now: datetime) -> None:
+def _claims_lease(cursor: CursorWrapper, claims: list[Claim], now: datetime) -> None:
     """The claimed messages are in flight and their devices leased (until the send is
     recorded, or the lease runs out and ``dispatch_recover`` takes them back)."""
     cursor.execute(
-        "UPDATE broadcast_message m SET status = 'sending', attempts = m.attempts + 1 "
+        "UPDATE broadcast_message m SET status = %s, attempts = m.attempts + 1 "
         "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
         "WHERE m.id = k.id AND m.scheduled_at = k.at",
-        unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+        [
+            Message.Status.SENDING,
+            *unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+        ],
     )
     cursor.execute(
         "UPDATE broadcast_device SET lease_until = %s WHERE id = ANY(%s)",
@@ -240,10 +255,14 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
         if not dropped:
             return good
         cursor.execute(
-            "UPDATE broadcast_message m SET status = 'cancelled', error = 'stopped before sending' "
+            "UPDATE broadcast_message m SET status = %s, error = 'stopped before sending' "
             "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
-            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'sending'",
-            unnest_columns([(c.message_id, c.scheduled_at) for c in dropped]),
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = %s",
+            [
+                Message.Status.CANCELLED,
+                *unnest_columns([(c.message_id, c.scheduled_at) for c in dropped]),
+                Message.Status.SENDING,
+            ],
         )
         cursor.execute(
             "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
@@ -262,10 +281,14 @@ def dispatch_release(claims: list[Claim]) -> None:
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE broadcast_message m SET status = 'pending', attempts = m.attempts - 1 "
+            "UPDATE broadcast_message m SET status = %s, attempts = m.attempts - 1 "
             "FROM unnest(%s::bigint[], %s::timestamptz[]) k(id, at) "
-            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = 'sending'",
-            unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+            "WHERE m.id = k.id AND m.scheduled_at = k.at AND m.status = %s",
+            [
+                Message.Status.PENDING,
+                *unnest_columns([(c.message_id, c.scheduled_at) for c in claims]),
+                Message.Status.SENDING,
+            ],
         )
         cursor.execute(
             "UPDATE broadcast_device SET lease_until = NULL WHERE id = ANY(%s)",
@@ -307,7 +330,7 @@ def dispatch_send(
 
 
 class _DeviceView:
-    def __init__(self, device: dict) -> None:
+    def __init__(self, device: dict[str, Any]) -> None:
         self.gateway_kind = device["gateway_kind"]
         self.gateway_url = device["gateway_url"]
         self.gateway_session = device["gateway_session"]

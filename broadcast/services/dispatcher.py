@@ -6,7 +6,7 @@ dispatcher died mid-send."""
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 import requests
@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
+from broadcast.models import Message
 from broadcast.services.dispatch import (
     Claim,
     DispatchStats,
@@ -46,9 +47,9 @@ def dispatch_recover(*, now: datetime | None = None) -> int:
         if not ids:
             return 0
         cursor.execute(
-            "UPDATE broadcast_message SET status = 'pending', error = 'dispatcher lost' "
-            "WHERE status = 'sending' AND device_id = ANY(%s)",
-            [ids],
+            "UPDATE broadcast_message SET status = %s, error = 'dispatcher lost' "
+            "WHERE status = %s AND device_id = ANY(%s)",
+            [Message.Status.PENDING, Message.Status.SENDING, ids],
         )
         cursor.execute(
             "UPDATE broadcast_device SET next_send_at = GREATEST(next_send_at, lease_until + "
@@ -157,7 +158,7 @@ class _Loop:
         connection.close()
         return min(5.0, 0.1 * 2.0 ** (self.db_errors - 1))
 
-    def _finished(self, future) -> None:  # on a pool thread
+    def _finished(self, future: Future[Outcome]) -> None:  # on a pool thread
         with self.done_lock:
             self.done.append(future.result())
 

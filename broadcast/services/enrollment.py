@@ -4,7 +4,7 @@ enrollments (DNC, sale, opt-out, a reply, an agent or the API)."""
 import heapq
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
-from broadcast.models import Device, EnrollmentRequest, Sequence, Step
+from broadcast.errors import INACTIVE, NO_DEVICE, NO_STEPS, NOT_FOUND
+from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence, Step
 from broadcast.scheduling import recipient_timezone, window_next
 from broadcast.services.consent import UNREACHABLE_SQL
 from broadcast.services.requests import enrollment_requests_queue
@@ -78,9 +80,9 @@ def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> l
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT d.id, (SELECT m.scheduled_at FROM broadcast_message m "
-            "  WHERE m.device_id = d.id AND m.status = 'pending' "
+            "  WHERE m.device_id = d.id AND m.status = %s "
             "  ORDER BY m.scheduled_at DESC LIMIT 1) FROM unnest(%s::bigint[]) d(id)",
-            [[d.pk for d in devices]],
+            [Message.Status.PENDING, [d.pk for d in devices]],
         )
         tails = dict(cursor.fetchall())
     plans = []
@@ -92,14 +94,14 @@ def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> l
     return plans
 
 
-def lead_dict(values) -> dict[str, Any]:
+def lead_dict(values: Iterable[Any]) -> dict[str, Any]:
     """A row of ``LEAD_COLUMNS`` as the dict templates render from."""
     lead = dict(zip(LEAD_COLUMNS, values, strict=True))
     lead["custom"] = json_value(lead["custom"]) or {}
     return lead
 
 
-def _batched(iterable: Iterable[int], size: int):
+def _batched(iterable: Iterable[int], size: int) -> Iterator[list[int]]:
     iterator = iter(iterable)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
@@ -127,12 +129,12 @@ def enrollment_create_many(
     """
     sequence = Sequence.objects.filter(pk=sequence_id).first()
     if sequence is None:
-        raise ApplicationError("No such sequence.", code="not_found", status_code=404)
+        raise ApplicationError("No such sequence.", code=NOT_FOUND, status_code=404)
     if not sequence.is_active:
-        raise ApplicationError(f"Sequence {sequence.name} is not active.", code="inactive")
+        raise ApplicationError(f"Sequence {sequence.name} is not active.", code=INACTIVE)
     first = sequence.steps.order_by("position").first()
     if first is None:
-        raise ApplicationError(f"Sequence {sequence.name} has no steps.", code="no_steps")
+        raise ApplicationError(f"Sequence {sequence.name} has no steps.", code=NO_STEPS)
     devices = _sequence_devices(sequence)
     if not devices:
         return _without_device(sequence, lead_ids, actor, if_no_device)
@@ -167,7 +169,7 @@ def _without_device(
     sequence: Sequence, lead_ids: Iterable[int], actor: str, if_no_device: str
 ) -> EnrollResult:
     if if_no_device != "queue":
-        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code="no_device")
+        raise ApplicationError(f"Sequence {sequence.name} has no active device.", code=NO_DEVICE)
     _rows, queued = enrollment_requests_queue(
         sequence_id=sequence.pk,
         workspace_id=sequence.workspace_id,
@@ -179,7 +181,7 @@ def _without_device(
     return EnrollResult(queued=queued)
 
 
-def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
+def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple[Any, ...]]:
     columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -191,23 +193,30 @@ def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple]:
             "AND (l.workspace_id = %s OR l.destination_workspace_id = %s)",
             [sequence.pk, list(lead_ids), sequence.workspace_id, sequence.workspace_id],
         )
-        return cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 class _EnrollPlan:
     """Renders fetched leads into staged rows: device, first send time, body (no I/O)."""
 
     def __init__(
-        self, sequence: Sequence, first: Step, plans: list, fallback_tz: str, now: datetime
+        self,
+        sequence: Sequence,
+        first: Step,
+        plans: list[tuple[datetime, int, _DevicePlan]],
+        fallback_tz: str,
+        now: datetime,
     ) -> None:
         self.sequence, self.first, self.plans = sequence, first, plans
         self.fallback_tz, self.now = fallback_tz, now
         self.stop = set(sequence.stop_statuses or [])
 
-    def stage(self, rows: list[tuple]) -> tuple[list[tuple], dict[str, int]]:
+    def stage(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
         sequence, first, plans = self.sequence, self.first, self.plans
         earliest = self.now + timedelta(minutes=first.delay_minutes)
-        staged, skipped = [], defaultdict(int)
+        staged: list[tuple[Any, ...]] = []
+        skipped: defaultdict[str, int] = defaultdict(int)
         n_cols = len(LEAD_COLUMNS)
         for row in rows:
             lead_id, workspace_id, status = row[0], row[1], row[2]
@@ -236,7 +245,12 @@ class _EnrollPlan:
         return staged, skipped
 
 
-def _enroll_write(plan: _EnrollPlan, staging, actor: str, result: EnrollResult) -> None:
+def _enroll_write(
+    plan: _EnrollPlan,
+    staging: tuple[list[tuple[Any, ...]], dict[str, int]],
+    actor: str,
+    result: EnrollResult,
+) -> None:
     """Write one staged batch in its own transaction: COPY it into the staging table, insert
     the enrollments and their first messages in one statement, and record an ``enrolled``
     event for each enrollment created (leads that were enrolled meanwhile are skipped)."""
@@ -272,7 +286,7 @@ def _enroll_write(plan: _EnrollPlan, staging, actor: str, result: EnrollResult) 
         result.skipped["already_enrolled"] += len(staged) - len(created)
 
 
-def _stage_copy(cursor, staged: list[tuple]) -> None:
+def _stage_copy(cursor: CursorWrapper, staged: list[tuple[Any, ...]]) -> None:
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS broadcast_enroll_stage (lead_id bigint, "
         "device_id bigint, workspace_id bigint, phone varchar(20), tz varchar(64), "
@@ -288,7 +302,9 @@ def _stage_copy(cursor, staged: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def _enrollments_insert(cursor, plan: _EnrollPlan, now: datetime) -> list[tuple[int, int, int]]:
+def _enrollments_insert(
+    cursor: CursorWrapper, plan: _EnrollPlan, now: datetime
+) -> list[tuple[int, int, int]]:
     """The staged enrollments and their first messages, in one statement. Returns the
     created enrollments (id, lead_id, device_id)."""
     first = plan.first
@@ -296,40 +312,60 @@ def _enrollments_insert(cursor, plan: _EnrollPlan, now: datetime) -> list[tuple[
         "WITH ins AS ("
         "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
         "    phone, timezone, current_step, status, reason, created_at, updated_at)"
-        "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, 'active',"
+        "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, %(active)s,"
         "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
         "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, device_id),"
         " msg AS ("
         "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
         "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at)"
         "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
-        "    %(media)s, 'pending', 0, '', '', %(now)s"
+        "    %(media)s, %(pending)s, 0, '', '', %(now)s"
         "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
         " SELECT id, lead_id, device_id FROM ins",
-        {"seq": plan.sequence.pk, "step": first.position, "now": now, "media": first.media_url},
+        {
+            "seq": plan.sequence.pk,
+            "step": first.position,
+            "now": now,
+            "media": first.media_url,
+            "active": Enrollment.Status.ACTIVE,
+            "pending": Message.Status.PENDING,
+        },
     )
-    return cursor.fetchall()
+    created: list[tuple[int, int, int]] = cursor.fetchall()
+    return created
 
 
 # --- stopping -----------------------------------------------------------------------------
 
 
-def _stop(where: str, params: list, *, reason: str, actor: str, status: str = "stopped") -> int:
+def _stop(
+    where: str,
+    params: list[Any],
+    *,
+    reason: str,
+    actor: str,
+    status: str = Enrollment.Status.STOPPED,
+) -> int:
     """Stop active enrollments matching ``where`` and cancel their pending message."""
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE broadcast_enrollment e SET status = %s, reason = %s, updated_at = %s "
-            f"WHERE e.status = 'active' AND {where} RETURNING e.id, e.lead_id, e.sequence_id",
-            [status, reason[:255], now, *params],
+            f"WHERE e.status = %s AND {where} RETURNING e.id, e.lead_id, e.sequence_id",
+            [status, reason[:255], now, Enrollment.Status.ACTIVE, *params],
         )
         stopped = cursor.fetchall()
         if not stopped:
             return 0
         cursor.execute(
-            "UPDATE broadcast_message SET status = 'cancelled', error = %s "
-            "WHERE status = 'pending' AND enrollment_id = ANY(%s)",
-            [reason[:500], [row[0] for row in stopped]],
+            "UPDATE broadcast_message SET status = %s, error = %s "
+            "WHERE status = %s AND enrollment_id = ANY(%s)",
+            [
+                Message.Status.CANCELLED,
+                reason[:500],
+                Message.Status.PENDING,
+                [row[0] for row in stopped],
+            ],
         )
         lead_events_record(
             events=[

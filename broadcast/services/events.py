@@ -18,7 +18,13 @@ from leads.services import EventSpec, lead_events_record, leads_mark_dnc
 logger = logging.getLogger(__name__)
 
 
-ACK_RANK = {"pending": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+ACK_RANK: dict[str, int] = {
+    Message.Status.PENDING: 0,
+    Message.Status.SENDING: 1,
+    Message.Status.SENT: 2,
+    Message.Status.DELIVERED: 3,
+    Message.Status.READ: 4,
+}
 
 
 def gateway_event_apply(*, device: Device, event: GatewayEvent) -> dict[str, Any]:
@@ -42,8 +48,8 @@ def _apply_ack(device: Device, event: GatewayEvent) -> dict[str, Any]:
         )
         if message is None:
             return {"matched": False}
-        if event.ack == "failed":
-            if message.status in ("sent", "sending"):
+        if event.ack == Message.Status.FAILED:
+            if message.status in (Message.Status.SENT, Message.Status.SENDING):
                 message.status, message.error = Message.Status.FAILED, "gateway: delivery failed"
                 message.save(update_fields=["status", "error"])
                 Device.objects.filter(pk=device.pk).update(
@@ -57,16 +63,19 @@ def _apply_ack(device: Device, event: GatewayEvent) -> dict[str, Any]:
                             message=f"Message step {message.step} was not delivered",
                             actor=f"device:{device.pk}",
                             at=at,
-                            data={"message_id": message.pk, "status": "failed"},
+                            data={"message_id": message.pk, "status": Message.Status.FAILED},
                         )
                     ]
                 )
             return {"matched": True, "status": message.status}
         changed = []
-        if event.ack in ("delivered", "read") and message.delivered_at is None:
+        if (
+            event.ack in (Message.Status.DELIVERED, Message.Status.READ)
+            and message.delivered_at is None
+        ):
             message.delivered_at = at
             changed.append("delivered_at")
-        if event.ack == "read" and message.read_at is None:
+        if event.ack == Message.Status.READ and message.read_at is None:
             message.read_at = at
             changed.append("read_at")
         if ACK_RANK.get(event.ack, 0) > ACK_RANK.get(message.status, 99):

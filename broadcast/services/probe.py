@@ -121,16 +121,22 @@ def _write(run: ProbeRun) -> None:
     """One statement per kind of outcome; each touches only devices still paused and probed
     (a person who paused or resumed a device meanwhile wins). Alerts after the commit."""
     now = timezone.now()
-    probing = "d.status = 'paused' AND d.probe_at IS NOT NULL"
+    probing = "d.status = %s AND d.probe_at IS NOT NULL"  # its parameter: PAUSED, last
     with transaction.atomic(), connection.cursor() as cursor:
         resumed, down = [], []
         if run.resumed:
             cursor.execute(
-                "UPDATE broadcast_device d SET status = 'active', status_reason = %s, "
+                "UPDATE broadcast_device d SET status = %s, status_reason = %s, "
                 "consecutive_failures = 0, lease_until = NULL, probe_at = NULL, "
                 f"probe_attempts = 0, updated_at = %s WHERE d.id = ANY(%s) AND {probing} "
                 "RETURNING d.id, d.workspace_id",
-                ["resumed automatically: the gateway answers again", now, run.resumed],
+                [
+                    Device.Status.ACTIVE,
+                    "resumed automatically: the gateway answers again",
+                    now,
+                    run.resumed,
+                    Device.Status.PAUSED,
+                ],
             )
             resumed = cursor.fetchall()
         if run.down:
@@ -139,7 +145,7 @@ def _write(run: ProbeRun) -> None:
                 "probe_at = NULL, updated_at = %s FROM unnest(%s::bigint[], %s::varchar[], "
                 f"%s::varchar[]) k(id, status, reason) WHERE d.id = k.id AND {probing} "
                 "RETURNING d.id, k.status, k.reason",
-                [now, *unnest_columns(run.down)],
+                [now, *unnest_columns(run.down), Device.Status.PAUSED],
             )
             down = cursor.fetchall()
         if run.later:
@@ -148,7 +154,7 @@ def _write(run: ProbeRun) -> None:
                 "last_error = k.why, last_error_at = %s FROM unnest(%s::bigint[], "
                 "%s::timestamptz[], %s::int[], %s::text[]) k(id, at, n, why) "
                 f"WHERE d.id = k.id AND {probing}",
-                [now, *unnest_columns(run.later)],
+                [now, *unnest_columns(run.later), Device.Status.PAUSED],
             )
         if resumed:
             enrollment_requests_wake_for(workspace_ids=[w for _, w in resumed])

@@ -7,13 +7,15 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from broadcast.client import GatewayRejected, GatewaySessionDown
-from broadcast.models import Device, Sequence, Step
+from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.scheduling import window_next
 from broadcast.services.devices import device_alert
 from broadcast.services.dispatch import DispatchStats, Outcome
@@ -30,9 +32,9 @@ class _RecordBatch:
     """The rows of one ``dispatch_record``, one list per statement."""
 
     # (message id, scheduled_at, status, new scheduled_at, sent_at, gateway id, error)
-    messages: list[tuple] = field(default_factory=list)
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
     # (device id, next_send_at, sent, counts as a failure, new status, error, sent_at)
-    devices: list[tuple] = field(default_factory=list)
+    devices: list[tuple[Any, ...]] = field(default_factory=list)
     sent: list[Outcome] = field(default_factory=list)
     failed: list[tuple[int, int, str]] = field(default_factory=list)  # enrollment, lead, why
     events: list[EventSpec] = field(default_factory=list)
@@ -69,15 +71,19 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
         device_alert(device_id, f"{status}: {reason}")
 
 
-def _claimed_attempts(cursor, outcomes: list[Outcome]) -> set[int]:
+def _claimed_attempts(cursor: CursorWrapper, outcomes: list[Outcome]) -> set[int]:
     """The messages still at the attempt each outcome is about (locked until the commit)."""
     cursor.execute(
         "SELECT m.id FROM broadcast_message m JOIN unnest(%s::bigint[], %s::timestamptz[], "
         "%s::int[]) k(id, at, n) ON m.id = k.id AND m.scheduled_at = k.at "
-        "WHERE m.status IN ('sending', 'pending') AND m.attempts = k.n FOR UPDATE OF m",
-        unnest_columns(
-            [(o.claim.message_id, o.claim.scheduled_at, o.claim.attempts) for o in outcomes]
-        ),
+        "WHERE m.status IN (%s, %s) AND m.attempts = k.n FOR UPDATE OF m",
+        [
+            *unnest_columns(
+                [(o.claim.message_id, o.claim.scheduled_at, o.claim.attempts) for o in outcomes]
+            ),
+            Message.Status.SENDING,
+            Message.Status.PENDING,
+        ],
     )
     return {row[0] for row in cursor.fetchall()}
 
@@ -99,7 +105,15 @@ def _record_sent(batch: _RecordBatch, o: Outcome, next_at: datetime) -> None:
     c, d = o.claim, o.claim.device
     started = datetime.fromtimestamp(o.started, tz=UTC)
     batch.messages.append(
-        (c.message_id, c.scheduled_at, "sent", c.scheduled_at, started, o.gateway_id, "")
+        (
+            c.message_id,
+            c.scheduled_at,
+            Message.Status.SENT,
+            c.scheduled_at,
+            started,
+            o.gateway_id,
+            "",
+        )
     )
     batch.devices.append((d["id"], next_at, True, False, "", "", started))
     batch.sent.append(o)
@@ -122,20 +136,21 @@ def _record_failure(
     Otherwise the message is retried with backoff until BROADCAST_MAX_ATTEMPTS, the failure
     counts against the device, and a session that is down marks the device."""
     c, d, err = o.claim, o.claim.device, o.error
+    assert err is not None  # a failure
     text = (err.message or repr(err))[:1000]
     key = (c.message_id, c.scheduled_at)
     if isinstance(err, GatewayRejected):
-        batch.messages.append((*key, "failed", c.scheduled_at, None, "", text))
+        batch.messages.append((*key, Message.Status.FAILED, c.scheduled_at, None, "", text))
         batch.failed.append((c.enrollment_id, c.lead_id, text))
         batch.devices.append((d["id"], next_at, False, False, "", text, None))
         stats.failed += 1
         return
     if err.retryable and c.attempts < settings.BROADCAST_MAX_ATTEMPTS:
         backoff = jittered_backoff(c.attempts, base=settings.BROADCAST_RETRY_BASE_SECONDS)
-        batch.messages.append((*key, "pending", now + backoff, None, "", text))
+        batch.messages.append((*key, Message.Status.PENDING, now + backoff, None, "", text))
         stats.retried += 1
     else:
-        batch.messages.append((*key, "failed", c.scheduled_at, None, "", text))
+        batch.messages.append((*key, Message.Status.FAILED, c.scheduled_at, None, "", text))
         batch.failed.append((c.enrollment_id, c.lead_id, text))
         stats.failed += 1
     new_status = ""
@@ -144,7 +159,7 @@ def _record_failure(
     batch.devices.append((d["id"], next_at, False, True, new_status, text, None))
 
 
-def _messages_update(cursor, rows: list[tuple]) -> None:
+def _messages_update(cursor: CursorWrapper, rows: list[tuple[Any, ...]]) -> None:
     cursor.execute(
         "UPDATE broadcast_message m SET status = k.status, scheduled_at = k.new_at, "
         "sent_at = k.sent_at, gateway_id = k.gw, error = k.err FROM unnest("
@@ -155,7 +170,9 @@ def _messages_update(cursor, rows: list[tuple]) -> None:
     )
 
 
-def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int, str, str]]:
+def _devices_update(
+    cursor: CursorWrapper, rows: list[tuple[Any, ...]], now: datetime
+) -> list[tuple[int, str, str]]:
     """Free the devices and set their next turn, daily count and health; a device pauses
     at BROADCAST_DEVICE_MAX_FAILURES consecutive failures, and is probed from then on to
     resume it (``probe.py``). Returns the devices that stopped being active (id, status,
@@ -163,7 +180,7 @@ def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int,
     max_failures = settings.BROADCAST_DEVICE_MAX_FAILURES
     probe_at = now + jittered_backoff(1, base=settings.BROADCAST_PROBE_BASE_SECONDS)
     pausing = (
-        "d.status = 'active' AND k.new_status = '' AND k.failure "
+        "d.status = %(active)s AND k.new_status = '' AND k.failure "
         "AND d.consecutive_failures + 1 >= %(max)s"
     )
     cursor.execute(
@@ -176,11 +193,11 @@ def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int,
         "  THEN d.consecutive_failures + 1 ELSE d.consecutive_failures END, "
         "last_error = CASE WHEN k.err <> '' THEN k.err ELSE d.last_error END, "
         "last_error_at = CASE WHEN k.err <> '' THEN %(now)s ELSE d.last_error_at END, "
-        "status = CASE WHEN d.status <> 'active' THEN d.status "
+        "status = CASE WHEN d.status <> %(active)s THEN d.status "
         "  WHEN k.new_status <> '' THEN k.new_status "
-        "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s THEN 'paused' "
+        "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s THEN %(paused)s "
         "  ELSE d.status END, "
-        "status_reason = CASE WHEN d.status <> 'active' THEN d.status_reason "
+        "status_reason = CASE WHEN d.status <> %(active)s THEN d.status_reason "
         "  WHEN k.new_status <> '' THEN k.err "
         "  WHEN k.failure AND d.consecutive_failures + 1 >= %(max)s "
         "  THEN 'paused after ' || (d.consecutive_failures + 1) || ' failed sends: ' || k.err "
@@ -195,6 +212,8 @@ def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int,
             "now": now,
             "max": max_failures,
             "probe_at": probe_at,
+            "active": Device.Status.ACTIVE,
+            "paused": Device.Status.PAUSED,
             **dict(
                 zip(
                     ("ids", "next", "sent", "failure", "status", "err", "sent_at"),
@@ -207,14 +226,22 @@ def _devices_update(cursor, rows: list[tuple], now: datetime) -> list[tuple[int,
     return [(i, s, r) for i, s, r in cursor.fetchall() if s != Device.Status.ACTIVE]
 
 
-def _enrollments_fail(cursor, failed: list[tuple[int, int, str]], now: datetime) -> list[EventSpec]:
+def _enrollments_fail(
+    cursor: CursorWrapper, failed: list[tuple[int, int, str]], now: datetime
+) -> list[EventSpec]:
     """Enrollments whose message can never be sent fail; returns their history events."""
     cursor.execute(
-        "UPDATE broadcast_enrollment SET status = 'failed', reason = k.reason, "
+        "UPDATE broadcast_enrollment SET status = %s, reason = k.reason, "
         "updated_at = %s FROM unnest(%s::bigint[], %s::varchar[]) k(id, reason) "
-        "WHERE broadcast_enrollment.id = k.id AND status = 'active' "
+        "WHERE broadcast_enrollment.id = k.id AND status = %s "
         "RETURNING broadcast_enrollment.id, lead_id, sequence_id, k.reason",
-        [now, [e for e, _, _ in failed], [r[:255] for _, _, r in failed]],
+        [
+            Enrollment.Status.FAILED,
+            now,
+            [e for e, _, _ in failed],
+            [r[:255] for _, _, r in failed],
+            Enrollment.Status.ACTIVE,
+        ],
     )
     return [
         EventSpec(
@@ -246,15 +273,15 @@ def _sequence_steps(sequence_id: int) -> tuple[list[Step], Sequence]:
     return steps, sequence
 
 
-def _successors_write(cursor, sent: list[Outcome], now: datetime) -> list[EventSpec]:
+def _successors_write(cursor: CursorWrapper, sent: list[Outcome], now: datetime) -> list[EventSpec]:
     """Advance enrollments past the sent step: write the next message, or complete them.
     Returns the history events of the completed ones."""
     ids = [o.claim.enrollment_id for o in sent]
     columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
     cursor.execute(
         f"SELECT e.id, e.sequence_id, e.timezone, {columns} FROM broadcast_enrollment e "
-        "LEFT JOIN leads_lead l ON l.id = e.lead_id WHERE e.id = ANY(%s) AND e.status = 'active'",
-        [ids],
+        "LEFT JOIN leads_lead l ON l.id = e.lead_id WHERE e.id = ANY(%s) AND e.status = %s",
+        [ids, Enrollment.Status.ACTIVE],
     )
     rows = {row[0]: row for row in cursor.fetchall()}
     complete, messages = [], []
@@ -273,7 +300,9 @@ def _successors_write(cursor, sent: list[Outcome], now: datetime) -> list[EventS
     return events
 
 
-def _successor(o: Outcome, *, sequence_id: int, tz: str, lead: tuple) -> tuple | None:
+def _successor(
+    o: Outcome, *, sequence_id: int, tz: str, lead: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
     """The next message of a sent one's enrollment (rendered, scheduled ``delay`` after the
     send and moved into the recipient's window), or None after the last step."""
     c = o.claim
@@ -294,11 +323,11 @@ def _successor(o: Outcome, *, sequence_id: int, tz: str, lead: tuple) -> tuple |
     return (at, c.enrollment_id, step.position, c.device["id"], c.lead_id, body, step.media_url)
 
 
-def _enrollments_complete(cursor, ids: list[int], now: datetime) -> list[EventSpec]:
+def _enrollments_complete(cursor: CursorWrapper, ids: list[int], now: datetime) -> list[EventSpec]:
     cursor.execute(
-        "UPDATE broadcast_enrollment SET status = 'completed', updated_at = %s "
-        "WHERE id = ANY(%s) AND status = 'active' RETURNING id, lead_id, sequence_id",
-        [now, ids],
+        "UPDATE broadcast_enrollment SET status = %s, updated_at = %s "
+        "WHERE id = ANY(%s) AND status = %s RETURNING id, lead_id, sequence_id",
+        [Enrollment.Status.COMPLETED, now, ids, Enrollment.Status.ACTIVE],
     )
     return [
         EventSpec(
@@ -313,7 +342,9 @@ def _enrollments_complete(cursor, ids: list[int], now: datetime) -> list[EventSp
     ]
 
 
-def _successors_insert(cursor, messages: list[tuple], now: datetime) -> None:
+def _successors_insert(
+    cursor: CursorWrapper, messages: list[tuple[Any, ...]], now: datetime
+) -> None:
     """Move the enrollments to their next step and write its message (one row each)."""
     cursor.execute(
         "UPDATE broadcast_enrollment e SET current_step = k.step, updated_at = %s "
@@ -323,8 +354,8 @@ def _successors_insert(cursor, messages: list[tuple], now: datetime) -> None:
     cursor.execute(
         "INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id, "
         "lead_id, body, media_url, status, attempts, gateway_id, error, created_at) "
-        "SELECT k.at, k.e, k.step, k.d, k.l, k.body, k.media, 'pending', 0, '', '', %s "
+        "SELECT k.at, k.e, k.step, k.d, k.l, k.body, k.media, %s, 0, '', '', %s "
         "FROM unnest(%s::timestamptz[], %s::bigint[], %s::int[], %s::bigint[], "
         "%s::bigint[], %s::text[], %s::varchar[]) k(at, e, step, d, l, body, media)",
-        [now, *unnest_columns(messages)],
+        [Message.Status.PENDING, now, *unnest_columns(messages)],
     )

@@ -15,6 +15,7 @@ from itertools import groupby
 
 from django.utils import timezone
 
+from calllogs import errors
 from calllogs.client import CallRecord, ViciDatabaseClient
 from calllogs.models import CallLog, DispositionMap, ReconciliationRun, ServerHook
 from calllogs.services.sync import hook_record_error, server_paused
@@ -39,7 +40,7 @@ def calllogs_reconcile(*, server_id: int, day: date) -> ReconciliationRun | None
     server = ViciServer.objects.get(pk=server_id)
     hook, _ = ServerHook.objects.get_or_create(server=server)
     if not server.db_url:
-        raise ApplicationError(NOT_RECONCILABLE, code="not_reconcilable")
+        raise ApplicationError(NOT_RECONCILABLE, code=errors.NOT_RECONCILABLE)
     if server_paused(server, timezone.now()):
         hook_record_error(
             hook, server, f"Not reconciled: the server is paused ({server.paused_reason})"

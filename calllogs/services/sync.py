@@ -21,7 +21,7 @@ from calllogs.services.upsert import call_log_upsert_many
 from core.errors import ApplicationError, ClientError
 from core.secrets import scrub
 from dialer.client import PhoneLogRow, ViciLoginError, split_phone
-from dialer.models import ViciServer
+from dialer.models import OutboxItem, ViciServer
 from dialer.services import client_for, server_password, server_pause
 
 SAME_CALL_SECONDS = 5  # a logged call this close to a known one on the same phone is it
@@ -117,11 +117,11 @@ def _phones_in_window(
         cursor.execute(
             "SELECT l.phone, l.id, l.vici_list_number FROM leads_lead l WHERE l.phone <> '' "
             "AND l.id IN ("
-            "  SELECT lead_id FROM dialer_outboxitem WHERE server_id = %s AND state = 'sent'"
+            "  SELECT lead_id FROM dialer_outboxitem WHERE server_id = %s AND state = %s"
             "  AND sent_at BETWEEN %s AND %s"
             "  UNION SELECT lead_id FROM calllogs_calllog WHERE server_id = %s"
             "  AND lead_id IS NOT NULL AND call_time BETWEEN %s AND %s) ORDER BY l.id",
-            [server_id, since, until, server_id, since, until],
+            [server_id, OutboxItem.State.SENT, since, until, server_id, since, until],
         )
         rows = cursor.fetchall()
     phones: dict[str, list[tuple[int, int | None]]] = defaultdict(list)

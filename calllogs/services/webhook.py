@@ -15,6 +15,7 @@ from django.db import connection
 
 from calllogs.callurl import CallUrlError, call_url, call_url_fields, call_url_record, has_nul
 from calllogs.client import CallRecord
+from calllogs.errors import FORBIDDEN, INVALID
 from calllogs.models import ServerHook
 from calllogs.signals import webhook_events_stored
 from core.errors import error_body
@@ -74,14 +75,14 @@ def webhook_receive(*, pairs: list[tuple[str, str]]) -> tuple[int, dict[str, Any
     HTTP status and JSON body to answer (the Django view and the WSGI fast path both use
     it). Nothing here logs the request: its URL holds the token."""
     if has_nul(pairs):
-        return 400, error_body("invalid", "A call URL cannot hold a NUL byte.")
+        return 400, error_body(INVALID, "A call URL cannot hold a NUL byte.")
     server_id = webhook_server(server=_first(pairs, "server"), token=_first(pairs, "token"))
     if server_id is None:
-        return 403, error_body("forbidden", "Unknown server or token.")
+        return 403, error_body(FORBIDDEN, "Unknown server or token.")
     try:
         fields = call_url_fields(pairs)
     except CallUrlError as exc:
-        return 400, error_body("invalid", exc.message, exc.errors)
+        return 400, error_body(INVALID, exc.message, exc.errors)
     webhook_event_store(server_id=server_id, params=fields)  # the token is not a field
     return 200, {"ok": True, "queued": True}
 

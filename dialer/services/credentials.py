@@ -7,6 +7,7 @@ import re
 from core import crypto
 from core.errors import ApplicationError
 from dialer.client import ViciClient, ViciLoginError, ViciTransportError
+from dialer.errors import BAD_PASSWORD, LOGIN_FAILED, NO_PASSWORD
 from dialer.models import ViciServer
 from dialer.services.servers import server_assert_open
 
@@ -41,23 +42,23 @@ def server_password(server: ViciServer) -> str:
         value = os.environ.get(server.api_password_env)
         if value is None:
             raise ApplicationError(
-                f"Environment variable {server.api_password_env} is not set.", code="no_password"
+                f"Environment variable {server.api_password_env} is not set.", code=NO_PASSWORD
             )
         if problem := password_problem(value):
             raise ApplicationError(
                 f"Environment variable {server.api_password_env}: {problem}",
-                code="bad_password",
+                code=BAD_PASSWORD,
             )
         return value
     if not server.api_password_encrypted:
-        raise ApplicationError("This server has no API password.", code="no_password")
+        raise ApplicationError("This server has no API password.", code=NO_PASSWORD)
     try:
         return crypto.decrypt(server.api_password_encrypted)
     except crypto.DecryptError:
         raise ApplicationError(
             "The stored password cannot be decrypted (no key in FIELD_ENCRYPTION_KEY fits): "
             "set it again.",
-            code="no_password",
+            code=NO_PASSWORD,
         )
 
 
@@ -90,7 +91,7 @@ def server_resume(*, server: ViciServer) -> str:
             )
             raise ApplicationError(
                 f"Still paused: VICIdial refused the login ({exc.message[:200]}).",
-                code="login_failed",
+                code=LOGIN_FAILED,
             ) from exc
         except ViciTransportError as exc:
             note = f"Resumed without a login check: {exc.message}."

@@ -27,20 +27,26 @@ def _enqueue(lead_ids: Sequence[int], vici_list_id: int, operation: str) -> int:
     vici_list = ViciList.objects.select_related("server").get(pk=vici_list_id)
     skip_sent_add = (
         "AND NOT EXISTS (SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = l.id "
-        "AND o.operation = 'add' AND o.state = 'sent' AND o.vici_list_id = %s)"
+        "AND o.operation = %s AND o.state = %s AND o.vici_list_id = %s)"
         if operation == OutboxItem.Operation.ADD
         else ""
     )
-    params: list[Any] = [vici_list.server_id, vici_list.pk, operation, list(lead_ids)]
+    params: list[Any] = [
+        vici_list.server_id,
+        vici_list.pk,
+        operation,
+        OutboxItem.State.PENDING,
+        list(lead_ids),
+    ]
     if skip_sent_add:
-        params.append(vici_list.pk)
+        params += [OutboxItem.Operation.ADD, OutboxItem.State.SENT, vici_list.pk]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
                 state, attempts, next_attempt_at, last_response, last_error, created_at,
                 updated_at)
-            SELECT l.id, %s, %s, %s, '{{}}', 'pending', 0, now(), '', '', now(), now()
+            SELECT l.id, %s, %s, %s, '{{}}', %s, 0, now(), '', '', now(), now()
             FROM unnest(%s::bigint[]) AS l(id)
             WHERE TRUE {skip_sent_add}
             ON CONFLICT DO NOTHING
@@ -60,6 +66,9 @@ def outbox_enqueue_move(*, lead_ids: Sequence[int], vici_list_id: int) -> int:
     return _enqueue(lead_ids, vici_list_id, OutboxItem.Operation.MOVE)
 
 
+# The operations that place a lead in a VICIdial list.
+PLACING = (OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE)
+
 # Lead fields mirrored into VICIdial when they change here (phone goes as code + number).
 VICI_FIELDS = tuple(name for name in lead_fields.PERSON if name in VICI_LEAD_FIELDS)
 
@@ -69,16 +78,22 @@ def _where_in_vici(lead_ids: Sequence[int]) -> list[tuple[int, int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT DISTINCT ON (lead_id) lead_id, vici_list_id, server_id "
-            "FROM dialer_outboxitem WHERE lead_id = ANY(%s) AND operation IN ('add', 'move') "
-            "AND state = 'sent' ORDER BY lead_id, sent_at DESC, id DESC",
-            [list(lead_ids)],
+            "FROM dialer_outboxitem WHERE lead_id = ANY(%s) AND operation IN (%s, %s) "
+            "AND state = %s ORDER BY lead_id, sent_at DESC, id DESC",
+            [list(lead_ids), *PLACING, OutboxItem.State.SENT],
         )
-        return cursor.fetchall()
+        rows: list[tuple[int, int, int]] = cursor.fetchall()
+        return rows
 
 
 # Items that stop dialing (a Vici DNC status, the DNC list) are due an hour back, so the
 # drain's claim (oldest due first) takes them ahead of any backlog of adds.
 _STOP_DIALING_DUE = "now() - interval '1 hour'"
+# The open states, written into an ON CONFLICT target: it names the partial unique index by
+# its predicate, which must be in the statement's text (a parameter cannot stand for it).
+OPEN_SQL = ", ".join(
+    f"'{state}'" for state in (OutboxItem.State.PENDING, OutboxItem.State.IN_FLIGHT)
+)
 
 
 def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str, Any]) -> int:
@@ -95,15 +110,15 @@ def _enqueue_payload(lead_ids: Sequence[int], operation: str, payload: dict[str,
             INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
                 state, attempts, next_attempt_at, last_response, last_error, created_at,
                 updated_at)
-            SELECT k.lead, k.server, k.list, %s, %s::jsonb, 'pending', 0, {due}, '', '', now(),
+            SELECT k.lead, k.server, k.list, %s, %s::jsonb, %s, 0, {due}, '', '', now(),
                 now()
             FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) k(lead, list, server)
             ON CONFLICT (lead_id, operation, vici_list_id)
-                WHERE state IN ('pending', 'in_flight')
+                WHERE state IN ({OPEN_SQL})
             DO UPDATE SET payload = dialer_outboxitem.payload || EXCLUDED.payload,
                 updated_at = now()
             """,
-            [operation, json.dumps(payload), leads, lists, servers],
+            [operation, json.dumps(payload), OutboxItem.State.PENDING, leads, lists, servers],
         )
         return int(cursor.rowcount)
 
@@ -138,17 +153,24 @@ def outbox_enqueue_dnc(*, lead_ids: Sequence[int]) -> int:
             INSERT INTO dialer_outboxitem (lead_id, server_id, vici_list_id, operation, payload,
                 state, attempts, next_attempt_at, last_response, last_error, created_at,
                 updated_at)
-            SELECT k.lead, s.id, NULL, 'dnc', k.payload, 'pending', 0, {_STOP_DIALING_DUE},
+            SELECT k.lead, s.id, NULL, %s, k.payload, %s, 0, {_STOP_DIALING_DUE},
                 '', '', now(), now()
             FROM unnest(%s::bigint[], %s::jsonb[]) k(lead, payload)
             CROSS JOIN dialer_viciserver s
             WHERE NOT EXISTS (
                 SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = k.lead
-                AND o.server_id = s.id AND o.operation = 'dnc' AND o.state = 'sent'
+                AND o.server_id = s.id AND o.operation = %s AND o.state = %s
                 AND o.payload ->> 'phone_number' = k.payload ->> 'phone_number')
             ON CONFLICT DO NOTHING
             """,
-            [leads, payloads],
+            [
+                OutboxItem.Operation.DNC,
+                OutboxItem.State.PENDING,
+                leads,
+                payloads,
+                OutboxItem.Operation.DNC,
+                OutboxItem.State.SENT,
+            ],
         )
         return int(cursor.rowcount)
 

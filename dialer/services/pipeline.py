@@ -67,16 +67,26 @@ def items_claim(server_id: int, limit: int) -> list[dict[str, Any]]:
             WITH picked AS (
                 SELECT id FROM dialer_outboxitem
                 WHERE server_id = %s AND (
-                    (state = 'pending' AND next_attempt_at <= %s)
-                    OR (state = 'in_flight' AND leased_until < %s))
+                    (state = %s AND next_attempt_at <= %s)
+                    OR (state = %s AND leased_until < %s))
                 ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED
             )
-            UPDATE dialer_outboxitem o SET state = 'in_flight', leased_until = %s,
+            UPDATE dialer_outboxitem o SET state = %s, leased_until = %s,
                 attempts = o.attempts + 1, updated_at = %s
             FROM picked WHERE o.id = picked.id
             RETURNING o.id, o.lead_id, o.operation, o.vici_list_id, o.payload, o.attempts
             """,
-            [server_id, now, now, limit, lease, now],
+            [
+                server_id,
+                OutboxItem.State.PENDING,
+                now,
+                OutboxItem.State.IN_FLIGHT,
+                now,
+                limit,
+                OutboxItem.State.IN_FLIGHT,
+                lease,
+                now,
+            ],
         )
         columns = ["id", "lead_id", "operation", "vici_list_id", "payload", "attempts"]
         items = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -158,7 +168,7 @@ class Pipeline:
                 continue
             if out.state == OutboxItem.State.SENT:
                 self.stats.sent += 1
-            elif out.state == "pending":
+            elif out.state == OutboxItem.State.PENDING:
                 self.stats.retrying += 1
             else:
                 self.stats.failed += 1
@@ -169,7 +179,9 @@ class Pipeline:
             server_pause(server_id=self.server_id, reason=login.error)
             self.stats.paused = True
             return True
-        retryable = [o for o in outcomes if o.state == "pending" and not o.login_failed]
+        retryable = [
+            o for o in outcomes if o.state == OutboxItem.State.PENDING and not o.login_failed
+        ]
         if retryable:
             ViciServer.objects.filter(pk=self.server_id).update(last_error=retryable[0].error)
         if len(retryable) == len(outcomes) and not probe:
@@ -215,7 +227,7 @@ class Pipeline:
             Outcome(
                 item_id=i["id"],
                 lead_id=i["lead_id"],
-                state="pending",
+                state=OutboxItem.State.PENDING,
                 login_failed=True,
                 payload=i["payload"] or {},
             )

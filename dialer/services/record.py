@@ -14,7 +14,7 @@ from core.backoff import jittered_backoff
 from core.db import unnest_columns
 from core.locks import advisory_xact_locks, lock_key
 from dialer.models import OutboxItem, ViciServer
-from dialer.services.outbox import outbox_enqueue_status
+from dialer.services.outbox import PLACING, outbox_enqueue_status
 from dialer.services.send import Outcome
 from leads.models import LeadEvent
 from leads.selectors import LEAD_UNREACHABLE_SQL
@@ -48,12 +48,15 @@ def _retry_at(attempts: int, now: datetime) -> datetime:
 def _final_state(out: Outcome, attempts: int, now: datetime) -> tuple[str, datetime]:
     """The item's state after this outcome, and when it is due again."""
     if out.login_failed:
-        return "pending", now  # not the item's fault: try again when the server is resumed
-    if out.state != "pending":
+        return (
+            OutboxItem.State.PENDING,
+            now,
+        )  # not the item's fault: try again when the server is resumed
+    if out.state != OutboxItem.State.PENDING:
         return out.state, now
     if attempts >= settings.DIALER_MAX_ATTEMPTS:
         return OutboxItem.State.DEAD, now
-    return "pending", _retry_at(attempts, now)
+    return OutboxItem.State.PENDING, _retry_at(attempts, now)
 
 
 def _event(out: Outcome, state: str, list_number: int | None, server_id: int) -> EventSpec | None:
@@ -91,19 +94,22 @@ def _write_items(
 ) -> None:
     ids, states, nexts, vids, raws, errors = unnest_columns(rows)
     cursor.execute(
-        "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = 'sent' "
-        "  AND o.payload <> k.payload THEN 'pending' ELSE k.state END, "
+        "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = %s "
+        "  AND o.payload <> k.payload THEN %s ELSE k.state END, "
         "next_attempt_at = k.next_at, "
         "vici_lead_id = COALESCE(k.vid, o.vici_lead_id), last_response = k.raw, "
         "last_error = k.err, leased_until = NULL, updated_at = %s, "
-        "sent_at = CASE WHEN k.state = 'sent' THEN %s ELSE o.sent_at END, "
+        "sent_at = CASE WHEN k.state = %s THEN %s ELSE o.sent_at END, "
         "attempts = CASE WHEN k.login THEN GREATEST(o.attempts - 1, 0) ELSE o.attempts END "
         "FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::bigint[], "
         "%s::text[], %s::text[], %s::boolean[], %s::jsonb[]) "
         "k(id, state, next_at, vid, raw, err, login, payload) "
         "WHERE o.id = k.id",
         [
+            OutboxItem.State.SENT,
+            OutboxItem.State.PENDING,
             now,
+            OutboxItem.State.SENT,
             now,
             ids,
             states,
@@ -148,8 +154,13 @@ def _taken_vici_leads(cursor: Any, outcomes: list[Outcome], server_id: int) -> N
     cursor.execute(
         "SELECT l.vici_lead_id, l.id FROM leads_lead l WHERE l.vici_lead_id = ANY(%s) "
         "AND EXISTS (SELECT 1 FROM dialer_outboxitem o WHERE o.lead_id = l.id "
-        "AND o.server_id = %s AND o.state = 'sent' AND o.operation IN ('add', 'move'))",
-        [sorted({vid for o in adds if o.duplicate and (vid := o.vici_lead_id)}), server_id],
+        "AND o.server_id = %s AND o.state = %s AND o.operation IN (%s, %s))",
+        [
+            sorted({vid for o in adds if o.duplicate and (vid := o.vici_lead_id)}),
+            server_id,
+            OutboxItem.State.SENT,
+            *PLACING,
+        ],
     )
     owners: dict[int, set[int]] = {}
     for vici_lead_id, lead_id in cursor.fetchall():

@@ -118,10 +118,10 @@ def item_send(client: ViciClient, item: dict[str, Any], lists: dict[int, ViciLis
             _update(client, item, lists[item["vici_list_id"]], out)
     except ClientError as exc:  # the client scrubbed every form of the password out of it
         out.error, out.raw = exc.message, exc.raw
-        out.state = "pending" if exc.retryable else OutboxItem.State.FAILED
+        out.state = OutboxItem.State.PENDING if exc.retryable else OutboxItem.State.FAILED
         out.code = _code(exc)
         if isinstance(exc, ViciLoginError):
-            out.state, out.login_failed = "pending", True
+            out.state, out.login_failed = OutboxItem.State.PENDING, True
     return out
 
 

@@ -1,7 +1,8 @@
+from django.db import models
 from rest_framework import serializers
 
 from leads.fields import PROFILE
-from leads.models import Lead, LeadEvent
+from leads.models import Lead, LeadEvent, Workspace
 
 
 class ConsentSerializer(serializers.Serializer):
@@ -12,7 +13,9 @@ class ConsentSerializer(serializers.Serializer):
 
 
 def _text_field(name: str) -> serializers.CharField:
-    return serializers.CharField(required=False, max_length=Lead._meta.get_field(name).max_length)
+    field = Lead._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length  # the text columns
+    return serializers.CharField(required=False, max_length=field.max_length)
 
 
 class LeadInputSerializer(serializers.Serializer):
@@ -28,7 +31,9 @@ class LeadInputSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         declared = super().get_fields()
-        profile = {name: declared.pop(name, None) or _text_field(name) for name in PROFILE}
+        profile = {
+            name: declared.pop(name) if name in declared else _text_field(name) for name in PROFILE
+        }
         return profile | declared
 
 
@@ -37,11 +42,14 @@ class IngestResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["created", "duplicate", "suppressed", "rejected"])
     id = serializers.IntegerField(allow_null=True)
     duplicate_of = serializers.IntegerField(allow_null=True)
-    errors = serializers.DictField()
+    # A declared field: the serializer's metaclass takes it off the class (``.errors`` stays).
+    errors = serializers.DictField()  # type: ignore[assignment]
 
 
 class LeadOutputSerializer(serializers.ModelSerializer):
-    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    workspace: serializers.SlugRelatedField[Workspace] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     consent = serializers.SerializerMethodField()
 
     class Meta:

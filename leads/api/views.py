@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import Any, Literal, overload
+
 import django_filters
 from django.conf import settings
 from django.db.models import QuerySet
@@ -22,6 +25,7 @@ from leads.api.serializers import (
     LeadOutputSerializer,
 )
 from leads.authentication import WorkspacePrincipal
+from leads.errors import ARCHIVED, COLD_STORAGE, INVALID
 from leads.idempotency import idempotent_call, request_fingerprint
 from leads.models import Lead, Workspace
 from leads.normalize import normalize_email, normalize_phone
@@ -53,6 +57,10 @@ def actor_of(request: Request) -> str:
     return user_actor(user)
 
 
+@overload
+def scoped_workspace(request: Request, *, required: Literal[True]) -> Workspace: ...
+@overload
+def scoped_workspace(request: Request, *, required: bool) -> Workspace | None: ...
 def scoped_workspace(request: Request, *, required: bool) -> Workspace | None:
     """The key's workspace; for a person the ``workspace`` query parameter, which must be
     one of theirs (another one is "unknown", as one that does not exist)."""
@@ -80,7 +88,9 @@ def request_workspace_ids(request: Request) -> frozenset[int] | None:
     return workspace_ids_for(request.user)
 
 
-def run_idempotent(request: Request, workspace: Workspace, compute) -> Response:
+def run_idempotent(
+    request: Request, workspace: Workspace, compute: Callable[[], tuple[int, Any]]
+) -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         code, body = compute()
@@ -155,7 +165,7 @@ class LeadListCreateView(generics.ListAPIView):
             )
             body = result.as_dict()
             if result.status == "rejected":
-                body = {"code": "invalid", "message": "Invalid lead.", **body}
+                body = {"code": INVALID, "message": "Invalid lead.", **body}
             if result.duplicate_of is not None:
                 return status.HTTP_200_OK, body  # nothing new was stored
             return SINGLE_STATUS[result.status], body
@@ -203,7 +213,7 @@ def _lead_or_404(request: Request, lead_id: int) -> Lead:
     if lead is None:
         statement = lead_cold_statement(lead_id=lead_id)
         if statement:  # gone from the database: say where it is
-            raise ApplicationError(statement, code="cold_storage", status_code=410)
+            raise ApplicationError(statement, code=COLD_STORAGE, status_code=410)
         raise NotFound("No such lead.")
     return lead
 
@@ -222,7 +232,7 @@ class LeadDetailView(APIView):
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         if getattr(lead, "is_archived", False):
-            raise ApplicationError("Archived leads cannot be changed.", code="archived")
+            raise ApplicationError("Archived leads cannot be changed.", code=ARCHIVED)
         lead = services.lead_update(lead=lead, data=request.data, actor=actor_of(request))
         return Response(LeadOutputSerializer(lead).data)
 

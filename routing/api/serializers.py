@@ -1,3 +1,6 @@
+from collections.abc import Mapping
+from typing import Any, cast
+
 from rest_framework import serializers
 
 from broadcast.selectors import sequences_for
@@ -68,8 +71,11 @@ class RuleSerializer(serializers.ModelSerializer):
         if scope is None:
             return
         visible = workspaces_visible(workspace_ids=scope)
-        self.fields["workspaces"].child_relation.queryset = visible
-        destination = self.fields["destinations"].child.fields
+        workspaces = cast(serializers.ManyRelatedField, self.fields["workspaces"])
+        workspaces.child_relation.queryset = visible
+        destinations = cast("serializers.ListSerializer[Any]", self.fields["destinations"])
+        # The nested serializer's fields (its related fields take the scoped querysets).
+        destination: Mapping[str, Any] = cast(serializers.Serializer, destinations.child).fields
         destination["workspace"].queryset = visible
         destination["vici_list"].queryset = ViciList.objects.filter(workspace_id__in=scope)
         destination["sequence"].queryset = sequences_for(workspace_ids=scope)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from leads.models import Workspace
 from routing.engine import Rule, compile_rules
+from routing.errors import INVALID
 from routing.models import RoutingRule, RuleCondition, RuleDestination, RulesVersion
 
 _memo: dict[str, Any] = {"version": None, "rules": ()}
@@ -68,7 +69,7 @@ def _validated(model_instance: RuleCondition | RuleDestination) -> None:
     try:
         model_instance.full_clean(exclude=["rule"])
     except ValidationError as exc:
-        raise ApplicationError("Invalid rule.", code="invalid", errors=exc.message_dict)
+        raise ApplicationError("Invalid rule.", code=INVALID, errors=exc.message_dict)
 
 
 def _nested_errors(items: dict[str, list[Any]]) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def rule_save(
     built_destinations = [RuleDestination(**d) for d in destinations or []]
     errors = _nested_errors({"conditions": built_conditions, "destinations": built_destinations})
     if errors:
-        raise ApplicationError("Invalid rule.", code="invalid", errors=errors)
+        raise ApplicationError("Invalid rule.", code=INVALID, errors=errors)
     with transaction.atomic():
         rule = rule or RoutingRule()
         for key, value in data.items():

@@ -1,6 +1,7 @@
 """Upsert every periodic task by name; edits made in admin survive (never delete+recreate)."""
 
 import importlib
+from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand
@@ -8,8 +9,8 @@ from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 
-def all_schedules() -> list[dict]:
-    result = []
+def all_schedules() -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
     for config in apps.get_app_configs():
         try:
             module = importlib.import_module(f"{config.name}.schedules")
@@ -33,7 +34,7 @@ def schedules_upsert() -> tuple[int, int]:
                 task.save(update_fields=["task"])
                 updated += 1
             continue
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if "crontab" in spec:
             kwargs["crontab"], _ = CrontabSchedule.objects.get_or_create(
                 timezone="UTC", **spec["crontab"]
@@ -50,6 +51,6 @@ def schedules_upsert() -> tuple[int, int]:
 class Command(BaseCommand):
     help = "Create or update every Leadbrain periodic task by name."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         created, updated = schedules_upsert()
         self.stdout.write(f"schedules: {created} created, {updated} updated")
