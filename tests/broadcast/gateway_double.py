@@ -5,7 +5,9 @@
 accepted send is kept with the time it arrived, so tests check pacing from the gateway's
 side. Knobs: ``latency`` (seconds, or a (min, max) range, before a send is taken),
 ``answer_delay`` (seconds between taking a send and answering: the send happened, its
-answer is late or lost), ``fail_next(n, status)``,
+answer is late or lost), ``hold()`` / ``release()`` (sends are taken and their answers
+held until released: ``wait_for_held(n)`` is the barrier for "a send happened and its
+sender does not know yet"), ``fail_next(n, status)``,
 ``ban(session)`` (403), ``disconnect(session)`` (422 session not working), ``invalid``
 (chat ids answered 400), ``down()`` / ``up()`` (connection refused).
 ``GET /api/sessions/{session}`` answers the session's status (WORKING, STOPPED when
@@ -55,6 +57,9 @@ class GatewayDouble(Lifecycle):
         self.token = token
         self.latency = latency
         self.answer_delay = 0.0
+        self.held = 0  # sends taken while answers were held
+        self._answers = threading.Event()  # set: answer at once; clear: hold the answers
+        self._answers.set()
         self.sent: list[Sent] = []
         self.received: list[Received] = []
         self.banned: set[str] = set()
@@ -103,6 +108,17 @@ class GatewayDouble(Lifecycle):
     def fail_next(self, n: int, status: int = 500) -> None:
         with self.lock:
             self._fail += [status] * n
+
+    def hold(self) -> None:
+        self._answers.clear()
+
+    def release(self) -> None:
+        self._answers.set()
+
+    def wait_for_held(self, n: int, *, timeout: float) -> bool:
+        """Block until ``n`` sends were taken with their answers held (True), or timeout."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: self.held >= n, timeout=timeout)
 
     def ban(self, session: str) -> None:
         self.banned.add(session)
@@ -249,7 +265,11 @@ class GatewayDouble(Lifecycle):
         serialized = f"true_{chat}_{short}"
         with self.lock:
             self.sent.append(Sent(session, chat, text or "", media, arrived, serialized))
+            holding = not self._answers.is_set()
+            self.held += holding
             self.arrived.notify_all()
+        if holding:
+            self._answers.wait(timeout=120)
         if self.answer_delay:
             time.sleep(self.answer_delay)
         return 201, {
