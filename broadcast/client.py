@@ -2,7 +2,9 @@
 
 ``WahaClient`` speaks the WAHA (WhatsApp HTTP API) wire format: ``POST /api/sendText``
 (``sendImage`` with a media URL) with ``session`` and ``chatId`` (``<digits>@c.us``), the
-``X-Api-Key`` header, and a message id in the answer. Another gateway (Evolution API, an
+``X-Api-Key`` header, and a message id in the answer; ``GET /api/{session}/chats/{chatId}/
+messages`` lists what the session sent to a chat, so a send whose outcome is unknown is
+looked up before it is made again. Another gateway (Evolution API, an
 SMS provider) is one more small class with the same ``send`` and ``parse_webhook``.
 """
 
@@ -44,6 +46,16 @@ class GatewaySessionDown(GatewayError):
 @dataclass(frozen=True)
 class SendResult:
     gateway_id: str
+
+
+@dataclass(frozen=True)
+class GatewayMessage:
+    """A message a session sent, as the gateway lists it."""
+
+    gateway_id: str
+    body: str
+    at: datetime | None = None
+    has_media: bool = False
 
 
 @dataclass
@@ -91,6 +103,30 @@ def _message_id(data: Any) -> str:
     return str(value or "")
 
 
+LIST_PAGE, LIST_PAGES = 100, 10  # a chat listing: 100 messages a page, 10 pages at most
+
+
+def _listed_message(row: object) -> GatewayMessage | None:
+    """One row of a chat listing; None if it is not a message this session sent."""
+    if not isinstance(row, dict) or row.get("fromMe") is False:
+        return None
+    gateway_id = _message_id(row)
+    if not gateway_id:
+        return None
+    at = row.get("timestamp")
+    return GatewayMessage(
+        gateway_id=gateway_id,
+        body=str(row.get("body") or ""),
+        at=datetime.fromtimestamp(at, tz=UTC) if isinstance(at, int | float) else None,
+        has_media=bool(row.get("hasMedia")),
+    )
+
+
+def _at_or_after(message: GatewayMessage, since: datetime) -> bool:
+    """The gateway's filter, checked again (whole seconds): an engine may ignore it."""
+    return message.at is None or message.at.timestamp() >= int(since.timestamp())
+
+
 class GatewayClient:
     """What the dispatcher and the webhook need from a gateway. One subclass per wire format
     (WAHA below; an Evolution API or SMS adapter is another ~80 lines beside it)."""
@@ -107,6 +143,11 @@ class GatewayClient:
         raise NotImplementedError
 
     def send(self, *, phone: str, text: str, media_url: str = "") -> SendResult:
+        raise NotImplementedError
+
+    def sent_since(self, *, phone: str, since: datetime) -> list[GatewayMessage]:
+        """The messages this session sent to ``phone`` at or after ``since`` (the gateway's
+        clock); GatewayError if the gateway cannot tell: never guess "not sent"."""
         raise NotImplementedError
 
     def session_status(self) -> str:
@@ -176,6 +217,49 @@ class WahaClient(GatewayClient):
         if code == 429 or code >= 500:
             raise GatewayError(f"gateway HTTP {code}: {raw}", retryable=True, raw=raw)
         raise GatewayRejected(f"gateway HTTP {code}: {raw}", raw=raw)
+
+    def sent_since(self, *, phone: str, since: datetime) -> list[GatewayMessage]:
+        """``GET /api/{session}/chats/{chatId}/messages`` with ``filter.fromMe`` and
+        ``filter.timestamp.gte`` (whole seconds, rounded down), page by page. Any answer but a
+        JSON list (a refusal, 404 from an engine without the listing, 5xx) is an error."""
+        session, chat = quote(self.session_name, safe=""), quote(chat_id(phone), safe="")
+        url = f"{self.base_url}/api/{session}/chats/{chat}/messages"
+        params: dict[str, str | int] = {
+            "limit": LIST_PAGE,
+            "downloadMedia": "false",
+            "filter.fromMe": "true",
+            "filter.timestamp.gte": int(since.timestamp()),
+        }
+        found: list[GatewayMessage] = []
+        for page in range(LIST_PAGES):
+            rows = self._list_page(url, {**params, "offset": page * LIST_PAGE})
+            found += [m for m in map(_listed_message, rows) if m and _at_or_after(m, since)]
+            if len(rows) < LIST_PAGE:
+                return found
+        raise GatewayError(
+            f"more than {LIST_PAGE * LIST_PAGES} messages to check in one chat", retryable=False
+        )
+
+    def _list_page(self, url: str, params: dict[str, str | int]) -> list[object]:
+        try:
+            response = self.http.get(url, params=params, headers=self.headers)
+        except requests.RequestException as exc:
+            where = transport_error_text(exc, self.base_url)
+            raise GatewayError(f"gateway unreachable: {where}", retryable=True) from exc
+        raw, code = response.text[:500], response.status_code
+        if code in (401, 403) or (code == 422 and "session" in raw.lower()):
+            raise GatewaySessionDown(
+                f"gateway refused the session (HTTP {code}): {raw}", banned="ban" in raw.lower()
+            )
+        if code != 200:
+            raise GatewayError(f"cannot list the chat (HTTP {code}): {raw}", retryable=True)
+        try:
+            rows = response.json()
+        except ValueError:
+            rows = None
+        if not isinstance(rows, list):
+            raise GatewayError(f"the chat listing is not a list: {raw}", retryable=True)
+        return rows
 
     def session_status(self) -> str:
         """``GET /api/sessions/{session}``: WORKING is "active"; STARTING is "starting" (the

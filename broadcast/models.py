@@ -335,6 +335,10 @@ class Message(PartitionedModel):
     media_url = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a request for this message first left for the gateway (committed before the
+    # request). Set and not recorded as sent: the outcome of an attempt is unknown (its
+    # dispatcher died, or the request timed out), so the gateway is asked before a resend.
+    attempted_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,8 @@
 """The way out of the dispatcher: claim due devices with their earliest due message
 (consent, caps and windows checked in the same claim), re-check consent just before the
-send, send one message through the device's gateway. ``record`` writes what came back.
+send (and mark the attempt), send one message through the device's gateway, or find it
+there when an earlier attempt's outcome is unknown (``verify``). ``record`` writes what
+came back.
 
 Set-based: one query claims a batch and a fixed handful write it, whatever its size.
 """
@@ -23,6 +25,7 @@ from broadcast.models import Device, Message, daily_cap_on
 from broadcast.scheduling import in_window, window_next
 from broadcast.services.consent import CANCEL, consent_read, consent_verdict
 from broadcast.services.enrollment import enrollment_stop_many
+from broadcast.services.verify import attempts_mark, known_ids_read, sent_found
 from core.db import unnest_columns
 from core.http import HttpPolicy, build_session
 
@@ -42,6 +45,9 @@ class Claim:
     device: dict[str, Any]
     slot: float  # epoch seconds: not before this
     attempts: int = 1  # including this one
+    # An earlier attempt left for the gateway then (its outcome unknown): look it up first.
+    attempted_at: datetime | None = None
+    known_ids: frozenset[str] = frozenset()  # gateway ids of the lead's other messages
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Outcome:
     finished: float = 0.0  # when the gateway answered: the device's pause counts from here
     gateway_id: str = ""
     error: GatewayError | None = None
+    found: bool = False  # an earlier attempt had reached the gateway: recorded, not resent
 
 
 @dataclass
@@ -61,6 +68,7 @@ class DispatchStats:
     retried: int = 0
     skipped: int = 0
     rescheduled: int = 0
+    found: int = 0  # sends of unknown outcome found on the gateway (counted in ``sent`` too)
 
 
 _DEVICE_COLUMNS = (
@@ -81,8 +89,9 @@ _DEVICE_COLUMNS = (
 
 DUE_SQL = (
     "SELECT {device_cols}, m.id, m.scheduled_at, m.enrollment_id, m.lead_id, m.step, m.body, "
-    "m.media_url, m.attempts FROM broadcast_device d CROSS JOIN LATERAL ("
-    "  SELECT id, scheduled_at, enrollment_id, lead_id, step, body, media_url, attempts "
+    "m.media_url, m.attempts, m.attempted_at FROM broadcast_device d CROSS JOIN LATERAL ("
+    "  SELECT id, scheduled_at, enrollment_id, lead_id, step, body, media_url, attempts, "
+    "  attempted_at "
     "  FROM broadcast_message m WHERE m.device_id = d.id AND m.status = %(pending)s "
     "  AND m.scheduled_at <= %(horizon)s ORDER BY m.scheduled_at LIMIT 1) m "
     "WHERE d.status = %(active)s AND d.next_send_at <= %(horizon)s AND d.lease_until IS NULL "
@@ -131,6 +140,7 @@ def dispatch_claim(
         for row in rows:
             _claim_sort(plan, row, checks, now)
         _claim_write(cursor, plan, now)
+        known_ids_read(cursor, plan.claims)
         _stop_without_consent(plan.stop)
     stats.claimed += len(plan.claims)
     stats.skipped += len(plan.cancel) + len(plan.stop)
@@ -145,7 +155,7 @@ def _claim_sort(
     stop), or not now (a paused sequence, outside the recipient's window), or it is claimed."""
     n = len(_DEVICE_COLUMNS)
     device = dict(zip(_DEVICE_COLUMNS, row[:n], strict=True))
-    mid, sched, eid, lead_id, step, body, media, attempts = row[n:]
+    mid, sched, eid, lead_id, step, body, media, attempts, attempted_at = row[n:]
     today = now.date()
     sent = device["sent_today"] if device["sent_on"] == today else 0
     cap = daily_cap_on(today, device["daily_cap"], device["warmup_days"], device["active_since"])
@@ -170,11 +180,9 @@ def _claim_sort(
         plan.moves.append((mid, sched, window_next(send_at, tz, start, end)))
         return
     slot = send_at.timestamp()
-    plan.claims.append(
-        Claim(
-            mid, sched, eid, lead_id, step, body, media, check["phone"], device, slot, attempts + 1
-        )
-    )
+    claim = Claim(mid, sched, eid, lead_id, step, body, media, check["phone"], device, slot)
+    claim.attempts, claim.attempted_at = attempts + 1, attempted_at
+    plan.claims.append(claim)
 
 
 def _claim_write(cursor: CursorWrapper, plan: _ClaimPlan, now: datetime) -> None:
@@ -237,7 +245,9 @@ def _stop_without_consent(stop: list[tuple[int, str]]) -> None:
 def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) -> list[Claim]:
     """Consent once more just before sending: a claim waited for its device's turn (up to
     the lookahead), and an opt-out, a stop or a closing status may have landed meanwhile.
-    Returns the claims still good; the others are not sent and free their device."""
+    Returns the claims still good, their attempts marked (committed before any request
+    leaves: a lost outcome is then looked up, not resent); the others are not sent and
+    free their device."""
     if not claims:
         return []
     with transaction.atomic(), connection.cursor() as cursor:
@@ -251,6 +261,7 @@ def dispatch_recheck(claims: list[Claim], stats: DispatchStats | None = None) ->
                 stop.append((c, verdict))
             else:
                 good.append(c)
+        attempts_mark(cursor, good)
         dropped = cancel + [c for c, _ in stop]
         if not dropped:
             return good
@@ -320,6 +331,10 @@ def dispatch_send(
         time.sleep(claim.slot - started)
         started = time.time()
     try:
+        found = sent_found(client, claim)
+        if found is not None:  # an earlier attempt reached the gateway: never send twice
+            at = found.at.timestamp() if found.at else started
+            return Outcome(claim, at, time.time(), gateway_id=found.gateway_id, found=True)
         result = client.send(phone=claim.phone, text=claim.body, media_url=claim.media_url)
     except GatewayError as exc:
         return Outcome(claim, started, time.time(), error=exc)

@@ -35,8 +35,10 @@ DB_ERRORS = (OperationalError, InterfaceError)
 
 def dispatch_recover(*, now: datetime | None = None) -> int:
     """Devices whose lease ran out (a dispatcher died mid-send): their in-flight message
-    goes back to pending (at-least-once), and the device waits a full interval after the
-    lease, so a send the dead worker may have made still counts for pacing."""
+    goes back to pending, and the device waits a full interval after the lease, so a send
+    the dead worker may have made still counts for pacing. A message whose request had
+    left (``attempted_at``) is looked up on the gateway before it is sent again
+    (``verify``): sent at most once, and, once the gateway answers, at least once."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -47,7 +49,9 @@ def dispatch_recover(*, now: datetime | None = None) -> int:
         if not ids:
             return 0
         cursor.execute(
-            "UPDATE broadcast_message SET status = %s, error = 'dispatcher lost' "
+            "UPDATE broadcast_message SET status = %s, error = CASE WHEN attempted_at "
+            "IS NULL THEN 'dispatcher lost' ELSE 'dispatcher lost mid-send: checked on the "
+            "gateway before a resend' END "
             "WHERE status = %s AND device_id = ANY(%s)",
             [Message.Status.PENDING, Message.Status.SENDING, ids],
         )

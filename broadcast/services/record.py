@@ -67,6 +67,7 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
             batch.events += _enrollments_fail(cursor, batch.failed, now)
         lead_events_record(events=batch.events)
     stats.sent += len(batch.sent)
+    stats.found += sum(o.found for o in batch.sent)
     for device_id, status, reason in changed:
         device_alert(device_id, f"{status}: {reason}")
 
@@ -124,7 +125,12 @@ def _record_sent(batch: _RecordBatch, o: Outcome, next_at: datetime) -> None:
             message=c.body[:200],
             actor=f"device:{d['id']}",
             at=started,
-            data={"message_id": c.message_id, "step": c.step, "gateway_id": o.gateway_id},
+            data={
+                "message_id": c.message_id,
+                "step": c.step,
+                "gateway_id": o.gateway_id,
+                **({"found_on_gateway": True} if o.found else {}),
+            },
         )
     )
 

@@ -3,12 +3,21 @@
 ``POST /api/sendText`` and ``/api/sendImage`` with ``session``, ``chatId`` and the
 ``X-Api-Key`` header answer 201 with a WEBJS message object (``id._serialized``). Every
 accepted send is kept with the time it arrived, so tests check pacing from the gateway's
-side. Knobs: ``latency`` (seconds, or a (min, max) range), ``fail_next(n, status)``,
+side. Knobs: ``latency`` (seconds, or a (min, max) range, before a send is taken),
+``answer_delay`` (seconds between taking a send and answering: the send happened, its
+answer is late or lost), ``hold()`` / ``release()`` (sends are taken and their answers
+held until released: ``wait_for_held(n)`` is the barrier for "a send happened and its
+sender does not know yet"), ``fail_next(n, status)``,
 ``ban(session)`` (403), ``disconnect(session)`` (422 session not working), ``invalid``
 (chat ids answered 400), ``down()`` / ``up()`` (connection refused).
 ``GET /api/sessions/{session}`` answers the session's status (WORKING, STOPPED when
-disconnected, 403 when banned). ``received`` keeps every request that reached the double,
-answered or not (method, path, session, chat id, answer), for contact-safety checks.
+disconnected, 403 when banned). ``GET /api/{session}/chats/{chatId}/messages`` lists what
+the session sent to the chat, as WAHA does: newest first, ``limit`` (default 100),
+``offset``, ``filter.fromMe``, ``filter.timestamp.gte`` / ``.lte`` (whole seconds). A send
+is kept (and listed) as soon as the double accepts it, before it answers, so a client that
+never got the answer (killed, timed out) still finds it. ``received`` keeps every request
+that reached the double, answered or not (method, path, session, chat id, answer), for
+contact-safety checks (``chats_reached`` counts sends only, not listings).
 """
 
 import json
@@ -18,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.http_double import Lifecycle, QuietHandler, serve
 
@@ -46,6 +56,10 @@ class GatewayDouble(Lifecycle):
     def __init__(self, *, token: str = "", latency: float | tuple[float, float] = 0.0) -> None:
         self.token = token
         self.latency = latency
+        self.answer_delay = 0.0
+        self.held = 0  # sends taken while answers were held
+        self._answers = threading.Event()  # set: answer at once; clear: hold the answers
+        self._answers.set()
         self.sent: list[Sent] = []
         self.received: list[Received] = []
         self.banned: set[str] = set()
@@ -76,13 +90,16 @@ class GatewayDouble(Lifecycle):
             def do_GET(self):
                 self.answer(*double.handle_get(self.path, self.headers, time.time()))
 
-            def answer(self, status: int, body: dict) -> None:
+            def answer(self, status: int, body: dict | list) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (timed out) first
 
         self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
@@ -91,6 +108,17 @@ class GatewayDouble(Lifecycle):
     def fail_next(self, n: int, status: int = 500) -> None:
         with self.lock:
             self._fail += [status] * n
+
+    def hold(self) -> None:
+        self._answers.clear()
+
+    def release(self) -> None:
+        self._answers.set()
+
+    def wait_for_held(self, n: int, *, timeout: float) -> bool:
+        """Block until ``n`` sends were taken with their answers held (True), or timeout."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: self.held >= n, timeout=timeout)
 
     def ban(self, session: str) -> None:
         self.banned.add(session)
@@ -111,9 +139,14 @@ class GatewayDouble(Lifecycle):
             return self.arrived.wait_for(lambda: len(self.sent) >= n, timeout=timeout)
 
     def chats_reached(self) -> set[str]:
-        """Every chat id a request was made for, whatever the answer."""
+        """Every chat id a send was requested for, whatever the answer."""
         with self.lock:
-            return {r.chat_id for r in self.received if r.chat_id}
+            return {r.chat_id for r in self.received if r.chat_id and r.method == "POST"}
+
+    def listings(self) -> list[Received]:
+        """The chat listings asked for (a dispatcher checking a send of unknown outcome)."""
+        with self.lock:
+            return [r for r in self.received if r.method == "GET" and r.chat_id]
 
     def handle(self, path: str, headers, raw: bytes, arrived: float) -> tuple[int, dict]:
         try:
@@ -135,27 +168,70 @@ class GatewayDouble(Lifecycle):
             )
         return status, body
 
-    def handle_get(self, path: str, headers, arrived: float) -> tuple[int, dict]:
-        status, body = self._handle_get(path, headers)
-        session = path.rsplit("/", 1)[-1] if path.startswith("/api/sessions/") else ""
+    def handle_get(self, path: str, headers, arrived: float) -> tuple[int, dict | list]:
+        url = urlsplit(path)
+        parts = [unquote(p) for p in url.path.split("/")]
+        session = chat = ""
+        if url.path.startswith("/api/sessions/"):
+            session = parts[-1]
+        elif len(parts) == 6 and parts[1] == "api" and parts[3:6:2] == ["chats", "messages"]:
+            session, chat = parts[2], parts[4]
+        status, body = self._handle_get(url.path, headers, session, chat, parse_qs(url.query))
         with self.lock:
-            self.received.append(Received("GET", path, session, "", status, arrived))
+            self.received.append(Received("GET", url.path, session, chat, status, arrived))
         return status, body
 
-    def _handle_get(self, path: str, headers) -> tuple[int, dict]:
+    def _handle_get(
+        self, path: str, headers, session: str, chat: str, query: dict
+    ) -> tuple[int, dict | list]:
         with self.lock:
             self.requests += 1
             if self._fail:
                 return self._fail.pop(0), {"statusCode": 500, "message": "Internal error"}
-        if not path.startswith("/api/sessions/"):
+        if not session:
             return 404, {"statusCode": 404, "message": f"Cannot GET {path}"}
         if self.token and headers.get("X-Api-Key") != self.token:
             return 401, {"statusCode": 401, "message": "Unauthorized"}
-        session = path.rsplit("/", 1)[-1]
+        if chat:
+            return self._list_chat(session, chat, query)
         if session in self.banned:
             return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
         status = "STOPPED" if session in self.disconnected else "WORKING"
         return 200, {"name": session, "status": status}
+
+    def _list_chat(self, session: str, chat: str, query: dict) -> tuple[int, dict | list]:
+        """What ``session`` sent to ``chat``, newest first, as WAHA's WEBJS engine lists it."""
+        if session in self.banned:
+            return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
+        one = {key: values[-1] for key, values in query.items()}
+        try:
+            limit, offset = int(one.get("limit", 100)), int(one.get("offset", 0))
+            gte = int(one.get("filter.timestamp.gte", 0))
+            lte = int(one.get("filter.timestamp.lte", 2**62))
+        except ValueError:
+            return 400, {"statusCode": 400, "message": "limit, offset and filters are numbers"}
+        if one.get("filter.fromMe") == "false":  # the double keeps sends only
+            return 200, []
+        with self.lock:
+            rows = [
+                s
+                for s in self.sent
+                if (s.session, s.chat_id) == (session, chat) and gte <= int(s.at) <= lte
+            ]
+        rows.sort(key=lambda s: s.at, reverse=True)
+        return 200, [
+            {
+                "id": s.message_id,
+                "timestamp": int(s.at),
+                "from": f"{session}@c.us",
+                "fromMe": True,
+                "to": chat,
+                "body": s.text,
+                "hasMedia": bool(s.media_url),
+                "ack": 1,
+            }
+            for s in rows[offset : offset + limit]
+        ]
 
     def _handle_post(self, path: str, headers, payload: dict, arrived: float) -> tuple[int, dict]:
         if self.latency:
@@ -189,7 +265,13 @@ class GatewayDouble(Lifecycle):
         serialized = f"true_{chat}_{short}"
         with self.lock:
             self.sent.append(Sent(session, chat, text or "", media, arrived, serialized))
+            holding = not self._answers.is_set()
+            self.held += holding
             self.arrived.notify_all()
+        if holding:
+            self._answers.wait(timeout=120)
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         return 201, {
             "id": {"fromMe": True, "remote": chat, "id": short, "_serialized": serialized},
             "body": text,

@@ -1,6 +1,9 @@
 """The WAHA client against the real local gateway double."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from broadcast.client import (
     GatewayError,
@@ -91,3 +94,55 @@ def test_the_session_status_is_a_cheap_probe(client, gateway):
         gateway.up()
     assert unreachable.value.retryable
     assert unreachable.value.message == "gateway unreachable: ConnectionError talking to 127.0.0.1"
+
+
+def test_the_chat_listing_shows_what_the_session_sent_to_a_chat(client, gateway):
+    since = timezone.now()
+    first = client.send(phone="+14155550100", text="Hi")
+    client.send(phone="+14155550100", text="Look", media_url="https://example.com/a.jpg")
+    client.send(phone="+14155550199", text="Someone else")
+    other = WahaClient(base_url=gateway.url, session_name="s2", token="gw-token", timeout=2)
+    other.send(phone="+14155550100", text="Another device")
+    listed = client.sent_since(phone="+14155550100", since=since)
+    assert sorted((m.body, m.has_media) for m in listed) == [("Hi", False), ("Look", True)]
+    assert first.gateway_id in {m.gateway_id for m in listed}  # the id the send answered
+    assert all(m.at and m.at.timestamp() >= int(since.timestamp()) for m in listed)
+    assert client.sent_since(phone="+14155550100", since=since + timedelta(minutes=5)) == []
+    listing = gateway.listings()[0]
+    assert (listing.path, listing.chat_id) == (
+        "/api/s1/chats/14155550100%40c.us/messages",
+        "14155550100@c.us",
+    )
+    assert gateway.chats_reached() == {"14155550100@c.us", "14155550199@c.us"}  # sends only
+
+
+def test_the_chat_listing_pages_and_refuses_to_guess(client, gateway, monkeypatch):
+    from broadcast import client as module
+
+    monkeypatch.setattr(module, "LIST_PAGE", 2)
+    since = timezone.now()
+    for n in range(5):
+        client.send(phone="+14155550100", text=f"m{n}")
+    assert sorted(m.body for m in client.sent_since(phone="+14155550100", since=since)) == [
+        f"m{n}" for n in range(5)
+    ]
+    assert len(gateway.listings()) == 3  # 2 + 2 + 1
+    monkeypatch.setattr(module, "LIST_PAGES", 2)
+    with pytest.raises(GatewayError, match="more than 4 messages"):
+        client.sent_since(phone="+14155550100", since=since)
+
+
+def test_a_chat_listing_that_fails_is_an_error_never_an_empty_chat(client, gateway):
+    client.send(phone="+14155550100", text="Hi")
+    since = timezone.now() - timedelta(minutes=1)
+    gateway.fail_next(1, status=503)
+    with pytest.raises(GatewayError) as failed:
+        client.sent_since(phone="+14155550100", since=since)
+    assert failed.value.retryable
+    gateway.ban("s1")
+    with pytest.raises(GatewaySessionDown):
+        client.sent_since(phone="+14155550100", since=since)
+    gateway.down()
+    fresh = WahaClient(base_url=gateway.url, session_name="s1", token="gw-token", timeout=1)
+    with pytest.raises(GatewayError, match="unreachable"):  # no kept-alive connection
+        fresh.sent_since(phone="+14155550100", since=since)
