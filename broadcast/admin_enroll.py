@@ -77,7 +77,9 @@ class EnrollmentRequestAdmin(WorkspaceScopedAdmin):
 
     @admin.action(description="Carry out the selected requests now", permissions=["change"])
     def carry_out(self, request, queryset):
-        ids = list(queryset.filter(status="pending").values_list("pk", flat=True))
+        ids = list(
+            queryset.filter(status=EnrollmentRequest.Status.PENDING).values_list("pk", flat=True)
+        )
         run = services.enrollment_requests_process(request_ids=ids, seconds=20)
         self.message_user(
             request,

@@ -21,7 +21,7 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
 from core.csv_safe import csv_writer
-from leads.intake import REJECTED, lead_ingest_batch, leads_announce
+from leads.intake import CREATED, REJECTED, lead_ingest_batch, leads_announce
 from leads.models import Workspace
 from leads.normalize import STRING_FIELDS
 
@@ -151,7 +151,7 @@ class _Import:
             self.writer.writerow(
                 [line, result.status, result.id or "", result.duplicate_of or "", ""]
             )
-            if result.status == "created" and result.id:
+            if result.status == CREATED and result.id:
                 created.append(result.id)
         self.flushed = True
         self._announce(created)

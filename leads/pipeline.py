@@ -62,8 +62,8 @@ def leads_claim_for_routing(
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ROUTING_LOCK_TIMEOUT_SECONDS)
-    filters = "l.status = 'pending' AND (l.locked_at IS NULL OR l.locked_at < %s)"
-    params: list[Any] = [stale]
+    filters = "l.status = %s AND (l.locked_at IS NULL OR l.locked_at < %s)"
+    params: list[Any] = [Lead.Status.PENDING, stale]
     if lead_ids is not None:
         filters += " AND l.id = ANY(%s)"
         params.append(list(lead_ids))
@@ -96,8 +96,8 @@ def leads_hold_for_routing(*, lead_ids: Sequence[int], worker_id: str) -> dict[i
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT l.id, {LEAD_UNREACHABLE_SQL} FROM leads_lead l "
-            "WHERE l.id = ANY(%s) AND l.locked_by = %s AND l.status = 'pending' FOR UPDATE OF l",
-            [list(lead_ids), worker_id],
+            "WHERE l.id = ANY(%s) AND l.locked_by = %s AND l.status = %s FOR UPDATE OF l",
+            [list(lead_ids), worker_id, Lead.Status.PENDING],
         )
         return dict(cursor.fetchall())
 

@@ -17,7 +17,7 @@ from psycopg.errors import UndefinedTable
 
 from core.models import ColdPartition
 from core.partitions import archived_tables
-from leads.models import Lead, LeadEvent, Membership, Workspace
+from leads.models import Lead, LeadEvent, Membership, Suppression, Workspace
 from leads.normalize import normalize_phone
 
 WorkspaceIds = Collection[int] | None
@@ -191,8 +191,8 @@ def suppression_matches(
         cursor.execute(
             "SELECT kind, value FROM leads_suppression "
             "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
-            "  (kind = 'phone' AND value = ANY(%s)) OR (kind = 'email' AND value = ANY(%s)))",
-            [workspace_id, phones, emails],
+            "  (kind = %s AND value = ANY(%s)) OR (kind = %s AND value = ANY(%s)))",
+            [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
         )
         return set(cursor.fetchall())
 
@@ -200,11 +200,13 @@ def suppression_matches(
 # The one SQL test of "this lead must not be contacted": its status, or a suppression of
 # its phone or email, global or in its workspace. ``l`` is the lead. Other apps use it in
 # their claims (reading the leads tables in a join is allowed; writing them is not).
+# A fragment joined into other apps' statements (their parameters around it), so its
+# constants are written into it from the enums rather than passed.
 LEAD_UNREACHABLE_SQL = (
-    "(l.status IN ('dnc', 'suppressed') OR EXISTS (SELECT 1 FROM leads_suppression x "
-    "WHERE (x.workspace_id = l.workspace_id OR x.workspace_id IS NULL) AND ("
-    "(x.kind = 'phone' AND x.value = l.phone AND l.phone <> '') OR "
-    "(x.kind = 'email' AND x.value = l.email AND l.email <> ''))))"
+    f"(l.status IN ('{Lead.Status.DNC}', '{Lead.Status.SUPPRESSED}') OR EXISTS (SELECT 1 "
+    "FROM leads_suppression x WHERE (x.workspace_id = l.workspace_id OR x.workspace_id IS NULL) "
+    f"AND ((x.kind = '{Suppression.Kind.PHONE}' AND x.value = l.phone AND l.phone <> '') OR "
+    f"(x.kind = '{Suppression.Kind.EMAIL}' AND x.value = l.email AND l.email <> ''))))"
 )
 
 

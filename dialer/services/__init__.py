@@ -11,7 +11,7 @@ from dialer.services.credentials import (
     server_resume,
     server_set_password,
 )
-from dialer.services.drain import DrainStats, Outcome, outbox_drain
+from dialer.services.drain import outbox_drain
 from dialer.services.outbox import (
     VICI_FIELDS,
     outbox_cancel,
@@ -24,6 +24,8 @@ from dialer.services.outbox import (
     outbox_retry,
     outbox_retry_all_failed,
 )
+from dialer.services.pipeline import DrainStats
+from dialer.services.send import Outcome
 from dialer.services.servers import (
     calls_release,
     calls_reserve,

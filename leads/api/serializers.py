@@ -2,6 +2,7 @@ from django.db import models
 from rest_framework import serializers
 
 from leads.fields import PROFILE
+from leads.intake import CREATED, DUPLICATE, REJECTED, SUPPRESSED
 from leads.models import Lead, LeadEvent, Workspace
 
 
@@ -39,7 +40,7 @@ class LeadInputSerializer(serializers.Serializer):
 
 class IngestResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["created", "duplicate", "suppressed", "rejected"])
+    status = serializers.ChoiceField(choices=[CREATED, DUPLICATE, SUPPRESSED, REJECTED])
     id = serializers.IntegerField(allow_null=True)
     duplicate_of = serializers.IntegerField(allow_null=True)
     # A declared field: the serializer's metaclass takes it off the class (``.errors`` stays).

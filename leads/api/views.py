@@ -27,6 +27,7 @@ from leads.api.serializers import (
 from leads.authentication import WorkspacePrincipal
 from leads.errors import ARCHIVED, COLD_STORAGE, INVALID
 from leads.idempotency import idempotent_call, request_fingerprint
+from leads.intake import CREATED, DUPLICATE, REJECTED, SUPPRESSED
 from leads.models import Lead, Workspace
 from leads.normalize import normalize_email, normalize_phone
 from leads.selectors import (
@@ -105,7 +106,7 @@ def run_idempotent(
     return response
 
 
-SINGLE_STATUS = {"created": 201, "duplicate": 200, "suppressed": 201, "rejected": 400}
+SINGLE_STATUS = {CREATED: 201, DUPLICATE: 200, SUPPRESSED: 201, REJECTED: 400}
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -164,7 +165,7 @@ class LeadListCreateView(generics.ListAPIView):
                 workspace=workspace, data=data, actor=actor_of(request)
             )
             body = result.as_dict()
-            if result.status == "rejected":
+            if result.status == REJECTED:
                 body = {"code": INVALID, "message": "Invalid lead.", **body}
             if result.duplicate_of is not None:
                 return status.HTTP_200_OK, body  # nothing new was stored

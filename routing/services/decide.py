@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from core.db import unnest_columns
+from leads.models import Workspace
 from routing.engine import Destination, Rule
 from routing.models import RoutingLog, RoutingRule
 
@@ -81,8 +82,8 @@ def _partner_sales(hashes: list[str], window_start: datetime) -> dict[str, set[i
         cursor.execute(
             "SELECT l.dedupe_hash, l.destination_workspace_id FROM leads_lead l "
             "JOIN leads_workspace w ON w.id = l.destination_workspace_id "
-            "WHERE l.dedupe_hash = ANY(%s) AND w.kind = 'partner' AND l.routed_at >= %s",
-            [hashes, window_start],
+            "WHERE l.dedupe_hash = ANY(%s) AND w.kind = %s AND l.routed_at >= %s",
+            [hashes, Workspace.Kind.PARTNER, window_start],
         )
         sold: dict[str, set[int]] = defaultdict(set)
         for hash_, workspace_id in cursor.fetchall():
