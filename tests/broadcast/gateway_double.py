@@ -203,6 +203,8 @@ class GatewayDouble(Lifecycle):
         """What ``session`` sent to ``chat``, newest first, as WAHA's WEBJS engine lists it."""
         if session in self.banned:
             return 403, {"statusCode": 403, "message": "Account banned by WhatsApp"}
+        if session in self.disconnected:
+            return 422, {"statusCode": 422, "message": f'Session "{session}" is not working'}
         one = {key: values[-1] for key, values in query.items()}
         try:
             limit, offset = int(one.get("limit", 100)), int(one.get("offset", 0))

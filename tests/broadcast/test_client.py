@@ -139,9 +139,14 @@ def test_a_chat_listing_that_fails_is_an_error_never_an_empty_chat(client, gatew
     with pytest.raises(GatewayError) as failed:
         client.sent_since(phone="+14155550100", since=since)
     assert failed.value.retryable
-    gateway.ban("s1")
-    with pytest.raises(GatewaySessionDown):
+    gateway.disconnect("s1")
+    with pytest.raises(GatewaySessionDown) as down:
         client.sent_since(phone="+14155550100", since=since)
+    assert not down.value.banned
+    gateway.ban("s1")
+    with pytest.raises(GatewaySessionDown) as down:
+        client.sent_since(phone="+14155550100", since=since)
+    assert down.value.banned
     gateway.down()
     fresh = WahaClient(base_url=gateway.url, session_name="s1", token="gw-token", timeout=1)
     with pytest.raises(GatewayError, match="unreachable"):  # no kept-alive connection

@@ -181,6 +181,26 @@ def terminate_worker_connections() -> int:
         return cursor.fetchone()[0]
 
 
+def what_is_left(ids: list[int], gateway) -> dict:
+    """Where the work stands, for a failure message."""
+    from django.db.models import Count
+
+    from broadcast.models import EnrollmentRequest
+
+    def counts(queryset, *fields: str) -> list:
+        return list(queryset.values(*fields).annotate(n=Count("id")).order_by(*fields))
+
+    return {
+        "messages": counts(Message.objects.filter(lead_id__in=ids), "status", "error"),
+        "outbox": counts(OutboxItem.objects.filter(lead_id__in=ids), "state"),
+        "leads": counts(Lead.objects.filter(id__in=ids), "status"),
+        "devices": list(Device.objects.values("id", "status", "status_reason", "lease_until")),
+        "enrollment_requests": counts(EnrollmentRequest.objects.all(), "status"),
+        "gateway_sent": len(gateway.sent),
+        "retry_items": RetryItem.objects.filter(is_dead=False).count(),
+    }
+
+
 def time_passes() -> None:
     """What waits for a backoff (minutes in production) is due now."""
     now = timezone.now()
@@ -189,6 +209,7 @@ def time_passes() -> None:
     Device.objects.filter(probe_at__isnull=False).update(probe_at=now)
 
 
+@pytest.mark.timeout(600)  # the bounded waits below end first, saying what is left
 def test_every_lead_once_every_push_once_every_message_exactly_once_after_faults(
     workspace, vici, server, vici_list, gateway, broker, processes
 ):
@@ -256,7 +277,10 @@ def test_every_lead_once_every_push_once_every_message_exactly_once_after_faults
             and not open_pushes.exists()
         )
 
-    wait_until(done, seconds=240, what="every lead pushed and messaged after the faults")
+    try:
+        wait_until(done, seconds=240, what="every lead pushed and messaged after the faults")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; left: {what_is_left(ids, gateway)}") from None
 
     assert Lead.objects.filter(workspace=workspace).count() == FIRST + SECOND
     assert set(Lead.objects.filter(id__in=ids).values_list("status", flat=True)) == {"routed"}
