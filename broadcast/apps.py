@@ -19,6 +19,7 @@ class BroadcastConfig(AppConfig):
         register_metric("broadcast_devices_down", selectors.devices_down_count)
         register_metric("broadcast_send_lag_p95_seconds", selectors.send_lag_p95_seconds)
         register_metric("broadcast_pacing_violations", selectors.pacing_violations)
+        register_metric("broadcast_devices_alerting", selectors.devices_alerting)
 
         from core import slo
         from core.alerts.registry import register_check

@@ -98,14 +98,20 @@ def pacing_violations() -> int:
     )
 
 
+# Devices banned or logged out (they wait for a person), and devices paused by failed sends
+# (auto-paused: probed, they resume by themselves). A person's pause is not an alert.
+ALERTING = Q(status__in=[Device.Status.BANNED, Device.Status.DISCONNECTED]) | Q(
+    status=Device.Status.PAUSED, probe_at__isnull=False
+)
+
+
+def devices_alerting() -> int:
+    return Device.objects.filter(ALERTING).count()
+
+
 def alert_devices_down() -> list[Finding]:
-    """Devices banned or logged out (they wait for a person), and devices paused by failed
-    sends (auto-paused; they are probed and resume by themselves). A person's pause is not
-    an alert."""
-    down = Device.objects.filter(
-        Q(status__in=[Device.Status.BANNED, Device.Status.DISCONNECTED])
-        | Q(status=Device.Status.PAUSED, probe_at__isnull=False)
-    ).only("name", "phone", "status", "status_reason")
+    """A finding per device banned, logged out or auto-paused (``ALERTING``)."""
+    down = Device.objects.filter(ALERTING).only("name", "phone", "status", "status_reason")
     return [
         Finding(
             str(device.pk),

@@ -17,6 +17,7 @@ class CalllogsConfig(AppConfig):
         register_metric("calllogs_webhook_dead_letters", selectors.webhook_dead_letters)
         register_queue("calllogs_webhook_events", selectors.webhook_events_waiting)
         register_metric("calllogs_webhook_apply_lag_seconds", selectors.webhook_apply_lag_seconds)
+        register_metric("calllogs_sync_failing", selectors.sync_failing_servers)
 
         from core.alerts.registry import register_check
 

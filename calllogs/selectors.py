@@ -46,6 +46,11 @@ def webhook_apply_lag_seconds() -> float:
 # --- alerts --------------------------------------------------------------------------------
 
 
+def sync_failing_servers() -> int:
+    """Active servers whose last sync or reconciliation failed (a gauge)."""
+    return ServerHook.objects.filter(server__is_active=True).exclude(last_error="").count()
+
+
 def alert_sync_failing() -> list[Finding]:
     """Active servers whose last hourly sync or nightly reconciliation failed (the error
     stays on the server's hook until a sync succeeds)."""

@@ -5,6 +5,7 @@ of each process type (``core.procstats``)."""
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client.core import (
@@ -16,7 +17,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import REGISTRY, Collector
 
 from core import procstats, slo
-from core.selectors import probe_snapshot
+from core.alerts.models import Alert, JobRun
+from core.selectors import api_p95_ms, health_report, probe_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,53 @@ def process_families() -> Iterator[Metric]:
     yield from (count, seconds, rss)
 
 
+STATUS_VALUE = {"green": 0, "info": 0, "yellow": 1, "red": 2}
+
+
+def health_families() -> Iterator[Metric]:
+    """/health's grades (0 green, 1 yellow, 2 red) per metric and overall, the periodic
+    jobs' last success and failure, and the alerts firing per rule."""
+    report = health_report()
+    yield GaugeMetricFamily(
+        "leadbrain_api_p95_ms", "p95 of the latest API requests (ms)", value=api_p95_ms()
+    )
+    yield GaugeMetricFamily(
+        "leadbrain_health_status",
+        "/health: 0 green, 1 yellow, 2 red",
+        value=STATUS_VALUE[report["status"]],
+    )
+    graded = GaugeMetricFamily(
+        "leadbrain_health_metric_status", "/health grade per metric", labels=["metric"]
+    )
+    for name, metric in sorted(report["metrics"].items()):
+        graded.add_metric([name], STATUS_VALUE.get(metric["status"], 0))
+    yield graded
+    success = GaugeMetricFamily(
+        "leadbrain_job_last_success_timestamp_seconds",
+        "When a periodic job last succeeded (0: never)",
+        labels=["job"],
+    )
+    failed = GaugeMetricFamily(
+        "leadbrain_job_failed", "1 when a job's last run failed", labels=["job"]
+    )
+    for run in JobRun.objects.all():
+        success.add_metric(
+            [run.name], run.last_success_at.timestamp() if run.last_success_at else 0
+        )
+        lost = bool(run.last_failure_at) and (
+            not run.last_success_at or run.last_failure_at > run.last_success_at
+        )
+        failed.add_metric([run.name], int(lost))
+    yield from (success, failed)
+    firing = GaugeMetricFamily(
+        "leadbrain_alerts_firing", "Alerts firing now, per rule", labels=["rule"]
+    )
+    rows = Alert.objects.filter(state=Alert.State.FIRING).values_list("rule", flat=True)
+    for rule, n in sorted(Counter(rows).items()):
+        firing.add_metric([rule], n)
+    yield firing
+
+
 class DomainCollector(Collector):
     def describe(self) -> list[Metric]:
         return []  # registering must not run the probes (no queries at start-up)
@@ -94,6 +143,7 @@ class DomainCollector(Collector):
             yield from list(slo_families())
         except Exception:  # noqa: BLE001 - Redis down: the rest of the page still answers
             logger.warning("SLO series unavailable", exc_info=True)
+        yield from health_families()
         yield from process_families()
 
 

@@ -14,6 +14,9 @@ class DialerConfig(AppConfig):
         register_queue("dialer_outbox", selectors.outbox_pending)
         register_metric("vici_calls_per_hour", selectors.vici_calls_per_hour)
         register_metric("dialer_error_ratio", selectors.dialer_error_ratio)
+        register_metric("dialer_servers_paused", selectors.servers_paused)
+        register_metric("dialer_outbox_dead", selectors.outbox_dead)
+        register_metric("dialer_outbox_failing", selectors.outbox_failing)
         register_metric("dialer_push_lag_p95_seconds", selectors.dialer_push_lag_p95_seconds)
 
         from core import slo

@@ -66,6 +66,21 @@ def dialer_push_lag_p95_seconds() -> float:
     return round(max((p for p in p95s if p is not None), default=0.0), 3)
 
 
+def servers_paused() -> int:
+    """Active servers paused now (a gauge for Prometheus' copy of the alert)."""
+    return ViciServer.objects.filter(is_active=True, paused_until__gt=timezone.now()).count()
+
+
+def outbox_dead() -> int:
+    return OutboxItem.objects.filter(state=OutboxItem.State.DEAD).count()
+
+
+def outbox_failing() -> int:
+    """Open items that failed ALERT_OUTBOX_FAILING_ATTEMPTS times or more."""
+    attempts = settings.ALERT_OUTBOX_FAILING_ATTEMPTS
+    return OutboxItem.objects.filter(state__in=OPEN, attempts__gte=attempts).count()
+
+
 def alert_servers_paused() -> list[Finding]:
     """Active servers that are paused (a bad login, or by a person): nothing reaches them."""
     servers = ViciServer.objects.filter(is_active=True, paused_until__gt=timezone.now())
