@@ -93,9 +93,8 @@ def send_lag_p95_seconds() -> float:
 def pacing_violations() -> int:
     """Sends closer to their device's previous send than its minimum interval, over the
     SLO window. Must stay 0."""
-    return slo.window_sum("broadcast_pacing_violations_total", settings.SLO_WINDOW_SECONDS).get(
-        "", 0
-    )
+    window = slo.window_sum("broadcast_pacing_violations_total", settings.SLO_WINDOW_SECONDS)
+    return int(window.get("", 0))
 
 
 # Devices banned or logged out (they wait for a person), and devices paused by failed sends

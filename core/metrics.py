@@ -111,9 +111,8 @@ def health_families() -> Iterator[Metric]:
         success.add_metric(
             [run.name], run.last_success_at.timestamp() if run.last_success_at else 0
         )
-        lost = bool(run.last_failure_at) and (
-            not run.last_success_at or run.last_failure_at > run.last_success_at
-        )
+        last_failure, last_success = run.last_failure_at, run.last_success_at
+        lost = last_failure is not None and (last_success is None or last_failure > last_success)
         failed.add_metric([run.name], int(lost))
     yield from (success, failed)
     firing = GaugeMetricFamily(

@@ -3,6 +3,7 @@ import re
 import time
 import uuid
 from contextlib import ExitStack
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connections
@@ -22,7 +23,7 @@ class _QueryCounter:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, execute, sql, params, many, context):
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         self.count += 1
         return execute(sql, params, many, context)
 
@@ -32,10 +33,10 @@ class RequestIdMiddleware:
     (X-Response-Time, milliseconds), samples API latency for /health, and logs requests
     slower than SLOW_REQUEST_MS (``leadbrain.slow``: route, workspace, SQL count)."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: Any) -> Any:
         from django.conf import settings
 
         request.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
@@ -55,7 +56,7 @@ class RequestIdMiddleware:
         return response
 
 
-def _log_slow(request, response, elapsed_ms: float, queries: int) -> None:
+def _log_slow(request: Any, response: Any, elapsed_ms: float, queries: int) -> None:
     match = getattr(request, "resolver_match", None)
     route = f"/{match.route}" if match and match.route else request.path[:200]
     workspace = getattr(getattr(request, "auth", None), "workspace_id", None)

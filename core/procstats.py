@@ -31,10 +31,7 @@ def process_kind(cmdline: list[str]) -> str | None:
 
 def process_stats() -> dict[str, dict[str, float]]:
     """Per type: processes, CPU seconds (user + system) and resident memory."""
-    stats: dict[str, dict[str, float]] = {
-        kind: defaultdict(float)
-        for kind in KINDS  # type: ignore[misc]
-    }
+    stats: dict[str, dict[str, float]] = {kind: defaultdict(float) for kind in KINDS}
     for proc in psutil.process_iter(["cmdline", "cpu_times", "memory_info"]):
         info: dict[str, Any] = proc.info
         kind = process_kind(info.get("cmdline") or [])

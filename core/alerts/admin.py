@@ -1,7 +1,7 @@
 """Alert channels (set by admins; the webhook URL is write-only), and every alert and
 delivery attempt, read-only. None belongs to a workspace: admins only."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,8 +12,15 @@ from core.alerts import channels
 from core.alerts.models import Alert, AlertChannel, AlertDelivery, JobRun
 from core.safe_url import is_http_url
 
+if TYPE_CHECKING:  # generic only for the type checker (Django's classes are not, at run time)
+    _ChannelForm = forms.ModelForm[AlertChannel]
+    _DeliveryInline = admin.TabularInline[AlertDelivery, Alert]
+else:
+    _ChannelForm = forms.ModelForm
+    _DeliveryInline = admin.TabularInline
 
-class AlertChannelForm(forms.ModelForm):
+
+class AlertChannelForm(_ChannelForm):
     webhook_url = forms.CharField(
         required=False,
         max_length=2000,
@@ -96,11 +103,11 @@ class ReadOnlyAdmin(WorkspaceScopedAdmin):
         return False
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(_DeliveryInline):
     model = AlertDelivery
     extra = 0
     fields = ["channel", "event", "status", "attempts", "error", "created_at", "sent_at"]
-    readonly_fields = fields
+    readonly_fields = ["channel", "event", "status", "attempts", "error", "created_at", "sent_at"]
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
