@@ -162,3 +162,26 @@ def test_alerts_are_read_only_and_for_admins_only(admin_client, client, worlds):
     client.force_login(make_member("mia", worlds[0].workspace, "manager"))
     for name in ("core_alert", "core_alertdelivery", "core_alertchannel", "core_jobrun"):
         assert client.get(reverse(f"admin:{name}_changelist")).status_code == 403
+
+
+def test_send_a_test_message_from_the_admin(admin_client, settings):
+    from tests.alert_doubles import WebhookDouble
+
+    hook = WebhookDouble()
+    try:
+        channel = AlertChannel.objects.create(name="slack", kind="webhook")
+        from core.alerts.channels import channel_set_webhook_url
+
+        channel_set_webhook_url(channel=channel, url=hook.url())
+        changelist = reverse("admin:core_alertchannel_changelist")
+        data = {"action": "send_test", "_selected_action": [channel.pk]}
+        page = admin_client.post(changelist, data, follow=True)
+        assert "test message sent" in page.content.decode()
+        [(_, body)] = hook.wait_for(1)
+        assert body["text"].startswith("[Leadbrain TEST]")
+        hook.status = 404
+        page = admin_client.post(changelist, data, follow=True)
+        assert "HTTP 404 from 127.0.0.1" in page.content.decode()
+        assert "s3cr3t" not in page.content.decode()
+    finally:
+        hook.stop()
