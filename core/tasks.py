@@ -31,5 +31,7 @@ def backup_nightly_task() -> str:
 
 @shared_task(name="core.tasks.alerts_evaluate_task", soft_time_limit=50, time_limit=58)
 def alerts_evaluate_task() -> int:
-    """Beat, every minute: evaluate the alert rules and send what fired or resolved."""
-    return alerts_evaluate().sent
+    """Beat, every minute: evaluate the alert rules and send what fired or resolved (its
+    last run is a Job run too, so the admin shows the evaluation is alive)."""
+    with job_run("core.alerts"):
+        return alerts_evaluate().sent

@@ -9,8 +9,10 @@ exception's type and a short text with the webhook URL masked (the URL is the se
 
 import logging
 from datetime import datetime, timedelta
+from smtplib import SMTPException
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
@@ -59,7 +61,7 @@ def _send_email(channel: AlertChannel, subject: str, body: str) -> None:
         raise SendError("the channel has no e-mail address")
     try:
         send_mail(subject, body, settings.ALERTS_FROM_EMAIL, recipients, fail_silently=False)
-    except Exception as exc:  # noqa: BLE001 - SMTP, DNS, refused recipients: all reported
+    except (SMTPException, OSError, ValueError) as exc:  # SMTP, network, bad header
         raise SendError(f"{type(exc).__name__}: {str(exc)[:300]}") from None
 
 
@@ -74,7 +76,7 @@ def _send_webhook(channel: AlertChannel, body: str) -> None:
     session = build_session(HttpPolicy(timeout=settings.ALERTS_WEBHOOK_TIMEOUT, retries=1))
     try:
         response = session.post(url, json={"text": body}, allow_redirects=False)
-    except Exception as exc:  # noqa: BLE001 - never the exception text: it holds the URL
+    except requests.RequestException as exc:  # never the exception's text: it has the URL
         raise SendError(f"{type(exc).__name__} talking to {host}") from None
     finally:
         session.close()

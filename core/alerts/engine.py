@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,6 +41,8 @@ def _run_checks() -> tuple[dict[str, tuple[str, Finding]], set[str]]:
     for rule, check in sorted(CHECKS.items()):
         try:
             findings = list(check())
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:  # noqa: BLE001 - one broken check stops no other
             logger.exception("alert check %s failed", rule)
             text = scrub(f"{type(exc).__name__}: {exc}")[:300]
