@@ -5,10 +5,14 @@ every one)."""
 from collections.abc import Collection
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.conf import settings
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
+from core import slo
+from core.alerts.models import Severity
+from core.alerts.registry import Finding
 from leads.models import Lead
 
 
@@ -77,3 +81,46 @@ def lead_messages_panel(lead: Lead) -> dict[str, Any]:
         Enrollment.objects.filter(lead_id=lead.pk).select_related("sequence", "device")[:50]
     )
     return {"messages": messages, "enrollments": enrollments}
+
+
+# --- SLOs (/metrics, /health) and alerts ----------------------------------------------------
+
+
+def send_lag_p95_seconds() -> float:
+    """p95 of send time minus scheduled time over the SLO window (0: nothing sent)."""
+    p95 = slo.window_quantile("broadcast_send_lag_seconds", 0.95, settings.SLO_WINDOW_SECONDS)
+    return round(p95, 3) if p95 is not None else 0.0
+
+
+def pacing_violations() -> int:
+    """Sends closer to their device's previous send than its minimum interval, over the
+    SLO window. Must stay 0."""
+    window = slo.window_sum("broadcast_pacing_violations_total", settings.SLO_WINDOW_SECONDS)
+    return int(window.get("", 0))
+
+
+# Devices banned or logged out (they wait for a person), and devices paused by failed sends
+# (auto-paused: probed, they resume by themselves). A person's pause is not an alert.
+ALERTING = Q(status__in=[Device.Status.BANNED, Device.Status.DISCONNECTED]) | Q(
+    status=Device.Status.PAUSED, probe_at__isnull=False
+)
+
+
+def devices_alerting() -> int:
+    return Device.objects.filter(ALERTING).count()
+
+
+def alert_devices_down() -> list[Finding]:
+    """A finding per device banned, logged out or auto-paused (``ALERTING``)."""
+    down = Device.objects.filter(ALERTING).only("name", "phone", "status", "status_reason")
+    return [
+        Finding(
+            str(device.pk),
+            f"WhatsApp device {device.name} {_DOWN[device.status]}: {device.status_reason[:200]}",
+            Severity.CRITICAL if device.status == Device.Status.BANNED else Severity.WARNING,
+        )
+        for device in down
+    ]
+
+
+_DOWN = {"banned": "is banned", "disconnected": "is logged out", "paused": "auto-paused"}

@@ -16,3 +16,11 @@ class CalllogsConfig(AppConfig):
         register_metric("calllogs_drift", selectors.drift_last_night)
         register_metric("calllogs_webhook_dead_letters", selectors.webhook_dead_letters)
         register_queue("calllogs_webhook_events", selectors.webhook_events_waiting)
+        register_metric("calllogs_webhook_apply_lag_seconds", selectors.webhook_apply_lag_seconds)
+        register_metric("calllogs_sync_failing", selectors.sync_failing_servers)
+
+        from core.alerts.registry import register_check
+
+        register_check("calllogs.sync_failing", selectors.alert_sync_failing)
+        register_check("calllogs.reconcile_drift", selectors.alert_reconcile_drift)
+        register_check("calllogs.dead_letters", selectors.alert_dead_letters_growing)

@@ -385,7 +385,67 @@ HEALTH_THRESHOLDS = {
         env.int("HEALTH_API_P95_YELLOW", default=200),
         env.int("HEALTH_API_P95_RED", default=500),
     ),
+    # SLOs (over SLO_WINDOW_SECONDS; see README "Alerts"). A queue named here has its own
+    # threshold instead of queue_depth's.
+    "queue_routing_retry": (
+        env.int("HEALTH_RETRY_QUEUE_YELLOW", default=100),
+        env.int("HEALTH_RETRY_QUEUE_RED", default=1_000),
+    ),
+    "routing_latency_p95_seconds": (
+        env.float("HEALTH_ROUTING_P95_YELLOW", default=2.0),
+        env.float("HEALTH_ROUTING_P95_RED", default=5.0),
+    ),
+    "dialer_error_ratio": (
+        env.float("HEALTH_DIALER_ERRORS_YELLOW", default=0.05),
+        env.float("HEALTH_DIALER_ERRORS_RED", default=0.20),
+    ),
+    "dialer_push_lag_p95_seconds": (
+        env.float("HEALTH_PUSH_LAG_YELLOW", default=360.0),
+        env.float("HEALTH_PUSH_LAG_RED", default=900.0),
+    ),
+    "calllogs_webhook_apply_lag_seconds": (
+        env.float("HEALTH_WEBHOOK_LAG_YELLOW", default=60.0),
+        env.float("HEALTH_WEBHOOK_LAG_RED", default=600.0),
+    ),
+    "broadcast_send_lag_p95_seconds": (
+        env.float("HEALTH_SEND_LAG_YELLOW", default=300.0),
+        env.float("HEALTH_SEND_LAG_RED", default=1800.0),
+    ),
+    # Pacing violations must stay 0: any is red.
+    "broadcast_pacing_violations": (1, 0),
 }
+# Graded the other way: yellow below the first, red below the second.
+HEALTH_THRESHOLDS_LOW = {
+    "routing_success_ratio": (
+        env.float("HEALTH_ROUTING_SUCCESS_YELLOW", default=0.95),
+        env.float("HEALTH_ROUTING_SUCCESS_RED", default=0.90),
+    ),
+    "routing_lock_ratio": (
+        env.float("HEALTH_ROUTING_LOCK_YELLOW", default=0.95),
+        env.float("HEALTH_ROUTING_LOCK_RED", default=0.80),
+    ),
+}
+# The window of the SLO figures (rates, p95s) on /health and /metrics.
+SLO_WINDOW_SECONDS = env.int("SLO_WINDOW_SECONDS", default=900)
+# Requests slower than this are logged (leadbrain.slow: route, workspace, SQL count).
+SLOW_REQUEST_MS = env.int("SLOW_REQUEST_MS", default=500)
+
+# --- Alerts (core/alerts; channels are set in admin) ---------------------------------------
+ALERTS_FROM_EMAIL = env("ALERTS_FROM_EMAIL", default="leadbrain-alerts@localhost")
+ALERTS_WEBHOOK_TIMEOUT = env.float("ALERTS_WEBHOOK_TIMEOUT", default=10.0)
+# Routing failures alert above this share of the claimed leads (with at least MIN_LEADS).
+ALERT_ROUTING_FAILURE_RATIO = env.float("ALERT_ROUTING_FAILURE_RATIO", default=0.05)
+ALERT_ROUTING_MIN_LEADS = env.int("ALERT_ROUTING_MIN_LEADS", default=10)
+# Outbox items still failing after this many attempts alert (dead ones always do).
+ALERT_OUTBOX_FAILING_ATTEMPTS = env.int("ALERT_OUTBOX_FAILING_ATTEMPTS", default=3)
+# Django's mail backend (SMTP) for e-mail channels.
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from broadcast.api.views import LeadMessagesView
 from core import views as core_views
+from core.admin_pages import slow_statements_view
 from routing.api.views import LeadRerouteView as RerouteView
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -16,6 +17,11 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path(
+        "admin/slow-statements/",
+        admin.site.admin_view(slow_statements_view),
+        name="admin-slow-statements",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

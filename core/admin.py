@@ -304,3 +304,6 @@ class ColdPartitionAdmin(WorkspaceScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+import core.alerts.admin  # noqa: E402, F401 - registers the alert admins

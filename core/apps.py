@@ -21,3 +21,21 @@ class CoreConfig(AppConfig):
         from core.metrics import register_domain_collector
 
         register_domain_collector()
+        _register_alerts()
+
+
+def _register_alerts() -> None:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from core.alerts.checks import health_findings, job_findings
+    from core.alerts.jobs import register_job
+    from core.alerts.registry import register_check
+
+    register_check("core.health", health_findings)
+    register_check("core.jobs", job_findings)
+    day = timedelta(hours=26)
+    register_job("core.partitions", every=day, label="Partition maintenance")
+    if settings.BACKUP_DIR:
+        register_job("core.backup", every=day, label="The nightly backup")

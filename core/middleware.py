@@ -3,14 +3,19 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
 
 from core.errors import NUL_BYTE, PAYLOAD_TOO_LARGE
 
 logger = logging.getLogger("leadbrain.request")
+slow_logger = logging.getLogger("leadbrain.slow")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -20,21 +25,63 @@ LATENCY_SAMPLES = 1000
 ADMIN_FORM_OVERHEAD = 1024 * 1024
 
 
+class _QueryCounter:
+    """A database execute wrapper that counts the statements of one request."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
 class RequestIdMiddleware:
-    """Tags each request with an id (X-Request-ID) and samples API latency for /health."""
+    """Tags each request with an id (X-Request-ID), answers how long it took
+    (X-Response-Time, milliseconds), samples API latency for /health, and logs requests
+    slower than SLOW_REQUEST_MS (``leadbrain.slow``: route, workspace, SQL count)."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    def __call__(self, request: Any) -> HttpResponse:
+        request.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        counter = _QueryCounter()
         started = time.perf_counter()
-        response = self.get_response(request)
+        with ExitStack() as stack:
+            for alias in connections:
+                stack.enter_context(connections[alias].execute_wrapper(counter))
+            response = self.get_response(request)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        response["X-Request-ID"] = request_id
+        response["X-Request-ID"] = request.request_id
+        response["X-Response-Time"] = f"{elapsed_ms:.1f}ms"
         if request.path.startswith("/api/v1/"):
             _record_latency(elapsed_ms)
+        if elapsed_ms >= settings.SLOW_REQUEST_MS:
+            _log_slow(request, response, elapsed_ms, counter.count)
         return response
+
+
+def _log_slow(request: Any, response: Any, elapsed_ms: float, queries: int) -> None:
+    match = getattr(request, "resolver_match", None)
+    route = f"/{match.route}" if match and match.route else request.path[:200]
+    workspace = getattr(getattr(request, "auth", None), "workspace_id", None)
+    slow_logger.warning(
+        "slow request %s %s %.0f ms status=%s workspace=%s sql=%d request_id=%s",
+        request.method,
+        route,
+        elapsed_ms,
+        response.status_code,
+        workspace if workspace is not None else "-",
+        queries,
+        request.request_id,
+        extra={
+            "route": route,
+            "workspace_id": workspace,
+            "sql_count": queries,
+            "elapsed_ms": round(elapsed_ms, 1),
+        },
+    )
 
 
 def _record_latency(elapsed_ms: float) -> None:

@@ -51,3 +51,7 @@ class ColdPartition(models.Model):
 
     def __str__(self) -> str:
         return self.partition
+
+
+# The alert models live with their package; imported here so they belong to the core app.
+from core.alerts.models import Alert, AlertChannel, AlertDelivery, JobRun  # noqa: E402, F401

@@ -6,6 +6,11 @@ Each app may have a ``schedules.py`` with a ``SCHEDULES`` list of dicts:
 
 SCHEDULES = [
     {
+        "name": "core: evaluate alert rules",
+        "task": "core.tasks.alerts_evaluate_task",
+        "interval_seconds": 60,
+    },
+    {
         "name": "core: partition maintenance",
         "task": "core.tasks.partitions_maintain_task",
         "crontab": {"minute": "15", "hour": "1"},

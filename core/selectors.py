@@ -50,6 +50,16 @@ def grade(value: float, thresholds: tuple[float, float]) -> str:
     return "green"
 
 
+def grade_low(value: float, thresholds: tuple[float, float]) -> str:
+    """For rates where lower is worse: red below the second, yellow below the first."""
+    yellow, red = thresholds
+    if value < red:
+        return "red"
+    if value < yellow:
+        return "yellow"
+    return "green"
+
+
 def _worst(colours: list[str]) -> str:
     for colour in ("red", "yellow"):
         if colour in colours:
@@ -144,7 +154,17 @@ def health_report() -> dict[str, Any]:
     redis_up = redis_ok()
     metrics: dict[str, dict[str, Any]] = {}
 
+    low = settings.HEALTH_THRESHOLDS_LOW
+
     def add(name: str, value: float, key: str) -> None:
+        if key in low:  # lower is worse (success and lock rates)
+            metrics[name] = {
+                "value": value,
+                "status": grade_low(value, low[key]),
+                "thresholds": list(low[key]),
+                "lower_is_worse": True,
+            }
+            return
         if key not in thresholds:  # reported, not graded
             metrics[name] = {"value": value, "status": "info"}
             return
@@ -160,7 +180,8 @@ def health_report() -> dict[str, Any]:
         for name, value in snapshot["metrics"].items():
             add(name, value, name)
         for name, depth in snapshot["queues"].items():
-            add(f"queue_{name}", depth, "queue_depth")
+            own = f"queue_{name}"  # a queue with a threshold of its own (the retry queue)
+            add(own, depth, own if own in thresholds else "queue_depth")
     add("api_p95_ms", api_p95_ms(), "api_p95_ms")
     dependencies = {"database": db_up, "redis": redis_up}
     colours = [m["status"] for m in metrics.values()]

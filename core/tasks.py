@@ -3,6 +3,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from core.alerts.engine import alerts_evaluate
+from core.alerts.jobs import job_run
 from core.backups import backup_create, backups_prune
 from core.partitions import partitions_ensure_all
 
@@ -11,7 +13,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="core.tasks.partitions_maintain_task")
 def partitions_maintain_task() -> int:
-    return len(partitions_ensure_all())
+    with job_run("core.partitions"):
+        return len(partitions_ensure_all())
 
 
 @shared_task(name="core.tasks.backup_nightly_task")
@@ -20,6 +23,15 @@ def backup_nightly_task() -> str:
     if not settings.BACKUP_DIR:
         logger.warning("BACKUP_DIR is empty: no nightly backup")
         return ""
-    backup = backup_create()
-    backups_prune(keep=settings.BACKUP_KEEP)
+    with job_run("core.backup"):
+        backup = backup_create()
+        backups_prune(keep=settings.BACKUP_KEEP)
     return str(backup.path)
+
+
+@shared_task(name="core.tasks.alerts_evaluate_task", soft_time_limit=50, time_limit=58)
+def alerts_evaluate_task() -> int:
+    """Beat, every minute: evaluate the alert rules and send what fired or resolved (its
+    last run is a Job run too, so the admin shows the evaluation is alive)."""
+    with job_run("core.alerts"):
+        return alerts_evaluate().sent

@@ -13,6 +13,25 @@ class DialerConfig(AppConfig):
 
         register_queue("dialer_outbox", selectors.outbox_pending)
         register_metric("vici_calls_per_hour", selectors.vici_calls_per_hour)
+        register_metric("dialer_error_ratio", selectors.dialer_error_ratio)
+        register_metric("dialer_servers_paused", selectors.servers_paused)
+        register_metric("dialer_outbox_dead", selectors.outbox_dead)
+        register_metric("dialer_outbox_failing", selectors.outbox_failing)
+        register_metric("dialer_push_lag_p95_seconds", selectors.dialer_push_lag_p95_seconds)
+
+        from core import slo
+        from core.alerts.registry import register_check
+
+        register_check("dialer.server_paused", selectors.alert_servers_paused)
+        register_check("dialer.outbox_failing", selectors.alert_outbox_failing)
+        slo.declare(
+            "dialer_push_lag_seconds",
+            "histogram",
+            "Seconds from routed (the add enqueued) to in VICIdial, per server",
+            label="server",
+        )
+        slo.declare("dialer_requests_total", "counter", "VICIdial requests", label="server")
+        slo.declare("dialer_errors_total", "counter", "VICIdial requests failed", label="server")
 
         from core.crypto import register_rotation
         from dialer.services.rotation import server_passwords_reencrypt

@@ -2,10 +2,14 @@
 
 from collections.abc import Sequence
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.conf import settings
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import slo
+from core.alerts.models import Severity
+from core.alerts.registry import Finding
 from dialer.models import OutboxItem, ViciServer
 
 OPEN = [OutboxItem.State.PENDING, OutboxItem.State.IN_FLIGHT]
@@ -40,3 +44,81 @@ def servers_with_outbox_counts(servers: QuerySet[ViciServer]) -> QuerySet[ViciSe
     """Servers annotated with ``_pending`` (pending or in flight) and ``_failed`` (failed or
     dead) outbox items, counted per listed server, so the sent history is never scanned."""
     return servers.annotate(_pending=_outbox_count(OPEN), _failed=_outbox_count(GAVE_UP))
+
+
+# --- SLOs (/metrics, /health) and alerts ----------------------------------------------------
+
+
+def dialer_error_ratio() -> float:
+    """The worst server's share of VICIdial requests that failed, over the SLO window."""
+    window = settings.SLO_WINDOW_SECONDS
+    requests = slo.window_sum("dialer_requests_total", window)
+    errors = slo.window_sum("dialer_errors_total", window)
+    ratios = [errors.get(label, 0) / n for label, n in requests.items() if n]
+    return round(max(ratios, default=0.0), 4)
+
+
+def dialer_push_lag_p95_seconds() -> float:
+    """The worst server's p95 from routed (the add enqueued) to in VICIdial, over the window."""
+    window = settings.SLO_WINDOW_SECONDS
+    p95s = [
+        slo.window_quantile("dialer_push_lag_seconds", 0.95, window, label=label)
+        for label in slo.sample_labels("dialer_push_lag_seconds")
+    ]
+    return round(max((p for p in p95s if p is not None), default=0.0), 3)
+
+
+def servers_paused() -> int:
+    """Active servers paused now (a gauge for Prometheus' copy of the alert)."""
+    return ViciServer.objects.filter(is_active=True, paused_until__gt=timezone.now()).count()
+
+
+def outbox_dead() -> int:
+    return OutboxItem.objects.filter(state=OutboxItem.State.DEAD).count()
+
+
+def outbox_failing() -> int:
+    """Open items that failed ALERT_OUTBOX_FAILING_ATTEMPTS times or more."""
+    attempts = settings.ALERT_OUTBOX_FAILING_ATTEMPTS
+    return OutboxItem.objects.filter(state__in=OPEN, attempts__gte=attempts).count()
+
+
+def alert_servers_paused() -> list[Finding]:
+    """Active servers that are paused (a bad login, or by a person): nothing reaches them."""
+    servers = ViciServer.objects.filter(is_active=True, paused_until__gt=timezone.now())
+    return [
+        Finding(
+            str(server.pk),
+            f"VICIdial server {server.name} is paused: {server.paused_reason[:200]}",
+            Severity.CRITICAL,
+            detail="Nothing is pushed, synced or reconciled until it is resumed "
+            "(Dialer > VICIdial servers > Resume).",
+        )
+        for server in servers.only("name", "paused_reason")
+    ]
+
+
+def alert_outbox_failing() -> list[Finding]:
+    """Per server: outbox items dead (gave up) or still failing after
+    ALERT_OUTBOX_FAILING_ATTEMPTS attempts."""
+    failing = Q(state__in=OPEN, attempts__gte=settings.ALERT_OUTBOX_FAILING_ATTEMPTS)
+    rows = (
+        OutboxItem.objects.filter(Q(state=OutboxItem.State.DEAD) | failing)
+        .values("server_id", "server__name")
+        .annotate(
+            dead=Count("pk", filter=Q(state=OutboxItem.State.DEAD)),
+            failing=Count("pk", filter=failing),
+        )
+        .order_by("server_id")
+    )
+    return [
+        Finding(
+            str(row["server_id"]),
+            f"VICIdial outbox of {row['server__name']}: {row['dead']} dead, "
+            f"{row['failing']} failing for {settings.ALERT_OUTBOX_FAILING_ATTEMPTS}+ attempts",
+            Severity.CRITICAL if row["dead"] else Severity.WARNING,
+            detail="Dialer > Outbox items shows each item's error; fix the cause, then "
+            "'Retry all failed'.",
+        )
+        for row in rows
+    ]

@@ -22,4 +22,10 @@ class LeadsConfig(AppConfig):
         from leads.selectors import user_workspace_ids
 
         register_metric("leads_per_day", leads_last_24h)
+
+        from datetime import timedelta
+
+        from core.alerts.jobs import register_job
+
+        register_job("leads.archive", every=timedelta(hours=26), label="The nightly archive job")
         register_workspace_resolver(user_workspace_ids)

@@ -2,9 +2,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from core import slo
+from core.alerts.models import Severity
+from core.alerts.registry import Finding
 from leads.pipeline import ROUTING_COLUMNS
 from leads.selectors import leads_visible
 from routing.engine import compile_rule
@@ -65,3 +69,53 @@ def rule_test(
             }
         )
     return result
+
+
+# --- SLOs (/metrics, /health) and the routing-failures alert --------------------------------
+
+
+def _window() -> dict[str, int]:
+    window = settings.SLO_WINDOW_SECONDS
+    claimed = slo.window_sum("routing_claimed_total", window).get("", 0)
+    failed = slo.window_sum("routing_failed_total", window).get("", 0)
+    locked = slo.window_sum("routing_locked_total", window).get("", 0)
+    return {"claimed": claimed, "failed": failed, "locked": locked}
+
+
+def routing_success_ratio() -> float:
+    """Claimed leads whose batch did not fail, over the SLO window (1 when none)."""
+    w = _window()
+    return round(1 - w["failed"] / w["claimed"], 4) if w["claimed"] else 1.0
+
+
+def routing_lock_ratio() -> float:
+    """Claimed leads still held when their decision was taken (not taken by another
+    worker after a stale claim), over the SLO window (1 when none)."""
+    w = _window()
+    attempts = w["claimed"] - w["failed"]
+    return round(min(1.0, w["locked"] / attempts), 4) if attempts > 0 else 1.0
+
+
+def routing_latency_p95_seconds() -> float:
+    """p95 of intake commit to routing commit over the SLO window (0 when none)."""
+    p95 = slo.window_quantile("routing_decision_latency_seconds", 0.95, settings.SLO_WINDOW_SECONDS)
+    return round(p95, 3) if p95 is not None else 0.0
+
+
+def alert_routing_failures() -> list[Finding]:
+    """Routing batches failing above ALERT_ROUTING_FAILURE_RATIO of the claimed leads."""
+    w = _window()
+    if w["claimed"] < settings.ALERT_ROUTING_MIN_LEADS:
+        return []
+    ratio = w["failed"] / w["claimed"]
+    if ratio <= settings.ALERT_ROUTING_FAILURE_RATIO:
+        return []
+    minutes = settings.SLO_WINDOW_SECONDS // 60
+    return [
+        Finding(
+            "",
+            f"Routing failures at {ratio:.0%}: {w['failed']} of {w['claimed']} leads in the "
+            f"last {minutes} min went to the retry queue",
+            Severity.CRITICAL,
+        )
+    ]

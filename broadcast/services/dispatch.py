@@ -85,6 +85,7 @@ _DEVICE_COLUMNS = (
     "sent_on",
     "sent_today",
     "next_send_at",
+    "last_sent_at",  # the pacing SLO: a send closer than the minimum interval is a violation
 )
 
 DUE_SQL = (

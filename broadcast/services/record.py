@@ -21,6 +21,7 @@ from broadcast.services.devices import device_alert
 from broadcast.services.dispatch import DispatchStats, Outcome
 from broadcast.services.enrollment import LEAD_COLUMNS, lead_dict
 from broadcast.templating import lead_values, template_render
+from core import slo
 from core.backoff import jittered_backoff
 from core.db import unnest_columns
 from leads.models import LeadEvent
@@ -68,8 +69,28 @@ def dispatch_record(outcomes: list[Outcome], stats: DispatchStats | None = None)
         lead_events_record(events=batch.events)
     stats.sent += len(batch.sent)
     stats.found += sum(o.found for o in batch.sent)
+    _slo_record(batch.sent)
     for device_id, status, reason in changed:
         device_alert(device_id, f"{status}: {reason}")
+
+
+# A send this much closer to the previous one than the minimum interval is a violation (clock
+# resolution: the pause counts from the gateway's answer, so a real send is never closer).
+PACING_TOLERANCE_SECONDS = 0.01
+
+
+def _slo_record(sent: list[Outcome]) -> None:
+    """The send lag against the schedule and pacing violations (``core.slo``)."""
+    lags, violations = [], 0
+    for o in sent:
+        lags.append(o.started - o.claim.scheduled_at.timestamp())
+        previous, d = o.claim.device.get("last_sent_at"), o.claim.device
+        if previous is not None:
+            gap = o.started - previous.timestamp()
+            violations += gap < d["min_interval_seconds"] - PACING_TOLERANCE_SECONDS
+    slo.observe("broadcast_send_lag_seconds", lags)
+    slo.count("broadcast_sends_total", len(sent))
+    slo.count("broadcast_pacing_violations_total", violations)
 
 
 def _claimed_attempts(cursor: CursorWrapper, outcomes: list[Outcome]) -> set[int]:

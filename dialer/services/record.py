@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import slo
 from core.actors import system_actor
 from core.backoff import jittered_backoff
 from core.db import unnest_columns
@@ -91,7 +92,9 @@ def _event(out: Outcome, state: str, list_number: int | None, server_id: int) ->
 
 def _write_items(
     cursor: Any, outcomes: list[Outcome], rows: list[tuple[Any, ...]], now: datetime
-) -> None:
+) -> list[float]:
+    """Write the items; returns the push lag (seconds from enqueue to VICIdial's answer) of
+    each add that went through."""
     ids, states, nexts, vids, raws, errors = unnest_columns(rows)
     cursor.execute(
         "UPDATE dialer_outboxitem o SET state = CASE WHEN k.state = %s "
@@ -104,7 +107,7 @@ def _write_items(
         "FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::bigint[], "
         "%s::text[], %s::text[], %s::boolean[], %s::jsonb[]) "
         "k(id, state, next_at, vid, raw, err, login, payload) "
-        "WHERE o.id = k.id",
+        "WHERE o.id = k.id RETURNING o.operation, o.state, o.created_at",
         [
             OutboxItem.State.SENT,
             OutboxItem.State.PENDING,
@@ -121,6 +124,11 @@ def _write_items(
             [json.dumps(o.payload) for o in outcomes],
         ],
     )
+    return [
+        (now - created).total_seconds()
+        for operation, state, created in cursor.fetchall()
+        if operation == OutboxItem.Operation.ADD and state == OutboxItem.State.SENT
+    ]
 
 
 def _stop_dialing_unreachable(cursor: Any, placed: list[int]) -> None:
@@ -205,7 +213,7 @@ def outcomes_record(
                     placed.append(out.lead_id)
             if (event := _event(out, state, lists[out.item_id], server_id)) is not None:
                 events.append(event)
-        _write_items(cursor, outcomes, rows, now)
+        lags = _write_items(cursor, outcomes, rows, now)
         leads_vici_ids_record(placements=placements)
         lead_events_record(events=events)
         if on_vici_dnc := sorted({o.lead_id for o in outcomes if o.code in DNC_REFUSALS}):
@@ -218,3 +226,7 @@ def outcomes_record(
         _stop_dialing_unreachable(cursor, placed)
         if any(o.state == OutboxItem.State.SENT for o in outcomes):
             ViciServer.objects.filter(pk=server_id).update(last_success_at=now, last_error="")
+    label = str(server_id)  # SLOs per server: requests, errors, push lag (core.slo)
+    slo.count("dialer_requests_total", len(outcomes), label=label)
+    slo.count("dialer_errors_total", sum(1 for o in outcomes if o.error), label=label)
+    slo.observe("dialer_push_lag_seconds", lags, label=label)

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from broadcast import services as broadcast_services
+from core import slo
 from core.actors import system_actor
 from core.errors import ApplicationError
 from dialer import services as dialer_services
@@ -249,9 +250,33 @@ def route_pending(
     except Exception as exc:  # noqa: BLE001 - any failure of a batch goes to the retry queue
         logger.exception("routing batch failed; %s leads to the retry queue", len(claimed))
         stats.failed = retry_schedule(lead_ids=claimed_ids, error=repr(exc))
+        slo.count("routing_claimed_total", len(claimed))
+        slo.count("routing_failed_total", len(claimed))
         return stats
     _count(stats, decisions)
+    _slo_record(claimed, held, decisions)
     return stats
+
+
+ROUTED = (RoutingLog.Outcome.ROUTED, RoutingLog.Outcome.FALLBACK)
+
+
+def _slo_record(
+    claimed: list[dict[str, Any]], held: dict[int, bool], decisions: list[Decision]
+) -> None:
+    """Claims, claims still held at decision time (the lock acquisition rate) and the
+    latency from the lead's intake commit to its routing commit (``core.slo``)."""
+    slo.count("routing_claimed_total", len(claimed))
+    slo.count("routing_locked_total", len(held))
+    committed = timezone.now()
+    slo.observe(
+        "routing_decision_latency_seconds",
+        [
+            (committed - d.lead["created_at"]).total_seconds()
+            for d in decisions
+            if d.outcome in ROUTED
+        ],
+    )
 
 
 def route_until_empty(*, worker_id: str, seconds: float = 50.0) -> int:
