@@ -58,40 +58,55 @@ def _key(*parts: str) -> str:
     return str(cache.make_key("slo:" + ":".join(parts)))
 
 
+Count = tuple[str, int, str]  # (series, n, label)
+Observation = tuple[str, list[float], str]  # (series, values, label)
+
+
 def count(name: str, n: int = 1, *, label: str = "") -> None:
-    if n <= 0:
-        return
-    minute = int(time.time() // 60)
-    try:
-        pipe = _client().pipeline(transaction=False)
-        pipe.hincrby(_key("c", name), label, n)
-        pipe.hincrby(_key("w", name, str(minute)), label, n)
-        pipe.expire(_key("w", name, str(minute)), WINDOW_KEEP)
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - metrics never break the work
-        logger.debug("slo count dropped", exc_info=True)
+    record(counts=[(name, n, label)])
 
 
 def observe(name: str, values: Iterable[float], *, label: str = "") -> None:
-    values = [max(0.0, float(v)) for v in values]
-    if not values:
+    record(observations=[(name, list(values), label)])
+
+
+def record(*, counts: Iterable[Count] = (), observations: Iterable[Observation] = ()) -> None:
+    """Counts and observations in one round trip to Redis (hot paths record once a batch)."""
+    pending = [(name, n, label) for name, n, label in counts if n > 0]
+    observed = [(name, [max(0.0, float(v)) for v in vs], label) for name, vs, label in observations]
+    observed = [o for o in observed if o[1]]
+    if not pending and not observed:
         return
-    now = time.time()
     try:
         pipe = _client().pipeline(transaction=False)
-        hist = _key("h", name)
-        for le in (*BUCKETS, math.inf):
-            inside = sum(1 for v in values if v <= le)
-            if inside:
-                pipe.hincrby(hist, f"{label}|{le}", inside)
-        pipe.hincrbyfloat(hist, f"{label}|sum", sum(values))
-        pipe.hincrby(hist, f"{label}|count", len(values))
-        samples = _key("s", name, label)
-        pipe.lpush(samples, *[f"{now:.3f} {v:.4f}" for v in values[-SAMPLES:]])
-        pipe.ltrim(samples, 0, SAMPLES - 1)
+        for name, n, label in pending:
+            _add_count(pipe, name, n, label)
+        for name, values, label in observed:
+            _add_observation(pipe, name, values, label)
         pipe.execute()
-    except Exception:  # noqa: BLE001
-        logger.debug("slo observation dropped", exc_info=True)
+    except Exception:  # noqa: BLE001 - metrics never break the work
+        logger.debug("slo figures dropped", exc_info=True)
+
+
+def _add_count(pipe: Any, name: str, n: int, label: str) -> None:
+    window = _key("w", name, str(int(time.time() // 60)))
+    pipe.hincrby(_key("c", name), label, n)
+    pipe.hincrby(window, label, n)
+    pipe.expire(window, WINDOW_KEEP)
+
+
+def _add_observation(pipe: Any, name: str, values: list[float], label: str) -> None:
+    hist = _key("h", name)
+    for le in (*BUCKETS, math.inf):
+        inside = sum(1 for v in values if v <= le)
+        if inside:
+            pipe.hincrby(hist, f"{label}|{le}", inside)
+    pipe.hincrbyfloat(hist, f"{label}|sum", sum(values))
+    pipe.hincrby(hist, f"{label}|count", len(values))
+    samples = _key("s", name, label)
+    now = time.time()
+    pipe.lpush(samples, *[f"{now:.3f} {v:.4f}" for v in values[-SAMPLES:]])
+    pipe.ltrim(samples, 0, SAMPLES - 1)
 
 
 def _read(default: Any) -> Any:

@@ -88,9 +88,13 @@ def _slo_record(sent: list[Outcome]) -> None:
         if previous is not None:
             gap = o.started - previous.timestamp()
             violations += gap < d["min_interval_seconds"] - PACING_TOLERANCE_SECONDS
-    slo.observe("broadcast_send_lag_seconds", lags)
-    slo.count("broadcast_sends_total", len(sent))
-    slo.count("broadcast_pacing_violations_total", violations)
+    slo.record(
+        counts=[
+            ("broadcast_sends_total", len(sent), ""),
+            ("broadcast_pacing_violations_total", violations, ""),
+        ],
+        observations=[("broadcast_send_lag_seconds", lags, "")],
+    )
 
 
 def _claimed_attempts(cursor: CursorWrapper, outcomes: list[Outcome]) -> set[int]:

@@ -25,11 +25,15 @@ def health_findings() -> Iterator[Finding]:
         if colour not in SEVERITY:
             continue
         yellow, red = metric["thresholds"]
-        at = "below" if metric.get("lower_is_worse") else "at"
+        if metric.get("lower_is_worse"):
+            bands = f"yellow below {yellow:g}, red below {red:g}"
+        elif red < yellow:  # any is red (pacing violations)
+            bands = f"red above {red:g}"
+        else:
+            bands = f"yellow at {yellow:g}, red above {red:g}"
         yield Finding(
             f"{name}:{colour}",
-            f"/health {colour}: {name} = {metric['value']:g} "
-            f"(yellow {at} {yellow:g}, red {at} {red:g})",
+            f"/health {colour}: {name} = {metric['value']:g} ({bands})",
             SEVERITY[colour],
             detail=f"/health is {report['status']}; the metric that did it: {name}.",
         )

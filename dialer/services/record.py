@@ -227,6 +227,11 @@ def outcomes_record(
         if any(o.state == OutboxItem.State.SENT for o in outcomes):
             ViciServer.objects.filter(pk=server_id).update(last_success_at=now, last_error="")
     label = str(server_id)  # SLOs per server: requests, errors, push lag (core.slo)
-    slo.count("dialer_requests_total", len(outcomes), label=label)
-    slo.count("dialer_errors_total", sum(1 for o in outcomes if o.error), label=label)
-    slo.observe("dialer_push_lag_seconds", lags, label=label)
+    errors = sum(1 for o in outcomes if o.error)
+    slo.record(
+        counts=[
+            ("dialer_requests_total", len(outcomes), label),
+            ("dialer_errors_total", errors, label),
+        ],
+        observations=[("dialer_push_lag_seconds", lags, label)],
+    )

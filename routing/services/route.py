@@ -250,8 +250,12 @@ def route_pending(
     except Exception as exc:  # noqa: BLE001 - any failure of a batch goes to the retry queue
         logger.exception("routing batch failed; %s leads to the retry queue", len(claimed))
         stats.failed = retry_schedule(lead_ids=claimed_ids, error=repr(exc))
-        slo.count("routing_claimed_total", len(claimed))
-        slo.count("routing_failed_total", len(claimed))
+        slo.record(
+            counts=[
+                ("routing_claimed_total", len(claimed), ""),
+                ("routing_failed_total", len(claimed), ""),
+            ]
+        )
         return stats
     _count(stats, decisions)
     _slo_record(claimed, held, decisions)
@@ -266,16 +270,16 @@ def _slo_record(
 ) -> None:
     """Claims, claims still held at decision time (the lock acquisition rate) and the
     latency from the lead's intake commit to its routing commit (``core.slo``)."""
-    slo.count("routing_claimed_total", len(claimed))
-    slo.count("routing_locked_total", len(held))
     committed = timezone.now()
-    slo.observe(
-        "routing_decision_latency_seconds",
-        [
-            (committed - d.lead["created_at"]).total_seconds()
-            for d in decisions
-            if d.outcome in ROUTED
+    latencies = [
+        (committed - d.lead["created_at"]).total_seconds() for d in decisions if d.outcome in ROUTED
+    ]
+    slo.record(
+        counts=[
+            ("routing_claimed_total", len(claimed), ""),
+            ("routing_locked_total", len(held), ""),
         ],
+        observations=[("routing_decision_latency_seconds", latencies, "")],
     )
 
 

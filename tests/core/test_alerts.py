@@ -125,7 +125,9 @@ def test_a_red_health_threshold_names_the_metric_and_resolves(channels, smtp, ho
     result = alerts_evaluate()
     assert result.fired == ["core.health:leads_per_day:red"]
     [(_, subject, _)] = smtp.wait_for(1)
-    assert subject == "[Leadbrain CRITICAL] /health red: leads_per_day = 3 (yellow at 1, red at 2)"
+    assert (
+        subject == "[Leadbrain CRITICAL] /health red: leads_per_day = 3 (yellow at 1, red above 2)"
+    )
     evaluate_quietly()
     settings.HEALTH_THRESHOLDS = {**settings.HEALTH_THRESHOLDS, "leads_per_day": (10, 20)}
     assert alerts_evaluate().resolved == ["core.health:leads_per_day:red"]

@@ -149,6 +149,12 @@ def test_broadcast_send_lag_and_pacing_violations(metrics_client, fresh, workspa
     dispatch_until(lambda: Message.objects.filter(status="sent").count() == 3)
     graded = health(metrics_client)["broadcast_pacing_violations"]
     assert graded["value"] == 1 and graded["status"] == "red"
+    from core.alerts.engine import alerts_evaluate
+    from core.alerts.models import Alert
+
+    assert "core.health:broadcast_pacing_violations:red" in alerts_evaluate().fired
+    alert = Alert.objects.get(key="core.health:broadcast_pacing_violations:red")
+    assert alert.summary == "/health red: broadcast_pacing_violations = 1 (red above 0)"
 
 
 def test_process_types_cpu_and_memory(metrics_client):
