@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db import ProgrammingError, connection, connections, router
 from django.db.models import Max, Q, QuerySet
 from psycopg.errors import UndefinedTable
@@ -58,6 +59,33 @@ def lead_ids_in_scope(*, workspace_ids: Collection[int]) -> QuerySet:
 def leads_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Lead]:
     queryset = Lead.objects.select_related("workspace")
     return queryset if workspace_ids is None else queryset.filter(lead_scope_q(workspace_ids))
+
+
+CUSTOM_KEYS_LEADS = 1000  # how many of the newest leads show their custom keys
+CUSTOM_KEYS_MAX = 200
+CUSTOM_KEYS_SECONDS = 300
+
+
+def custom_keys_recent(*, workspace_ids: WorkspaceIds) -> list[str]:
+    """The ``custom`` keys of the newest leads in scope, sorted (the rule editor's field
+    picker). One bounded query (the newest ``CUSTOM_KEYS_LEADS`` by the created_at index),
+    cached a few minutes per scope."""
+    scope = "all" if workspace_ids is None else ",".join(map(str, sorted(workspace_ids)))
+    key = f"leads:custom-keys:{CUSTOM_KEYS_LEADS}:{scope}"
+    keys = cache.get(key)
+    if keys is None:
+        newest = leads_visible(workspace_ids=workspace_ids).order_by("-created_at")
+        sql, params = newest.values("custom")[:CUSTOM_KEYS_LEADS].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT k FROM ({sql}) recent, "
+                "jsonb_object_keys(CASE WHEN jsonb_typeof(recent.custom) = 'object' "
+                "THEN recent.custom ELSE '{}'::jsonb END) k ORDER BY k LIMIT %s",
+                [*params, CUSTOM_KEYS_MAX],
+            )
+            keys = [row[0] for row in cursor.fetchall()]
+        cache.set(key, keys, CUSTOM_KEYS_SECONDS)
+    return list(keys)
 
 
 def _from_archive(model, where: str, params: list, limit: int) -> list:

@@ -61,7 +61,8 @@ def rule_test(
             {
                 "lead": lead,
                 "reason": reason,
-                "destination": open_now[0].workspace_name if open_now else "",
+                # named by slug, as the rules API names destinations
+                "destination": open_now[0].workspace_slug if open_now else "",
             }
         )
     return result

@@ -85,6 +85,7 @@ def test_rule_test_endpoint_changes_nothing(staff_client, workspace):
     ).json()
     assert body["tried"] == 3
     assert sorted(m["lead_id"] for m in body["matched"]) == sorted(ca)
+    assert {m["destination"] for m in body["matched"]} == {"acme"}  # by slug, as rules name it
     assert not Lead.objects.exclude(status="pending").exists()
 
 
