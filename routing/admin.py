@@ -83,6 +83,9 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
     actions = ["duplicate", "activate", "deactivate"]
     change_form_template = "admin/routing/routingrule/change_form.html"
 
+    class Media:
+        css = {"all": ["routing/rule_editor.css"]}
+
     def scope_queryset(self, request, queryset, workspace_ids):
         return selectors.rules_visible(queryset, workspace_ids=workspace_ids)
 
@@ -183,6 +186,7 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
             "original": rule,
             "form": form,
             "result": result,
+            "summary": rule_summary(rule),
             "title": f"Test rule: {rule.name}",
         }
         return render(request, "admin/routing/routingrule/test.html", context)

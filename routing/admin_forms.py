@@ -169,7 +169,7 @@ class DaysField(forms.MultipleChoiceField):
 
 
 class DestinationForm(forms.ModelForm):
-    schedule_days = DaysField(label="Open days")
+    schedule_days = DaysField(label="Open days", initial="0123456")
     timezone = forms.ChoiceField(
         choices=timezone_choices,
         initial="UTC",
