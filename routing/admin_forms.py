@@ -19,6 +19,7 @@ from routing.models import LEAD_FIELDS, RuleCondition, RuleDestination
 from routing.summary import DAY_NAMES, group_label
 
 CUSTOM = "custom."
+PICK = "Pick a field, or type a custom key."
 
 
 @cache
@@ -61,6 +62,7 @@ class FieldPickerWidget(forms.MultiWidget):
 class FieldPickerField(forms.MultiValueField):
     def __init__(self, choices: list[Any], **kwargs: Any) -> None:
         fields = (forms.CharField(required=False), forms.CharField(required=False, max_length=93))
+        kwargs.setdefault("error_messages", {"required": PICK})
         super().__init__(
             fields, widget=FieldPickerWidget(choices), require_all_fields=False, **kwargs
         )
@@ -73,7 +75,7 @@ class FieldPickerField(forms.MultiValueField):
         if other:
             return f"{CUSTOM}{other}"
         if not picked:
-            raise forms.ValidationError("Pick a field, or type a custom key.", code="required")
+            raise forms.ValidationError(PICK, code="required")
         return picked
 
 

@@ -10,7 +10,7 @@ from routing.models import RoutingRule, RuleCondition, RuleDestination
 class ConditionSerializer(serializers.ModelSerializer):
     class Meta:
         model = RuleCondition
-        fields = ["group", "field", "operator", "value"]
+        fields = ["group", "group_name", "field", "operator", "value"]
 
 
 class DestinationSerializer(serializers.ModelSerializer):

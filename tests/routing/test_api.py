@@ -46,6 +46,10 @@ def test_create_list_and_patch_rules(staff_client):
     rule = RoutingRule.objects.get()
     assert rule.priority == 50 and rule.conditions.get().operator == "in"
     assert rule.destinations.count() == 1  # not given: kept
+    named = {"field": "state", "operator": "eq", "value": "TX", "group": 2, "group_name": "Texas"}
+    staff_client.patch(f"/api/v1/routing/rules/{rule_id}/", {"conditions": [named]}, format="json")
+    [condition] = staff_client.get(f"/api/v1/routing/rules/{rule_id}/").json()["conditions"]
+    assert condition == named  # the OR group's name, as the admin shows it
 
 
 def test_nested_validation_errors_are_per_field(staff_client):
