@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -8,16 +9,11 @@ from broadcast import (
     admin_enroll,  # noqa: F401 - enrollment requests, the lead action
     services,
 )
-from broadcast.admin_forms import DeviceForm
+from broadcast.admin_forms import DeviceForm, SequenceForm
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import lead_values, template_render, template_validate
 from core.actors import user_actor
-from core.admin import (
-    SAFE_JSON_FORMFIELDS,
-    ScopedBigTableAdmin,
-    ScopedInlineMixin,
-    WorkspaceScopedAdmin,
-)
+from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.models import Lead
 
@@ -205,12 +201,13 @@ class StepInline(ScopedInlineMixin, admin.TabularInline):
     formset = StepFormSet
     extra = 1
     fields = ["position", "delay_minutes", "template", "media_url"]
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 3})}}
 
 
 @admin.register(Sequence)
 class SequenceAdmin(WorkspaceScopedAdmin):
     workspace_path = "workspace"
-    formfield_overrides = SAFE_JSON_FORMFIELDS
+    form = SequenceForm  # stop statuses as checkboxes, placeholder defaults as rows
     list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
     list_filter = ["is_active", "workspace"]
     list_select_related = ["workspace"]

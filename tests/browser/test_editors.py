@@ -5,6 +5,7 @@ sequence."""
 import pytest
 from playwright.sync_api import expect
 
+from broadcast.models import Sequence
 from leads.models import Workspace
 from routing.models import RoutingRule
 from tests.browser.conftest import sign_in
@@ -108,3 +109,58 @@ def _shot(name: str):
 
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT / f"editors-{name}.png"
+
+
+def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(open_page, roles):
+    acme = Workspace.objects.create(name="Acme", slug="acme")
+    make_member("mia", acme, "manager", password=PASSWORD)
+    make_leads(acme, 1, first_name="Maria")
+
+    page = open_page()
+    sign_in(page, "/admin/login/", "mia", PASSWORD)
+    page.goto("/admin/broadcast/sequence/add/")
+    page.select_option("#id_workspace", label="Acme")
+    page.fill("#id_name", "Solar follow-up")
+    page.check("input[name=stop_statuses][value=callback]")
+    page.uncheck("input[name=stop_statuses][value=not_interested]")
+    keys = page.locator("input[name=placeholder_defaults_key]")
+    values = page.locator("input[name=placeholder_defaults_value]")
+    keys.nth(0).fill("promo")
+    values.nth(0).fill("SUN10")
+    keys.nth(1).fill("first_name")
+    values.nth(1).fill("there")
+    page.get_by_role("button", name="Add a row").click()
+    expect(keys).to_have_count(3)
+    page.fill("#id_steps-0-template", "Hi {first_name}, code {promo}")
+    page.get_by_role("button", name="Add another Step").click()
+    page.fill("#id_steps-1-position", "2")
+    page.fill("#id_steps-1-delay_minutes", "1440")
+    page.fill("#id_steps-1-template", "Still keen, {first_name}? " + "Reply STOP to opt out. " * 8)
+    page.fill("#id_steps-1-media_url", "https://example.com/" + "brochure/" * 12 + "solar.pdf")
+    assert_fits_the_width(page)
+    page.screenshot(path=str(_shot("sequence-form-filled")), full_page=True)
+    page.click("input[name=_continue]")
+
+    expect(page.locator(".errornote")).to_have_count(0)
+    preview = page.locator(".field-preview")
+    expect(preview).to_contain_text("For Maria")
+    expect(preview).to_contain_text("Hi Maria, code SUN10")
+    expect(preview).to_contain_text("(+1440 min) Still keen, Maria?")
+    assert_fits_the_width(page)
+    page.screenshot(path=str(_shot("sequence-form-saved")), full_page=True)
+    sequence = Sequence.objects.get()
+    assert sequence.placeholder_defaults == {"promo": "SUN10", "first_name": "there"}
+    assert sequence.stop_statuses == ["callback", "sale", "dnc"]
+    expect(page.locator("input[name=stop_statuses][value=callback]")).to_be_checked()
+    expect(page.locator("input[name=placeholder_defaults_key]").nth(0)).to_have_value("promo")
+
+
+def assert_fits_the_width(page) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling)."""
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is {overflow}px wider than the window"
+    steps = page.locator("#steps-group").bounding_box()
+    content = page.locator("#content-main").bounding_box()
+    assert steps["x"] + steps["width"] <= content["x"] + content["width"] + 1
