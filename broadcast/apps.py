@@ -9,6 +9,7 @@ class BroadcastConfig(AppConfig):
         from broadcast import selectors, signals, tasks
         from core.selectors import register_metric, register_queue
         from leads.panels import register_panel
+        from leads.placement import register_placement
 
         signals.connect()
         signals.enrollment_requests_waiting.connect(
@@ -18,3 +19,4 @@ class BroadcastConfig(AppConfig):
         register_queue("broadcast_enrollment_requests", selectors.enrollment_requests_waiting)
         register_metric("broadcast_devices_down", selectors.devices_down_count)
         register_panel("broadcast/lead_messages.html", selectors.lead_messages_panel)
+        register_placement("sequence", selectors.lead_sequence_placement)

@@ -5,7 +5,8 @@ every one)."""
 from collections.abc import Collection
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import JSONField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
@@ -75,3 +76,25 @@ def lead_messages_panel(lead: Lead) -> dict[str, Any]:
         Enrollment.objects.filter(lead_id=lead.pk).select_related("sequence", "device")[:50]
     )
     return {"messages": messages, "enrollments": enrollments}
+
+
+def lead_sequence_placement() -> Coalesce:
+    """Over a lead row: its newest enrollment, ``{"id", "name", "status"}`` of the sequence,
+    or a request waiting for an active device (status ``waiting``) (``leads.placement``)."""
+    enrolled = (
+        Enrollment.objects.filter(lead_id=OuterRef("pk"))
+        .order_by("-id")
+        .values(json=JSONObject(id="sequence_id", name="sequence__name", status="status"))
+    )
+    waiting = (
+        EnrollmentRequest.objects.filter(
+            status=EnrollmentRequest.Status.PENDING, lead_ids__contains=[OuterRef("pk")]
+        )
+        .order_by("-id")
+        .values(json=JSONObject(id="sequence_id", name="sequence__name", status=Value("waiting")))
+    )
+    return Coalesce(
+        Subquery(enrolled[:1], output_field=JSONField()),
+        Subquery(waiting[:1], output_field=JSONField()),
+        output_field=JSONField(),
+    )

@@ -14,6 +14,10 @@ class DialerConfig(AppConfig):
         register_queue("dialer_outbox", selectors.outbox_pending)
         register_metric("vici_calls_per_hour", selectors.vici_calls_per_hour)
 
+        from leads.placement import register_placement
+
+        register_placement("vici_list", selectors.lead_vici_placement)
+
         from core.crypto import register_rotation
         from dialer.services.rotation import server_passwords_reencrypt
 

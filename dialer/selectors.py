@@ -1,7 +1,7 @@
 """Reads of the dialer app: health probes and the server list's outbox counts."""
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, IntegerField, JSONField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
 from dialer.models import OutboxItem, ViciServer
@@ -38,3 +38,16 @@ def servers_with_outbox_counts(servers: QuerySet[ViciServer]) -> QuerySet[ViciSe
     """Servers annotated with ``_pending`` (pending or in flight) and ``_failed`` (failed or
     dead) outbox items, counted per listed server, so the sent history is never scanned."""
     return servers.annotate(_pending=_outbox_count(OPEN), _failed=_outbox_count(GAVE_UP))
+
+
+def lead_vici_placement() -> Subquery:
+    """Over a lead row: the VICIdial list of its newest add or move, with the server and the
+    push's state, ``{"list_id", "name", "server", "state"}`` (``leads.placement``)."""
+    pushes = OutboxItem.objects.filter(
+        lead_id=OuterRef("pk"),
+        operation__in=[OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE],
+    ).order_by("-id")
+    fields = JSONObject(
+        list_id="vici_list__list_id", name="vici_list__name", server="server__name", state="state"
+    )
+    return Subquery(pushes.values(json=fields)[:1], output_field=JSONField())

@@ -20,6 +20,7 @@ from core.models import ColdPartition
 from core.partitions import archived_tables
 from leads.models import Lead, LeadEvent, Membership, Workspace
 from leads.normalize import normalize_phone
+from leads.placement import placement_annotate
 
 WorkspaceIds = Collection[int] | None
 
@@ -123,11 +124,18 @@ def _archive_rows(model, where: str, params: list, using: str, limit: int) -> li
 
 
 def lead_get(
-    *, lead_id: int, workspace: Workspace | None = None, workspace_ids: WorkspaceIds = None
+    *,
+    lead_id: int,
+    workspace: Workspace | None = None,
+    workspace_ids: WorkspaceIds = None,
+    placement: bool = False,
 ) -> Lead | None:
     """A lead by id, from live or archived partitions, or None when it is not in scope:
-    ``workspace`` (that workspace's own leads) or ``workspace_ids`` (see the module)."""
+    ``workspace`` (that workspace's own leads) or ``workspace_ids`` (see the module).
+    ``placement``: with where it went, in the same query (``leads.placement``)."""
     queryset = Lead.objects.select_related("workspace", "destination_workspace")
+    if placement:
+        queryset = placement_annotate(queryset)
     if workspace is not None:
         queryset = queryset.filter(workspace=workspace)
     if workspace_ids is not None:

@@ -19,8 +19,10 @@ class RoutingConfig(AppConfig):
 
     def ready(self) -> None:
         from core.selectors import register_queue
-        from routing import signals
+        from leads.placement import register_placement
+        from routing import selectors, signals
 
         signals.connect()
         register_queue("routing_pending", pending_leads)
         register_queue("routing_retry", retry_items)
+        register_placement("rule", selectors.lead_rule_placement)

@@ -2,7 +2,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from leads.pipeline import ROUTING_COLUMNS
@@ -66,3 +67,11 @@ def rule_test(
             }
         )
     return result
+
+
+def lead_rule_placement() -> Subquery:
+    """Over a lead row: the rule that routed it, ``{"id", "name"}`` (``leads.placement``)."""
+    rule = RoutingRule.objects.filter(pk=OuterRef("routing_rule_id")).order_by()
+    return Subquery(
+        rule.values(json=JSONObject(id="id", name="name"))[:1], output_field=JSONField()
+    )
