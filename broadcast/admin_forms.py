@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from broadcast.models import Device, Sequence, default_stop_statuses
 from leads.models import Lead
@@ -114,7 +115,9 @@ class KeyValueWidget(forms.Widget):
     def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
         return f"{name}_key" not in data
 
-    def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> str:
+    def render(
+        self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None
+    ) -> SafeString:
         pairs = list(value.items()) if isinstance(value, dict) else list(value or [])
         pairs += [("", "")] * self.blank_rows
         rows = format_html_join(

@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from routing.models import LEAD_FIELDS, RuleCondition, RuleDestination
 from routing.summary import DAY_NAMES, group_label
@@ -86,7 +87,9 @@ class GroupNameWidget(forms.TextInput):
         super().__init__(attrs={"size": 14, "autocomplete": "off"})
         self.suggestions = suggestions
 
-    def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> str:
+    def render(
+        self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None
+    ) -> SafeString:
         list_id = f"{(attrs or {}).get('id') or name}-groups"
         box = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
         options = format_html_join("", '<option value="{}">', ((s,) for s in self.suggestions))
@@ -166,7 +169,7 @@ class DaysField(forms.MultipleChoiceField):
     def prepare_value(self, value: Any) -> Any:
         return list(value) if isinstance(value, str) else value
 
-    def clean(self, value: Any) -> str:  # type: ignore[override]
+    def clean(self, value: Any) -> str:
         return "".join(sorted(set(super().clean(value))))
 
 

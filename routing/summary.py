@@ -14,7 +14,7 @@ from routing.models import RoutingRule, RuleCondition, RuleDestination
 
 Op = RuleCondition.Operator
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-PHRASES = {
+PHRASES: dict[str, str] = {
     Op.EQUALS: "is",
     Op.NOT_EQUALS: "is not",
     Op.CONTAINS: "contains",
