@@ -78,6 +78,7 @@ def test_a_manager_builds_reads_and_tests_a_rule_with_an_or_group(open_page, rol
     fill_destination(page, 0, "Acme", 7)
     page.get_by_role("button", name="Add another Rule destination").click()
     fill_destination(page, 1, "Partner Co", 3)
+    assert_fits_the_width(page, "#conditions-group")
     page.screenshot(path=str(_shot("rule-form-filled")), full_page=True)
     page.click("input[name=_continue]")
 
@@ -155,12 +156,13 @@ def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(ope
     expect(page.locator("input[name=placeholder_defaults_key]").nth(0)).to_have_value("promo")
 
 
-def assert_fits_the_width(page) -> None:
-    """Nothing on the page is wider than the window (no sideways scrolling)."""
+def assert_fits_the_width(page, inline: str = "#steps-group") -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling), and the inline
+    stays within the content column."""
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"the page is {overflow}px wider than the window"
-    steps = page.locator("#steps-group").bounding_box()
+    steps = page.locator(inline).bounding_box()
     content = page.locator("#content-main").bounding_box()
     assert steps["x"] + steps["width"] <= content["x"] + content["width"] + 1

@@ -11,6 +11,7 @@ from leads.models import Workspace
 from leads.selectors import custom_keys_recent
 from routing.models import RoutingRule, RuleCondition, RuleDestination
 from routing.summary import days_text, rule_summary
+from tests.conftest import make_member
 from tests.routing.factories import make_leads, make_rule
 from tests.routing.test_admin import rule_form
 
@@ -247,3 +248,12 @@ def test_a_rule_made_by_the_api_shows_numbered_groups(admin_client, workspace):
     forms = page.context["inline_admin_formsets"][0].formset.forms
     assert [f["group_name"].value() for f in forms] == ["Group 1", "Group 4", "Group 1"]
     assert "If state is CA, or state is TX:" in page.content.decode()
+
+
+def test_a_manager_picks_among_the_custom_keys_of_their_own_leads_only(client, worlds):
+    mine, theirs = worlds
+    make_leads(mine.workspace, 1, custom={"mine_key": 1})
+    make_leads(theirs.workspace, 1, custom={"theirs_key": 1})
+    client.force_login(make_member("mia", mine.workspace, "manager"))
+    page = client.get(ADD).content.decode()
+    assert 'value="custom.mine_key"' in page and "theirs_key" not in page
