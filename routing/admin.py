@@ -1,9 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
@@ -14,7 +15,12 @@ from core.scope import workspace_ids_for
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.selectors import custom_keys_recent
 from routing import selectors, services
-from routing.admin_forms import ConditionForm, ConditionFormSet, DestinationForm
+from routing.admin_forms import (
+    ConditionForm,
+    ConditionFormSet,
+    DestinationForm,
+    summary_of_post,
+)
 from routing.models import RetryItem, RoutingLog, RoutingRule, RuleCondition, RuleDestination
 from routing.summary import group_label, rule_summary
 
@@ -166,7 +172,34 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
                 self.admin_site.admin_view(self.test_view),
                 name="routing_routingrule_test",
             ),
+            path(
+                "summary/",
+                self.admin_site.admin_view(self.summary_view),
+                name="routing_routingrule_summary_new",
+            ),
+            path(
+                "<int:rule_id>/summary/",
+                self.admin_site.admin_view(self.summary_view),
+                name="routing_routingrule_summary",
+            ),
         ] + super().get_urls()
+
+    def summary_view(self, request, rule_id=None):
+        """The rule form as posted, in words (nothing saved): the form's live summary."""
+        obj = None
+        if rule_id is not None:
+            obj = self.get_queryset(request).filter(pk=rule_id).first()
+            if obj is None or not self.has_change_permission(request, obj):
+                raise Http404
+        elif not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form_class = self.get_form(request, obj, change=obj is not None)
+        form = form_class(request.POST, instance=obj)
+        form.is_valid()
+        formsets, _ = self._create_formsets(request, form.instance, change=obj is not None)
+        return JsonResponse({"summary": summary_of_post(form=form, formsets=formsets)})
 
     def test_view(self, request, rule_id):
         rule = self.get_queryset(request).filter(pk=rule_id).first()

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from routing.models import LEAD_FIELDS, RuleCondition, RuleDestination
-from routing.summary import DAY_NAMES, group_label
+from routing.summary import DAY_NAMES, group_label, rule_summary
 
 CUSTOM = "custom."
 PICK = "Pick a field, or type a custom key."
@@ -176,6 +176,7 @@ class DaysField(forms.MultipleChoiceField):
 class DestinationForm(forms.ModelForm):
     schedule_days = DaysField(label="Open days", initial="0123456")
     timezone = forms.ChoiceField(
+        label="Time zone",
         choices=timezone_choices,
         initial="UTC",
         error_messages={"invalid_choice": "Unknown time zone %(value)s: pick one from the list."},
@@ -198,3 +199,25 @@ class DestinationForm(forms.ModelForm):
             "timezone",
         ]
         labels = {"schedule_start": "Open from", "schedule_end": "until"}
+
+
+def summary_of_post(*, form: forms.ModelForm, formsets: list[Any]) -> str:
+    """The rule as posted, in words (its valid rows only): the form's live summary."""
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    names = [w.name for w in data.get("workspaces") or []]
+    conditions: list[RuleCondition] = []
+    destinations: list[RuleDestination] = []
+    for formset in formsets:
+        formset.is_valid()
+        for row in formset.forms:
+            cleaned = getattr(row, "cleaned_data", None)
+            if not cleaned or cleaned.get("DELETE") or row.errors:
+                continue
+            if isinstance(row.instance, RuleCondition):
+                conditions.append(row.instance)
+            elif isinstance(row.instance, RuleDestination):
+                destinations.append(row.instance)
+    return rule_summary(
+        form.instance, conditions=conditions, destinations=destinations, workspace_names=names
+    )

@@ -79,6 +79,7 @@ def test_a_manager_builds_reads_and_tests_a_rule_with_an_or_group(open_page, rol
     page.get_by_role("button", name="Add another Rule destination").click()
     fill_destination(page, 1, "Partner Co", 3)
     assert_fits_the_width(page, "#conditions-group")
+    expect(page.locator(".field-summary")).to_contain_text(SUMMARY)  # read as it is built
     page.screenshot(path=str(_shot("rule-form-filled")), full_page=True)
     page.click("input[name=_continue]")
 
