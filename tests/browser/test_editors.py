@@ -8,12 +8,13 @@ from playwright.sync_api import expect
 from broadcast.models import Sequence
 from leads.models import Workspace
 from routing.models import RoutingRule
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import DESKTOP, sign_in
 from tests.conftest import make_member
 from tests.routing.factories import make_leads
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-Secret-1"
+LAPTOP = {"width": 1024, "height": 768}
 SUMMARY = (
     "Leads of Acme, if state is CA or TX and source starts with fb [West], "
     "or custom utm_campaign is spring [Spring promo]: 70% Acme, 30% Partner Co, at most 100 a day, "
@@ -113,12 +114,15 @@ def _shot(name: str):
     return OUTPUT / f"editors-{name}.png"
 
 
-def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(open_page, roles):
+@pytest.mark.parametrize("viewport", [DESKTOP, LAPTOP], ids=["desktop", "small-laptop"])
+def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(
+    open_page, roles, viewport
+):
     acme = Workspace.objects.create(name="Acme", slug="acme")
     make_member("mia", acme, "manager", password=PASSWORD)
     make_leads(acme, 1, first_name="Maria")
 
-    page = open_page()
+    page = open_page(viewport)
     sign_in(page, "/admin/login/", "mia", PASSWORD)
     page.goto("/admin/broadcast/sequence/add/")
     page.select_option("#id_workspace", label="Acme")
@@ -140,7 +144,7 @@ def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(ope
     page.fill("#id_steps-1-template", "Still keen, {first_name}? " + "Reply STOP to opt out. " * 8)
     page.fill("#id_steps-1-media_url", "https://example.com/" + "brochure/" * 12 + "solar.pdf")
     assert_fits_the_width(page)
-    page.screenshot(path=str(_shot("sequence-form-filled")), full_page=True)
+    page.screenshot(path=str(_shot(f"sequence-form-filled-{viewport['width']}")), full_page=True)
     page.click("input[name=_continue]")
 
     expect(page.locator(".errornote")).to_have_count(0)
@@ -149,7 +153,7 @@ def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(ope
     expect(preview).to_contain_text("Hi Maria, code SUN10")
     expect(preview).to_contain_text("(+1440 min) Still keen, Maria?")
     assert_fits_the_width(page)
-    page.screenshot(path=str(_shot("sequence-form-saved")), full_page=True)
+    page.screenshot(path=str(_shot(f"sequence-form-saved-{viewport['width']}")), full_page=True)
     sequence = Sequence.objects.get()
     assert sequence.placeholder_defaults == {"promo": "SUN10", "first_name": "there"}
     assert sequence.stop_statuses == ["callback", "sale", "dnc"]
@@ -164,6 +168,10 @@ def assert_fits_the_width(page, inline: str = "#steps-group") -> None:
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"the page is {overflow}px wider than the window"
-    steps = page.locator(inline).bounding_box()
     content = page.locator("#content-main").bounding_box()
-    assert steps["x"] + steps["width"] <= content["x"] + content["width"] + 1
+    right = content["x"] + content["width"] + 1
+    for selector in (inline, "input:visible", "textarea:visible", "select:visible"):
+        for box in page.locator(f"#content-main {selector}").evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect().right + window.scrollX)"
+        ):
+            assert box <= right, f"{selector} ends at {box}px, past the content ({right}px)"
