@@ -199,7 +199,7 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
         form = form_class(request.POST, instance=obj)
         form.is_valid()
         formsets, _ = self._create_formsets(request, form.instance, change=obj is not None)
-        return JsonResponse({"summary": summary_of_post(form=form, formsets=formsets)})
+        return JsonResponse({"text": summary_of_post(form=form, formsets=formsets)})
 
     def test_view(self, request, rule_id):
         rule = self.get_queryset(request).filter(pk=rule_id).first()

@@ -8,6 +8,7 @@ from broadcast import services
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
 from tests.broadcast.fixtures import dispatch_until, make_sequence
 from tests.broadcast.test_webhook import post as post_webhook
+from tests.conftest import make_member
 from tests.routing.factories import make_leads
 
 pytestmark = pytest.mark.django_db
@@ -407,3 +408,34 @@ def test_the_actions_follow_change_and_enroll_permissions(admin_client, client, 
     )
     for url, names in BROADCAST_ACTIONS.items():
         assert names <= actions_offered(changer, url), url
+
+
+def test_the_form_previews_the_sequence_as_posted_without_saving_it(admin_client, workspace):
+    make_leads(workspace, 1, first_name="Maria")
+    data = sequence_form(workspace, "Bye {first_name}, {nickname}")
+    response = admin_client.post("/admin/broadcast/sequence/preview/", data)
+    html = response.content.decode()
+    assert response.status_code == 200 and "For Maria:" in html
+    assert "<li>(+0 min) Hi Maria, code SUN10</li>" in html
+    assert "(+1440 min) Unknown placeholder {nickname}" in html  # told, not a 500
+    assert not Sequence.objects.exists()
+    assert admin_client.get("/admin/broadcast/sequence/preview/").status_code == 405
+    sequence = make_sequence(workspace, "Hello {first_name}")
+    url = f"/admin/broadcast/sequence/{sequence.pk}/preview/"
+    edited = admin_client.post(url, {**data, "steps-TOTAL_FORMS": "1"}).content.decode()
+    assert "Hi Maria, code SUN10" in edited and "Bye" not in edited
+    assert list(sequence.steps.values_list("template", flat=True)) == ["Hello {first_name}"]
+    empty = admin_client.post(url, {"steps-TOTAL_FORMS": "x"})
+    assert empty.status_code == 200 and empty.content == b"No steps yet."
+
+
+def test_the_live_preview_is_scoped(client, worlds):
+    mine, theirs = worlds
+    client.force_login(make_member("mia", mine.workspace, "manager"))
+    url = f"/admin/broadcast/sequence/{theirs.sequence.pk}/preview/"
+    assert client.post(url).status_code == 404
+    make_leads(theirs.workspace, 1, first_name="Secretname")
+    data = sequence_form(theirs.workspace, "Hi {first_name}")
+    assert (
+        "Secretname" not in client.post("/admin/broadcast/sequence/preview/", data).content.decode()
+    )

@@ -143,12 +143,13 @@ def test_a_sequence_is_built_with_checkboxes_and_key_value_rows_and_previews(
     page.fill("#id_steps-1-delay_minutes", "1440")
     page.fill("#id_steps-1-template", "Still keen, {first_name}? " + "Reply STOP to opt out. " * 8)
     page.fill("#id_steps-1-media_url", "https://example.com/" + "brochure/" * 12 + "solar.pdf")
+    preview = page.locator(".field-preview")
+    expect(preview).to_contain_text("(+0 min) Hi Maria, code SUN10")  # live, before saving
     assert_fits_the_width(page)
     page.screenshot(path=str(_shot(f"sequence-form-filled-{viewport['width']}")), full_page=True)
     page.click("input[name=_continue]")
 
     expect(page.locator(".errornote")).to_have_count(0)
-    preview = page.locator(".field-preview")
     expect(preview).to_contain_text("For Maria")
     expect(preview).to_contain_text("Hi Maria, code SUN10")
     expect(preview).to_contain_text("(+1440 min) Still keen, Maria?")

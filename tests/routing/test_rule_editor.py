@@ -265,7 +265,7 @@ def test_the_form_reads_the_rule_as_posted_without_saving_it(admin_client, works
     data.update({"conditions-3-group_name": "Bad", "conditions-3-operator": "gt"})
     response = admin_client.post("/admin/routing/routingrule/summary/", data)
     assert response.json() == {
-        "summary": "If state is CA and source starts with fb [West], or company contains Inc "
+        "text": "If state is CA and source starts with fb [West], or company contains Inc "
         "[Big companies]: Acme Internal, Mon, Wed, Fri America/Chicago"
     }
     assert not RoutingRule.objects.exists()
@@ -273,10 +273,10 @@ def test_the_form_reads_the_rule_as_posted_without_saving_it(admin_client, works
     rule = make_rule("r", destinations=[{"workspace": workspace}])
     url = f"/admin/routing/routingrule/{rule.pk}/summary/"
     edited = admin_client.post(url, {**rule_form(workspace), "distribution": "weighted"})
-    assert edited.json()["summary"] == "If state is CA: Acme Internal"
+    assert edited.json()["text"] == "If state is CA: Acme Internal"
     assert rule.conditions.count() == 0
     bad = admin_client.post(url, {"name": "", "conditions-TOTAL_FORMS": "x"})
-    assert bad.status_code == 200 and bad.json()["summary"].startswith("Every lead")
+    assert bad.status_code == 200 and bad.json()["text"].startswith("Every lead")
 
 
 def test_the_live_summary_is_scoped(client, worlds):
@@ -284,5 +284,5 @@ def test_the_live_summary_is_scoped(client, worlds):
     client.force_login(make_member("mia", mine.workspace, "manager"))
     assert client.post(f"/admin/routing/routingrule/{theirs.rule.pk}/summary/").status_code == 404
     data = rule_form(theirs.workspace, workspaces=[theirs.workspace.pk])
-    summary = client.post("/admin/routing/routingrule/summary/", data).json()["summary"]
+    summary = client.post("/admin/routing/routingrule/summary/", data).json()["text"]
     assert theirs.workspace.name not in summary
