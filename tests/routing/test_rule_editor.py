@@ -286,3 +286,14 @@ def test_the_live_summary_is_scoped(client, worlds):
     data = rule_form(theirs.workspace, workspaces=[theirs.workspace.pk])
     summary = client.post("/admin/routing/routingrule/summary/", data).json()["text"]
     assert theirs.workspace.name not in summary
+
+
+def test_the_destination_workspace_picker_lists_workspaces_by_name(admin_client, workspace):
+    for name in ("Zeta", "Beta", "Alpha"):
+        Workspace.objects.create(name=name, slug=name.lower())
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {"app_label": "routing", "model_name": "ruledestination", "field_name": "workspace"},
+    )
+    names = [row["text"] for row in response.json()["results"]]
+    assert names == sorted(names) and len(names) == 4
