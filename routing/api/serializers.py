@@ -95,7 +95,11 @@ class RuleTestInputSerializer(serializers.Serializer):
 class RuleTestMatchSerializer(serializers.Serializer):
     lead_id = serializers.IntegerField()
     reason = serializers.CharField()
-    destination = serializers.CharField()
+    destination = serializers.CharField(
+        allow_blank=True,
+        help_text="Slug of the workspace it would go to now (as rules name destinations); "
+        "empty when no destination is open.",
+    )
 
 
 class RuleTestOutputSerializer(serializers.Serializer):
