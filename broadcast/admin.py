@@ -1,43 +1,30 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from broadcast import (
     admin_enroll,  # noqa: F401 - enrollment requests, the lead action
     services,
 )
-from broadcast.admin_forms import DeviceForm
+from broadcast.admin_forms import DeviceForm, SequenceForm
+from broadcast.admin_preview import preview_html, preview_of_post
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
-from broadcast.templating import lead_values, template_render, template_validate
+from broadcast.templating import template_validate
 from core.actors import user_actor
-from core.admin import (
-    SAFE_JSON_FORMFIELDS,
-    ScopedBigTableAdmin,
-    ScopedInlineMixin,
-    WorkspaceScopedAdmin,
-)
+from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
-from leads.models import Lead
 
 STATUS_COLOURS = {
     "active": "#2e7d32",
     "paused": "#ef6c00",
     "disconnected": "#c62828",
     "banned": "#6a1b9a",
-}
-SAMPLE_LEAD = {
-    "first_name": "Maria",
-    "last_name": "Lopez",
-    "phone": "+12125550142",
-    "email": "maria@example.com",
-    "company": "Acme Solar",
-    "industry": "Energy",
-    "state": "NY",
-    "postal_code": "10001",
-    "source": "sample",
-    "custom": {},
 }
 
 
@@ -205,12 +192,13 @@ class StepInline(ScopedInlineMixin, admin.TabularInline):
     formset = StepFormSet
     extra = 1
     fields = ["position", "delay_minutes", "template", "media_url"]
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 3})}}
 
 
 @admin.register(Sequence)
 class SequenceAdmin(WorkspaceScopedAdmin):
     workspace_path = "workspace"
-    formfield_overrides = SAFE_JSON_FORMFIELDS
+    form = SequenceForm  # stop statuses as checkboxes, placeholder defaults as rows
     list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
     list_filter = ["is_active", "workspace"]
     list_select_related = ["workspace"]
@@ -218,6 +206,7 @@ class SequenceAdmin(WorkspaceScopedAdmin):
     inlines = [StepInline]
     filter_horizontal = ["devices"]
     readonly_fields = ["preview"]
+    change_form_template = "admin/broadcast/sequence/change_form.html"
     fields = [
         "workspace",
         "name",
@@ -242,27 +231,44 @@ class SequenceAdmin(WorkspaceScopedAdmin):
     @admin.display(description="preview (newest lead of the workspace, or a sample)")
     def preview(self, obj):
         if not obj.pk:
-            return "Save the sequence to see a preview."
-        lead = (
-            Lead.objects.filter(workspace_id=obj.workspace_id)
-            .order_by("-created_at")
-            .values(*SAMPLE_LEAD.keys())
-            .first()
-        ) or SAMPLE_LEAD
-        values = lead_values(lead, obj.placeholder_defaults)
-        rows = []
-        for step in obj.steps.order_by("position"):
-            errors = template_validate(step.template, obj.placeholder_defaults)
-            text = "; ".join(errors) if errors else template_render(step.template, values)
-            rows.append((step.position, step.delay_minutes, text))
-        if not rows:
-            return "No steps yet."
-        name = f"{lead.get('first_name', '')} {lead.get('last_name', '')}".strip()
-        return format_html(
-            "<div>For {}:</div><ol>{}</ol>",
-            name or lead.get("phone", ""),
-            format_html_join("", "<li>(+{1} min) {2}</li>", rows),
+            return "Fill in the steps to see them here; saved, this shows the saved steps."
+        return preview_html(
+            workspace_id=obj.workspace_id,
+            defaults=obj.placeholder_defaults,
+            steps=obj.steps.values_list("position", "delay_minutes", "template"),
         )
+
+    def get_urls(self):
+        return [
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="broadcast_sequence_preview_new",
+            ),
+            path(
+                "<int:sequence_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="broadcast_sequence_preview",
+            ),
+        ] + super().get_urls()
+
+    def preview_view(self, request, sequence_id=None):
+        """The sequence form as posted, previewed (nothing saved): the form's live preview."""
+        obj = None
+        if sequence_id is not None:
+            obj = self.get_queryset(request).filter(pk=sequence_id).first()
+            if obj is None or not self.has_change_permission(request, obj):
+                raise Http404
+        elif not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
+        form.is_valid()
+        formsets, _ = self._create_formsets(  # type: ignore[attr-defined]  # not in django-stubs
+            request, form.instance, change=obj is not None
+        )
+        return HttpResponse(preview_of_post(form=form, formsets=formsets))
 
 
 @admin.register(Enrollment)

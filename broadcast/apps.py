@@ -9,6 +9,7 @@ class BroadcastConfig(AppConfig):
         from broadcast import selectors, signals, tasks
         from core.selectors import register_metric, register_queue
         from leads.panels import register_panel
+        from leads.placement import register_placement
 
         signals.connect()
         signals.enrollment_requests_waiting.connect(
@@ -37,3 +38,4 @@ class BroadcastConfig(AppConfig):
             "Sends closer to the device's previous send than its minimum interval",
         )
         register_panel("broadcast/lead_messages.html", selectors.lead_messages_panel)
+        register_placement("sequence", selectors.lead_sequence_placement)

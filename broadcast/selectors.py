@@ -6,7 +6,8 @@ from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
@@ -124,3 +125,25 @@ def alert_devices_down() -> list[Finding]:
 
 
 _DOWN = {"banned": "is banned", "disconnected": "is logged out", "paused": "auto-paused"}
+
+
+def lead_sequence_placement() -> Coalesce:
+    """Over a lead row: its newest enrollment, ``{"id", "name", "status"}`` of the sequence,
+    or a request waiting for an active device (status ``waiting``) (``leads.placement``)."""
+    enrolled = (
+        Enrollment.objects.filter(lead_id=OuterRef("pk"))
+        .order_by("-id")
+        .values(json=JSONObject(id="sequence_id", name="sequence__name", status="status"))
+    )
+    waiting = (
+        EnrollmentRequest.objects.filter(
+            status=EnrollmentRequest.Status.PENDING, lead_ids__contains=[OuterRef("pk")]
+        )
+        .order_by("-id")
+        .values(json=JSONObject(id="sequence_id", name="sequence__name", status=Value("waiting")))
+    )
+    return Coalesce(
+        Subquery(enrolled[:1], output_field=JSONField()),
+        Subquery(waiting[:1], output_field=JSONField()),
+        output_field=JSONField(),
+    )

@@ -33,6 +33,10 @@ class DialerConfig(AppConfig):
         slo.declare("dialer_requests_total", "counter", "VICIdial requests", label="server")
         slo.declare("dialer_errors_total", "counter", "VICIdial requests failed", label="server")
 
+        from leads.placement import register_placement
+
+        register_placement("vici_list", selectors.lead_vici_placement)
+
         from core.crypto import register_rotation
         from dialer.services.rotation import server_passwords_reencrypt
 

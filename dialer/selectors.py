@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, IntegerField, JSONField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
 from core import slo
@@ -122,3 +122,16 @@ def alert_outbox_failing() -> list[Finding]:
         )
         for row in rows
     ]
+
+
+def lead_vici_placement() -> Subquery:
+    """Over a lead row: the VICIdial list of its newest add or move, with the server and the
+    push's state, ``{"list_id", "name", "server", "state"}`` (``leads.placement``)."""
+    pushes = OutboxItem.objects.filter(
+        lead_id=OuterRef("pk"),
+        operation__in=[OutboxItem.Operation.ADD, OutboxItem.Operation.MOVE],
+    ).order_by("-id")
+    fields = JSONObject(
+        list_id="vici_list__list_id", name="vici_list__name", server="server__name", state="state"
+    )
+    return Subquery(pushes.values(json=fields)[:1], output_field=JSONField())

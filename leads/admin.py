@@ -47,6 +47,7 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "slug", "kind", "is_active", "active_keys", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "slug"]
+    ordering = ["name"]  # the changelist and the workspace pickers (autocomplete) by name
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ApiKeyInline]
     actions = ["create_api_key"]

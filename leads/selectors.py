@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db import ProgrammingError, connection, connections, router
 from django.db.models import Max, Model, Q, QuerySet
 from psycopg.errors import UndefinedTable
@@ -19,6 +20,7 @@ from core.models import ColdPartition
 from core.partitions import archived_tables
 from leads.models import Lead, LeadEvent, Membership, Suppression, Workspace
 from leads.normalize import normalize_phone
+from leads.placement import placement_annotate
 
 WorkspaceIds = Collection[int] | None
 
@@ -60,6 +62,33 @@ def leads_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Lead]:
     return queryset if workspace_ids is None else queryset.filter(lead_scope_q(workspace_ids))
 
 
+CUSTOM_KEYS_LEADS = 1000  # how many of the newest leads show their custom keys
+CUSTOM_KEYS_MAX = 200
+CUSTOM_KEYS_SECONDS = 300
+
+
+def custom_keys_recent(*, workspace_ids: WorkspaceIds) -> list[str]:
+    """The ``custom`` keys of the newest leads in scope, sorted (the rule editor's field
+    picker). One bounded query (the newest ``CUSTOM_KEYS_LEADS`` by the created_at index),
+    cached a few minutes per scope."""
+    scope = "all" if workspace_ids is None else ",".join(map(str, sorted(workspace_ids)))
+    key = f"leads:custom-keys:{CUSTOM_KEYS_LEADS}:{scope}"
+    keys = cache.get(key)
+    if keys is None:
+        newest = leads_visible(workspace_ids=workspace_ids).order_by("-created_at")
+        sql, params = newest.values("custom")[:CUSTOM_KEYS_LEADS].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT k FROM ({sql}) recent, "
+                "jsonb_object_keys(CASE WHEN jsonb_typeof(recent.custom) = 'object' "
+                "THEN recent.custom ELSE '{}'::jsonb END) k ORDER BY k LIMIT %s",
+                [*params, CUSTOM_KEYS_MAX],
+            )
+            keys = [row[0] for row in cursor.fetchall()]
+        cache.set(key, keys, CUSTOM_KEYS_SECONDS)
+    return list(keys)
+
+
 def _from_archive(model: type[Model], where: str, params: list[Any], limit: int) -> list[Any]:
     """Rows of ``model``'s archived partitions. A partition dropped between listing and
     reading (moved to cold storage meanwhile) is not an error: the list is read again."""
@@ -97,11 +126,18 @@ def _archive_rows(
 
 
 def lead_get(
-    *, lead_id: int, workspace: Workspace | None = None, workspace_ids: WorkspaceIds = None
+    *,
+    lead_id: int,
+    workspace: Workspace | None = None,
+    workspace_ids: WorkspaceIds = None,
+    placement: bool = False,
 ) -> Lead | None:
     """A lead by id, from live or archived partitions, or None when it is not in scope:
-    ``workspace`` (that workspace's own leads) or ``workspace_ids`` (see the module)."""
+    ``workspace`` (that workspace's own leads) or ``workspace_ids`` (see the module).
+    ``placement``: with where it went, in the same query (``leads.placement``)."""
     queryset = Lead.objects.select_related("workspace", "destination_workspace")
+    if placement:
+        queryset = placement_annotate(queryset)
     if workspace is not None:
         queryset = queryset.filter(workspace=workspace)
     if workspace_ids is not None:

@@ -2,10 +2,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
@@ -14,25 +15,53 @@ from core.actors import user_actor
 from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
 from core.scope import workspace_ids_for
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
+from leads.selectors import custom_keys_recent
 from routing import selectors, services
+from routing.admin_forms import (
+    ConditionForm,
+    ConditionFormSet,
+    DestinationForm,
+    summary_of_post,
+)
 from routing.models import RetryItem, RoutingLog, RoutingRule, RuleCondition, RuleDestination
+from routing.summary import group_label, rule_summary
 
 
 class RuleConditionInline(ScopedInlineMixin, admin.TabularInline):
     model = RuleCondition
+    form = ConditionForm
+    formset = ConditionFormSet
     extra = 1
-    fields = ["group", "field", "operator", "value"]
+    fields = ["group_name", "field", "operator", "value"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        names = []
+        for condition in obj.conditions.all() if obj is not None and obj.pk else []:
+            label = group_label(condition.group, condition.group_name)
+            if label not in names:
+                names.append(label)
+        form = type(
+            "ConditionForm",
+            (ConditionForm,),
+            {
+                "custom_keys": custom_keys_recent(workspace_ids=workspace_ids_for(request.user)),
+                "group_names": names,
+            },
+        )
+        return super().get_formset(request, obj, form=form, **kwargs)
 
 
 class RuleDestinationInline(ScopedInlineMixin, admin.StackedInline):
     model = RuleDestination
+    form = DestinationForm
     extra = 1
     autocomplete_fields = ["workspace"]
     fields = [
         ("workspace", "is_active", "weight"),
         ("vici_list", "sequence"),
-        ("cap_per_hour", "cap_per_day", "timezone"),
-        ("schedule_days", "schedule_start", "schedule_end"),
+        ("cap_per_hour", "cap_per_day"),
+        "schedule_days",
+        ("schedule_start", "schedule_end", "timezone"),
     ]
 
 
@@ -46,7 +75,7 @@ class RuleTestForm(forms.Form):
 class RoutingRuleAdmin(WorkspaceScopedAdmin):
     # Scoped by routing.selectors.rules_visible: source and destination workspaces.
     workspace_path = "workspaces"
-    list_display = ["name", "priority", "is_active", "distribution", "hits_today", "updated_at"]
+    list_display = ["name", "summary", "priority", "is_active", "hits_today", "updated_at"]
     list_display_links = ["name"]
     list_editable = ["priority", "is_active"]
     list_filter = ["is_active", "distribution"]
@@ -54,8 +83,16 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
     ordering = ["-priority", "id"]
     filter_horizontal = ["workspaces"]
     inlines = [RuleConditionInline, RuleDestinationInline]
+    readonly_fields = ["summary"]
+    fieldsets = [
+        (None, {"fields": ["summary", "name", ("is_active", "priority"), "distribution"]}),
+        ("Which leads (empty: all)", {"fields": ["workspaces", "sources"]}),
+    ]
     actions = ["duplicate", "activate", "deactivate"]
     change_form_template = "admin/routing/routingrule/change_form.html"
+
+    class Media:
+        css = {"all": ["routing/rule_editor.css"]}
 
     def scope_queryset(self, request, queryset, workspace_ids):
         return selectors.rules_visible(queryset, workspace_ids=workspace_ids)
@@ -97,7 +134,18 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
             super()
             .get_queryset(request)
             .annotate(_hits=Coalesce(Subquery(hits, output_field=IntegerField()), Value(0)))
+            .prefetch_related(
+                "conditions",
+                Prefetch("destinations", RuleDestination.objects.select_related("workspace")),
+                "workspaces",
+            )
         )
+
+    @admin.display(description="in plain words")
+    def summary(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the rule to read it in plain words here."
+        return rule_summary(obj)
 
     @admin.display(description="hits today", ordering="_hits")
     def hits_today(self, obj):
@@ -132,7 +180,36 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
                 self.admin_site.admin_view(self.test_view),
                 name="routing_routingrule_test",
             ),
+            path(
+                "summary/",
+                self.admin_site.admin_view(self.summary_view),
+                name="routing_routingrule_summary_new",
+            ),
+            path(
+                "<int:rule_id>/summary/",
+                self.admin_site.admin_view(self.summary_view),
+                name="routing_routingrule_summary",
+            ),
         ] + super().get_urls()
+
+    def summary_view(self, request, rule_id=None):
+        """The rule form as posted, in words (nothing saved): the form's live summary."""
+        obj = None
+        if rule_id is not None:
+            obj = self.get_queryset(request).filter(pk=rule_id).first()
+            if obj is None or not self.has_change_permission(request, obj):
+                raise Http404
+        elif not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form_class = self.get_form(request, obj, change=obj is not None)
+        form = form_class(request.POST, instance=obj)
+        form.is_valid()
+        formsets, _ = self._create_formsets(  # type: ignore[attr-defined]  # not in django-stubs
+            request, form.instance, change=obj is not None
+        )
+        return JsonResponse({"text": summary_of_post(form=form, formsets=formsets)})
 
     def test_view(self, request, rule_id):
         rule = self.get_queryset(request).filter(pk=rule_id).first()
@@ -152,6 +229,7 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
             "original": rule,
             "form": form,
             "result": result,
+            "summary": rule_summary(rule),
             "title": f"Test rule: {rule.name}",
         }
         return render(request, "admin/routing/routingrule/test.html", context)

@@ -19,7 +19,8 @@ class RoutingConfig(AppConfig):
 
     def ready(self) -> None:
         from core.selectors import register_metric, register_queue
-        from routing import signals
+        from leads.placement import register_placement
+        from routing import selectors, signals
 
         signals.connect()
         register_queue("routing_pending", pending_leads)
@@ -27,7 +28,6 @@ class RoutingConfig(AppConfig):
 
         from core import slo
         from core.alerts.registry import register_check
-        from routing import selectors
 
         register_metric("routing_success_ratio", selectors.routing_success_ratio)
         register_metric("routing_lock_ratio", selectors.routing_lock_ratio)
@@ -41,3 +41,5 @@ class RoutingConfig(AppConfig):
         slo.declare("routing_claimed_total", "counter", "Leads claimed for routing")
         slo.declare("routing_locked_total", "counter", "Claimed leads still held at decision")
         slo.declare("routing_failed_total", "counter", "Claimed leads whose batch failed")
+
+        register_placement("rule", selectors.lead_rule_placement)

@@ -44,6 +44,7 @@ class Destination:
     days: str
     start: time | None
     end: time | None
+    workspace_slug: str = ""
 
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(zoneinfo.ZoneInfo(self.tz))
@@ -189,6 +190,7 @@ def compile_rule(rule: RoutingRule, conditions=None, destinations=None, workspac
             id=d.pk or 0,
             workspace_id=d.workspace_id,
             workspace_name=d.workspace.name,
+            workspace_slug=d.workspace.slug,
             workspace_is_partner=d.workspace.kind == "partner",
             vici_list_id=d.vici_list_id,
             sequence_id=d.sequence_id,

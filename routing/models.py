@@ -64,6 +64,11 @@ class RuleCondition(models.Model):
     group = models.PositiveSmallIntegerField(
         default=0, help_text="Conditions in one group must all hold; any group may match (OR)."
     )
+    group_name = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The OR group's name, as managers read it (the number is its identity).",
+    )
     field = models.CharField(
         max_length=100, help_text="A lead field, or custom.<key> for a custom JSON key."
     )

@@ -3,7 +3,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from core import slo
@@ -65,7 +66,8 @@ def rule_test(
             {
                 "lead": lead,
                 "reason": reason,
-                "destination": open_now[0].workspace_name if open_now else "",
+                # named by slug, as the rules API names destinations
+                "destination": open_now[0].workspace_slug if open_now else "",
             }
         )
     return result
@@ -119,3 +121,11 @@ def alert_routing_failures() -> list[Finding]:
             Severity.CRITICAL,
         )
     ]
+
+
+def lead_rule_placement() -> Subquery:
+    """Over a lead row: the rule that routed it, ``{"id", "name"}`` (``leads.placement``)."""
+    rule = RoutingRule.objects.filter(pk=OuterRef("routing_rule_id")).order_by()
+    return Subquery(
+        rule.values(json=JSONObject(id="id", name="name"))[:1], output_field=JSONField()
+    )

@@ -1,9 +1,11 @@
 from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.fields import PROFILE
 from leads.intake import CREATED, DUPLICATE, REJECTED, SUPPRESSED
 from leads.models import Lead, LeadEvent, Workspace
+from leads.placement import placement_of
 
 
 class ConsentSerializer(serializers.Serializer):
@@ -78,6 +80,50 @@ class LeadOutputSerializer(serializers.ModelSerializer):
             "url": lead.consent_url,
             "ip": lead.consent_ip,
         }
+
+
+class PlacedRuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(allow_null=True, help_text="None: the rule was deleted.")
+
+
+class PlacedViciListSerializer(serializers.Serializer):
+    list_id = serializers.IntegerField(help_text="VICIdial's list_id")
+    name = serializers.CharField(required=False)
+    server = serializers.CharField(required=False, help_text="The VICIdial server's name")
+    state = serializers.CharField(
+        required=False, help_text="The push: pending, in_flight, sent, failed, dead, cancelled"
+    )
+
+
+class PlacedSequenceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField(
+        help_text="The enrollment's status, or ``waiting`` (no active device yet)"
+    )
+
+
+class PlacementSerializer(serializers.Serializer):
+    workspace = serializers.CharField(allow_null=True, help_text="Destination workspace slug")
+    routed_at = serializers.DateTimeField(allow_null=True)
+    rule = PlacedRuleSerializer(allow_null=True)
+    vici_list = PlacedViciListSerializer(allow_null=True)
+    vici_lead_id = serializers.IntegerField(allow_null=True)
+    sequence = PlacedSequenceSerializer(allow_null=True, help_text="The newest enrollment")
+
+
+class LeadDetailSerializer(LeadOutputSerializer):
+    """One lead, with where it went (read with the lead: ``lead_get(placement=True)``)."""
+
+    placement = serializers.SerializerMethodField()
+
+    class Meta(LeadOutputSerializer.Meta):
+        fields = [*LeadOutputSerializer.Meta.fields, "placement"]
+
+    @extend_schema_field(PlacementSerializer)
+    def get_placement(self, lead: Lead) -> dict:
+        return PlacementSerializer(placement_of(lead)).data
 
 
 class LeadEventSerializer(serializers.ModelSerializer):

@@ -20,6 +20,7 @@ from core.scope import workspace_ids_for
 from leads import services
 from leads.api.serializers import (
     IngestResultSerializer,
+    LeadDetailSerializer,
     LeadEventSerializer,
     LeadInputSerializer,
     LeadOutputSerializer,
@@ -204,13 +205,15 @@ class LeadBulkView(APIView):
         return run_idempotent(request, workspace, compute)
 
 
-def lead_in_scope(request: Request, lead_id: int) -> Lead | None:
+def lead_in_scope(request: Request, lead_id: int, *, placement: bool = False) -> Lead | None:
     """The lead, if this request may see it (``request_workspace_ids``), else None."""
-    return lead_get(lead_id=lead_id, workspace_ids=request_workspace_ids(request))
+    return lead_get(
+        lead_id=lead_id, workspace_ids=request_workspace_ids(request), placement=placement
+    )
 
 
-def _lead_or_404(request: Request, lead_id: int) -> Lead:
-    lead = lead_in_scope(request, lead_id)
+def _lead_or_404(request: Request, lead_id: int, *, placement: bool = False) -> Lead:
+    lead = lead_in_scope(request, lead_id, placement=placement)
     if lead is None:
         statement = lead_cold_statement(lead_id=lead_id)
         if statement:  # gone from the database: say where it is
@@ -223,9 +226,11 @@ class LeadDetailView(APIView):
     permission_classes = [KeyOrModelPermission]
     permission_model = "leads.lead"
 
-    @extend_schema(responses=LeadOutputSerializer, parameters=[WORKSPACE_PARAM])
+    @extend_schema(responses=LeadDetailSerializer, parameters=[WORKSPACE_PARAM])
     def get(self, request: Request, lead_id: int) -> Response:
-        return Response(LeadOutputSerializer(_lead_or_404(request, lead_id)).data)
+        """The lead and where it went (``placement``)."""
+        lead = _lead_or_404(request, lead_id, placement=True)
+        return Response(LeadDetailSerializer(lead).data)
 
     @extend_schema(request=LeadInputSerializer, responses=LeadOutputSerializer)
     def patch(self, request: Request, lead_id: int) -> Response:

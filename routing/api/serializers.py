@@ -13,7 +13,7 @@ from routing.models import RoutingRule, RuleCondition, RuleDestination
 class ConditionSerializer(serializers.ModelSerializer):
     class Meta:
         model = RuleCondition
-        fields = ["group", "field", "operator", "value"]
+        fields = ["group", "group_name", "field", "operator", "value"]
 
 
 class DestinationSerializer(serializers.ModelSerializer):
@@ -101,7 +101,11 @@ class RuleTestInputSerializer(serializers.Serializer):
 class RuleTestMatchSerializer(serializers.Serializer):
     lead_id = serializers.IntegerField()
     reason = serializers.CharField()
-    destination = serializers.CharField()
+    destination = serializers.CharField(
+        allow_blank=True,
+        help_text="Slug of the workspace it would go to now (as rules name destinations); "
+        "empty when no destination is open.",
+    )
 
 
 class RuleTestOutputSerializer(serializers.Serializer):

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
@@ -6,6 +8,7 @@ from broadcast import services
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
 from tests.broadcast.fixtures import dispatch_until, make_sequence
 from tests.broadcast.test_webhook import post as post_webhook
+from tests.conftest import make_member
 from tests.routing.factories import make_leads
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +21,10 @@ def sequence_form(workspace, template, **overrides):
         "is_active": "on",
         "window_start": "09:00",
         "window_end": "21:00",
-        "placeholder_defaults": '{"promo": "SUN10"}',
+        "placeholder_defaults_key": ["promo", ""],
+        "placeholder_defaults_value": ["SUN10", ""],
         "stop_on_reply": "on",
-        "stop_statuses": '["sale", "dnc"]',
+        "stop_statuses": ["sale", "dnc"],
         "steps-TOTAL_FORMS": "2",
         "steps-INITIAL_FORMS": "0",
         "steps-0-position": "1",
@@ -62,14 +66,72 @@ def test_bad_templates_are_form_errors_at_save_time(admin_client, workspace, tem
     assert not Sequence.objects.exists()
 
 
-def test_bad_sequence_settings_are_form_errors(admin_client, workspace):
+@pytest.mark.parametrize(
+    ("keys", "values", "message"),
+    [
+        (["promo code"], ["X"], "“promo code” is not a placeholder name"),
+        (["promo", "promo"], ["X", "Y"], "“promo” is given twice."),
+        ([""], ["SUN10"], "Give the default text “SUN10” a placeholder name."),
+        (["promo"], ["x" * 501], "longer than 500 characters"),
+    ],
+)
+def test_bad_sequence_settings_are_form_errors(admin_client, workspace, keys, values, message):
     response = admin_client.post(
         "/admin/broadcast/sequence/add/",
-        sequence_form(workspace, "ok", stop_statuses='["bogus"]', placeholder_defaults="[1]"),
+        sequence_form(
+            workspace,
+            "ok",
+            stop_statuses=["bogus"],
+            placeholder_defaults_key=keys,
+            placeholder_defaults_value=values,
+        ),
     )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert set(errors) == {"stop_statuses", "placeholder_defaults"}
+    assert message in str(errors["placeholder_defaults"])
+    assert not Sequence.objects.exists()
+
+
+def test_statuses_and_placeholders_round_trip_through_the_form(admin_client, workspace):
+    data = sequence_form(
+        workspace,
+        "Bye {first_name}",
+        stop_statuses=["dnc", "callback"],
+        placeholder_defaults_key=["promo", "", "first_name"],
+        placeholder_defaults_value=[" SUN10 ", "", "there"],
+    )
+    assert admin_client.post("/admin/broadcast/sequence/add/", data).status_code == 302
+    sequence = Sequence.objects.get()
+    assert sequence.stop_statuses == ["callback", "dnc"]  # in the statuses' order
+    assert sequence.placeholder_defaults == {"promo": "SUN10", "first_name": "there"}
+    page = admin_client.get(f"/admin/broadcast/sequence/{sequence.pk}/change/")
+    form = page.context["adminform"].form
+    html = page.content.decode()
+    assert 'name="placeholder_defaults_key" value="promo"' in html
+    assert 'name="placeholder_defaults_value" value="SUN10"' in html
+    assert 'value="callback" class="lb-statuses" id="id_stop_statuses_7" checked' in html
+    assert 'value="sale" class="lb-statuses" id="id_stop_statuses_8">' in html
+    assert not form.fields["placeholder_defaults"].has_changed(
+        sequence.placeholder_defaults, [("promo", "SUN10"), ("first_name", "there"), ("", "")]
+    )
+    # Removing every row stores no placeholder; no status ticked: statuses never stop it.
+    data.update(placeholder_defaults_key=[""], placeholder_defaults_value=[""], stop_statuses=[])
+    data["steps-0-template"] = "Hi {first_name}"
+    data["steps-1-template"] = "Bye {first_name}"
+    data["steps-TOTAL_FORMS"] = "0"
+    admin_client.post(f"/admin/broadcast/sequence/{sequence.pk}/change/", data)
+    sequence.refresh_from_db()
+    assert (sequence.placeholder_defaults, sequence.stop_statuses) == ({}, [])
+
+
+def test_a_new_sequence_form_ticks_the_default_stop_statuses(admin_client):
+    html = admin_client.get("/admin/broadcast/sequence/add/").content.decode()
+    assert html.count('class="lb-statuses" id="id_stop_statuses_') == 11  # every status
+    ticked = re.findall(
+        r'value="(\w+)" class="lb-statuses" id="id_stop_statuses_\d+" checked', html
+    )
+    assert ticked == ["sale", "not_interested", "dnc"]
 
 
 def test_devices_show_live_state_and_can_be_paused_and_resumed(
@@ -346,3 +408,34 @@ def test_the_actions_follow_change_and_enroll_permissions(admin_client, client, 
     )
     for url, names in BROADCAST_ACTIONS.items():
         assert names <= actions_offered(changer, url), url
+
+
+def test_the_form_previews_the_sequence_as_posted_without_saving_it(admin_client, workspace):
+    make_leads(workspace, 1, first_name="Maria")
+    data = sequence_form(workspace, "Bye {first_name}, {nickname}")
+    response = admin_client.post("/admin/broadcast/sequence/preview/", data)
+    html = response.content.decode()
+    assert response.status_code == 200 and "For Maria:" in html
+    assert "<li>(+0 min) Hi Maria, code SUN10</li>" in html
+    assert "(+1440 min) Unknown placeholder {nickname}" in html  # told, not a 500
+    assert not Sequence.objects.exists()
+    assert admin_client.get("/admin/broadcast/sequence/preview/").status_code == 405
+    sequence = make_sequence(workspace, "Hello {first_name}")
+    url = f"/admin/broadcast/sequence/{sequence.pk}/preview/"
+    edited = admin_client.post(url, {**data, "steps-TOTAL_FORMS": "1"}).content.decode()
+    assert "Hi Maria, code SUN10" in edited and "Bye" not in edited
+    assert list(sequence.steps.values_list("template", flat=True)) == ["Hello {first_name}"]
+    empty = admin_client.post(url, {"steps-TOTAL_FORMS": "x"})
+    assert empty.status_code == 200 and empty.content == b"No steps yet."
+
+
+def test_the_live_preview_is_scoped(client, worlds):
+    mine, theirs = worlds
+    client.force_login(make_member("mia", mine.workspace, "manager"))
+    url = f"/admin/broadcast/sequence/{theirs.sequence.pk}/preview/"
+    assert client.post(url).status_code == 404
+    make_leads(theirs.workspace, 1, first_name="Secretname")
+    data = sequence_form(theirs.workspace, "Hi {first_name}")
+    assert (
+        "Secretname" not in client.post("/admin/broadcast/sequence/preview/", data).content.decode()
+    )

@@ -19,8 +19,9 @@ def rule_form(workspace, **overrides):
         "distribution": "single",
         "conditions-TOTAL_FORMS": "1",
         "conditions-INITIAL_FORMS": "0",
-        "conditions-0-group": "0",
-        "conditions-0-field": "state",
+        "conditions-0-group_name": "Group 1",
+        "conditions-0-field_0": "state",
+        "conditions-0-field_1": "",
         "conditions-0-operator": "eq",
         "conditions-0-value": "CA",
         "destinations-TOTAL_FORMS": "1",
@@ -29,7 +30,7 @@ def rule_form(workspace, **overrides):
         "destinations-0-is_active": "on",
         "destinations-0-weight": "1",
         "destinations-0-timezone": "UTC",
-        "destinations-0-schedule_days": "0123456",
+        "destinations-0-schedule_days": list("0123456"),
     }
     data.update(overrides)
     return data
@@ -51,7 +52,7 @@ def test_manager_builds_a_rule_in_admin_and_it_is_logged(admin_client, workspace
     [
         ({"conditions-0-operator": "regex", "conditions-0-value": "([a"}, "Not a valid regular"),
         ({"conditions-0-operator": "regex", "conditions-0-value": "(?!x)y"}, "RE2 syntax"),
-        ({"conditions-0-field": "shoe_size"}, "Unknown field"),
+        ({"conditions-0-field_0": "shoe_size"}, "Unknown field"),
         ({"destinations-0-timezone": "Mars/Base"}, "Unknown time zone"),
     ],
 )

@@ -46,6 +46,10 @@ def test_create_list_and_patch_rules(staff_client):
     rule = RoutingRule.objects.get()
     assert rule.priority == 50 and rule.conditions.get().operator == "in"
     assert rule.destinations.count() == 1  # not given: kept
+    named = {"field": "state", "operator": "eq", "value": "TX", "group": 2, "group_name": "Texas"}
+    staff_client.patch(f"/api/v1/routing/rules/{rule_id}/", {"conditions": [named]}, format="json")
+    [condition] = staff_client.get(f"/api/v1/routing/rules/{rule_id}/").json()["conditions"]
+    assert condition == named  # the OR group's name, as the admin shows it
 
 
 def test_nested_validation_errors_are_per_field(staff_client):
@@ -85,6 +89,7 @@ def test_rule_test_endpoint_changes_nothing(staff_client, workspace):
     ).json()
     assert body["tried"] == 3
     assert sorted(m["lead_id"] for m in body["matched"]) == sorted(ca)
+    assert {m["destination"] for m in body["matched"]} == {"acme"}  # by slug, as rules name it
     assert not Lead.objects.exclude(status="pending").exists()
 
 
