@@ -55,6 +55,7 @@ class ViciServerForm(forms.ModelForm):
         model = ViciServer
         fields = [
             "name",
+            "workspace",
             "api_url",
             "api_user",
             "password",
@@ -152,9 +153,8 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
         return f"ALERT: {lines[0][:120]}{more}" if lines else ""
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if form.cleaned_data.get("password"):
-            services.server_set_password(server=obj, password=form.cleaned_data["password"])
+        # One write path with the API: a new server gets its call-URL hook at once.
+        services.server_save(server=obj, password=form.cleaned_data.get("password") or "")
 
     @admin.action(description="Drain the outbox now", permissions=["change"])
     def drain_now(self, request, queryset):

@@ -258,10 +258,11 @@ def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Works
 
 
 def api_key_create(
-    *, workspace: Workspace, name: str = "default", is_staff: bool = False
+    *, workspace: Workspace, name: str = "default", is_staff: bool = False, is_manager: bool = False
 ) -> tuple[ApiKey, str]:
     """A new key; the raw secret is returned once and only its SHA-256 is stored. A staff
-    key (it manages routing for every workspace) only belongs to an internal workspace."""
+    key (it manages routing for every workspace) only belongs to an internal workspace; a
+    manager key configures its own workspace (the configuration API)."""
     if is_staff and workspace.kind != Workspace.Kind.INTERNAL:
         raise ApplicationError(
             "Staff keys belong to internal workspaces only.",
@@ -275,6 +276,7 @@ def api_key_create(
         prefix=prefix,
         hashed_key=ApiKey.hash(raw),
         is_staff=is_staff,
+        is_manager=is_manager,
     )
     return key, raw
 
