@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("leads.api.urls")),
     path("routing/", include("routing.api.urls")),
     path("broadcast/", include("broadcast.api.urls")),
+    path("dialer/", include("dialer.api.urls")),
     path("", include("calllogs.api.urls")),
 ]
 

@@ -180,9 +180,30 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
         self.message_user(request, f"Cleared the alert of {count} server(s).", messages.SUCCESS)
 
 
+class ViciListForm(forms.ModelForm):
+    """The list form (the admin's and the configuration API's validation)."""
+
+    class Meta:
+        model = ViciList
+        fields = [
+            "server",
+            "workspace",
+            "list_id",
+            "campaign_id",
+            "name",
+            "is_active",
+            "duplicate_check",
+            "duplicate_check_days",
+            "add_to_hopper",
+            "hopper_priority",
+            "campaign_dnc_check",
+        ]
+
+
 @admin.register(ViciList)
 class ViciListAdmin(WorkspaceScopedAdmin):
     workspace_path = "workspace"
+    form = ViciListForm
     list_display = [
         "name",
         "list_id",

@@ -1,10 +1,13 @@
-"""Reads of the dialer app: health probes and the server list's outbox counts."""
+"""Reads of the dialer app: health probes, the server list's outbox counts, and the servers
+and lists a workspace may configure (``workspace_ids``: a collection, or None for all)."""
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from collections.abc import Collection
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from dialer.models import OutboxItem, ViciServer
+from dialer.models import OutboxItem, ViciList, ViciServer
 
 OPEN = [OutboxItem.State.PENDING, OutboxItem.State.IN_FLIGHT]
 GAVE_UP = [OutboxItem.State.FAILED, OutboxItem.State.DEAD]
@@ -38,3 +41,24 @@ def servers_with_outbox_counts(servers: QuerySet[ViciServer]) -> QuerySet[ViciSe
     """Servers annotated with ``_pending`` (pending or in flight) and ``_failed`` (failed or
     dead) outbox items, counted per listed server, so the sent history is never scanned."""
     return servers.annotate(_pending=_outbox_count(OPEN), _failed=_outbox_count(GAVE_UP))
+
+
+def servers_visible(*, workspace_ids: Collection[int] | None) -> QuerySet[ViciServer]:
+    """Servers these workspaces set up and manage (a server of no workspace is the admins')."""
+    servers = ViciServer.objects.all()
+    return servers if workspace_ids is None else servers.filter(workspace_id__in=workspace_ids)
+
+
+def servers_usable(*, workspace_ids: Collection[int] | None) -> QuerySet[ViciServer]:
+    """Servers these workspaces' lists may be on: their own and the shared ones (no
+    workspace), never another workspace's."""
+    servers = ViciServer.objects.all()
+    if workspace_ids is None:
+        return servers
+    return servers.filter(Q(workspace__isnull=True) | Q(workspace_id__in=workspace_ids))
+
+
+def lists_visible(*, workspace_ids: Collection[int] | None) -> QuerySet[ViciList]:
+    """Lists these workspaces run (a list of no workspace is the admins')."""
+    lists = ViciList.objects.all()
+    return lists if workspace_ids is None else lists.filter(workspace_id__in=workspace_ids)
