@@ -186,6 +186,12 @@ def suppression_add(
     return suppression, created
 
 
+def suppression_remove(*, suppression: Suppression) -> None:
+    """Take a phone or email off the do-not-contact list. Leads it suppressed keep their
+    status (a person decides whether to contact them again)."""
+    suppression.delete()
+
+
 def _suppress_matching_leads(kind: str, value: str, workspace_id: int | None, actor: str) -> int:
     """Leads that already have a newly suppressed phone or email become ``suppressed``, so
     the dialer stops them in VICIdial and broadcast stops their sequences (both react to

@@ -87,6 +87,11 @@ class ConfigSerializer(serializers.ModelSerializer):
     def new_instance(self) -> models.Model:
         return self.Meta.model()
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["workspace"].allow_null = self.workspace_nullable
+        return fields
+
     def get_validators(self) -> list:
         return []  # the model's constraints are the form's to check (one message each)
 
@@ -111,13 +116,15 @@ class ConfigSerializer(serializers.ModelSerializer):
             return Workspace.objects.filter(pk__in=scope).first()
         return None
 
-    def write(self) -> models.Model:
-        """Validate the input with the admin's form and save it through the service."""
+    def build_form(self) -> forms.ModelForm:
+        """The admin's form, bound with the object's values under the validated input."""
         target = self.instance if self.instance is not None else self.new_instance()
         data = self.form_data(dict(self.validated_data))
-        form = self.form_class(data=form_input(self.form_class, target, data), instance=target)
-        form_validate(form)
-        return self.save_form(form)
+        return self.form_class(data=form_input(self.form_class, target, data), instance=target)
+
+    def write(self) -> models.Model:
+        """Validate the input with the admin's form and save it through the service."""
+        return self.save_form(form_validate(self.build_form()))
 
 
 class _ConfigView(generics.GenericAPIView):
