@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 
-from broadcast.models import Device
+from broadcast.models import Device, Sequence
 
 
 class SecretField(forms.CharField):
@@ -87,3 +87,22 @@ class DeviceForm(forms.ModelForm):
                 self.generated_webhook_secret = generate_webhook_secret()
                 data["webhook_secret"] = self.generated_webhook_secret
         return data
+
+
+class SequenceForm(forms.ModelForm):
+    """A sequence's own fields (the model's ``clean`` checks the window, the placeholder
+    defaults and the stop statuses); its steps are ``broadcast.admin.StepFormSet``'s."""
+
+    class Meta:
+        model = Sequence
+        fields = [
+            "workspace",
+            "name",
+            "is_active",
+            "devices",
+            "window_start",
+            "window_end",
+            "placeholder_defaults",
+            "stop_on_reply",
+            "stop_statuses",
+        ]

@@ -8,6 +8,7 @@ Write-only fields (passwords, tokens) are never filled from the object: an empty
 the stored value, as in the admin.
 """
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,13 @@ def form_input(
             current[name] = [getattr(item, "pk", item) for item in value]
         elif value is None:
             current[name] = ""
-    return {**current, **data}
+    merged = {**current, **data}
+    for name, field in declared.items():
+        # As the admin's text box sends it: an empty {} or [] is a value, not "empty".
+        if isinstance(field, forms.JSONField) and name in merged:
+            if not isinstance(merged[name], str):
+                merged[name] = json.dumps(merged[name])
+    return merged
 
 
 def form_errors(form: forms.BaseForm) -> dict[str, list[str]]:
