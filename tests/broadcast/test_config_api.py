@@ -217,9 +217,7 @@ def test_sequence_validation_is_the_admin_form_and_step_formset(manager):
     assert dropped.status_code == 400 and "0" in dropped.json()["errors"]["steps"]
 
 
-def test_a_key_never_sees_or_changes_another_workspace_sequence(
-    manager, other, workspace, gateway
-):
+def test_a_key_never_sees_or_changes_another_workspace_sequence(manager, other, workspace, gateway):
     theirs = make_sequence(other)
     their_device = make_device(other, gateway, n=2)
     path = f"/api/v1/broadcast/sequences/{theirs.pk}/"
