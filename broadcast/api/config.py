@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.forms import inlineformset_factory
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -33,6 +33,23 @@ StepForms = inlineformset_factory(
 )
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A device",
+            value={
+                "name": "wa-1",
+                "phone": "+15550001111",
+                "gateway_url": "http://127.0.0.1:9/",
+                "gateway_session": "s1",
+                "gateway_token": "gateway-key",
+                "min_interval_seconds": 5,
+                "max_interval_seconds": 15,
+            },
+            request_only=True,
+        )
+    ]
+)
 class DeviceSerializer(ConfigSerializer):
     """A sending device. ``gateway_token`` (the gateway's X-Api-Key) and ``webhook_secret``
     are write-only: an empty or missing value keeps the stored one. A new device without a
@@ -117,6 +134,25 @@ class DeviceChoiceField(serializers.PrimaryKeyRelatedField):
         return selectors.devices_for(workspace_ids=self.context.get("scope"))
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A sequence with two steps",
+            value={
+                "name": "Welcome",
+                "window_start": "09:00",
+                "window_end": "20:00",
+                "placeholder_defaults": {"promo": "SUN10"},
+                "stop_statuses": ["sale", "dnc"],
+                "steps": [
+                    {"position": 1, "template": "Hi {first_name}, code {promo}"},
+                    {"position": 2, "delay_minutes": 1440, "template": "Still there?"},
+                ],
+            },
+            request_only=True,
+        )
+    ]
+)
 class SequenceSerializer(ConfigSerializer):
     """A drip sequence with its steps. Given ``steps`` replace the current ones (in order of
     ``position``); ``devices``: ids of the workspace's devices (empty: every active one)."""
@@ -234,6 +270,7 @@ class SequenceListView(_KeysMayRead, ConfigListView):
 
     permission_model = "broadcast.sequence"
     serializer_class = SequenceSerializer
+    pagination_class = None  # a plain list, as it always was
 
     @extend_schema(parameters=[WORKSPACE_PARAM], responses=SequenceSerializer(many=True))
     @use_replica

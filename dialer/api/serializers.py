@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from dialer import selectors, services
@@ -9,6 +10,21 @@ from dialer.models import ViciList, ViciServer
 from leads.api.config import ConfigSerializer, Scope
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A server",
+            value={
+                "name": "vici-east",
+                "api_url": "http://127.0.0.1:9/vicidial/non_agent_api.php",
+                "api_user": "crmapi",
+                "password": "Secret123",
+                "timezone": "America/New_York",
+            },
+            request_only=True,
+        )
+    ]
+)
 class ViciServerSerializer(ConfigSerializer):
     """A VICIdial server. ``password`` and ``db_url`` are write-only (stored encrypted or
     kept from view; an empty value keeps the stored one); ``has_password`` and

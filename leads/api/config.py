@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.db import models
 from django.db.models import QuerySet
-from rest_framework import generics, mixins, serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -143,8 +143,9 @@ class _ConfigView(generics.GenericAPIView):
         return Response(self.get_serializer(fresh).data, status=code)
 
 
-class ConfigListView(mixins.ListModelMixin, _ConfigView):
-    """GET: a cursor page (``next``, ``previous``, ``results``), newest first. POST: create."""
+class ConfigListView(_ConfigView, generics.ListCreateAPIView):
+    """GET: a cursor page (``next``, ``previous``, ``results``), newest first. POST: create
+    (201; a ``ListCreateAPIView`` so the schema documents it so)."""
 
     def get(self, request: Request) -> Response:
         return self.list(request)

@@ -4,7 +4,12 @@ phone or email, for the key's workspace (a global suppression is the admins').""
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -22,6 +27,15 @@ from leads.models import Suppression
 from leads.normalize import normalize_email, normalize_phone
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A phone",
+            value={"kind": "phone", "value": "(213) 555-0100", "reason": "asked"},
+            request_only=True,
+        )
+    ]
+)
 class SuppressionSerializer(ConfigSerializer):
     """``value``: a phone in any format (stored E.164) or an email (stored lower-cased)."""
 
