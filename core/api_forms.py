@@ -10,16 +10,17 @@ the stored value, as in the admin.
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import models
 from django.forms.models import model_to_dict
 from rest_framework.exceptions import ValidationError
 
 
 def form_input(
-    form_class: type[forms.ModelForm], instance: models.Model, data: Mapping[str, Any]
+    form_class: "type[forms.ModelForm[Any]]", instance: models.Model, data: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``instance``'s current values of the form's model fields, overlaid with ``data``."""
     declared = form_class.base_fields
@@ -46,12 +47,15 @@ def form_errors(form: forms.BaseForm) -> dict[str, list[str]]:
     """The form's errors as the API's per-field errors (``__all__`` -> ``non_field_errors``)."""
     errors: dict[str, list[str]] = {}
     for name, messages in form.errors.items():
-        key = "non_field_errors" if name == forms.forms.NON_FIELD_ERRORS else name
+        key = "non_field_errors" if name == NON_FIELD_ERRORS else name
         errors[key] = [str(message) for message in messages]
     return errors
 
 
-def form_validate(form: forms.BaseForm) -> forms.BaseForm:
+FormT = TypeVar("FormT", bound=forms.BaseForm)
+
+
+def form_validate(form: FormT) -> FormT:
     """``form`` when it is valid; else a ``ValidationError`` (400) with its errors."""
     if not form.is_valid():
         raise ValidationError(form_errors(form))

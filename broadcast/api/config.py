@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from broadcast import selectors, services
 from broadcast.admin import StepFormSet
@@ -28,7 +29,7 @@ from leads.api.views import WORKSPACE_PARAM, actor_of, request_workspace_ids
 
 STEP_FIELDS = ("position", "delay_minutes", "template", "media_url")
 # The inline formset adds its foreign key to the list it is given: a copy of its own.
-StepForms = inlineformset_factory(
+StepForms: Any = inlineformset_factory(
     Sequence, Step, formset=StepFormSet, fields=list(STEP_FIELDS), extra=0, can_delete=False
 )
 
@@ -56,6 +57,7 @@ class DeviceSerializer(ConfigSerializer):
     webhook secret gets one, answered once as ``generated_webhook_secret``."""
 
     form_class = DeviceForm
+    generated_secret = ""  # set by ``save_form`` when the form generated a webhook secret
 
     gateway_token = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=200
@@ -218,7 +220,9 @@ class SequenceSerializer(ConfigSerializer):
         formset = StepForms(data=data, instance=probe, prefix="steps")
         if formset.is_valid():
             return {}
-        rows = {str(i): form_errors(f) for i, f in enumerate(formset.forms) if f.errors}
+        rows: dict[str, Any] = {
+            str(i): form_errors(f) for i, f in enumerate(formset.forms) if f.errors
+        }
         if formset.non_form_errors():
             rows["non_field_errors"] = [str(e) for e in formset.non_form_errors()]
         return {"steps": rows}
@@ -228,13 +232,13 @@ class SequenceSerializer(ConfigSerializer):
         services.sequence_delete(sequence=obj)
 
 
-class _KeysMayRead:
+class _KeysMayRead(APIView):
     """GET stays open to every key (enrolling needs the sequences); writes configure."""
 
-    def get_permissions(self) -> list:
+    def get_permissions(self) -> Any:
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
             return [KeyOrModelPermission()]
-        return super().get_permissions()  # type: ignore[misc]
+        return super().get_permissions()
 
 
 class DeviceListView(ConfigListView):
@@ -244,9 +248,10 @@ class DeviceListView(ConfigListView):
     serializer_class = DeviceSerializer
 
     def post(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
+        serializer = self.config_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         device = serializer.write()
+        assert isinstance(serializer, DeviceSerializer)
         fresh = self.get_queryset().get(pk=device.pk)
         context = {
             **self.get_serializer_context(),

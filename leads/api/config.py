@@ -69,12 +69,12 @@ class ConfigSerializer(serializers.ModelSerializer):
         """The rows ``scope`` may see and change (a selector), ready for the list."""
         raise NotImplementedError
 
-    def save_form(self, form: forms.ModelForm) -> models.Model:
+    def save_form(self, form: Any) -> Any:
         """Write the validated form through the app's service; the saved object."""
         raise NotImplementedError
 
     @classmethod
-    def delete(cls, obj: models.Model) -> None:
+    def delete(cls, obj: Any) -> None:
         raise NotImplementedError
 
     def form_data(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +85,8 @@ class ConfigSerializer(serializers.ModelSerializer):
         }
 
     def new_instance(self) -> models.Model:
-        return self.Meta.model()
+        model: type[models.Model] = self.Meta.model
+        return model()
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -116,13 +117,13 @@ class ConfigSerializer(serializers.ModelSerializer):
             return Workspace.objects.filter(pk__in=scope).first()
         return None
 
-    def build_form(self) -> forms.ModelForm:
+    def build_form(self) -> "forms.ModelForm[Any]":
         """The admin's form, bound with the object's values under the validated input."""
         target = self.instance if self.instance is not None else self.new_instance()
         data = self.form_data(dict(self.validated_data))
         return self.form_class(data=form_input(self.form_class, target, data), instance=target)
 
-    def write(self) -> models.Model:
+    def write(self) -> Any:
         """Validate the input with the admin's form and save it through the service."""
         return self.save_form(form_validate(self.build_form()))
 
@@ -130,13 +131,18 @@ class ConfigSerializer(serializers.ModelSerializer):
 class _ConfigView(generics.GenericAPIView):
     permission_classes = [ConfigPermission]
     serializer_class: type[ConfigSerializer]
-    filter_backends: ClassVar[list] = []
+    filter_backends: list = []
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "scope": config_scope(self.request)}
 
     def get_queryset(self) -> QuerySet:
         return self.serializer_class.scoped(config_scope(self.request))
+
+    def config_serializer(self, *args: Any, **kwargs: Any) -> ConfigSerializer:
+        serializer = self.get_serializer(*args, **kwargs)
+        assert isinstance(serializer, ConfigSerializer)
+        return serializer
 
     def _answer(self, obj: models.Model, code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=obj.pk)  # as a GET shows it (annotations)
@@ -151,7 +157,7 @@ class ConfigListView(_ConfigView, generics.ListCreateAPIView):
         return self.list(request)
 
     def post(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
+        serializer = self.config_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._answer(serializer.write(), status.HTTP_201_CREATED)
 
@@ -170,7 +176,7 @@ class ConfigDetailView(_ConfigView):
         return Response(self.get_serializer(self.get_object()).data)
 
     def patch(self, request: Request, pk: int) -> Response:
-        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        serializer = self.config_serializer(self.get_object(), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         return self._answer(serializer.write())
 

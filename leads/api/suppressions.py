@@ -39,6 +39,8 @@ from leads.normalize import normalize_email, normalize_phone
 class SuppressionSerializer(ConfigSerializer):
     """``value``: a phone in any format (stored E.164) or an email (stored lower-cased)."""
 
+    created = True  # set by ``write``: False when the suppression was already there
+
     form_class = SuppressionForm
     workspace_nullable = True  # global suppressions: admins only
 
@@ -53,7 +55,8 @@ class SuppressionSerializer(ConfigSerializer):
 
     def build_form(self) -> Any:
         form = super().build_form()
-        form.workspace_required = self.context.get("scope") is not None  # as in the admin
+        # As in the admin: people who see only some workspaces name one of them.
+        form.workspace_required = self.context.get("scope") is not None  # type: ignore[attr-defined]
         return form
 
     def write(self) -> Suppression:
@@ -99,9 +102,10 @@ class SuppressionListView(ConfigListView):
 
     @extend_schema(responses={201: SuppressionSerializer, 200: SuppressionSerializer})
     def post(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data)
+        serializer = self.config_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         suppression = serializer.write()
+        assert isinstance(serializer, SuppressionSerializer)
         code = status.HTTP_201_CREATED if serializer.created else status.HTTP_200_OK
         return self._answer(suppression, code)
 

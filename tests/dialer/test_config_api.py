@@ -259,3 +259,15 @@ def test_the_hourly_sync_gives_a_hook_to_any_server_without_one(vici):
     assert calllogs_services.server_hooks_ensure() == 1
     assert ServerHook.objects.filter(server=lonely).exists()
     assert calllogs_services.server_hooks_ensure() == 0
+
+
+def test_the_call_urls_of_a_new_server(manager, other_manager, api_client, vici):
+    created = manager.post("/api/v1/dialer/servers/", server_body(vici), format="json").json()
+    path = f"/api/v1/dialer/servers/{created['id']}/call-urls/"
+    rows = manager.get(path).json()
+    hook = ServerHook.objects.get(server_id=created["id"])
+    assert [row["kind"] for row in rows] == ["start", "dispo", "noagent"]
+    assert all(f"server={created['id']}" in r["url"] and hook.token in r["url"] for r in rows)
+    assert all(r["url"].startswith("VARhttp://testserver/webhooks/vici/") for r in rows)
+    assert other_manager.get(path).status_code == 404
+    assert api_client.get(path).status_code == 403
