@@ -109,6 +109,7 @@ def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
         KNOWN["rule_id"] = [rule.pk]
         sequence = make_sequence(workspace, "Hi {first_name}")
         KNOWN["id"] = seed_configuration(workspace, rule, sequence)
+        KNOWN["server_id"] = KNOWN["id"][:1]
         server = Gunicorn(tmp_path_factory.mktemp("fuzz") / "access.log", WEB_THREADS="4")
         try:
             server.wait_ready()
