@@ -111,6 +111,7 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
     form = ViciServerForm
     list_display = [
         "name",
+        "workspace",
         "api_url",
         "is_active",
         "state",
@@ -121,6 +122,7 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
         "short_error",
         "short_alert",
     ]
+    list_select_related = ["workspace"]
     search_fields = ["name"]
     actions = ["drain_now", "resume", "clear_alert"]
     readonly_fields = ["alert", "paused_until", "paused_reason", "last_error", "last_success_at"]

@@ -106,7 +106,8 @@ def test_a_generated_webhook_secret_is_answered_once(manager, gateway):
     assert device.webhook_secret not in str(again)
 
 
-def test_device_validation_is_the_admin_form(manager, gateway):
+def test_device_validation_is_the_admin_form(manager, gateway, caplog):
+    caplog.set_level("DEBUG")
     bad = manager.post(
         "/api/v1/broadcast/devices/",
         device_body(gateway, min_interval_seconds=10, max_interval_seconds=5),
@@ -125,6 +126,7 @@ def test_device_validation_is_the_admin_form(manager, gateway):
     )
     assert url.status_code == 400 and "gateway_url" in url.json()["errors"]
     assert not Device.objects.exists()
+    assert TOKEN not in caplog.text and HOOK_SECRET not in caplog.text  # never logged
 
 
 def test_a_key_never_sees_or_changes_another_workspace_device(

@@ -109,7 +109,8 @@ def test_create_list_update_delete_a_server(
     assert not ViciServer.objects.filter(pk=server.pk).exists()
 
 
-def test_the_admin_form_rules_answer_400_per_field(manager, vici):
+def test_the_admin_form_rules_answer_400_per_field(manager, vici, caplog):
+    caplog.set_level("DEBUG")
     bad = manager.post(
         "/api/v1/dialer/servers/", server_body(vici, password="has space!"), format="json"
     )
@@ -137,6 +138,7 @@ def test_the_admin_form_rules_answer_400_per_field(manager, vici):
     )
     assert wrong_type.status_code == 400 and "max_concurrency" in wrong_type.json()["errors"]
     assert not ViciServer.objects.exists()
+    assert PASSWORD not in caplog.text and "DbPass9876" not in caplog.text  # never logged
 
 
 def test_a_key_never_sees_or_changes_another_workspace_server(manager, other_manager, vici):
