@@ -21,7 +21,7 @@ def delete_unless_used(obj: Any, *, what: str) -> None:
     from django.db import transaction
     from django.db.models.deletion import ProtectedError, RestrictedError
 
-    from core.errors import ConflictError
+    from core.errors import IN_USE, ConflictError
 
     try:
         with transaction.atomic():
@@ -29,5 +29,5 @@ def delete_unless_used(obj: Any, *, what: str) -> None:
     except (ProtectedError, RestrictedError):
         raise ConflictError(
             f"This {what} is still in use (other records point at it): deactivate it instead.",
-            code="in_use",
+            code=IN_USE,
         ) from None
