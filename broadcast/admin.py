@@ -104,14 +104,12 @@ class DeviceAdmin(WorkspaceScopedAdmin):
     ]
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and "status" in form.changed_data:  # the status has one write path
-            services.devices_set_status(
-                device_ids=[obj.pk],
-                status=obj.status,
-                reason=f"set by {request.user}",
-                actor=user_actor(request.user),
-            )
+        services.device_save(  # one write path with the API; the status has its own
+            device=obj,
+            status_changed=change and "status" in form.changed_data,
+            reason=f"set by {request.user}",
+            actor=user_actor(request.user),
+        )
         if form.generated_webhook_secret:
             self.message_user(
                 request,

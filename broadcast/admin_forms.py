@@ -219,3 +219,24 @@ class SequenceForm(forms.ModelForm):
     def clean_stop_statuses(self) -> list[str]:
         picked = set(self.cleaned_data.get("stop_statuses") or [])
         return [value for value, _ in Lead.Status.choices if value in picked]
+
+
+class SequenceApiForm(forms.ModelForm):
+    """A sequence's own fields (the model's ``clean`` checks the window, the placeholder
+    defaults and the stop statuses); its steps are ``broadcast.admin.StepFormSet``'s. The
+    configuration API's form: JSON values, where the admin's ``SequenceForm`` reads
+    checkboxes and rows."""
+
+    class Meta:
+        model = Sequence
+        fields = [
+            "workspace",
+            "name",
+            "is_active",
+            "devices",
+            "window_start",
+            "window_end",
+            "placeholder_defaults",
+            "stop_on_reply",
+            "stop_statuses",
+        ]

@@ -46,6 +46,13 @@ def sequences_for(*, workspace_ids: WorkspaceIds = None) -> QuerySet[Sequence]:
     return queryset
 
 
+def devices_for(*, workspace_ids: WorkspaceIds = None) -> QuerySet[Device]:
+    queryset = Device.objects.all()
+    if workspace_ids is not None:
+        queryset = queryset.filter(workspace_id__in=list(workspace_ids))
+    return queryset
+
+
 def sequence_get(*, sequence_id: int, workspace_ids: WorkspaceIds = None) -> Sequence | None:
     return sequences_for(workspace_ids=workspace_ids).filter(pk=sequence_id).first()
 

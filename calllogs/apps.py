@@ -9,7 +9,11 @@ class CalllogsConfig(AppConfig):
         from calllogs import selectors, tasks
         from calllogs.signals import webhook_events_stored
         from core.selectors import register_metric, register_queue
+        from dialer.signals import vici_server_added
 
+        vici_server_added.connect(
+            tasks.on_vici_server_added, dispatch_uid="calllogs.vici_server_added"
+        )
         webhook_events_stored.connect(
             tasks.webhook_events_drain_wake, dispatch_uid="calllogs.webhook_drain_wake"
         )

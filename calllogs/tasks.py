@@ -11,12 +11,21 @@ from core.errors import ClientError
 from dialer.models import ViciServer
 
 logger = logging.getLogger(__name__)
+
+
+def on_vici_server_added(sender: object, *, server_id: int, **kwargs: object) -> None:
+    """``dialer.signals.vici_server_added``: the new server's call URLs exist at once."""
+    services.server_hook_ensure(server_id=server_id)
+
+
 RETRY_SECONDS = 300
 
 
 @shared_task(name="calllogs.tasks.sync_all_task", soft_time_limit=1800, time_limit=1860)
 def sync_all_task() -> int:
-    """Beat, hourly: one sync task per active server (a failing server stops no other)."""
+    """Beat, hourly: one sync task per active server (a failing server stops no other);
+    first, the call-URL hook of any server a missed ``vici_server_added`` left without one."""
+    services.server_hooks_ensure()
     ids = list(ViciServer.objects.filter(is_active=True).values_list("pk", flat=True))
     for server_id in ids:
         sync_server_task.delay(server_id)

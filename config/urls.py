@@ -13,6 +13,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("leads.api.urls")),
     path("routing/", include("routing.api.urls")),
     path("broadcast/", include("broadcast.api.urls")),
+    path("dialer/", include("dialer.api.urls")),
     path("", include("calllogs.api.urls")),
 ]
 

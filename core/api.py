@@ -108,6 +108,20 @@ class StaffKeyOrModelPermission(KeyOrModelPermission):
     staff_key_only = True
 
 
+class ConfigPermission(KeyOrModelPermission):
+    """The configuration API (servers, lists, devices, sequences, suppressions, routing
+    destinations): a manager key (``is_manager``) or a staff key, each limited by the view
+    to its own workspace; or a person with the model permissions of the method."""
+
+    message = "Only manager API keys, or people with the permission, may configure."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if getattr(user, "is_api_key", False):
+            return bool(user.is_manager or user.is_staff)
+        return super().has_permission(request, view)
+
+
 class CursorPagination(pagination.CursorPagination):
     page_size = 100
     max_page_size = 1000

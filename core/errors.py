@@ -62,6 +62,9 @@ class ApplicationError(Exception):
         self.errors = errors or {}
 
 
+IN_USE = "in_use"  # a delete refused: other records still point at the object (409)
+
+
 class ConflictError(ApplicationError):
     code = "conflict"
     status_code = 409

@@ -1,7 +1,8 @@
 """The OpenAPI schema documents the API's error answers too: every operation can answer
 ``{"code", "message", "errors"}`` with 400 (bad input, a NUL byte, too deep JSON), 401 (no
 or a bad key), 403 (not allowed); one with path parameters 404; a write 409 (an idempotency
-key reused with another body, a lead that cannot be rerouted) and 413 (body over the limit).
+key reused with another body, a lead that cannot be rerouted) and 413 (body over the limit);
+a delete 409 (the object is still in use).
 A drf-spectacular post-processing hook, so clients and the schema fuzz see every answer;
 it also describes times as the API writes them (local wall-clock, no offset)."""
 
@@ -27,7 +28,7 @@ DESCRIPTIONS = {
     "403": "The key may not do this (a staff key is needed, or another workspace's object).",
     "404": "No such object in the key's scope (or an invalid page cursor).",
     "409": "Conflicts with the current state (an idempotency key reused with another body, "
-    "a lead that cannot be rerouted).",
+    "a lead that cannot be rerouted, an object still in use).",
     "413": "The body is over the size limit.",
 }
 WRITES = {"post", "put", "patch"}
@@ -48,6 +49,8 @@ def _statuses(method: str, operation: dict[str, Any]) -> list[str]:
         statuses.append("404")
     if method in WRITES:
         statuses += ["409", "413"]
+    elif method == "delete":
+        statuses.append("409")  # still in use
     return statuses
 
 

@@ -55,6 +55,7 @@ class ViciServerForm(forms.ModelForm):
         model = ViciServer
         fields = [
             "name",
+            "workspace",
             "api_url",
             "api_user",
             "password",
@@ -110,6 +111,7 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
     form = ViciServerForm
     list_display = [
         "name",
+        "workspace",
         "api_url",
         "is_active",
         "state",
@@ -120,6 +122,7 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
         "short_error",
         "short_alert",
     ]
+    list_select_related = ["workspace"]
     search_fields = ["name"]
     actions = ["drain_now", "resume", "clear_alert"]
     readonly_fields = ["alert", "paused_until", "paused_reason", "last_error", "last_success_at"]
@@ -152,9 +155,8 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
         return f"ALERT: {lines[0][:120]}{more}" if lines else ""
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if form.cleaned_data.get("password"):
-            services.server_set_password(server=obj, password=form.cleaned_data["password"])
+        # One write path with the API: a new server gets its call-URL hook at once.
+        services.server_save(server=obj, password=form.cleaned_data.get("password") or "")
 
     @admin.action(description="Drain the outbox now", permissions=["change"])
     def drain_now(self, request, queryset):
@@ -180,9 +182,30 @@ class ViciServerAdmin(WorkspaceScopedAdmin):
         self.message_user(request, f"Cleared the alert of {count} server(s).", messages.SUCCESS)
 
 
+class ViciListForm(forms.ModelForm):
+    """The list form (the admin's and the configuration API's validation)."""
+
+    class Meta:
+        model = ViciList
+        fields = [
+            "server",
+            "workspace",
+            "list_id",
+            "campaign_id",
+            "name",
+            "is_active",
+            "duplicate_check",
+            "duplicate_check_days",
+            "add_to_hopper",
+            "hopper_priority",
+            "campaign_dnc_check",
+        ]
+
+
 @admin.register(ViciList)
 class ViciListAdmin(WorkspaceScopedAdmin):
     workspace_path = "workspace"
+    form = ViciListForm
     list_display = [
         "name",
         "list_id",

@@ -9,6 +9,16 @@ class ViciServer(TimeStampedModel):
     """A VICIdial server reached through its Non-Agent API (non_agent_api.php)."""
 
     name = models.CharField(max_length=100, unique=True)
+    workspace = models.ForeignKey(
+        "leads.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="vici_servers",
+        help_text="The team that set it up through the configuration API (its manager key "
+        "manages it there); empty: admins only. Any workspace's lists may use a server of no "
+        "workspace.",
+    )
     api_url = models.URLField(help_text="Full URL of non_agent_api.php")
     api_user = models.CharField(max_length=20)
     api_password_env = models.CharField(

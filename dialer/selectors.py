@@ -1,6 +1,7 @@
-"""Reads of the dialer app: health probes and the server list's outbox counts."""
+"""Reads of the dialer app: health probes, the server list's outbox counts, and the servers
+and lists a workspace may configure (``workspace_ids``: a collection, or None for all)."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from django.conf import settings
 from django.db.models import Count, IntegerField, JSONField, OuterRef, Q, QuerySet, Subquery, Sum
@@ -10,7 +11,7 @@ from django.utils import timezone
 from core import slo
 from core.alerts.models import Severity
 from core.alerts.registry import Finding
-from dialer.models import OutboxItem, ViciServer
+from dialer.models import OutboxItem, ViciList, ViciServer
 
 OPEN = [OutboxItem.State.PENDING, OutboxItem.State.IN_FLIGHT]
 GAVE_UP = [OutboxItem.State.FAILED, OutboxItem.State.DEAD]
@@ -135,3 +136,24 @@ def lead_vici_placement() -> Subquery:
         list_id="vici_list__list_id", name="vici_list__name", server="server__name", state="state"
     )
     return Subquery(pushes.values(json=fields)[:1], output_field=JSONField())
+
+
+def servers_visible(*, workspace_ids: Collection[int] | None) -> QuerySet[ViciServer]:
+    """Servers these workspaces set up and manage (a server of no workspace is the admins')."""
+    servers = ViciServer.objects.all()
+    return servers if workspace_ids is None else servers.filter(workspace_id__in=workspace_ids)
+
+
+def servers_usable(*, workspace_ids: Collection[int] | None) -> QuerySet[ViciServer]:
+    """Servers these workspaces' lists may be on: their own and the shared ones (no
+    workspace), never another workspace's."""
+    servers = ViciServer.objects.all()
+    if workspace_ids is None:
+        return servers
+    return servers.filter(Q(workspace__isnull=True) | Q(workspace_id__in=workspace_ids))
+
+
+def lists_visible(*, workspace_ids: Collection[int] | None) -> QuerySet[ViciList]:
+    """Lists these workspaces run (a list of no workspace is the admins')."""
+    lists = ViciList.objects.all()
+    return lists if workspace_ids is None else lists.filter(workspace_id__in=workspace_ids)

@@ -1,12 +1,22 @@
-"""Receivers of lead news: mirror field and status changes into VICIdial (enqueue only)."""
+"""The dialer's signal, and its receivers of lead news: mirror field and status changes into
+VICIdial (enqueue only).
+
+``vici_server_added``: sent with ``transaction.on_commit`` (``leads.signals.send_on_commit``)
+when a VICIdial server was created (``dialer.services.server_save``). Argument:
+``server_id`` (int). The calllogs app's receiver creates the server's call-URL hook; its
+hourly sync creates any hook a missed signal left out.
+"""
 
 from typing import Any
 
 from django.conf import settings
+from django.dispatch import Signal
 
 from dialer import services
 from leads.models import Lead
 from leads.signals import lead_changed, lead_status_changed
+
+vici_server_added = Signal()
 
 # Statuses after which a lead must never be dialed.
 DO_NOT_DIAL = (Lead.Status.DNC, Lead.Status.SUPPRESSED)

@@ -33,7 +33,15 @@ class ApiKeyInline(ScopedInlineMixin, admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
-    readonly_fields = ("prefix", "name", "is_staff", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = (
+        "prefix",
+        "name",
+        "is_staff",
+        "is_manager",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     fields = readonly_fields
     show_change_link = True
 
@@ -80,7 +88,7 @@ class WorkspaceAdmin(WorkspaceScopedAdmin):
 class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ["workspace", "name", "is_staff"]
+        fields = ["workspace", "name", "is_staff", "is_manager"]
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -100,28 +108,38 @@ class ApiKeyAdmin(WorkspaceScopedAdmin):
         "workspace",
         "name",
         "is_staff",
+        "is_manager",
         "created_at",
         "last_used_at",
         "revoked_at",
     ]
-    list_filter = ["is_staff", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = ["is_staff", "is_manager", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["workspace"]
     search_fields = ["prefix", "name", "workspace__slug"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj:
-            return ["workspace", "prefix", "is_staff", "created_at", "last_used_at", "revoked_at"]
-        # A staff key manages routing for every workspace: only people who see them all
-        # may make one.
-        return [] if workspace_ids_for(request.user) is None else ["is_staff"]
+            return [
+                "workspace",
+                "prefix",
+                "is_staff",
+                "is_manager",
+                "created_at",
+                "last_used_at",
+                "revoked_at",
+            ]
+        # A staff key manages routing for every workspace, a manager key configures its
+        # workspace (more than an integrator may do in the admin): only people who see every
+        # workspace may make one.
+        return [] if workspace_ids_for(request.user) is None else ["is_staff", "is_manager"]
 
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return
         key, raw = services.api_key_create(
-            workspace=obj.workspace, name=obj.name, is_staff=obj.is_staff
+            workspace=obj.workspace, name=obj.name, is_staff=obj.is_staff, is_manager=obj.is_manager
         )
         obj.pk, obj.prefix, obj.hashed_key = key.pk, key.prefix, key.hashed_key
         obj.created_at, obj.updated_at = key.created_at, key.updated_at

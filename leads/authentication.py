@@ -26,6 +26,11 @@ class WorkspacePrincipal:
         return self.api_key.is_staff
 
     @property
+    def is_manager(self) -> bool:
+        """A manager key: it may configure its workspace (``core.api.ConfigPermission``)."""
+        return self.api_key.is_manager
+
+    @property
     def pk(self) -> str:
         return f"apikey:{self.api_key.pk}"
 

@@ -102,6 +102,12 @@ class ApiKey(TimeStampedModel):
     is_staff = models.BooleanField(
         default=False, help_text="Staff keys may manage routing rules and other settings."
     )
+    is_manager = models.BooleanField(
+        "manager key",
+        default=False,
+        help_text="May configure its workspace through the API, as a manager in the admin: "
+        "VICIdial servers and lists, devices, sequences, suppressions, routing destinations.",
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

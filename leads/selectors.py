@@ -233,6 +233,26 @@ def suppression_matches(
         return set(cursor.fetchall())
 
 
+def suppressions_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Suppression]:
+    """Suppressions these workspaces own (a global one, of no workspace, is the admins')."""
+    rows = Suppression.objects.all()
+    return rows if workspace_ids is None else rows.filter(workspace_id__in=list(workspace_ids))
+
+
+def suppressions_matching(
+    *, workspace_ids: WorkspaceIds, phone: str = "", email: str = ""
+) -> QuerySet[Suppression]:
+    """The suppressions that stop contact with this phone (E.164) or email (normalized) in
+    these workspaces: their own and the global ones. Indexed on the value."""
+    match = Q(kind=Suppression.Kind.PHONE, value=phone) if phone else Q(pk__in=[])
+    if email:
+        match |= Q(kind=Suppression.Kind.EMAIL, value=email)
+    rows = Suppression.objects.filter(match).select_related("workspace")
+    if workspace_ids is None:
+        return rows
+    return rows.filter(Q(workspace__isnull=True) | Q(workspace_id__in=list(workspace_ids)))
+
+
 # The one SQL test of "this lead must not be contacted": its status, or a suppression of
 # its phone or email, global or in its workspace. ``l`` is the lead. Other apps use it in
 # their claims (reading the leads tables in a join is allowed; writing them is not).

@@ -187,6 +187,12 @@ def suppression_add(
     return suppression, created
 
 
+def suppression_remove(*, suppression: Suppression) -> None:
+    """Take a phone or email off the do-not-contact list. Leads it suppressed keep their
+    status (a person decides whether to contact them again)."""
+    suppression.delete()
+
+
 def _suppress_matching_leads(kind: str, value: str, workspace_id: int | None, actor: str) -> int:
     """Leads that already have a newly suppressed phone or email become ``suppressed``, so
     the dialer stops them in VICIdial and broadcast stops their sequences (both react to
@@ -259,10 +265,11 @@ def workspace_create(*, name: str, kind: str = Workspace.Kind.INTERNAL) -> Works
 
 
 def api_key_create(
-    *, workspace: Workspace, name: str = "default", is_staff: bool = False
+    *, workspace: Workspace, name: str = "default", is_staff: bool = False, is_manager: bool = False
 ) -> tuple[ApiKey, str]:
     """A new key; the raw secret is returned once and only its SHA-256 is stored. A staff
-    key (it manages routing for every workspace) only belongs to an internal workspace."""
+    key (it manages routing for every workspace) only belongs to an internal workspace; a
+    manager key configures its own workspace (the configuration API)."""
     if is_staff and workspace.kind != Workspace.Kind.INTERNAL:
         raise ApplicationError(
             "Staff keys belong to internal workspaces only.",
@@ -276,6 +283,7 @@ def api_key_create(
         prefix=prefix,
         hashed_key=ApiKey.hash(raw),
         is_staff=is_staff,
+        is_manager=is_manager,
     )
     return key, raw
 

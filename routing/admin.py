@@ -51,6 +51,28 @@ class RuleConditionInline(ScopedInlineMixin, admin.TabularInline):
         return super().get_formset(request, obj, form=form, **kwargs)
 
 
+class RuleDestinationForm(forms.ModelForm):
+    """A destination (the model's ``clean``: days, window, weight); the configuration API
+    validates with it too."""
+
+    class Meta:
+        model = RuleDestination
+        fields = [
+            "rule",
+            "workspace",
+            "vici_list",
+            "sequence",
+            "is_active",
+            "weight",
+            "cap_per_hour",
+            "cap_per_day",
+            "timezone",
+            "schedule_days",
+            "schedule_start",
+            "schedule_end",
+        ]
+
+
 class RuleDestinationInline(ScopedInlineMixin, admin.StackedInline):
     model = RuleDestination
     form = DestinationForm

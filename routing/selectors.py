@@ -37,6 +37,14 @@ def rules_visible(
     )
 
 
+def destinations_visible(*, workspace_ids: Collection[int] | None) -> QuerySet[RuleDestination]:
+    """Destinations of the rules these workspaces may see and change (``rules_visible``)."""
+    destinations = RuleDestination.objects.all()
+    if workspace_ids is None:
+        return destinations
+    return destinations.filter(rule__in=rules_visible(workspace_ids=workspace_ids))
+
+
 def rule_get(*, rule_id: int, workspace_ids: Collection[int] | None) -> RoutingRule | None:
     return rules_visible(workspace_ids=workspace_ids).filter(pk=rule_id).first()
 

@@ -57,10 +57,14 @@ def partner_workspace(db) -> Workspace:
     return Workspace.objects.create(name="Partner Co", slug="partner", kind=Workspace.Kind.PARTNER)
 
 
-def make_api_key(workspace: Workspace, *, is_staff: bool = False) -> str:
+def make_api_key(workspace: Workspace, *, is_staff: bool = False, is_manager: bool = False) -> str:
     raw, prefix = ApiKey.generate()
     ApiKey.objects.create(
-        workspace=workspace, prefix=prefix, hashed_key=ApiKey.hash(raw), is_staff=is_staff
+        workspace=workspace,
+        prefix=prefix,
+        hashed_key=ApiKey.hash(raw),
+        is_staff=is_staff,
+        is_manager=is_manager,
     )
     return raw
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from broadcast.models import Enrollment, Message, Sequence
+from broadcast.models import Enrollment, Message
 
 
 class EnrollInputSerializer(serializers.Serializer):
@@ -20,20 +20,6 @@ class EnrollResultSerializer(serializers.Serializer):
 
 class StopInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, default="stopped by API")
-
-
-class SequenceSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Sequence
-        fields = [
-            "id",
-            "name",
-            "is_active",
-            "window_start",
-            "window_end",
-            "stop_on_reply",
-            "stop_statuses",
-        ]
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):

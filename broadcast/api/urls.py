@@ -1,9 +1,12 @@
 from django.urls import path
 
-from broadcast.api import views
+from broadcast.api import config, views
 
 urlpatterns = [
-    path("sequences/", views.SequenceListView.as_view(), name="sequence-list"),
+    path("devices/", config.DeviceListView.as_view(), name="device-list"),
+    path("devices/<int:pk>/", config.DeviceDetailView.as_view(), name="device-detail"),
+    path("sequences/", config.SequenceListView.as_view(), name="sequence-list"),
+    path("sequences/<int:pk>/", config.SequenceDetailView.as_view(), name="sequence-detail"),
     path("enrollments/", views.EnrollmentsView.as_view(), name="enrollment-list"),
     path(
         "enrollments/<int:enrollment_id>/stop/",

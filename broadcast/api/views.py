@@ -11,7 +11,6 @@ from broadcast.api.serializers import (
     EnrollmentSerializer,
     EnrollResultSerializer,
     MessageSerializer,
-    SequenceSerializer,
     StopInputSerializer,
 )
 from broadcast.models import Message
@@ -19,17 +18,6 @@ from core.api import KeyOrModelPermission, LeadSubrecordListView
 from core.db_router import use_replica
 from leads.api.views import WORKSPACE_PARAM, actor_of, lead_in_scope, request_workspace_ids
 from leads.models import Lead
-
-
-class SequenceListView(APIView):
-    permission_classes = [KeyOrModelPermission]
-    permission_model = "broadcast.sequence"
-
-    @extend_schema(parameters=[WORKSPACE_PARAM], responses=SequenceSerializer(many=True))
-    @use_replica
-    def get(self, request):
-        sequences = selectors.sequences_for(workspace_ids=request_workspace_ids(request))
-        return Response(SequenceSerializer(sequences[:500], many=True).data)
 
 
 class EnrollmentsView(APIView):

@@ -23,12 +23,14 @@ One module per flow; this package re-exports the public names, so callers keep w
 * ``dispatcher``: the loop (``dispatch_run``) and lease recovery (``dispatch_recover``)
 * ``events``: gateway events (acks, inbound replies and opt-outs, session status)
 * ``devices``: device status changes (pause, resume) and their alerts
+* ``config``: saving and deleting devices and sequences (the admin and the configuration API)
 * ``probe``: auto-resume of devices paused for transient gateway failures
 * ``consent``: the do-not-contact rule that enrollment and dispatch both apply
 * ``requests`` and ``requests_run``: pending enrollment requests (work that waits for an
   active device, or for a worker) kept in a table, and carrying them out
 """
 
+from broadcast.services.config import device_delete, device_save, sequence_delete, sequence_save
 from broadcast.services.devices import device_set_status, devices_set_status
 from broadcast.services.dispatch import (
     DUE_SQL,
@@ -64,6 +66,8 @@ __all__ = [
     "Outcome",
     "ProbeRun",
     "RequestsRun",
+    "device_delete",
+    "device_save",
     "device_set_status",
     "devices_probe",
     "devices_set_status",
@@ -83,4 +87,6 @@ __all__ = [
     "gateway_event_apply",
     "is_opt_out",
     "lead_opt_out",
+    "sequence_delete",
+    "sequence_save",
 ]

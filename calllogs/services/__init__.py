@@ -3,11 +3,13 @@
 By flow: ``webhook`` (call-URL intake), ``drain`` (stored events and their dead letters),
 ``sync`` (hourly, from the Vici database or ``phone_number_log``), ``reconcile``
 (nightly), all through ``upsert`` (the commutative ``CallRecord`` upsert and the
-disposition actions). The outside sources themselves are in ``calllogs.client``.
+disposition actions); ``hooks`` gives every server its call-URL hook. The outside sources
+themselves are in ``calllogs.client``.
 """
 
 from calllogs.client import CallRecord, call_time_of
 from calllogs.services.drain import webhook_dead_letters_retry, webhook_events_drain
+from calllogs.services.hooks import server_hook_ensure, server_hooks_ensure
 from calllogs.services.reconcile import calllogs_reconcile
 from calllogs.services.sync import calllogs_sync, phone_log_calls
 from calllogs.services.upsert import ACTION_STATUS, PATHS, UpsertStats, call_log_upsert_many
@@ -30,6 +32,8 @@ __all__ = [
     "calllogs_sync",
     "phone_log_calls",
     "record_from_webhook",
+    "server_hook_ensure",
+    "server_hooks_ensure",
     "webhook_dead_letters_retry",
     "webhook_event_store",
     "webhook_events_drain",

@@ -1,9 +1,16 @@
 """Dialer services: the VICIdial outbox and its drain.
 
 ``outbox``: enqueue (routing, lead edits, statuses) and retry; ``drain``: claim, send and
-record; ``servers``: hourly call budget, pause and resume; ``credentials``: the API password.
+record; ``servers``: hourly call budget, pause and resume; ``credentials``: the API password;
+``config``: saving and deleting servers and lists (the admin and the configuration API).
 """
 
+from dialer.services.config import (
+    server_delete,
+    server_save,
+    vici_list_delete,
+    vici_list_save,
+)
 from dialer.services.credentials import (
     client_for,
     password_problem,
@@ -58,6 +65,10 @@ __all__ = [
     "server_assert_open",
     "server_password",
     "server_pause",
+    "server_delete",
     "server_resume",
+    "server_save",
     "server_set_password",
+    "vici_list_delete",
+    "vici_list_save",
 ]

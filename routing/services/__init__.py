@@ -17,6 +17,8 @@ from routing.services.route import (
 )
 from routing.services.rules import (
     active_rules,
+    destination_delete,
+    destination_save,
     rule_duplicate,
     rule_save,
     rules_set_active,
@@ -27,6 +29,8 @@ __all__ = [
     "Decision",
     "RouteStats",
     "active_rules",
+    "destination_delete",
+    "destination_save",
     "broadcast_services",
     "decide",
     "dialer_services",

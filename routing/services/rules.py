@@ -1,4 +1,4 @@
-"""Routing rules: the compiled-rules cache and the managers' rule edits."""
+"""Routing rules: the compiled-rules cache and the managers' rule and destination edits."""
 
 from typing import Any
 
@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import delete_unless_used
 from core.errors import ApplicationError
 from leads.models import Workspace
 from routing.engine import Rule, compile_rules
@@ -119,3 +120,18 @@ def rule_save(
             RuleDestination.objects.bulk_create(built_destinations)
         rules_version_bump()
     return rule
+
+
+def destination_save(*, destination: RuleDestination) -> RuleDestination:
+    """Create or change one destination of a rule (validated by the admin's destination
+    form); workers recompile the rules at once."""
+    with transaction.atomic():
+        destination.save()
+        rules_version_bump()
+    return destination
+
+
+def destination_delete(*, destination: RuleDestination) -> None:
+    with transaction.atomic():
+        delete_unless_used(destination, what="destination")
+        rules_version_bump()

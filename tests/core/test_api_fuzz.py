@@ -1,6 +1,6 @@
-"""The whole API fuzzed from its OpenAPI schema (schemathesis): with a workspace key and with
-a staff key, no answer is a 5xx and every answer matches the schema (a documented status
-code and content type, a body of the documented shape).
+"""The whole API fuzzed from its OpenAPI schema (schemathesis): with a workspace key, a staff
+key and a manager key (the configuration API), no answer is a 5xx and every answer matches
+the schema (a documented status code and content type, a body of the documented shape).
 
 Bounded: the explicit examples and 25 generated examples per operation (FUZZ_EXAMPLES),
 a fixed seed, no coverage or stateful phase. One real gunicorn serves the test database for
@@ -26,7 +26,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from leads.models import Workspace
+from broadcast.models import Device, Sequence
+from dialer.models import ViciList, ViciServer
+from leads.models import Suppression, Workspace
+from routing.models import RoutingRule
 from tests.broadcast.fixtures import make_sequence
 from tests.conftest import make_api_key
 from tests.gunicorn_server import Gunicorn
@@ -73,6 +76,20 @@ def flatmap_path_parameters(context, path_parameters):
     )
 
 
+def seed_configuration(workspace: Workspace, rule: RoutingRule, sequence: Sequence) -> list[int]:
+    """One of each configurable object (the ``{id}`` of the configuration API's paths)."""
+    server = ViciServer.objects.create(
+        name="fuzz", api_url="http://127.0.0.1:9/", api_user="u", workspace=workspace
+    )
+    vici_list = ViciList.objects.create(server=server, workspace=workspace, list_id=1, name="l")
+    device = Device.objects.create(
+        workspace=workspace, name="d", phone="+15550001111", gateway_url="http://127.0.0.1:9/"
+    )
+    suppression = Suppression.objects.create(workspace=workspace, kind="phone", value="+1555")
+    destination = rule.destinations.get()
+    return [o.pk for o in (server, vici_list, device, sequence, suppression, destination)]
+
+
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
     """Seed the test database (committed), serve it with gunicorn, flush it at the end."""
@@ -81,6 +98,7 @@ def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
         keys = {
             "workspace": make_api_key(workspace),
             "staff": make_api_key(workspace, is_staff=True),
+            "manager": make_api_key(workspace, is_manager=True),
         }
         KNOWN["lead_id"] = make_leads(workspace, 3, state="CA")
         rule = make_rule(
@@ -89,7 +107,9 @@ def seeded(django_db_setup, django_db_blocker, tmp_path_factory):
             destinations=[{"workspace": workspace}],
         )
         KNOWN["rule_id"] = [rule.pk]
-        make_sequence(workspace, "Hi {first_name}")
+        sequence = make_sequence(workspace, "Hi {first_name}")
+        KNOWN["id"] = seed_configuration(workspace, rule, sequence)
+        KNOWN["server_id"] = KNOWN["id"][:1]
         server = Gunicorn(tmp_path_factory.mktemp("fuzz") / "access.log", WEB_THREADS="4")
         try:
             server.wait_ready()
@@ -106,7 +126,7 @@ def http():
         yield session
 
 
-@pytest.fixture(params=["workspace", "staff"])
+@pytest.fixture(params=["workspace", "staff", "manager"])
 def api_headers(request, seeded):
     return {"Authorization": f"Api-Key {seeded[1][request.param]}"}
 

@@ -16,6 +16,12 @@ class Command(BaseCommand):
             action="store_true",
             help="May manage every workspace's routing rules (internal workspaces only)",
         )
+        parser.add_argument(
+            "--manager",
+            action="store_true",
+            help="May configure its workspace through the API (servers, lists, devices, "
+            "sequences, suppressions, routing destinations)",
+        )
 
     def handle(self, *args, **options):
         workspace = Workspace.objects.filter(slug=options["slug"]).first()
@@ -23,7 +29,10 @@ class Command(BaseCommand):
             raise CommandError(f"No workspace with slug {options['slug']!r}.")
         try:
             _, raw = api_key_create(
-                workspace=workspace, name=options["name"], is_staff=options["staff"]
+                workspace=workspace,
+                name=options["name"],
+                is_staff=options["staff"],
+                is_manager=options["manager"],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
