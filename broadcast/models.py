@@ -358,6 +358,10 @@ class Message(PartitionedModel):
             models.Index(
                 fields=["device"], name="message_sending_idx", condition=Q(status="sending")
             ),
+            # The dashboard's sends per hour.
+            models.Index(
+                fields=["sent_at"], name="message_sent_idx", condition=Q(sent_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

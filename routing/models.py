@@ -198,6 +198,7 @@ class RoutingLog(PartitionedModel):
         indexes = [
             models.Index(fields=["lead", "created_at"], name="routinglog_lead_idx"),
             models.Index(fields=["rule_id", "created_at"], name="routinglog_rule_idx"),
+            models.Index(fields=["created_at", "id"], name="routinglog_created_idx"),
         ]
 
     def __str__(self) -> str:
