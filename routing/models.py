@@ -184,7 +184,9 @@ class RoutingLog(PartitionedModel):
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField()
-    lead = models.ForeignKey(Lead, on_delete=models.DO_NOTHING, db_constraint=False)
+    lead = models.ForeignKey(  # indexed by routinglog_lead_idx (lead, created_at)
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False
+    )
     rule_id = models.BigIntegerField(null=True, blank=True)
     rule_name = models.CharField(max_length=200, blank=True)
     destination_workspace_id = models.BigIntegerField(null=True, blank=True)
