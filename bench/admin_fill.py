@@ -132,7 +132,7 @@ def fill(scale: float) -> dict:
         partition_ensure(model, start=add_months(month_start(now), -5), months=9)
     ids = small_tables(now)
     dropped = {table: secondary_indexes(table) for table in TABLES}
-    for table, indexes in dropped.items():
+    for indexes in dropped.values():
         for name, _ in indexes:
             sql(f'DROP INDEX IF EXISTS "{name}"')
     sql("SET synchronous_commit = off")
@@ -284,7 +284,7 @@ def fill(scale: float) -> dict:
         FROM generate_series(1, 500) i""",
         p,
     )
-    for table, indexes in dropped.items():
+    for indexes in dropped.values():
         for name, ddl in indexes:
             step(f"index {name}", ddl)
     for table in [*TABLES, "leads_intakecount", "routing_retryitem"]:

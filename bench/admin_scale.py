@@ -27,8 +27,12 @@ TARGET_MS = 300
 
 def session_cookie(username: str) -> tuple[str, str]:
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth import get_user_model
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
 
     user = get_user_model().objects.get(username=username)
     store = import_module(settings.SESSION_ENGINE).SessionStore()
@@ -111,7 +115,10 @@ def dashboard(http: requests.Session, base: str, who: str, runs: int, rows: list
         status = http.get(f"{base}/admin/").status_code
         cold.append((time.perf_counter() - started) * 1000)
     report(
-        f"dashboard ({who}, cold cache)", "/admin/", (statistics.median(cold), max(cold), status), rows
+        f"dashboard ({who}, cold cache)",
+        "/admin/",
+        (statistics.median(cold), max(cold), status),
+        rows,
     )
     report(f"dashboard ({who}, cached)", "/admin/", timed(http, f"{base}/admin/", runs), rows)
 
