@@ -18,3 +18,13 @@ class BroadcastConfig(AppConfig):
         register_queue("broadcast_enrollment_requests", selectors.enrollment_requests_waiting)
         register_metric("broadcast_devices_down", selectors.devices_down_count)
         register_panel("broadcast/lead_messages.html", selectors.lead_messages_panel)
+
+        from core.dashboard import register_panel as register_dashboard_panel
+
+        register_dashboard_panel(
+            "broadcast",
+            title="Messages",
+            order=60,
+            template="admin/dashboard/broadcast.html",
+            figures=selectors.dashboard_broadcast,
+        )

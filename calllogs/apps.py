@@ -16,3 +16,13 @@ class CalllogsConfig(AppConfig):
         register_metric("calllogs_drift", selectors.drift_last_night)
         register_metric("calllogs_webhook_dead_letters", selectors.webhook_dead_letters)
         register_queue("calllogs_webhook_events", selectors.webhook_events_waiting)
+
+        from core.dashboard import register_panel
+
+        register_panel(
+            "calls",
+            title="Calls",
+            order=50,
+            template="admin/dashboard/calls.html",
+            figures=selectors.dashboard_calls,
+        )

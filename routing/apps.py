@@ -24,3 +24,14 @@ class RoutingConfig(AppConfig):
         signals.connect()
         register_queue("routing_pending", pending_leads)
         register_queue("routing_retry", retry_items)
+
+        from core.dashboard import register_panel
+        from routing.selectors import dashboard_routing
+
+        register_panel(
+            "caps",
+            title="Destination caps",
+            order=30,
+            template="admin/dashboard/caps.html",
+            figures=dashboard_routing,
+        )
