@@ -29,4 +29,3 @@ class CoreConfig(AppConfig):
             template="admin/dashboard/health.html",
             figures=dashboard_health,
         )
-
