@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-WIDTH, HEIGHT = 720, 180
+WIDTH, HEIGHT = 1000, 170
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 22
 
 
@@ -21,6 +21,10 @@ def _nice_max(value: int) -> int:
             if step * factor >= value:
                 return step * factor
         step *= 10
+
+
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
 
 
 def hourly_bars(
@@ -59,8 +63,8 @@ def hourly_bars(
         '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
         '<text x="{}" y="{}" class="axis" text-anchor="end">{}</text>',
         (
-            (LEFT, WIDTH - RIGHT, y, y, LEFT - 4, y + 4, f"{value:,}")
-            for value, y in ((top, TOP), (top // 2, TOP + plot_h / 2), (0, TOP + plot_h))
+            (LEFT, WIDTH - RIGHT, y, y, LEFT - 4, y + 4, _label(value))
+            for value, y in ((top, TOP), (top / 2, TOP + plot_h / 2), (0, TOP + plot_h))
         ),
     )
     ticks = format_html_join(

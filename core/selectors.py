@@ -186,4 +186,9 @@ def dashboard_health(window: Any) -> dict[str, Any]:
                 f"{name.replace('_', ' ')} is {metric['value']:,.0f} "
                 f"({metric['status']}: yellow from {yellow:,.0f}, red above {red:,.0f})"
             )
-    return {"grade": report["status"], "reasons": reasons, "computed_at": report["computed_at"]}
+    return {
+        "grade": report["status"],
+        "reasons": reasons,
+        "computed_at": report["computed_at"],
+        "top": True,  # shown beside "Needs a person", above the other panels
+    }

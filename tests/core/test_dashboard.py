@@ -28,7 +28,7 @@ def _hour(now=None):
     return (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
 
 
-def _figures(world, *, created, duplicate, rejected, routed, calls, sent, failed_devices):
+def give_figures(world, *, created, duplicate, rejected, routed, calls, sent, failed_devices):
     """Give a world's workspace its own distinct figures of every kind."""
     workspace, now = world.workspace, timezone.now()
     IntakeCount.objects.create(
@@ -78,8 +78,10 @@ def _figures(world, *, created, duplicate, rejected, routed, calls, sent, failed
 @pytest.fixture
 def figured(worlds):
     mine, theirs = worlds
-    _figures(mine, created=5, duplicate=2, rejected=1, routed=2, calls=3, sent=4, failed_devices=1)
-    _figures(
+    give_figures(
+        mine, created=5, duplicate=2, rejected=1, routed=2, calls=3, sent=4, failed_devices=1
+    )
+    give_figures(
         theirs, created=70, duplicate=30, rejected=9, routed=6, calls=8, sent=11, failed_devices=2
     )
     return worlds
@@ -182,7 +184,7 @@ def test_the_number_of_queries_does_not_grow_with_the_data(figured):
     few_scoped, few_all = _query_count(frozenset({mine.pk})), _query_count(None)
     for n in range(5):
         workspace = Workspace.objects.create(name=f"More {n}", slug=f"more-{n}")
-        _figures(
+        give_figures(
             figured[0].__class__(**{**figured[0].__dict__, "workspace": workspace}),
             created=1,
             duplicate=0,
