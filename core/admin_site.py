@@ -4,7 +4,7 @@ from collections.abc import Collection
 from typing import Any
 
 from django.contrib.admin import AdminSite
-from django.http import HttpRequest, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from core.dashboard import dashboard_context, workspaces_named
 from core.scope import workspace_ids_for
@@ -16,7 +16,9 @@ DASHBOARD_PERMISSION = "leads.view_lead"
 class LeadbrainAdminSite(AdminSite):
     index_template = "admin/dashboard.html"
 
-    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+    def index(  # type: ignore[override]  # a bad ?workspace= is a 400, not a page
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         context = dict(extra_context or {})
         if request.user.has_perm(DASHBOARD_PERMISSION):
             visible = workspace_ids_for(request.user)

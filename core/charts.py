@@ -42,7 +42,7 @@ def hourly_bars(
     rects = []
     for n, hour in enumerate(hours):
         x = LEFT + n * slot + (slot - bar_w) / 2
-        base = TOP + plot_h
+        base: float = TOP + plot_h
         label = timezone.localtime(hour).strftime("%H:00")
         for name, colour, values in series:
             value = values[n]

@@ -163,7 +163,9 @@ def _with_links(value: Any, request: HttpRequest) -> Any:
     return value
 
 
-def dashboard_context(request: HttpRequest, workspace_ids: Collection[int] | None) -> dict:
+def dashboard_context(
+    request: HttpRequest, workspace_ids: Collection[int] | None
+) -> dict[str, Any]:
     """The template's context: the panels in order, with links for this person."""
     figures = dashboard_figures(workspace_ids)
     panels = []
