@@ -184,7 +184,7 @@ def dashboard_health(window: Any) -> dict[str, Any]:
             yellow, red = metric["thresholds"]
             reasons.append(
                 f"{name.replace('_', ' ')} is {metric['value']:,.0f} "
-                f"({metric['status']}: yellow from {yellow:,.0f}, red above {red:,.0f})"
+                f"(yellow from {yellow:,.0f}, red above {red:,.0f})"
             )
     return {
         "grade": report["status"],

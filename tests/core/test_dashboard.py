@@ -222,3 +222,12 @@ def test_people_without_lead_access_get_the_plain_index(client, worlds):
     client.force_login(make_member("ivy", worlds[0].workspace, "integrator"))
     response = client.get(ADMIN_INDEX)
     assert response.status_code == 200 and "dashboard" not in response.context
+
+
+def test_the_health_grade_comes_with_its_reason(admin_client, settings):
+    settings.HEALTH_THRESHOLDS = {**settings.HEALTH_THRESHOLDS, "leads_per_day": (0, 100)}
+    response = admin_client.get(ADMIN_INDEX)
+    health = response.context["dashboard"]["by_key"]["health"]
+    assert health["grade"] == "yellow"
+    assert "leads per day is 0 (yellow from 0, red above 100)" in health["reasons"]
+    assert "leads per day is 0" in response.content.decode()
