@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import ProgrammingError, connection, connections, router
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from psycopg.errors import UndefinedTable
 
 from core.models import ColdPartition
@@ -54,6 +54,14 @@ def lead_scope_q(workspace_ids: Collection[int], prefix: str = "") -> Q:
 def lead_ids_in_scope(*, workspace_ids: Collection[int]) -> QuerySet:
     """A subquery of the ids of leads in scope, for tables that keep a bare ``lead_id``."""
     return Lead.objects.filter(lead_scope_q(workspace_ids)).values("id")
+
+
+def lead_in_scope(*, workspace_ids: Collection[int], lead_column: str = "lead_id") -> Exists:
+    """For rows that belong to a lead (events, calls, messages...): their lead is in scope.
+    A correlated EXISTS, so a newest-first list walks its own index and probes each row's
+    lead by primary key, instead of joining every lead of the workspaces first."""
+    leads = Lead.objects.filter(lead_scope_q(workspace_ids), pk=OuterRef(lead_column))
+    return Exists(leads.values("pk"))
 
 
 def leads_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Lead]:
