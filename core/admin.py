@@ -53,7 +53,7 @@ class CappedCountPaginator(Paginator):
     the planner's estimate. An unfiltered list adds the table's estimated size."""
 
     cap = 10_000
-    count_timeout_ms = 150
+    count_timeout_ms = 60
 
     @cached_property
     def count(self) -> int:
