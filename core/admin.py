@@ -3,7 +3,8 @@ JSON form fields with a nesting limit, and the workspace scoping every ModelAdmi
 on."""
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from axes import admin as axes_admin
 from axes.models import AccessAttempt
@@ -12,6 +13,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import OperationalError, connections, models, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django_celery_beat import admin as celery_beat_admin
@@ -30,9 +32,19 @@ admin.site.index_title = "Lead flow"
 SAFE_JSON_FORMFIELDS = {models.JSONField: {"decoder": SafeJSONDecoder}}
 
 
+if TYPE_CHECKING:  # Django's classes are generic only in the stubs
+    _CappedPaginatorBase = Paginator[Any]
+    _BigTableAdminBase = admin.ModelAdmin[Any]
+else:
+    _CappedPaginatorBase = Paginator
+    _BigTableAdminBase = admin.ModelAdmin
+
+
 class CappedCount(int):
     """A row count that stopped at the paginator's cap: arithmetic sees ``cap + 1``, pages
     show "10,000+" (templates print ``str()``)."""
+
+    label: str
 
     def __new__(cls, value: int, label: str) -> "CappedCount":
         count = super().__new__(cls, value)
@@ -45,7 +57,7 @@ class CappedCount(int):
     __html__ = __str__
 
 
-class CappedCountPaginator(Paginator):
+class CappedCountPaginator(_CappedPaginatorBase):
     """Never counts more than ``cap`` + 1 rows: ``COUNT(*)`` over a ``LIMIT cap + 1``
     subquery (bounded work, filtered or not), shown as "10,000+" when it hits the cap, so
     the page links stop at the cap too (no ``OFFSET 5000000``). A count that takes longer
@@ -58,7 +70,7 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if getattr(queryset, "query", None) is None:
+        if not isinstance(queryset, QuerySet):
             return super().count
         try:
             rows = self._capped_rows(queryset)
@@ -72,7 +84,7 @@ class CappedCountPaginator(Paginator):
             label = f"{label} (about {self._table_rows(queryset):,} in all)"
         return CappedCount(self.cap + 1, label)
 
-    def _capped_rows(self, queryset) -> int:
+    def _capped_rows(self, queryset: "QuerySet[Any]") -> int:
         limited = queryset.order_by().values("pk")[: self.cap + 1]
         with transaction.atomic(using=queryset.db), connections[queryset.db].cursor() as cursor:
             cursor.execute("SELECT current_setting('statement_timeout')")
@@ -85,7 +97,7 @@ class CappedCountPaginator(Paginator):
         return rows
 
     @staticmethod
-    def _table_rows(queryset) -> int:
+    def _table_rows(queryset: "QuerySet[Any]") -> int:
         table = queryset.model._meta.db_table
         with connections[queryset.db].cursor() as cursor:
             cursor.execute(
@@ -97,7 +109,7 @@ class CappedCountPaginator(Paginator):
             return int(cursor.fetchone()[0])
 
     @staticmethod
-    def _plan_rows(queryset) -> int:
+    def _plan_rows(queryset: "QuerySet[Any]") -> int:
         try:
             sql, params = queryset.order_by().values("pk").query.sql_with_params()
         except EmptyResultSet:  # queryset.none(), or a filter that can match nothing
@@ -114,13 +126,13 @@ class IndexedSortChangeList(ChangeList):
     """Sorts only by the columns the admin allows (``sortable_by``), even when the URL's
     ``o=`` asks for another: a sort over millions of rows must walk an index."""
 
-    def get_ordering_field(self, field_name):
+    def get_ordering_field(self, field_name: "Callable[..., Any] | str") -> Any:
         if self.sortable_by is not None and field_name not in self.sortable_by:
             return None
         return super().get_ordering_field(field_name)
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(_BigTableAdminBase):
     """For changelists over millions of rows: capped counts and page links, and sorting
     only by the indexed columns of ``ordering`` (or an explicit ``sortable_by``)."""
 
@@ -128,12 +140,12 @@ class BigTableAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 50
 
-    def get_sortable_by(self, request):
+    def get_sortable_by(self, request: HttpRequest) -> Any:
         if self.sortable_by is not None:
             return self.sortable_by
         return [name.lstrip("-") for name in self.get_ordering(request) or ()]
 
-    def get_changelist(self, request, **kwargs):
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return IndexedSortChangeList
 
 
