@@ -11,6 +11,10 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddIndex(
+            model_name="enrollment",
+            index=models.Index(fields=["workspace_id", "id"], name="enrollment_workspace_idx"),
+        ),
+        migrations.AddIndex(
             model_name="message",
             index=models.Index(
                 condition=models.Q(("sent_at__isnull", False)),
