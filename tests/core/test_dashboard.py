@@ -231,3 +231,15 @@ def test_the_health_grade_comes_with_its_reason(admin_client, settings):
     assert health["grade"] == "yellow"
     assert "leads per day is 0 (yellow from 0, red above 100)" in health["reasons"]
     assert "leads per day is 0" in response.content.decode()
+
+
+def test_a_person_of_no_active_workspace_sees_zeros(client, figured):
+    mine = figured[0].workspace
+    manager = make_member("max", mine, "manager")
+    Workspace.objects.filter(pk=mine.pk).update(is_active=False)
+    client.force_login(manager)
+    response = client.get(ADMIN_INDEX)
+    assert response.status_code == 200
+    dashboard = response.context["dashboard"]
+    assert dashboard["by_key"]["leads"]["intake"]["created"]["day"] == 0
+    assert dashboard["by_key"]["calls"]["day"] == 0 and dashboard["attention"] == []
