@@ -271,7 +271,8 @@ class SequenceAdmin(WorkspaceScopedAdmin):
 
 @admin.register(Enrollment)
 class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
-    workspace_path = "sequence__workspace"
+    # The sequence's workspace, stamped on the row (enrollment_workspace_idx): no join.
+    workspace_path = "workspace_id"
     list_display = [
         "id",
         "lead_link",

@@ -39,3 +39,13 @@ class BroadcastConfig(AppConfig):
         )
         register_panel("broadcast/lead_messages.html", selectors.lead_messages_panel)
         register_placement("sequence", selectors.lead_sequence_placement)
+
+        from core.dashboard import register_panel as register_dashboard_panel
+
+        register_dashboard_panel(
+            "broadcast",
+            title="Messages",
+            order=60,
+            template="admin/dashboard/broadcast.html",
+            figures=selectors.dashboard_broadcast,
+        )

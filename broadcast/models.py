@@ -241,6 +241,8 @@ class Enrollment(models.Model):
         indexes = [
             models.Index(fields=["device", "phone"], name="enrollment_device_phone_idx"),
             models.Index(fields=["status", "id"], name="enrollment_status_idx"),
+            # A manager's list: their workspace's enrollments, newest first.
+            models.Index(fields=["workspace_id", "id"], name="enrollment_workspace_idx"),
         ]
 
     def __str__(self) -> str:
@@ -361,6 +363,10 @@ class Message(PartitionedModel):
             ),
             models.Index(
                 fields=["device"], name="message_sending_idx", condition=Q(status="sending")
+            ),
+            # The dashboard's sends per hour.
+            models.Index(
+                fields=["sent_at"], name="message_sent_idx", condition=Q(sent_at__isnull=False)
             ),
         ]
 

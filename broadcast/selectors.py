@@ -3,11 +3,12 @@ enrollments, and the API's lists, scoped to the caller's workspaces (``workspace
 every one)."""
 
 from collections.abc import Collection
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
-from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, JSONObject
+from django.db.models import Count, JSONField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, JSONObject, TruncHour
 from django.utils import timezone
 
 from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Sequence
@@ -154,3 +155,44 @@ def lead_sequence_placement() -> Coalesce:
         Subquery(waiting[:1], output_field=JSONField()),
         output_field=JSONField(),
     )
+
+
+def dashboard_broadcast(window: Any) -> dict[str, Any]:
+    """The dashboard's "Messages" panel: messages sent per hour over the last 24 hours
+    (``message_sent_idx``) and devices by state, of the devices of the person's workspaces;
+    devices that cannot send are failures that need a person. Two queries."""
+    ids = window.workspace_ids
+    devices = Device.objects.order_by()
+    messages = Message.objects.filter(sent_at__gte=window.since).order_by()
+    if ids is not None:
+        devices = devices.filter(workspace_id__in=list(ids))
+        messages = messages.filter(device_id__in=devices.values("pk"))
+    per_hour = {
+        row["hour"]: row["n"]
+        for row in messages.annotate(hour=TruncHour("sent_at", tzinfo=UTC))
+        .values("hour")
+        .annotate(n=Count("*"))
+    }
+    hours = window.hours()
+    sends = [per_hour.get(h, 0) for h in hours]
+    states = {row["status"]: row["n"] for row in devices.values("status").annotate(n=Count("*"))}
+    by_state = [
+        {"status": value, "label": label, "count": states.get(value, 0)}
+        for value, label in Device.Status.choices
+    ]
+    return {
+        "today": sum(n for n, h in zip(sends, hours, strict=True) if h >= window.today),
+        "day": sum(sends),
+        "devices": by_state,
+        "chart": {"title": "Messages sent per hour", "series": [("sent", "#1565c0", sends)]},
+        "attention": [
+            {
+                "label": f"Devices {label.lower()}",
+                "count": states.get(value, 0),
+                "model": "broadcast.device",
+                "query": f"status__exact={value}",
+            }
+            for value, label in Device.Status.choices
+            if value != Device.Status.ACTIVE
+        ],
+    }

@@ -28,3 +28,13 @@ class CalllogsConfig(AppConfig):
         register_check("calllogs.sync_failing", selectors.alert_sync_failing)
         register_check("calllogs.reconcile_drift", selectors.alert_reconcile_drift)
         register_check("calllogs.dead_letters", selectors.alert_dead_letters_growing)
+
+        from core.dashboard import register_panel
+
+        register_panel(
+            "calls",
+            title="Calls",
+            order=50,
+            template="admin/dashboard/calls.html",
+            figures=selectors.dashboard_calls,
+        )

@@ -80,11 +80,17 @@ class CallLog(PartitionedModel):
         INBOUND = "in", "Inbound"
 
     id = models.BigAutoField(primary_key=True)
-    server = models.ForeignKey(ViciServer, on_delete=models.PROTECT)
+    # Indexed by the composite indexes below (server, call_time) and (lead, call_time).
+    server = models.ForeignKey(ViciServer, on_delete=models.PROTECT, db_index=False)
     uniqueid = models.CharField(max_length=50)
     call_time = models.DateTimeField()
     lead = models.ForeignKey(
-        Lead, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+        Lead,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
     )
     lead_match = models.SmallIntegerField(
         default=0,
@@ -117,6 +123,8 @@ class CallLog(PartitionedModel):
         indexes = [
             models.Index(fields=["lead", "call_time"], name="calllog_lead_idx"),
             models.Index(fields=["server", "call_time"], name="calllog_server_time_idx"),
+            # The admin's list and the dashboard's last 24 hours, newest first.
+            models.Index(fields=["call_time", "id"], name="calllog_time_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,12 +1,14 @@
 """Reads of the calllogs app: health probes and what the API shows."""
 
 from datetime import timedelta
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from calllogs.models import (
     CallLog,
+    DispositionMap,
     ReconciliationRun,
     ServerHook,
     WebhookDeadLetter,
@@ -14,6 +16,7 @@ from calllogs.models import (
 )
 from core.alerts.models import Severity
 from core.alerts.registry import Finding
+from dialer.selectors import vici_lists_in_scope
 
 
 def drift_last_night() -> int:
@@ -101,3 +104,49 @@ def alert_dead_letters_growing() -> list[Finding]:
             detail="Call logs > Webhook dead letters shows why; fix the cause, then Retry.",
         )
     ]
+
+
+def dashboard_calls(window: Any) -> dict[str, Any]:
+    """The dashboard's "Calls" panel: calls today and in the last 24 hours by disposition
+    (``calllog_time_idx``; a person who sees some workspaces sees the calls of their
+    workspaces' VICIdial lists), named from the disposition table; and the call-URL events
+    the drain could not apply (admins only: they are per server)."""
+    ids = window.workspace_ids
+    calls = CallLog.objects.filter(call_time__gte=window.since).order_by()
+    if ids is not None:
+        lists = vici_lists_in_scope(workspace_ids=ids)
+        pairs = Q(pk__in=[])
+        for _, server_id, number in lists:
+            pairs |= Q(server_id=server_id, list_id=number)
+        calls = calls.filter(pairs)
+    rows = list(
+        calls.values("status").annotate(
+            day=Count("id"), today=Count("id", filter=Q(call_time__gte=window.today))
+        )
+    )
+    names = dict(
+        DispositionMap.objects.filter(status__in=[r["status"] for r in rows]).values_list(
+            "status", "name"
+        )
+    )
+    rows.sort(key=lambda r: (-r["day"], r["status"]))
+    dispositions = [
+        {**r, "name": names.get(r["status"], "") or ("(none yet)" if not r["status"] else "")}
+        for r in rows
+    ]
+    attention = []
+    if ids is None:
+        attention.append(
+            {
+                "label": "Call-URL events that could not be applied",
+                "count": WebhookDeadLetter.objects.count(),
+                "model": "calllogs.webhookdeadletter",
+                "query": "",
+            }
+        )
+    return {
+        "today": sum(r["today"] for r in rows),
+        "day": sum(r["day"] for r in rows),
+        "dispositions": dispositions[:12],
+        "attention": attention,
+    }

@@ -36,7 +36,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django_prometheus",
-    "django.contrib.admin",
+    "core.admin_apps.LeadbrainAdminConfig",  # django.contrib.admin, the dashboard its first page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -231,6 +231,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The lead's status appears in several answers (lead, lead detail, desk): one name.
+    "ENUM_NAME_OVERRIDES": {"LeadStatusEnum": "leads.models.Lead.Status"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.error_responses_hook",  # the error answers of every operation
@@ -361,6 +363,7 @@ for _cidr in METRICS_ALLOWED_IPS:  # a typo fails at start, not at the first scr
     except ValueError as _exc:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}")
 # The probes (counts over big tables) run at most once per this many seconds, all processes.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=5)
 PROBE_CACHE_SECONDS = env.int("PROBE_CACHE_SECONDS", default=20)
 
 # --- /health thresholds (green below the first, red above the second) ----------------------

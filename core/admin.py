@@ -1,4 +1,4 @@
-"""Admin plumbing shared by every app: a paginator that never runs COUNT(*) on big tables,
+"""Admin plumbing shared by every app: a paginator whose COUNT(*) stops at a cap on big tables,
 JSON form fields with a nesting limit, and the workspace scoping every ModelAdmin builds
 on."""
 
@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from axes import admin as axes_admin
 from axes.models import AccessAttempt
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connections, models
+from django.db import OperationalError, connections, models, transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
@@ -53,23 +54,69 @@ SAFE_JSON_FORMFIELDS: "Mapping[type[models.Field[Any, Any]], Mapping[str, Any]]"
 }
 
 
-class EstimatedCountPaginator(_Paginator):
-    """Counts exactly only what is small: the planner's estimate of the rows (the table's
-    statistics when unfiltered; the plan's row estimate when filtered, as a manager's scoped
-    changelist always is) decides, and a large result shows the estimate."""
+if TYPE_CHECKING:  # Django's classes are generic only in the stubs
+    _CappedPaginatorBase = Paginator[Any]
+    _BigTableAdminBase = admin.ModelAdmin[Any]
+else:
+    _CappedPaginatorBase = Paginator
+    _BigTableAdminBase = admin.ModelAdmin
 
-    exact_below = 10_000
+
+class CappedCount(int):
+    """A row count that stopped at the paginator's cap: arithmetic sees ``cap + 1``, pages
+    show "10,000+" (templates print ``str()``)."""
+
+    label: str
+
+    def __new__(cls, value: int, label: str) -> "CappedCount":
+        count = super().__new__(cls, value)
+        count.label = label
+        return count
+
+    def __str__(self) -> str:
+        return self.label
+
+    __html__ = __str__
+
+
+class CappedCountPaginator(_CappedPaginatorBase):
+    """Never counts more than ``cap`` + 1 rows: ``COUNT(*)`` over a ``LIMIT cap + 1``
+    subquery (bounded work, filtered or not), shown as "10,000+" when it hits the cap, so
+    the page links stop at the cap too (no ``OFFSET 5000000``). A count that takes longer
+    than ``count_timeout_ms`` (a rare filter value walking millions of rows) gives way to
+    the planner's estimate. An unfiltered list adds the table's estimated size."""
+
+    cap = 10_000
+    count_timeout_ms = 60
 
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
         if not isinstance(queryset, QuerySet):
             return super().count
-        query = queryset.query
-        estimate = self._plan_rows(queryset) if query.where else self._table_rows(queryset)
-        if estimate < self.exact_below:
-            return super().count
-        return estimate
+        try:
+            rows = self._capped_rows(queryset)
+            exact = True
+        except OperationalError:  # statement timeout: estimate instead
+            rows, exact = min(self._plan_rows(queryset), self.cap + 1), False
+        if rows <= self.cap:
+            return rows if exact else CappedCount(rows, f"about {rows:,}")
+        label = f"{self.cap:,}+"
+        if not queryset.query.where:
+            label = f"{label} (about {self._table_rows(queryset):,} in all)"
+        return CappedCount(self.cap + 1, label)
+
+    def _capped_rows(self, queryset: "QuerySet[Any]") -> int:
+        limited = queryset.order_by().values("pk")[: self.cap + 1]
+        with transaction.atomic(using=queryset.db), connections[queryset.db].cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            previous = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [f"{self.count_timeout_ms}ms"]
+            )
+            rows = limited.count()
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+        return rows
 
     @staticmethod
     def _table_rows(queryset: "QuerySet[Any]") -> int:
@@ -97,12 +144,31 @@ class EstimatedCountPaginator(_Paginator):
         return int(plan[0]["Plan"]["Plan Rows"])
 
 
-class BigTableAdmin(_ModelAdmin):
-    """For changelists over millions of rows: no full count, estimated pagination."""
+class IndexedSortChangeList(ChangeList):
+    """Sorts only by the columns the admin allows (``sortable_by``), even when the URL's
+    ``o=`` asks for another: a sort over millions of rows must walk an index."""
+
+    def get_ordering_field(self, field_name: "Callable[..., Any] | str") -> Any:
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
+
+class BigTableAdmin(_BigTableAdminBase):
+    """For changelists over millions of rows: capped counts and page links, and sorting
+    only by the indexed columns of ``ordering`` (or an explicit ``sortable_by``)."""
 
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
+    paginator = CappedCountPaginator
     list_per_page = 50
+
+    def get_sortable_by(self, request: HttpRequest) -> Any:
+        if self.sortable_by is not None:
+            return self.sortable_by
+        return [name.lstrip("-") for name in self.get_ordering(request) or ()]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return IndexedSortChangeList
 
 
 class ScopedChoicesMixin(_ChoicesBase):

@@ -21,6 +21,16 @@ class CoreConfig(AppConfig):
         from core.metrics import register_domain_collector
 
         register_domain_collector()
+        from core.dashboard import register_panel
+        from core.selectors import dashboard_health
+
+        register_panel(
+            "health",
+            title="Health",
+            order=5,
+            template="admin/dashboard/health.html",
+            figures=dashboard_health,
+        )
         _register_alerts()
 
 

@@ -194,3 +194,23 @@ def health_report() -> dict[str, Any]:
         "dependencies_down": [name for name, ok in dependencies.items() if not ok],
         "metrics": metrics,
     }
+
+
+def dashboard_health(window: Any) -> dict[str, Any]:
+    """The dashboard's /health panel: the grade and why (every metric not green, and any
+    dependency down), from the probes' shared snapshot."""
+    report = health_report()
+    reasons = [f"{name} is down" for name in report["dependencies_down"]]
+    for name, metric in sorted(report["metrics"].items()):
+        if metric["status"] in ("yellow", "red"):
+            yellow, red = metric["thresholds"]
+            reasons.append(
+                f"{name.replace('_', ' ')} is {metric['value']:,.0f} "
+                f"(yellow from {yellow:,.0f}, red above {red:,.0f})"
+            )
+    return {
+        "grade": report["status"],
+        "reasons": reasons,
+        "computed_at": report["computed_at"],
+        "top": True,  # shown beside "Needs a person", above the other panels
+    }

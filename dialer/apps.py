@@ -41,3 +41,13 @@ class DialerConfig(AppConfig):
         from dialer.services.rotation import server_passwords_reencrypt
 
         register_rotation("VICIdial API passwords", server_passwords_reencrypt)
+
+        from core.dashboard import register_panel
+
+        register_panel(
+            "dialer",
+            title="VICIdial outbox",
+            order=40,
+            template="admin/dashboard/dialer.html",
+            figures=selectors.dashboard_dialer,
+        )

@@ -188,6 +188,10 @@ class OutboxItem(models.Model):
                 name="outbox_due_idx",
             ),
             models.Index(fields=["state", "id"], name="outbox_state_idx"),
+            # The dashboard's items sent in the last 24 hours.
+            models.Index(
+                fields=["sent_at"], name="outbox_sent_idx", condition=models.Q(state="sent")
+            ),
         ]
 
     def __str__(self) -> str:

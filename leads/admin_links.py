@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.admin import ModelAdminMixin
-from leads.selectors import lead_ids_in_scope, lead_scope_q
+from leads.selectors import lead_in_scope
 
 
 class LeadLinkMixin:
@@ -36,12 +36,12 @@ class LeadIdSearchMixin(ModelAdminMixin):
 class LeadScopedAdminMixin(ModelAdminMixin):
     """Rows that belong to a lead are in scope when their lead is (its workspace or the one
     it was routed to): put before ``core.admin.WorkspaceScopedAdmin`` in the bases.
-    ``workspace_path`` names the lead: ``"lead"`` (a foreign key, joined) or ``"lead_id"``
-    (a bare id column, matched against the ids of the leads in scope)."""
+    ``workspace_path`` names the lead: ``"lead"`` (a foreign key) or ``"lead_id"`` (a bare
+    id column); either way each row's lead is probed by id (``lead_in_scope``)."""
 
     workspace_path: str | None = "lead"
 
     def scope_queryset(self, request, queryset, workspace_ids):
-        if self.workspace_path == "lead_id":
-            return queryset.filter(lead_id__in=lead_ids_in_scope(workspace_ids=workspace_ids))
-        return queryset.filter(lead_scope_q(workspace_ids, prefix=f"{self.workspace_path}__"))
+        # Both paths end in the row's ``lead_id`` column: each row's lead is probed by its
+        # primary key (see ``lead_in_scope``), never a join of every lead in scope.
+        return queryset.filter(lead_in_scope(workspace_ids=workspace_ids))

@@ -29,3 +29,15 @@ class LeadsConfig(AppConfig):
 
         register_job("leads.archive", every=timedelta(hours=26), label="The nightly archive job")
         register_workspace_resolver(user_workspace_ids)
+
+        from core.dashboard import register_panel, register_workspace_namer
+        from leads.selectors import dashboard_leads, workspace_names
+
+        register_workspace_namer(workspace_names)
+        register_panel(
+            "leads",
+            title="Leads in",
+            order=10,
+            template="admin/dashboard/leads.html",
+            figures=dashboard_leads,
+        )

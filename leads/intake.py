@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.locks import advisory_xact_locks
 from core.partitions import archived_tables
 from leads import fields as lead_fields
+from leads.intake_counts import intake_counts_add
 from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
 from leads.selectors import suppression_matches
@@ -244,6 +245,10 @@ def lead_ingest_batch(
     as the CSV import does to stop asking a broker that is down."""
     results, valid = _validate(rows, source)
     if not valid:
+        if results:
+            intake_counts_add(
+                workspace_id=workspace.id, at=timezone.now(), verdicts=[r.status for r in results]
+            )
         return results
     hashes = sorted({clean["dedupe_hash"] for _, clean in valid})
     with transaction.atomic():
@@ -263,6 +268,7 @@ def lead_ingest_batch(
             ),
         )
         _store(batch, valid, results, announce)
+        intake_counts_add(workspace_id=workspace.id, at=now, verdicts=[r.status for r in results])
     return results
 
 

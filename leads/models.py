@@ -151,7 +151,10 @@ class Lead(PartitionedModel):
         DNC = "dnc", "Do not contact"
 
     id = models.BigAutoField(primary_key=True)
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="leads")
+    # Indexed by the composite indexes that lead with it (dedupe, external id, desk queue).
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, related_name="leads", db_index=False
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -274,8 +277,12 @@ class LeadEvent(PartitionedModel):
         CALLBACK_SET = "callback_set", "Callback set"
 
     id = models.BigAutoField(primary_key=True)
-    lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="events"
+    lead = models.ForeignKey(  # indexed by leadevent_lead_idx (lead, created_at)
+        Lead,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="events",
+        db_index=False,
     )
     created_at = models.DateTimeField()
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -285,10 +292,37 @@ class LeadEvent(PartitionedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["lead", "created_at"], name="leadevent_lead_idx")]
+        indexes = [
+            models.Index(fields=["lead", "created_at"], name="leadevent_lead_idx"),
+            # The admin's list, newest first.
+            models.Index(fields=["created_at", "id"], name="leadevent_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class IntakeCount(models.Model):
+    """What intake answered, per workspace and hour: a counter kept in the intake
+    transaction, read by the manager dashboard (rejected and duplicate rows leave no lead
+    of their own to count)."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    hour = models.DateTimeField()
+    created = models.PositiveIntegerField(default=0)
+    duplicate = models.PositiveIntegerField(default=0)
+    suppressed = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "workspace"], name="intakecount_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} @ {self.hour:%Y-%m-%d %H}:00"
 
 
 class Suppression(TimeStampedModel):

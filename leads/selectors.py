@@ -13,12 +13,13 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import ProgrammingError, connection, connections, router
-from django.db.models import Max, Model, Q, QuerySet
+from django.db.models import Count, Exists, Max, Model, OuterRef, Q, QuerySet, Sum
 from psycopg.errors import UndefinedTable
 
 from core.models import ColdPartition
 from core.partitions import archived_tables
-from leads.models import Lead, LeadEvent, Membership, Suppression, Workspace
+from leads.intake_counts import VERDICTS as INTAKE_VERDICTS
+from leads.models import IntakeCount, Lead, LeadEvent, Membership, Suppression, Workspace
 from leads.normalize import normalize_phone
 from leads.placement import placement_annotate
 
@@ -55,6 +56,14 @@ def lead_scope_q(workspace_ids: Collection[int], prefix: str = "") -> Q:
 def lead_ids_in_scope(*, workspace_ids: Collection[int]) -> QuerySet[Lead, Any]:
     """A subquery of the ids of leads in scope, for tables that keep a bare ``lead_id``."""
     return Lead.objects.filter(lead_scope_q(workspace_ids)).values("id")
+
+
+def lead_in_scope(*, workspace_ids: Collection[int], lead_column: str = "lead_id") -> Exists:
+    """For rows that belong to a lead (events, calls, messages...): their lead is in scope.
+    A correlated EXISTS, so a newest-first list walks its own index and probes each row's
+    lead by primary key, instead of joining every lead of the workspaces first."""
+    leads = Lead.objects.filter(lead_scope_q(workspace_ids), pk=OuterRef(lead_column))
+    return Exists(leads.values("pk"))
 
 
 def leads_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Lead]:
@@ -331,3 +340,74 @@ def desk_queue_parts(*, workspace_ids: WorkspaceIds, now: datetime) -> dict[str,
 def desk_queue(*, workspace_ids: WorkspaceIds, now: datetime, limit: int = 25) -> DeskQueue:
     parts = desk_queue_parts(workspace_ids=workspace_ids, now=now)
     return DeskQueue(**{name: list(queryset[:limit]) for name, queryset in parts.items()})
+
+
+# What each lead status counts as on the dashboard.
+ROUTED_STATUSES = {"routed", "contacted", "callback", "sale", "not_interested", "dnc"}
+UNROUTED_STATUSES = {"unrouted", "expired", "failed"}
+
+
+def dashboard_leads(window: Any) -> dict[str, Any]:
+    """The dashboard's "Leads in" panel (``core.dashboard.Window``): intake verdicts per hour
+    from the maintained ``IntakeCount`` rows, and what became of the leads received, one
+    query each (the second walks ``lead_created_idx`` over one day)."""
+    ids = window.workspace_ids
+    counts = IntakeCount.objects.filter(hour__gte=window.since)
+    leads = Lead.objects.filter(created_at__gte=window.since)
+    if ids is not None:
+        counts = counts.filter(workspace_id__in=list(ids))
+        leads = leads.filter(lead_scope_q(ids))
+    by_hour = {
+        row["hour"]: row
+        for row in counts.values("hour").annotate(**{v: Sum(v) for v in INTAKE_VERDICTS})
+    }
+    hours = window.hours()
+    series = {v: [by_hour.get(h, {}).get(v) or 0 for h in hours] for v in INTAKE_VERDICTS}
+    today = [n for n, h in enumerate(hours) if h >= window.today]
+    intake = {
+        v: {"today": sum(series[v][n] for n in today), "day": sum(series[v])}
+        for v in INTAKE_VERDICTS
+    }
+    outcome = {k: {"today": 0, "day": 0} for k in ("routed", "unrouted", "pending", "other")}
+    rows = (
+        leads.order_by()
+        .values("status")
+        .annotate(day=Count("id"), today=Count("id", filter=Q(created_at__gte=window.today)))
+    )
+    for row in rows:
+        status = row["status"]
+        key = (
+            "routed"
+            if status in ROUTED_STATUSES
+            else "unrouted"
+            if status in UNROUTED_STATUSES
+            else "pending"
+            if status == Lead.Status.PENDING
+            else "other"
+        )
+        outcome[key]["today"] += row["today"]
+        outcome[key]["day"] += row["day"]
+    return {
+        "intake": intake,
+        "outcome": outcome,
+        "chart": {
+            "title": "Leads in per hour",
+            "series": [
+                ("new", "#2f7d32", series["created"]),
+                ("duplicate", "#8a8f98", series["duplicate"]),
+                ("suppressed", "#b26a00", series["suppressed"]),
+                ("rejected", "#c62828", series["rejected"]),
+            ],
+        },
+        "links": {
+            "unrouted": {"model": "leads.lead", "query": "status__exact=unrouted&created=1"},
+            "pending": {"model": "leads.lead", "query": "status__exact=pending"},
+            "leads": {"model": "leads.lead", "query": "created=1"},
+        },
+    }
+
+
+def workspace_names(workspace_ids: frozenset[int] | None) -> list[tuple[int, str]]:
+    """(id, name) of the active workspaces among these (None: every one), by name."""
+    workspaces = workspaces_visible(workspace_ids=workspace_ids).filter(is_active=True)
+    return list(workspaces.order_by("name").values_list("pk", "name")[:500])

@@ -43,3 +43,13 @@ class RoutingConfig(AppConfig):
         slo.declare("routing_failed_total", "counter", "Claimed leads whose batch failed")
 
         register_placement("rule", selectors.lead_rule_placement)
+        from core.dashboard import register_panel
+        from routing.selectors import dashboard_routing
+
+        register_panel(
+            "caps",
+            title="Destination caps",
+            order=30,
+            template="admin/dashboard/caps.html",
+            figures=dashboard_routing,
+        )

@@ -189,7 +189,9 @@ class RoutingLog(PartitionedModel):
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField()
-    lead = models.ForeignKey(Lead, on_delete=models.DO_NOTHING, db_constraint=False)
+    lead = models.ForeignKey(  # indexed by routinglog_lead_idx (lead, created_at)
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False
+    )
     rule_id = models.BigIntegerField(null=True, blank=True)
     rule_name = models.CharField(max_length=200, blank=True)
     destination_workspace_id = models.BigIntegerField(null=True, blank=True)
@@ -203,6 +205,7 @@ class RoutingLog(PartitionedModel):
         indexes = [
             models.Index(fields=["lead", "created_at"], name="routinglog_lead_idx"),
             models.Index(fields=["rule_id", "created_at"], name="routinglog_rule_idx"),
+            models.Index(fields=["created_at", "id"], name="routinglog_created_idx"),
         ]
 
     def __str__(self) -> str:

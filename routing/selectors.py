@@ -1,9 +1,11 @@
+import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, JSONField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
@@ -13,7 +15,7 @@ from core.alerts.registry import Finding
 from leads.pipeline import ROUTING_COLUMNS
 from leads.selectors import leads_visible
 from routing.engine import compile_rule
-from routing.models import RoutingRule, RuleDestination
+from routing.models import CapCounter, RetryItem, RoutingRule, RuleDestination
 
 
 def rules_visible(
@@ -137,3 +139,79 @@ def lead_rule_placement() -> Subquery:
     return Subquery(
         rule.values(json=JSONObject(id="id", name="name"))[:1], output_field=JSONField()
     )
+
+
+DASHBOARD_DESTINATIONS = 50
+
+
+def dashboard_routing(window: Any) -> dict[str, Any]:
+    """The dashboard's "Caps" panel: each capped destination of an active rule in scope
+    (its workspace is one of the person's) with the leads sent this local hour and day and
+    what is left; and the retry queue (waiting, gave up) as failures that need a person.
+    Three queries: destinations, their counters of the current periods, the queue."""
+    ids = window.workspace_ids
+    destinations = (
+        RuleDestination.objects.filter(rule__is_active=True, is_active=True)
+        .filter(Q(cap_per_hour__isnull=False) | Q(cap_per_day__isnull=False))
+        .select_related("rule", "workspace")
+        .order_by("workspace__name", "rule__name", "id")
+    )
+    if ids is not None:
+        destinations = destinations.filter(workspace_id__in=list(ids))
+    listed = list(destinations[:DASHBOARD_DESTINATIONS])
+    starts = {d.pk: _period_starts(d, window.now) for d in listed}
+    used: dict[tuple[int, str], int] = {}
+    if listed:
+        earliest = min(min(s.values()) for s in starts.values())
+        counters = CapCounter.objects.filter(
+            destination_id__in=list(starts), period_start__gte=earliest
+        ).values_list("destination_id", "period", "period_start", "count")
+        for destination_id, period, period_start, count in counters:
+            if starts[destination_id][period] == period_start:
+                used[(destination_id, period)] = count
+    caps = []
+    for d in listed:
+        row: dict[str, Any] = {"rule": d.rule.name, "workspace": d.workspace.name}
+        for period, cap in (("h", d.cap_per_hour), ("d", d.cap_per_day)):
+            count = used.get((d.pk, period), 0)
+            row[period] = (
+                None if cap is None else {"used": count, "cap": cap, "left": max(cap - count, 0)}
+            )
+        caps.append(row)
+    retry = _retry_items(ids).aggregate(
+        waiting=Count("id", filter=Q(is_dead=False)), dead=Count("id", filter=Q(is_dead=True))
+    )
+    return {
+        "caps": caps,
+        "more": len(listed) == DASHBOARD_DESTINATIONS,
+        "attention": [
+            {
+                "label": "Leads waiting to retry routing",
+                "count": retry["waiting"],
+                "model": "routing.retryitem",
+                "query": "state=waiting",
+            },
+            {
+                "label": "Leads whose routing gave up",
+                "count": retry["dead"],
+                "model": "routing.retryitem",
+                "query": "state=failed",
+            },
+        ],
+    }
+
+
+def _period_starts(destination: RuleDestination, now: datetime) -> dict[str, datetime]:
+    zone = zoneinfo.ZoneInfo(destination.timezone)
+    local = now.astimezone(zone)
+    hour = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    day = datetime.combine(local.date(), time(0), tzinfo=zone).astimezone(UTC)
+    return {"h": hour, "d": day}
+
+
+def _retry_items(workspace_ids: Collection[int] | None) -> QuerySet[RetryItem]:
+    items = RetryItem.objects.all()
+    if workspace_ids is None:
+        return items
+    in_scope = leads_visible(workspace_ids=workspace_ids).filter(pk=OuterRef("lead_id"))
+    return items.filter(Exists(in_scope))
