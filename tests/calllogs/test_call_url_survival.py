@@ -22,7 +22,7 @@ from django.utils import timezone
 from calllogs import services
 from calllogs.callurl import READ, URL_VARIABLES
 from calllogs.models import CallLog, ServerHook, WebhookEvent
-from tests.calllogs import call_url_sender as vicidial
+from simulators.vicidial import callurl as vicidial
 from tests.e2e.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""A small real WAHA-style WhatsApp gateway for tests and benchmarks.
+"""A small real WAHA-style WhatsApp gateway for tests, benchmarks and ``make run``.
 
 ``POST /api/sendText`` and ``/api/sendImage`` with ``session``, ``chatId`` and the
 ``X-Api-Key`` header answer 201 with a WEBJS message object (``id._serialized``). Every
@@ -9,6 +9,8 @@ side. Knobs: ``latency`` (seconds, or a (min, max) range), ``fail_next(n, status
 ``GET /api/sessions/{session}`` answers the session's status (WORKING, STOPPED when
 disconnected, 403 when banned). ``received`` keeps every request that reached the double,
 answered or not (method, path, session, chat id, answer), for contact-safety checks.
+``POST /api/sessions`` and ``PUT /api/sessions/{session}`` keep a session's ``config``
+(its webhooks); ``start_phones()`` then sends receipts and replies to them (events.py).
 """
 
 import json
@@ -19,7 +21,8 @@ import uuid
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
-from tests.http_double import Lifecycle, QuietHandler, serve
+from simulators.gateway.events import Phones
+from simulators.http import Lifecycle, QuietHandler, serve
 
 
 @dataclass
@@ -42,7 +45,7 @@ class Sent:
     message_id: str
 
 
-class GatewayDouble(Lifecycle):
+class GatewaySimulator(Lifecycle):
     def __init__(self, *, token: str = "", latency: float | tuple[float, float] = 0.0) -> None:
         self.token = token
         self.latency = latency
@@ -57,12 +60,15 @@ class GatewayDouble(Lifecycle):
         self._fail: list[int] = []
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
+        self.sessions: dict[str, dict] = {}  # name -> WAHA session config (webhooks)
+        self.phones: Phones | None = None
+        self._phones_stop = threading.Event()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "GatewayDouble":
+    def start(self) -> "GatewaySimulator":
         double = self
 
         class Handler(QuietHandler):
@@ -76,6 +82,11 @@ class GatewayDouble(Lifecycle):
             def do_GET(self):
                 self.answer(*double.handle_get(self.path, self.headers, time.time()))
 
+            def do_PUT(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                self.answer(*double.handle_put(self.path, self.headers, raw))
+
             def answer(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -87,6 +98,52 @@ class GatewayDouble(Lifecycle):
         self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
         return self
+
+    def start_phones(self, **options) -> Phones:
+        """Receipts and replies for the sends from now on (options: see ``Phones``)."""
+        self.phones = Phones(self.sessions, **options)
+        self._phones_stop.clear()
+        threading.Thread(target=self.phones.run, args=(self._phones_stop,), daemon=True).start()
+        return self.phones
+
+    def stop(self) -> None:
+        self._phones_stop.set()
+        super().stop()
+
+    def trim(self, keep: int = 1000) -> None:
+        """Forget old requests (a long run keeps its memory flat)."""
+        with self.lock:
+            del self.sent[:-keep], self.received[:-keep]
+        if self.phones is not None:
+            self.phones.trim(keep)
+
+    def configure_session(self, name: object, payload: dict, headers) -> tuple[int, dict]:
+        """WAHA's session create/update: keeps ``config`` (its ``webhooks``)."""
+        if self.token and headers.get("X-Api-Key") != self.token:
+            return 401, {"statusCode": 401, "message": "Unauthorized"}
+        config = payload.get("config") or {}
+        hooks = config.get("webhooks") if isinstance(config, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(hooks, list | type(None)):
+            return 400, {"statusCode": 400, "message": "name and config.webhooks[] expected"}
+        if any(
+            not isinstance(h, dict) or not str(h.get("url", "")).startswith("http")
+            for h in hooks or []
+        ):
+            return 400, {"statusCode": 400, "message": "every webhook needs an http(s) url"}
+        with self.lock:
+            self.sessions[name] = {"webhooks": hooks or []}
+        return 201, {"name": name, "status": "WORKING", "config": config}
+
+    def handle_put(self, path: str, headers, raw: bytes) -> tuple[int, dict]:
+        if not path.startswith("/api/sessions/"):
+            return 404, {"statusCode": 404, "message": f"Cannot PUT {path}"}
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        payload = payload if isinstance(payload, dict) else {}
+        status, body = self.configure_session(path.rsplit("/", 1)[-1], payload, headers)
+        return (200 if status == 201 else status), body
 
     def fail_next(self, n: int, status: int = 500) -> None:
         with self.lock:
@@ -165,6 +222,8 @@ class GatewayDouble(Lifecycle):
             self.requests += 1
             if self._fail:
                 return self._fail.pop(0), {"statusCode": 500, "message": "Internal error"}
+        if path == "/api/sessions":
+            return self.configure_session(payload.get("name"), payload, headers)
         if path not in ("/api/sendText", "/api/sendImage"):
             return 404, {"statusCode": 404, "message": f"Cannot POST {path}"}
         if self.token and headers.get("X-Api-Key") != self.token:
@@ -190,6 +249,8 @@ class GatewayDouble(Lifecycle):
         with self.lock:
             self.sent.append(Sent(session, chat, text or "", media, arrived, serialized))
             self.arrived.notify_all()
+        if self.phones is not None:
+            self.phones.on_sent(session=session, chat_id=chat, message_id=serialized, now=arrived)
         return 201, {
             "id": {"fromMe": True, "remote": chat, "id": short, "_serialized": serialized},
             "body": text,
