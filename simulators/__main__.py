@@ -1,0 +1,164 @@
+"""``python -m simulators <piece>``: each piece of the living demo as a process (make run).
+
+* ``vicidial``: the VICIdial simulator and its dialer on ``DEMO_VICIDIAL_PORT``.
+* ``gateway``: the WhatsApp gateway simulator and its phones on ``DEMO_GATEWAY_PORT``.
+* ``setup``: load the demo configuration (idempotent) and print the logins.
+* ``demo``: link the running simulators to it, print the integrator's API key, then post
+  demo leads through the API until stopped (``DEMO_TRAFFIC=0``: no leads, just wait).
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+import requests
+
+TRIM_EVERY = 60.0
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def vici_port() -> int:
+    return int(env("DEMO_VICIDIAL_PORT", "8101"))
+
+
+def gateway_port() -> int:
+    return int(env("DEMO_GATEWAY_PORT", "8102"))
+
+
+def web_url() -> str:
+    return f"http://{env('HOST', '127.0.0.1')}:{env('PORT', '8000')}"
+
+
+def stop_event() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def serve(simulator, stop: threading.Event) -> int:
+    while not stop.wait(TRIM_EVERY):
+        simulator.trim()
+    simulator.stop()
+    return 0
+
+
+def run_vicidial() -> int:
+    from simulators.vicidial import ViciSimulator
+
+    password = env("DEMO_VICI_PASSWORD", "DemoVici2026")
+    vici = ViciSimulator(user="leadbrain", password=password)
+    vici.port = vici_port()
+    vici.start()
+    # Lead ids of this run start past the last run's (VICIdial never reuses them).
+    vici.state.next_id = 1 + (int(time.time()) % 10_000_000) * 50
+    vici.start_dialer()
+    print(f"VICIdial simulator on {vici.url}", flush=True)
+    return serve(vici, stop_event())
+
+
+def run_gateway() -> int:
+    from simulators.demo.setup import GATEWAY_TOKEN
+    from simulators.gateway import GatewaySimulator
+
+    gateway = GatewaySimulator(token=GATEWAY_TOKEN, latency=(0.05, 0.3))
+    gateway.port = gateway_port()
+    gateway.start()
+    gateway.start_phones()
+    print(f"WhatsApp gateway simulator on {gateway.url}", flush=True)
+    return serve(gateway, stop_event())
+
+
+def django_setup() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+
+
+def run_setup() -> int:
+    django_setup()
+    from simulators.demo.setup import demo_setup
+
+    password = env("DEMO_ADMIN_PASSWORD", "admin")
+    demo = demo_setup(
+        vici_url=f"http://127.0.0.1:{vici_port()}/vicidial/non_agent_api.php",
+        vici_password=env("DEMO_VICI_PASSWORD", "DemoVici2026"),
+        gateway_url=f"http://127.0.0.1:{gateway_port()}",
+        password=password,
+    )
+    print(
+        f"demo: {len(demo.rules)} routing rules, {len(demo.lists)} VICIdial lists on "
+        f"'{demo.server.name}', {len(demo.devices)} devices, sequence '{demo.sequence.name}'"
+    )
+    return 0
+
+
+def wait_for(url: str, stop: threading.Event, seconds: float = 120) -> bool:
+    """Until ``url`` answers at all (a bounded wait while the processes start)."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return True
+        except requests.RequestException:
+            stop.wait(0.3)
+    return False
+
+
+def run_demo() -> int:
+    django_setup()
+    from leads.models import Workspace
+    from simulators.demo.connect import demo_connect, demo_key
+    from simulators.traffic import Traffic
+
+    stop = stop_event()
+    gateway_url = f"http://127.0.0.1:{gateway_port()}"
+    vici_root = f"http://127.0.0.1:{vici_port()}"
+    for url in (vici_root, gateway_url, f"{web_url()}/health"):
+        if not wait_for(url, stop):
+            print(f"demo: {url} did not answer", file=sys.stderr)
+            return 1
+    linked = demo_connect(
+        vici_control_url=f"{vici_root}/simulator/campaign",
+        gateway_url=gateway_url,
+        web_url=web_url(),
+    )
+    campaigns = ", ".join(sorted(linked.campaigns))
+    print(f"demo: simulators linked (campaigns {campaigns}; sessions {', '.join(linked.sessions)})")
+    acme = Workspace.objects.get(slug="acme-sales")
+    partner = Workspace.objects.get(slug="partner-leads")
+    print(
+        f"demo: integrator API key (acme-sales): {demo_key(workspace=acme, name='demo-integrator')}"
+    )
+    if env("DEMO_TRAFFIC", "1") == "0":
+        print("demo: DEMO_TRAFFIC=0, no demo leads", flush=True)
+        stop.wait()
+        return 0
+    keys = [demo_key(workspace=w, name="demo-traffic") for w in (acme, partner)]
+    rate = float(env("DEMO_TRAFFIC_RATE", "2"))
+    print(f"demo: posting about {rate:g} leads a second to {web_url()}/api/v1/leads/", flush=True)
+    traffic = Traffic(base_url=web_url(), keys=keys, rate=rate)
+    while not stop.is_set():
+        answers = traffic.run(stop, seconds=60)
+        print(f"demo leads so far: {dict(answers)}", flush=True)
+    return 0
+
+
+PIECES = {"vicidial": run_vicidial, "gateway": run_gateway, "setup": run_setup, "demo": run_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
+    parser.add_argument("piece", choices=sorted(PIECES))
+    return PIECES[parser.parse_args(argv).piece]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
