@@ -10,11 +10,13 @@
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+from urllib.parse import urlsplit
 
-import requests
+from simulators.demo import VICI_PASSWORD, VICI_USER
 
 TRIM_EVERY = 60.0
 
@@ -52,8 +54,8 @@ def serve(simulator, stop: threading.Event) -> int:
 def run_vicidial() -> int:
     from simulators.vicidial import ViciSimulator
 
-    password = env("DEMO_VICI_PASSWORD", "DemoVici2026")
-    vici = ViciSimulator(user="leadbrain", password=password)
+    password = env("DEMO_VICI_PASSWORD", VICI_PASSWORD)
+    vici = ViciSimulator(user=VICI_USER, password=password)
     vici.port = vici_port()
     vici.start()
     # Lead ids of this run start past the last run's (VICIdial never reuses them).
@@ -64,7 +66,7 @@ def run_vicidial() -> int:
 
 
 def run_gateway() -> int:
-    from simulators.demo.setup import GATEWAY_TOKEN
+    from simulators.demo import GATEWAY_TOKEN
     from simulators.gateway import GatewaySimulator
 
     gateway = GatewaySimulator(token=GATEWAY_TOKEN, latency=(0.05, 0.3))
@@ -89,7 +91,7 @@ def run_setup() -> int:
     password = env("DEMO_ADMIN_PASSWORD", "admin")
     demo = demo_setup(
         vici_url=f"http://127.0.0.1:{vici_port()}/vicidial/non_agent_api.php",
-        vici_password=env("DEMO_VICI_PASSWORD", "DemoVici2026"),
+        vici_password=env("DEMO_VICI_PASSWORD", VICI_PASSWORD),
         gateway_url=f"http://127.0.0.1:{gateway_port()}",
         password=password,
     )
@@ -100,14 +102,16 @@ def run_setup() -> int:
     return 0
 
 
-def wait_for(url: str, stop: threading.Event, seconds: float = 120) -> bool:
-    """Until ``url`` answers at all (a bounded wait while the processes start)."""
+def wait_for(url: str, stop: threading.Event, seconds: float = 180) -> bool:
+    """Until something listens at ``url``'s host and port (a bounded wait while the
+    processes start; a busy machine answers slowly, but it listens)."""
+    parts = urlsplit(url)
     deadline = time.monotonic() + seconds
     while not stop.is_set() and time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=2)
+            socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
             return True
-        except requests.RequestException:
+        except OSError:
             stop.wait(0.3)
     return False
 

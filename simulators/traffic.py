@@ -114,6 +114,7 @@ class Traffic:
         due = started
         while not stop.is_set() and (seconds is None or time.monotonic() - started < seconds):
             self.post_one()
-            due += interval * self.rng.uniform(0.5, 1.5)
+            # After a slow answer, go on at the pace: no burst to catch up.
+            due = max(due + interval * self.rng.uniform(0.5, 1.5), time.monotonic() - interval)
             stop.wait(max(0.0, due - time.monotonic()))
         return self.answers

@@ -13,7 +13,8 @@ from calllogs.services import webhook_url
 from dialer.models import ViciList, ViciServer
 from leads.models import ApiKey, Workspace
 from leads.services import api_key_create, api_key_revoke
-from simulators.demo.setup import GATEWAY_TOKEN, SERVER_NAME
+from simulators.demo import GATEWAY_TOKEN
+from simulators.demo.setup import SERVER_NAME
 
 URL_FIELDS = {"start": "start_call_url", "dispo": "dispo_call_url", "noagent": "na_call_url"}
 SESSION_EVENTS = ["message", "message.ack", "session.status"]

@@ -23,10 +23,9 @@ from leads.models import Workspace
 from leads.services import member_create, workspace_create
 from routing.models import RoutingRule
 from routing.services import rule_save
+from simulators.demo import GATEWAY_TOKEN, VICI_USER
 
 SERVER_NAME = "Demo VICIdial (simulator)"
-VICI_USER = "leadbrain"
-GATEWAY_TOKEN = "demo-gateway-token"
 SEQUENCE_NAME = "Demo welcome (simulated WhatsApp)"
 # (list_id, campaign, name, workspace slug)
 LISTS = [

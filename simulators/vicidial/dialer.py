@@ -69,7 +69,7 @@ class Dialer:
         talk_delay: tuple[float, float] = (2.0, 6.0),
         redial_after: tuple[float, float] = (20.0, 60.0),
         max_attempts: int = 3,
-        lines: int = 20,
+        calls_per_second: float = 2.0,
         answered_share: float = ANSWERED_SHARE,
     ) -> None:
         self.api = api
@@ -77,7 +77,10 @@ class Dialer:
         self.send = send
         self.rng = random.Random(seed)
         self.hopper_delay, self.talk_delay = hopper_delay, talk_delay
-        self.redial_after, self.max_attempts, self.lines = redial_after, max_attempts, lines
+        self.redial_after, self.max_attempts = redial_after, max_attempts
+        # The agents and lines are few: calls start at this pace, the rest wait in the hopper.
+        self.calls_per_second = calls_per_second
+        self._budget, self._last = calls_per_second, 0.0
         self.answered_share = answered_share
         self._seen = 0  # leads below this lead_id are known to the dialer
         self._dials: list[tuple[float, int]] = []  # (when, lead_id)
@@ -93,12 +96,17 @@ class Dialer:
         now = time.time() if now is None else now
         with self.lock:
             self._learn(now)
+            if self._last:
+                self._budget += (now - self._last) * self.calls_per_second
+            self._budget = min(self._budget, 2 * self.calls_per_second)
+            self._last = now
             placed = []
-            while self._dials and self._dials[0][0] <= now and len(placed) < self.lines:
+            while self._dials and self._dials[0][0] <= now and self._budget >= 1:
                 _, lead_id = heapq.heappop(self._dials)
                 call = self._dial(lead_id, now)
                 if call is not None:
                     placed.append(call)
+                    self._budget -= 1
             due = []
             while self._urls and self._urls[0][0] <= now:
                 due.append(heapq.heappop(self._urls))
@@ -120,7 +128,8 @@ class Dialer:
     def _learn(self, now: float) -> None:
         """Leads added since the last tick go into the hopper a few seconds from now."""
         state = self.api.state
-        for lead_id in range(max(self._seen, 1), state.next_id):
+        first = self._seen or min(state.leads, default=state.next_id)
+        for lead_id in range(first, state.next_id):
             if lead_id in state.leads:
                 heapq.heappush(self._dials, (now + self.rng.uniform(*self.hopper_delay), lead_id))
         self._seen = max(self._seen, state.next_id)

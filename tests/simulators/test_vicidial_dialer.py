@@ -178,3 +178,26 @@ def test_a_dialer_thread_stops_with_the_simulator():
     stop: threading.Event = vici._dialer_stop
     vici.stop()
     assert stop.is_set()
+
+
+def test_lead_ids_starting_high_are_found_at_once():
+    """A run's lead ids start past the last run's (VICIdial never reuses them)."""
+    api = api_with_campaign()
+    api.state.next_id = 400_000_001
+    lead_id = add_lead(api)
+    dialer, _ = recording(api)
+    dialer.tick(T0)
+    [call] = dialer.tick(T0 + 2)
+    assert call.lead_id == lead_id == 400_000_001
+
+
+def test_calls_start_at_the_dialers_pace_and_the_rest_wait_in_the_hopper():
+    api = api_with_campaign()
+    for n in range(10):
+        add_lead(api, f"41555502{n:02d}")
+    dialer, _ = recording(api, calls_per_second=2.0, hopper_delay=(0, 0))
+    assert len(dialer.tick(T0)) == 2  # a second's worth to start with
+    assert len(dialer.tick(T0 + 1)) == 2
+    assert len(dialer.tick(T0 + 1)) == 0
+    assert len(dialer.tick(T0 + 3)) == 4  # at most two seconds saved up
+    assert len(dialer.tick(T0 + 100)) == 4  # the last two, and two redials
