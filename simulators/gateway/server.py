@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 
 from simulators.gateway.events import Phones
 from simulators.http import Lifecycle, QuietHandler, serve
@@ -58,7 +57,7 @@ class GatewaySimulator(Lifecycle):
         self.arrived = threading.Condition(self.lock)  # notified on every accepted send
         self.requests = 0
         self._fail: list[int] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
         self.port = 0
         self.sessions: dict[str, dict] = {}  # name -> WAHA session config (webhooks)
         self.phones: Phones | None = None

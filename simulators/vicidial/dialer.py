@@ -142,7 +142,7 @@ class Dialer:
             return ""
         campaign_id = self.api.state.lists.get(lead["list_id"])
         campaign = self.api.state.campaigns.get(campaign_id or "")
-        return campaign_id if campaign is not None and campaign.active else ""
+        return (campaign_id or "") if campaign is not None and campaign.active else ""
 
     def _dial(self, lead_id: int, now: float) -> Call | None:
         lead = self.api.state.leads.get(lead_id)

@@ -16,7 +16,6 @@ import json
 import socket
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from simulators.http import Lifecycle, QuietHandler, serve
@@ -41,7 +40,7 @@ class ViciSimulator(ViciApi, Lifecycle):
         # Called in the serving thread with each request's raw parameters, before it is
         # answered (a test's way to act at an exact point of a drain).
         self.on_request = None
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
         self.port = 0
         self.dialer: Dialer | None = None
         self._dialer_stop = threading.Event()
