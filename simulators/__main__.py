@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from simulators.demo import VICI_PASSWORD, VICI_USER
@@ -99,6 +100,8 @@ def run_setup() -> int:
         f"demo: {len(demo.rules)} routing rules, {len(demo.lists)} VICIdial lists on "
         f"'{demo.server.name}', {len(demo.devices)} devices, sequence '{demo.sequence.name}'"
     )
+    for username, role, where in demo.people:
+        print(f"demo login ({role}, at {where}): {username} / {password}")
     return 0
 
 
@@ -158,7 +161,18 @@ def run_demo() -> int:
 PIECES = {"vicidial": run_vicidial, "gateway": run_gateway, "setup": run_setup, "demo": run_demo}
 
 
+def read_env_files() -> None:
+    """The same ``.env`` the settings read, so every piece sees the same ports and flags."""
+    import environ
+
+    root = Path(__file__).resolve().parent.parent
+    for path in (root / ".env", root / ".run" / "env"):
+        if path.exists():
+            environ.Env.read_env(path, overwrite=False)
+
+
 def main(argv: list[str] | None = None) -> int:
+    read_env_files()
     parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
     parser.add_argument("piece", choices=sorted(PIECES))
     return PIECES[parser.parse_args(argv).piece]()
