@@ -1,7 +1,9 @@
 """VICIdial's auto-dialer and its agents, with time compressed, for the demo.
 
 Every lead added to a list of an active campaign is dialed a few seconds later (VICIdial's
-hopper), then again after a no-answer, busy or machine until ``max_attempts``. A call ends
+hopper), then again after a no-answer, busy or machine until ``max_attempts``. Calls start
+at ``calls_per_second`` (the agents are few); when more are waiting, the newest lead goes
+first, so a fresh lead is called at once even behind a backlog of thousands. A call ends
 either without an agent (NA, B, AA, DROP, ADC: the dialer's statuses, user ``VDAD``) and
 fires the campaign's No-Agent URL, or reaches an agent: the Start URL fires at once (its
 ``dispo`` is the lead's status *before* the call), the agent talks for a few seconds and
@@ -69,7 +71,7 @@ class Dialer:
         talk_delay: tuple[float, float] = (2.0, 6.0),
         redial_after: tuple[float, float] = (20.0, 60.0),
         max_attempts: int = 3,
-        calls_per_second: float = 2.0,
+        calls_per_second: float = 3.0,
         answered_share: float = ANSWERED_SHARE,
     ) -> None:
         self.api = api
@@ -83,7 +85,8 @@ class Dialer:
         self._budget, self._last = calls_per_second, 0.0
         self.answered_share = answered_share
         self._seen = 0  # leads below this lead_id are known to the dialer
-        self._dials: list[tuple[float, int]] = []  # (when, lead_id)
+        self._dials: list[tuple[float, int]] = []  # (when, lead_id): not yet dialable
+        self._ready: list[int] = []  # -lead_id of the dialable: the newest lead goes first
         self._urls: list[tuple[float, int, str, str]] = []  # (when, seq, kind, filled URL)
         self._seq = 0
         self.calls: list[Call] = []
@@ -101,8 +104,10 @@ class Dialer:
             self._budget = min(self._budget, 2 * self.calls_per_second)
             self._last = now
             placed = []
-            while self._dials and self._dials[0][0] <= now and self._budget >= 1:
-                _, lead_id = heapq.heappop(self._dials)
+            while self._dials and self._dials[0][0] <= now:
+                heapq.heappush(self._ready, -heapq.heappop(self._dials)[1])
+            while self._ready and self._budget >= 1:
+                lead_id = -heapq.heappop(self._ready)
                 call = self._dial(lead_id, now)
                 if call is not None:
                     placed.append(call)

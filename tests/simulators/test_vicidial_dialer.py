@@ -201,3 +201,14 @@ def test_calls_start_at_the_dialers_pace_and_the_rest_wait_in_the_hopper():
     assert len(dialer.tick(T0 + 1)) == 0
     assert len(dialer.tick(T0 + 3)) == 4  # at most two seconds saved up
     assert len(dialer.tick(T0 + 100)) == 4  # the last two, and two redials
+
+
+def test_behind_a_backlog_the_newest_lead_is_called_first():
+    api = api_with_campaign()
+    for n in range(30):
+        add_lead(api, f"41555503{n:02d}")
+    dialer, _ = recording(api, calls_per_second=1.0, hopper_delay=(0, 0))
+    dialer.tick(T0)
+    fresh = add_lead(api, "4155550399")
+    [call] = dialer.tick(T0 + 1)
+    assert call.lead_id == fresh
