@@ -109,6 +109,10 @@ class GatewaySimulator(Lifecycle):
         self._phones_stop.set()
         super().stop()
 
+    def down(self) -> None:
+        """Refuse connections for a while (an outage); the calls and receipts go on."""
+        Lifecycle.stop(self)
+
     def trim(self, keep: int = 1000) -> None:
         """Forget old requests (a long run keeps its memory flat)."""
         with self.lock:

@@ -145,6 +145,10 @@ class ViciSimulator(ViciApi, Lifecycle):
         self._dialer_stop.set()
         super().stop()
 
+    def down(self) -> None:
+        """Refuse connections for a while (an outage); the calls and receipts go on."""
+        Lifecycle.stop(self)
+
     def trim(self, keep: int = 1000) -> None:
         """Forget old requests (a long run keeps its memory flat; the leads stay)."""
         with self.lock:

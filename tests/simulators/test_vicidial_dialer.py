@@ -212,3 +212,16 @@ def test_behind_a_backlog_the_newest_lead_is_called_first():
     fresh = add_lead(api, "4155550399")
     [call] = dialer.tick(T0 + 1)
     assert call.lead_id == fresh
+
+
+def test_an_outage_refuses_the_api_but_the_dialer_goes_on():
+    vici = ViciSimulator().start()
+    try:
+        vici.start_dialer()
+        vici.down()
+        assert not vici._dialer_stop.is_set()
+        vici.up()
+        answer = requests.get(vici.url, params={"function": "version"}, timeout=5)
+        assert answer.text.startswith("VERSION:")
+    finally:
+        vici.stop()
