@@ -38,6 +38,7 @@ STEPS = [
     (2, "{first_name}, an advisor can call you today: reply YES, or STOP to opt out."),
     (10, "Last note from us, {first_name}: code {promo} is yours this week."),
 ]
+DEVICES = 6  # at 1-3 s each: enough to keep up with the demo's enrollments
 PEOPLE = [("manager", MANAGER), ("agent", AGENT), ("integrator", INTEGRATOR)]
 # The outbox drains every 5 minutes by default; the demo pushes within seconds.
 DEMO_DRAIN = ("dialer: drain the VICIdial outbox", 10)
@@ -95,9 +96,9 @@ def _dialer(vici_url: str, vici_password: str, workspaces: dict[str, Workspace])
 
 
 def _broadcast(gateway_url: str, internal: Workspace) -> tuple[list[Device], Sequence]:
-    devices = []
-    for n in (1, 2, 3):
-        device, _ = Device.objects.update_or_create(
+    devices, new = [], []
+    for n in range(1, DEVICES + 1):
+        device, created = Device.objects.update_or_create(
             workspace=internal,
             gateway_session=f"sim{n}",
             defaults={"gateway_url": gateway_url, "gateway_token": GATEWAY_TOKEN},
@@ -106,12 +107,14 @@ def _broadcast(gateway_url: str, internal: Workspace) -> tuple[list[Device], Seq
                 "phone": f"+1213555{7000 + n:04d}",
                 "gateway_url": gateway_url,
                 "gateway_token": GATEWAY_TOKEN,
-                "min_interval_seconds": 2.0,
-                "max_interval_seconds": 5.0,
+                "min_interval_seconds": 1.0,
+                "max_interval_seconds": 3.0,
                 "daily_cap": 5000,
             },
         )
         devices.append(device)
+        if created:
+            new.append(device)
     sequence = Sequence.objects.filter(workspace=internal, name=SEQUENCE_NAME).first()
     if sequence is None:
         sequence = Sequence.objects.create(
@@ -121,11 +124,11 @@ def _broadcast(gateway_url: str, internal: Workspace) -> tuple[list[Device], Seq
             window_end=dt.time(23, 59, 59),
             placeholder_defaults={"first_name": "there", "promo": "DEMO10"},
         )
-        sequence.devices.set(devices)
         for position, (delay, template) in enumerate(STEPS, start=1):
             Step.objects.create(
                 sequence=sequence, position=position, delay_minutes=delay, template=template
             )
+    sequence.devices.add(*new)  # a device this run added (a newer demo has more) sends it too
     return devices, sequence
 
 

@@ -41,13 +41,14 @@ def test_it_creates_the_demo_and_a_second_run_changes_nothing():
     schedules_upsert()
     demo = setup()
     first = counts()
-    assert first["RoutingRule"] == 4 and first["ViciList"] == 3 and first["Device"] == 3
+    assert first["RoutingRule"] == 4 and first["ViciList"] == 3 and first["Device"] == 6
     assert first["RuleDestination"] >= 6
     assert RuleDestination.objects.exclude(cap_per_hour=None, cap_per_day=None).count() >= 4
     assert RuleCondition.objects.filter(group=1).exists()  # an OR group
     assert server_password(demo.server) == "DemoVici2026"
     assert ServerHook.objects.filter(server=demo.server).exists()
     assert all(d.status == Device.Status.ACTIVE for d in demo.devices)
+    assert demo.sequence.devices.count() == 6
     roles = {(m.user.username, m.role) for m in Membership.objects.select_related("user")}
     assert {("manager", "manager"), ("agent", "agent"), ("integrator", "integrator")} <= roles
     assert get_user_model().objects.get(username="admin").is_superuser
