@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from simulators.demo import VICI_PASSWORD, VICI_USER
 
 TRIM_EVERY = 60.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def env(name: str, default: str) -> str:
@@ -45,25 +46,36 @@ def stop_event() -> threading.Event:
     return stop
 
 
-def serve(simulator, stop: threading.Event) -> int:
+def serve(simulator, stop: threading.Event, every_minute=None) -> int:
     while not stop.wait(TRIM_EVERY):
         simulator.trim()
+        if every_minute is not None:
+            every_minute()
     simulator.stop()
+    if every_minute is not None:
+        every_minute()
     return 0
 
 
 def run_vicidial() -> int:
-    from simulators.vicidial import ViciSimulator
+    from simulators.vicidial import ViciSimulator, snapshot
 
     password = env("DEMO_VICI_PASSWORD", VICI_PASSWORD)
     vici = ViciSimulator(user=VICI_USER, password=password)
+    saved = ROOT / env("DEMO_VICIDIAL_STATE", ".run/vicidial-simulator.json")
+    if not snapshot.load(vici, saved):
+        # A first run's lead ids start high (VICIdial's come from a long-lived table).
+        vici.state.next_id = 1 + (int(time.time()) % 10_000_000) * 50
     vici.port = vici_port()
     vici.start()
-    # Lead ids of this run start past the last run's (VICIdial never reuses them).
-    vici.state.next_id = 1 + (int(time.time()) % 10_000_000) * 50
     vici.start_dialer()
-    print(f"VICIdial simulator on {vici.url}", flush=True)
-    return serve(vici, stop_event())
+    print(f"VICIdial simulator on {vici.url} ({len(vici.state.leads)} leads kept)", flush=True)
+
+    def save() -> None:
+        with vici.lock:
+            snapshot.save(vici, saved)
+
+    return serve(vici, stop_event(), every_minute=save)
 
 
 def run_gateway() -> int:
@@ -165,8 +177,7 @@ def read_env_files() -> None:
     """The same ``.env`` the settings read, so every piece sees the same ports and flags."""
     import environ
 
-    root = Path(__file__).resolve().parent.parent
-    for path in (root / ".env", root / ".run" / "env"):
+    for path in (ROOT / ".env", ROOT / ".run" / "env"):
         if path.exists():
             environ.Env.read_env(path, overwrite=False)
 

@@ -225,3 +225,25 @@ def test_an_outage_refuses_the_api_but_the_dialer_goes_on():
         assert answer.text.startswith("VERSION:")
     finally:
         vici.stop()
+
+
+def test_a_restarted_simulator_keeps_its_leads_lists_and_campaigns(tmp_path):
+    from simulators.vicidial import snapshot
+
+    api = api_with_campaign()
+    api.state.next_id = 500
+    lead_id = add_lead(api, "4155550190")
+    api.add_dnc("4155550191")
+    snapshot.save(api, tmp_path / "vici.json")
+    again = ViciApi()
+    assert snapshot.load(again, tmp_path / "vici.json")
+    assert again.state.leads[lead_id]["phone_number"] == "4155550190"
+    assert (
+        again.state.campaigns["DEMO"].dispo_call_url == api.state.campaigns["DEMO"].dispo_call_url
+    )
+    assert again.state.lists == {1001: "DEMO"} and "4155550191" in again.state.dnc
+    update = {"function": "update_lead", "user": "crmapi", "pass": "Secret123", "source": "test"}
+    answer = again.handle(urlencode({**update, "lead_id": str(lead_id), "status": "DNC"}))
+    assert answer.startswith(f"SUCCESS: update_lead LEAD HAS BEEN UPDATED - crmapi|{lead_id}|1")
+    assert add_lead(again, "4155550192") == lead_id + 1
+    assert not snapshot.load(ViciApi(), tmp_path / "missing.json")
