@@ -48,6 +48,7 @@ run: dev-keys services
 	$(BIN)/python manage.py setup_roles
 	$(BIN)/python manage.py load_demo_data
 	$(BIN)/python manage.py load_demo_broadcast
+	$(BIN)/python -m simulators setup
 	$(BIN)/python scripts/run.py
 
 # A backup into BACKUP_DIR (default var/backups), keeping the newest BACKUP_KEEP.

@@ -31,9 +31,9 @@ def rss_mb() -> float:
 
 
 def serve_gateway(conn, latency: tuple[float, float]) -> None:
-    from tests.broadcast.gateway_double import GatewayDouble
+    from simulators.gateway import GatewaySimulator
 
-    double = GatewayDouble(latency=latency).start()
+    double = GatewaySimulator(latency=latency).start()
     conn.send(double.url)
     while True:
         command = conn.recv()

@@ -34,9 +34,9 @@ PASSWORD = "Secret123"
 
 
 def serve_double(conn, latency: float) -> None:
-    from tests.dialer.vici_double import ViciDouble
+    from simulators.vicidial import ViciSimulator
 
-    double = ViciDouble(password=PASSWORD).start()
+    double = ViciSimulator(password=PASSWORD).start()
     double.add_list(1001)
     double.latency = latency
     conn.send(double.url)

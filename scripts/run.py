@@ -1,4 +1,7 @@
-"""Run web, Celery worker and Celery beat together until Ctrl-C (used by `make run`)."""
+"""Run web, Celery worker and Celery beat together until Ctrl-C (used by `make run`), with
+the living demo beside them: the VICIdial and WhatsApp gateway simulators and the demo
+process (links them to the demo configuration, then posts demo leads unless
+``DEMO_TRAFFIC=0``). Any process ending stops them all."""
 
 import os
 import signal
@@ -41,13 +44,21 @@ def main() -> int:
             "info",
         ],
         "beat": [str(BIN / "celery"), "-A", "config", "beat", "-l", "info"],
+        "vicidial-sim": [sys.executable, "-m", "simulators", "vicidial"],
+        "gateway-sim": [sys.executable, "-m", "simulators", "gateway"],
+        "demo": [sys.executable, "-m", "simulators", "demo"],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
     base = f"http://{host}:{port}"
+    password = os.environ.get("DEMO_ADMIN_PASSWORD") or "admin"
+    traffic = "off (DEMO_TRAFFIC=0)" if os.environ.get("DEMO_TRAFFIC") == "0" else "on"
     print(
-        f"\nLeadbrain is running:\n  admin      {base}/admin/  (login admin / "
-        f"{os.environ.get('DEMO_ADMIN_PASSWORD', 'admin')})\n  agent page {base}/leads/\n"
-        f"  API docs   {base}/api/docs/\n  health     {base}/health\nCtrl-C stops everything.\n",
+        f"\nLeadbrain is running:\n  admin      {base}/admin/\n  agent page {base}/leads/\n"
+        f"  API docs   {base}/api/docs/\n  health     {base}/health\n"
+        f"Logins (password {password}): admin (everything), manager and integrator (at "
+        "/admin/, workspace acme-sales), agent (at /login/); the integrator's API key is "
+        "printed by the demo below.\n"
+        f"Demo leads: {traffic}. Ctrl-C stops everything.\n",
         flush=True,
     )
     stopping = False

@@ -9,7 +9,7 @@ from email.header import decode_header, make_header
 
 from aiosmtpd.controller import Controller
 
-from tests.http_double import QuietHandler, closed_port, serve
+from simulators.http import QuietHandler, closed_port, serve
 
 
 class _Inbox:

@@ -3,12 +3,12 @@ import datetime as dt
 import pytest
 
 from broadcast.models import Device, Sequence, Step
-from tests.broadcast.gateway_double import GatewayDouble
+from simulators.gateway import GatewaySimulator
 
 
 @pytest.fixture
 def gateway():
-    double = GatewayDouble(token="gw-token").start()
+    double = GatewaySimulator(token="gw-token").start()
     yield double
     double.stop()
 

@@ -1,8 +1,8 @@
 """Every call URL the admin shows survives every value VICIdial can put into it.
 
 Each kind (Start, Dispo, No-Agent) is filled and sent exactly as VICIdial does
-(``call_url_sender``) with hostile values (spaces, ``&``, ``=``, ``#``, ``%``, non-ASCII,
-empty, unfilled) to a real gunicorn serving the app with the project's gunicorn.conf.py
+(``simulators.vicidial.callurl``) with hostile values (spaces, ``&``, ``=``, ``#``, ``%``,
+non-ASCII, empty, unfilled) to a real gunicorn serving the app with the project's gunicorn.conf.py
 (its GETs take the WSGI fast path), and through the Django view: no call is lost (every
 request answered 2xx and its event stored) and no value is stored cut short.
 """
@@ -22,7 +22,7 @@ from django.utils import timezone
 from calllogs import services
 from calllogs.callurl import READ, URL_VARIABLES
 from calllogs.models import CallLog, ServerHook, WebhookEvent
-from tests.calllogs import call_url_sender as vicidial
+from simulators.vicidial import callurl as vicidial
 from tests.e2e.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -178,7 +178,7 @@ def test_a_failing_webhook_is_retried_then_given_up_without_its_url(channels, ho
 
 
 def test_a_webhook_that_cannot_be_reached_keeps_no_url_in_the_error(db, monkeypatch):
-    from tests.http_double import closed_port
+    from simulators.http import closed_port
 
     channel = AlertChannel.objects.create(name="dead", kind="webhook")
     channel_set_webhook_url(

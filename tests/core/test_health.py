@@ -7,8 +7,8 @@ import time_machine
 from django.utils import timezone
 
 from core import selectors
+from simulators.http import closed_port
 from tests.conftest import METRICS_TOKEN
-from tests.http_double import closed_port
 from tests.leads.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from core.pgstats import slow_statements, statements_read
 from tests.conftest import make_member
-from tests.http_double import closed_port
+from simulators.http import closed_port
 
 pytestmark = pytest.mark.django_db
 

@@ -2,12 +2,12 @@ import pytest
 
 from dialer.models import ViciList, ViciServer
 from dialer.services import server_set_password
-from tests.dialer.vici_double import ViciDouble
+from simulators.vicidial import ViciSimulator
 
 
 @pytest.fixture
 def vici():
-    double = ViciDouble().start()
+    double = ViciSimulator().start()
     double.add_list(1001)
     double.add_list(1002)
     yield double

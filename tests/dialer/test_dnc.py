@@ -10,7 +10,7 @@ from dialer.client import ViciClient, ViciPermissionError
 from dialer.models import OutboxItem, ViciList, ViciServer
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import lead_status_set, leads_mark_dnc
-from tests.dialer.vici_double import ViciDouble
+from simulators.vicidial import ViciSimulator
 from tests.routing.factories import make_leads
 
 pytestmark = pytest.mark.django_db
@@ -163,7 +163,7 @@ def test_the_campaign_dnc_check_needs_the_lists_campaign(admin_client, server):
 
 @pytest.fixture
 def second_server(db):
-    double = ViciDouble().start()
+    double = ViciSimulator().start()
     server = ViciServer.objects.create(
         name="vici2", api_url=double.url, api_user="crmapi", timeout_seconds=2
     )

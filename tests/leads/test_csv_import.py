@@ -11,7 +11,7 @@ from config.celery import app as celery_app
 from leads import csv_import as csv_import_module
 from leads.csv_import import csv_import
 from leads.models import Lead, Suppression
-from tests.http_double import closed_port
+from simulators.http import closed_port
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,10 @@
-"""The VICIdial Non-Agent API (``non_agent_api.php``) as the test double speaks it.
+"""The VICIdial Non-Agent API (``non_agent_api.php``) as the simulator speaks it.
 
 It keeps ``vicidial_list``, the lists, the system and campaign DNC lists and the API users
 in memory, applies the API's input sanitising, login rules (the 10-bad-logins lockout and
 the echo of the password stripped to ``[-_0-9a-zA-Z]``), permission checks, list, DNC and
 duplicate checks in the real order, and answers with the exact lines of the real script
-(VICIDIAL.md sections 1 and 3b). ``vici_double.ViciDouble`` serves it over HTTP.
+(VICIDIAL.md sections 1 and 3b). ``server.ViciSimulator`` serves it over HTTP.
 """
 
 import re
@@ -12,50 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
+from simulators.vicidial.sanitise import LEAD_FIELDS, SANITISE
+
 LOCK_AFTER = 10
 LOCK_MINUTES = 15
-
-
-def _keep(value: str, pattern: str) -> str:
-    return re.sub(pattern, "", value)
-
-
-SANITISE = {
-    "phone_number": lambda v: _keep(v, r"[^0-9,]"),
-    "phone_code": lambda v: _keep(v, r"[^0-9]"),
-    "list_id": lambda v: _keep(v, r"[^0-9]"),
-    "list_id_field": lambda v: _keep(v, r"[^0-9]"),
-    "lead_id": lambda v: _keep(v, r"[^0-9]"),
-    "status": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "campaign_id": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "vendor_lead_code": lambda v: _keep(v, r'[;#"]').replace("+", " "),
-    "source_id": lambda v: _keep(v, r'[;#"]').replace("+", " "),
-    "comments": lambda v: _keep(v, r'[;#"]').replace("+", " "),
-    "first_name": lambda v: _keep(v, r"[^- '+_.0-9a-zA-Z]").replace("+", " "),
-    "last_name": lambda v: _keep(v, r"[^- '+_.0-9a-zA-Z]").replace("+", " "),
-    "address1": lambda v: _keep(v, r"[^- '+.:/@_0-9a-zA-Z]").replace("+", " "),
-    "city": lambda v: _keep(v, r"[^- '+.:/@_0-9a-zA-Z]").replace("+", " "),
-    "email": lambda v: _keep(v, r"[^- '+.:/@%_0-9a-zA-Z]").replace("+", " "),
-    "state": lambda v: _keep(v, r"[^- 0-9a-zA-Z]"),
-    "postal_code": lambda v: _keep(v, r"[^- '+0-9a-zA-Z]").replace("+", " "),
-    "user": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "pass": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "function": lambda v: _keep(v, r"[^-_0-9a-zA-Z]"),
-    "source": lambda v: _keep(v, r"[^0-9a-zA-Z]"),
-    "duplicate_check": lambda v: _keep(v, r"[^0-9A-Z]"),
-    "search_method": lambda v: _keep(v, r"[^_A-Z]"),
-    "add_to_hopper": lambda v: _keep(v, r"[^A-Z]"),
-    "hopper_priority": lambda v: _keep(v, r"[^-0-9]"),
-    "lead_ids": lambda v: _keep(v, r"[^0-9,]"),
-    "list_exists_check": lambda v: _keep(v, r"[^0-9a-zA-Z]"),
-    "dnc_check": lambda v: _keep(v, r"[^A-Z]"),
-    "campaign_dnc_check": lambda v: _keep(v, r"[^A-Z]"),
-}
-# vicidial_list columns the double keeps from add_lead / update_lead.
-LEAD_FIELDS = tuple(
-    "vendor_lead_code source_id first_name last_name address1 city state postal_code email "
-    "comments phone_code".split()
-)
 
 
 @dataclass
@@ -66,6 +26,18 @@ class ApiUser:
     locked_until: datetime | None = None
     modify_lists: bool = True  # vicidial_users.modify_lists: add_dnc_phone needs it
     allowed_functions: str = " ALL_FUNCTIONS "  # vicidial_users.api_allowed_functions
+
+
+@dataclass
+class Campaign:
+    """A ``vicidial_campaigns`` row as far as the simulator needs it: whether it dials and
+    its call URLs (set on the campaign screen of admin.php in a real VICIdial)."""
+
+    campaign_id: str
+    active: bool = True
+    start_call_url: str = ""
+    dispo_call_url: str = ""
+    na_call_url: str = ""
 
 
 @dataclass
@@ -80,6 +52,7 @@ class ViciState:
     dnc: set[str] = field(default_factory=set)  # vicidial_dnc
     campaign_dnc: dict[str, set[str]] = field(default_factory=dict)  # vicidial_campaign_dnc
     other_campaign_dnc: dict[str, str] = field(default_factory=dict)  # use_other_campaign_dnc
+    campaigns: dict[str, Campaign] = field(default_factory=dict)
 
 
 class ViciApi:
@@ -90,6 +63,17 @@ class ViciApi:
 
     def add_list(self, list_id: int, campaign_id: str = "TESTCAMP") -> None:
         self.state.lists[list_id] = campaign_id
+        self.state.campaigns.setdefault(campaign_id, Campaign(campaign_id))
+
+    def set_campaign(self, campaign_id: str, **settings: str | bool) -> Campaign:
+        """Create or change a campaign (``active``, ``start_call_url``, ``dispo_call_url``,
+        ``na_call_url``)."""
+        campaign = self.state.campaigns.setdefault(campaign_id, Campaign(campaign_id))
+        for name, value in settings.items():
+            if not hasattr(campaign, name) or name == "campaign_id":
+                raise ValueError(f"unknown campaign setting {name!r}")
+            setattr(campaign, name, value)
+        return campaign
 
     def add_dnc(self, phone: str, campaign_id: str = "SYSTEM_INTERNAL") -> None:
         """A number on VICIdial's system DNC list, or on a campaign's."""
@@ -211,6 +195,7 @@ class ViciApi:
             "status": "NEW",
             "entry_date": datetime.now(),
             "user": user,
+            "called_count": 0,
         }
         for name in LEAD_FIELDS:
             lead[name] = params.get(name, "")

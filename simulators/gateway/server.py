@@ -1,4 +1,4 @@
-"""A small real WAHA-style WhatsApp gateway for tests and benchmarks.
+"""A small real WAHA-style WhatsApp gateway for tests, benchmarks and ``make run``.
 
 ``POST /api/sendText`` and ``/api/sendImage`` with ``session``, ``chatId`` and the
 ``X-Api-Key`` header answer 201 with a WEBJS message object (``id._serialized``). Every
@@ -18,6 +18,8 @@ is kept (and listed) as soon as the double accepts it, before it answers, so a c
 never got the answer (killed, timed out) still finds it. ``received`` keeps every request
 that reached the double, answered or not (method, path, session, chat id, answer), for
 contact-safety checks (``chats_reached`` counts sends only, not listings).
+``POST /api/sessions`` and ``PUT /api/sessions/{session}`` keep a session's ``config``
+(its webhooks); ``start_phones()`` then sends receipts and replies to them (events.py).
 """
 
 import json
@@ -26,10 +28,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.http_double import Lifecycle, QuietHandler, serve
+from simulators.gateway.events import Phones
+from simulators.http import Lifecycle, QuietHandler, serve
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Sent:
     message_id: str
 
 
-class GatewayDouble(Lifecycle):
+class GatewaySimulator(Lifecycle):
     def __init__(self, *, token: str = "", latency: float | tuple[float, float] = 0.0) -> None:
         self.token = token
         self.latency = latency
@@ -69,14 +71,17 @@ class GatewayDouble(Lifecycle):
         self.arrived = threading.Condition(self.lock)  # notified on every accepted send
         self.requests = 0
         self._fail: list[int] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
         self.port = 0
+        self.sessions: dict[str, dict] = {}  # name -> WAHA session config (webhooks)
+        self.phones: Phones | None = None
+        self._phones_stop = threading.Event()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "GatewayDouble":
+    def start(self) -> "GatewaySimulator":
         double = self
 
         class Handler(QuietHandler):
@@ -89,6 +94,11 @@ class GatewayDouble(Lifecycle):
 
             def do_GET(self):
                 self.answer(*double.handle_get(self.path, self.headers, time.time()))
+
+            def do_PUT(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                self.answer(*double.handle_put(self.path, self.headers, raw))
 
             def answer(self, status: int, body: dict | list) -> None:
                 data = json.dumps(body).encode()
@@ -104,6 +114,56 @@ class GatewayDouble(Lifecycle):
         self._server = serve(Handler, self.port)
         self.port = self._server.server_address[1]
         return self
+
+    def start_phones(self, **options) -> Phones:
+        """Receipts and replies for the sends from now on (options: see ``Phones``)."""
+        self.phones = Phones(self.sessions, **options)
+        self._phones_stop.clear()
+        threading.Thread(target=self.phones.run, args=(self._phones_stop,), daemon=True).start()
+        return self.phones
+
+    def stop(self) -> None:
+        self._phones_stop.set()
+        super().stop()
+
+    def down(self) -> None:
+        """Refuse connections for a while (an outage); the calls and receipts go on."""
+        Lifecycle.stop(self)
+
+    def trim(self, keep: int = 1000) -> None:
+        """Forget old requests (a long run keeps its memory flat)."""
+        with self.lock:
+            del self.sent[:-keep], self.received[:-keep]
+        if self.phones is not None:
+            self.phones.trim(keep)
+
+    def configure_session(self, name: object, payload: dict, headers) -> tuple[int, dict]:
+        """WAHA's session create/update: keeps ``config`` (its ``webhooks``)."""
+        if self.token and headers.get("X-Api-Key") != self.token:
+            return 401, {"statusCode": 401, "message": "Unauthorized"}
+        config = payload.get("config") or {}
+        hooks = config.get("webhooks") if isinstance(config, dict) else None
+        if not isinstance(name, str) or not name or not isinstance(hooks, list | type(None)):
+            return 400, {"statusCode": 400, "message": "name and config.webhooks[] expected"}
+        if any(
+            not isinstance(h, dict) or not str(h.get("url", "")).startswith("http")
+            for h in hooks or []
+        ):
+            return 400, {"statusCode": 400, "message": "every webhook needs an http(s) url"}
+        with self.lock:
+            self.sessions[name] = {"webhooks": hooks or []}
+        return 201, {"name": name, "status": "WORKING", "config": config}
+
+    def handle_put(self, path: str, headers, raw: bytes) -> tuple[int, dict]:
+        if not path.startswith("/api/sessions/"):
+            return 404, {"statusCode": 404, "message": f"Cannot PUT {path}"}
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        payload = payload if isinstance(payload, dict) else {}
+        status, body = self.configure_session(path.rsplit("/", 1)[-1], payload, headers)
+        return (200 if status == 201 else status), body
 
     def fail_next(self, n: int, status: int = 500) -> None:
         with self.lock:
@@ -243,6 +303,8 @@ class GatewayDouble(Lifecycle):
             self.requests += 1
             if self._fail:
                 return self._fail.pop(0), {"statusCode": 500, "message": "Internal error"}
+        if path == "/api/sessions":
+            return self.configure_session(payload.get("name"), payload, headers)
         if path not in ("/api/sendText", "/api/sendImage"):
             return 404, {"statusCode": 404, "message": f"Cannot POST {path}"}
         if self.token and headers.get("X-Api-Key") != self.token:
@@ -270,6 +332,8 @@ class GatewayDouble(Lifecycle):
             holding = not self._answers.is_set()
             self.held += holding
             self.arrived.notify_all()
+        if self.phones is not None:
+            self.phones.on_sent(session=session, chat_id=chat, message_id=serialized, now=arrived)
         if holding:
             self._answers.wait(timeout=120)
         if self.answer_delay:

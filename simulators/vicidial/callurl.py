@@ -147,3 +147,13 @@ def target_of(request: bytes) -> str:
     """The request target (path and query) of a raw request, as a WSGI server hands it
     over (bytes as latin-1)."""
     return request.split(b"\r\n", 1)[0].split(b" ")[1].decode("latin-1")
+
+
+def deliver(kind: str, url: str, timeout: float = 5.0) -> int:
+    """Fill-then-send in one: put a filled URL on the wire as VICIdial's sender of ``kind``
+    does, once (VICIdial never retries). The HTTP status, or 0 when nothing answered."""
+    host, port, request = request_of(url, kind)
+    try:
+        return send(host, port, request, timeout=timeout)
+    except (OSError, ValueError, IndexError):
+        return 0
