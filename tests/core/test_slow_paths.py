@@ -13,8 +13,8 @@ from django.db import DatabaseError, connection
 from django.urls import reverse
 
 from core.pgstats import slow_statements, statements_read
-from tests.conftest import make_member
 from simulators.http import closed_port
+from tests.conftest import make_member
 
 pytestmark = pytest.mark.django_db
 
