@@ -20,6 +20,10 @@ def default_stop_statuses() -> list[str]:
     return [Lead.Status.SALE, Lead.Status.NOT_INTERESTED, Lead.Status.DNC]
 
 
+# A device's pause between two sends: at most a day (pacing arithmetic stays in range).
+MAX_INTERVAL_SECONDS = 86_400
+
+
 def daily_cap_on(day: date, daily_cap: int, warmup_days: int, active_since: date) -> int:
     """A device's cap on ``day``, ramped during warm-up (day one sends 1/warmup_days)."""
     if not warmup_days:
@@ -108,6 +112,10 @@ class Device(TimeStampedModel):
         if self.min_interval_seconds is not None and self.max_interval_seconds is not None:
             if self.min_interval_seconds <= 0:
                 raise ValidationError({"min_interval_seconds": "Must be above zero."})
+            if self.max_interval_seconds > MAX_INTERVAL_SECONDS:
+                raise ValidationError(
+                    {"max_interval_seconds": "At most 86,400 seconds (one message a day)."}
+                )
             if self.max_interval_seconds < self.min_interval_seconds:
                 raise ValidationError(
                     {"max_interval_seconds": "Must be at least the minimum interval."}

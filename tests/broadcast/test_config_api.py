@@ -258,3 +258,20 @@ def test_lists_take_a_fixed_number_of_queries(
         rows = manager.get("/api/v1/broadcast/sequences/").json()
     assert len(rows) == 5 and all(len(row["steps"]) == 2 for row in rows)
     assert Step.objects.count() == 10
+
+
+def test_a_device_pause_longer_than_a_day_is_refused(manager, gateway):
+    """The fuzz found a 500: an interval of 2**40 s overflowed the enrollment's pacing."""
+    huge = manager.post(
+        "/api/v1/broadcast/devices/",
+        device_body(gateway, min_interval_seconds=10, max_interval_seconds=2**40),
+        format="json",
+    )
+    assert huge.status_code == 400
+    assert "max_interval_seconds" in huge.json()["errors"]
+    day = manager.post(
+        "/api/v1/broadcast/devices/",
+        device_body(gateway, min_interval_seconds=10, max_interval_seconds=86_400),
+        format="json",
+    )
+    assert day.status_code == 201
