@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Test processes in parallel (pytest-xdist; each has its own test database and Redis db).
+# More than the cores: many tests wait on a worker, a browser or a simulator.
+PYTEST_WORKERS ?= 3
 
 .PHONY: run test services lint install bench prod-smoke backup restore dev-keys
 
@@ -35,7 +38,7 @@ lint: install
 test: dev-keys services lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python scripts/prod_smoke.py
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Web, worker and beat from a venv of the runtime requirements only (what the image installs)
 # must route one posted lead; the venv is cached in .run/prodvenv while pyproject's pins are the same.

@@ -1,8 +1,11 @@
 """Leadbrain settings: everything comes from the environment (see .env.example)."""
 
 import ipaddress
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -131,6 +134,14 @@ DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", def
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# The test suite runs in parallel (pytest-xdist): worker gwN gets Redis database base+N+1 for
+# its cache, locks, counters and Celery broker, as pytest-django gives it a database of its
+# own. Only in a pytest process: the workers and web servers that tests start get the
+# shifted URL passed to them.
+if "pytest" in sys.modules and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
+    _url = urlsplit(REDIS_URL)
+    _db = int(_url.path.strip("/") or 0) + int(os.environ["PYTEST_XDIST_WORKER"][2:]) + 1
+    REDIS_URL = urlunsplit(_url._replace(path=f"/{_db}"))
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

@@ -12,9 +12,14 @@ from django.utils import timezone
 
 from calllogs import services
 from calllogs.models import CallLog, WebhookEvent
+from config.wsgi import application  # at import: it runs django.setup(), which reconfigures
+
+# logging (and would drop caplog's handler if imported inside a test)
 from leads.models import Lead, LeadEvent
 from tests.routing.factories import make_leads
 
+# ``config.wsgi`` is imported with the module: it runs django.setup(), which reconfigures
+# logging and would drop caplog's handler if a test imported it first.
 pytestmark = pytest.mark.django_db
 
 EPOCH = int((timezone.now() - timedelta(hours=1)).timestamp())
@@ -34,8 +39,6 @@ def via_view(client, query: str) -> tuple[int, dict]:
 
 
 def via_fast_path(client, query: str) -> tuple[int, dict]:
-    from config.wsgi import application
-
     environ = RequestFactory().get("/webhooks/vici/call/").environ
     environ["QUERY_STRING"] = query
     answer = {}
@@ -210,8 +213,6 @@ def test_the_wsgi_fast_path_answers_like_the_view(call_server, lead):
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
     from django.test.client import RequestFactory
-
-    from config.wsgi import application
 
     def get(**params):
         environ = RequestFactory().get("/webhooks/vici/call/", params).environ
