@@ -9,15 +9,16 @@ from django.http import HttpRequest
 
 from core.admin import WorkspaceScopedAdmin
 from core.alerts import channels
-from core.alerts.models import Alert, AlertChannel, AlertDelivery, JobRun
+from core.alerts.models import Alert, AlertAttempt, AlertChannel, AlertDelivery, JobRun
 from core.safe_url import is_http_url
 
 if TYPE_CHECKING:  # generic only for the type checker (Django's classes are not, at run time)
     _ChannelForm = forms.ModelForm[AlertChannel]
     _DeliveryInline = admin.TabularInline[AlertDelivery, Alert]
+    _AttemptInline = admin.TabularInline[AlertAttempt, AlertDelivery]
 else:
     _ChannelForm = forms.ModelForm
-    _DeliveryInline = admin.TabularInline
+    _DeliveryInline = _AttemptInline = admin.TabularInline
 
 
 class AlertChannelForm(_ChannelForm):
@@ -125,11 +126,28 @@ class AlertAdmin(ReadOnlyAdmin):
     inlines = [DeliveryInline]
 
 
+class AttemptInline(_AttemptInline):
+    """Every try at sending the delivery, with the channel's answer."""
+
+    model = AlertAttempt
+    extra = 0
+    fields = ["at", "ok", "error"]
+    readonly_fields = ["at", "ok", "error"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["alert", "channel", "event", "status", "attempts", "error", "created_at"]
     list_filter = ["status", "event", "channel"]
     list_select_related = ["alert", "channel"]
+    inlines = [AttemptInline]
 
 
 @admin.register(JobRun)

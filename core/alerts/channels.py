@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from core.alerts.models import Alert, AlertChannel, AlertDelivery
+from core.alerts.models import Alert, AlertAttempt, AlertChannel, AlertDelivery
 from core.crypto import DecryptError, decrypt, encrypt
 from core.http import HttpPolicy, build_session
 from core.safe_url import is_http_url
@@ -113,6 +113,7 @@ def _sent_last_hour(channel_id: int, now: datetime) -> int:
 
 
 def _record(delivery: AlertDelivery, now: datetime, error: str = "") -> None:
+    AlertAttempt.objects.create(delivery=delivery, at=now, ok=not error, error=error[:1000])
     delivery.last_attempt_at = now
     if not error:
         delivery.status, delivery.sent_at, delivery.error = AlertDelivery.Status.SENT, now, ""

@@ -115,6 +115,22 @@ class AlertDelivery(models.Model):
         return f"{self.alert.key} {self.event} -> {self.channel}"
 
 
+class AlertAttempt(models.Model):
+    """One try at sending a delivery: when, and what the channel answered (the
+    delivery keeps the outcome; these rows keep every try)."""
+
+    delivery = models.ForeignKey(AlertDelivery, on_delete=models.CASCADE, related_name="tries")
+    at = models.DateTimeField()
+    ok = models.BooleanField()
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} @ {self.at:%Y-%m-%d %H:%M:%S} {'sent' if self.ok else 'failed'}"
+
+
 class JobRun(models.Model):
     """When a periodic job last succeeded or failed (``core.alerts.jobs.job_run``), so an
     alert can say a nightly job did not run."""

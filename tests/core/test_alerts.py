@@ -175,6 +175,9 @@ def test_a_failing_webhook_is_retried_then_given_up_without_its_url(channels, ho
     assert delivery.status == "failed" and delivery.attempts == 3
     assert delivery.error == "HTTP 500 from 127.0.0.1"
     assert "s3cr3t" not in delivery.error
+    # Every try is its own row, shown on the delivery's admin page.
+    tries = list(delivery.tries.values_list("ok", "error"))
+    assert tries == [(False, "HTTP 500 from 127.0.0.1")] * 3
 
 
 def test_a_webhook_that_cannot_be_reached_keeps_no_url_in_the_error(db, monkeypatch):
