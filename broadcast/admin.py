@@ -1,10 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
-from django.urls import path
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -17,7 +15,12 @@ from broadcast.admin_preview import preview_html, preview_of_post
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from broadcast.templating import template_validate
 from core.actors import user_actor
-from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
+from core.admin import (
+    LiveFormMixin,
+    ScopedBigTableAdmin,
+    ScopedInlineMixin,
+    WorkspaceScopedAdmin,
+)
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 
 STATUS_COLOURS = {
@@ -194,7 +197,8 @@ class StepInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(Sequence)
-class SequenceAdmin(WorkspaceScopedAdmin):
+class SequenceAdmin(LiveFormMixin, WorkspaceScopedAdmin):
+    live_name = "preview"
     workspace_path = "workspace"
     form = SequenceForm  # stop statuses as checkboxes, placeholder defaults as rows
     list_display = ["name", "workspace", "is_active", "window_start", "window_end", "steps"]
@@ -237,35 +241,10 @@ class SequenceAdmin(WorkspaceScopedAdmin):
         )
 
     def get_urls(self):
-        return [
-            path(
-                "preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="broadcast_sequence_preview_new",
-            ),
-            path(
-                "<int:sequence_id>/preview/",
-                self.admin_site.admin_view(self.preview_view),
-                name="broadcast_sequence_preview",
-            ),
-        ] + super().get_urls()
+        return self.live_urls() + super().get_urls()
 
-    def preview_view(self, request, sequence_id=None):
+    def live_answer(self, form, formsets):
         """The sequence form as posted, previewed (nothing saved): the form's live preview."""
-        obj = None
-        if sequence_id is not None:
-            obj = self.get_queryset(request).filter(pk=sequence_id).first()
-            if obj is None or not self.has_change_permission(request, obj):
-                raise Http404
-        elif not self.has_add_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
-        form.is_valid()
-        formsets, _ = self._create_formsets(  # type: ignore[attr-defined]  # not in django-stubs
-            request, form.instance, change=obj is not None
-        )
         return HttpResponse(preview_of_post(form=form, formsets=formsets))
 
 

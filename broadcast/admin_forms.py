@@ -182,6 +182,20 @@ def status_choices() -> list[tuple[str, str]]:
     return list(Lead.Status.choices)
 
 
+# A sequence's own fields, in the admin's form and the configuration API's.
+SEQUENCE_FIELDS = [
+    "workspace",
+    "name",
+    "is_active",
+    "devices",
+    "window_start",
+    "window_end",
+    "placeholder_defaults",
+    "stop_on_reply",
+    "stop_statuses",
+]
+
+
 class SequenceForm(forms.ModelForm):
     """Stop statuses as checkboxes and placeholder defaults as rows: no JSON to type."""
 
@@ -204,17 +218,7 @@ class SequenceForm(forms.ModelForm):
 
     class Meta:
         model = Sequence
-        fields = [
-            "workspace",
-            "name",
-            "is_active",
-            "devices",
-            "window_start",
-            "window_end",
-            "placeholder_defaults",
-            "stop_on_reply",
-            "stop_statuses",
-        ]
+        fields = SEQUENCE_FIELDS
 
     def clean_stop_statuses(self) -> list[str]:
         picked = set(self.cleaned_data.get("stop_statuses") or [])
@@ -229,14 +233,4 @@ class SequenceApiForm(forms.ModelForm):
 
     class Meta:
         model = Sequence
-        fields = [
-            "workspace",
-            "name",
-            "is_active",
-            "devices",
-            "window_start",
-            "window_end",
-            "placeholder_defaults",
-            "stop_on_reply",
-            "stop_statuses",
-        ]
+        fields = SEQUENCE_FIELDS

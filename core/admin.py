@@ -306,6 +306,50 @@ class ScopedBigTableAdmin(WorkspaceScopedAdmin, BigTableAdmin):
     """A scoped changelist over millions of rows."""
 
 
+class LiveFormMixin(ModelAdminMixin):
+    """An admin whose change form shows, as it is being filled in, a live view of the form
+    as posted (nothing saved): the rule's summary, the sequence's preview. ``live_name``
+    names the two URLs (``<app>_<model>_<live_name>`` for an object, ``..._new`` for the
+    add form) and ``live_answer`` turns the bound form and its inline formsets into the
+    answer."""
+
+    live_name = "live"
+
+    def live_answer(self, form: Any, formsets: list[Any]) -> HttpResponse:
+        raise NotImplementedError
+
+    def live_urls(self) -> list[Any]:
+        from django.urls import path
+
+        meta = self.model._meta
+        name = f"{meta.app_label}_{meta.model_name}_{self.live_name}"
+        view = self.admin_site.admin_view(self.live_view)
+        return [
+            path(f"{self.live_name}/", view, name=f"{name}_new"),
+            path(f"<int:object_id>/{self.live_name}/", view, name=name),
+        ]
+
+    def live_view(self, request: HttpRequest, object_id: int | None = None) -> HttpResponse:
+        from django.core.exceptions import PermissionDenied
+        from django.http import Http404, HttpResponseNotAllowed
+
+        obj = None
+        if object_id is not None:
+            obj = self.get_queryset(request).filter(pk=object_id).first()
+            if obj is None or not self.has_change_permission(request, obj):
+                raise Http404
+        elif not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = self.get_form(request, obj, change=obj is not None)(request.POST, instance=obj)
+        form.is_valid()
+        formsets, _ = self._create_formsets(  # type: ignore[attr-defined]  # not in django-stubs
+            request, form.instance, change=obj is not None
+        )
+        return self.live_answer(form, formsets)
+
+
 def _guarded(action: Action, permission: str = "change") -> Action:
     """A third-party action that changes data, allowed only with ``permission``."""
 

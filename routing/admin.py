@@ -2,17 +2,21 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 
 from core.actors import user_actor
-from core.admin import ScopedBigTableAdmin, ScopedInlineMixin, WorkspaceScopedAdmin
+from core.admin import (
+    LiveFormMixin,
+    ScopedBigTableAdmin,
+    ScopedInlineMixin,
+    WorkspaceScopedAdmin,
+)
 from core.scope import workspace_ids_for
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.selectors import custom_keys_recent
@@ -94,7 +98,8 @@ class RuleTestForm(forms.Form):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(WorkspaceScopedAdmin):
+class RoutingRuleAdmin(LiveFormMixin, WorkspaceScopedAdmin):
+    live_name = "summary"
     # Scoped by routing.selectors.rules_visible: source and destination workspaces.
     workspace_path = "workspaces"
     list_display = ["name", "summary", "priority", "is_active", "hits_today", "updated_at"]
@@ -196,41 +201,20 @@ class RoutingRuleAdmin(WorkspaceScopedAdmin):
         self.message_user(request, f"Deactivated {count} rule(s).")
 
     def get_urls(self):
-        return [
-            path(
-                "<int:rule_id>/test/",
-                self.admin_site.admin_view(self.test_view),
-                name="routing_routingrule_test",
-            ),
-            path(
-                "summary/",
-                self.admin_site.admin_view(self.summary_view),
-                name="routing_routingrule_summary_new",
-            ),
-            path(
-                "<int:rule_id>/summary/",
-                self.admin_site.admin_view(self.summary_view),
-                name="routing_routingrule_summary",
-            ),
-        ] + super().get_urls()
-
-    def summary_view(self, request, rule_id=None):
-        """The rule form as posted, in words (nothing saved): the form's live summary."""
-        obj = None
-        if rule_id is not None:
-            obj = self.get_queryset(request).filter(pk=rule_id).first()
-            if obj is None or not self.has_change_permission(request, obj):
-                raise Http404
-        elif not self.has_add_permission(request):
-            raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        form_class = self.get_form(request, obj, change=obj is not None)
-        form = form_class(request.POST, instance=obj)
-        form.is_valid()
-        formsets, _ = self._create_formsets(  # type: ignore[attr-defined]  # not in django-stubs
-            request, form.instance, change=obj is not None
+        return (
+            [
+                path(
+                    "<int:rule_id>/test/",
+                    self.admin_site.admin_view(self.test_view),
+                    name="routing_routingrule_test",
+                ),
+            ]
+            + self.live_urls()
+            + super().get_urls()
         )
+
+    def live_answer(self, form, formsets):
+        """The rule form as posted, in words (nothing saved): the form's live summary."""
         return JsonResponse({"text": summary_of_post(form=form, formsets=formsets)})
 
     def test_view(self, request, rule_id):

@@ -69,6 +69,29 @@ def make_api_key(workspace: Workspace, *, is_staff: bool = False, is_manager: bo
     return raw
 
 
+def key_client(workspace: Workspace, **flags) -> APIClient:
+    """An API client holding a new key of ``workspace`` (``is_manager=True``: a manager's)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(workspace, **flags)}")
+    return client
+
+
+@pytest.fixture
+def manager(workspace) -> APIClient:
+    """A manager's key of ``workspace`` (the configuration API)."""
+    return key_client(workspace, is_manager=True)
+
+
+@pytest.fixture
+def other(db) -> Workspace:
+    return Workspace.objects.create(name="Other", slug="other")
+
+
+@pytest.fixture
+def other_manager(other) -> APIClient:
+    return key_client(other, is_manager=True)
+
+
 @pytest.fixture
 def api_key(workspace) -> str:
     return make_api_key(workspace)

@@ -3,40 +3,16 @@ workspace, the gateway key and webhook secret are write-only, the admin's device
 step formset answer 400 per field, and lists take a fixed number of queries."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from broadcast import services
 from broadcast.models import Device, Sequence, Step
-from leads.models import Workspace
 from tests.broadcast.fixtures import make_device, make_sequence
-from tests.conftest import make_api_key
 from tests.routing.factories import make_leads
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = "gwKey-7781-secret"
 HOOK_SECRET = "hookSecret-4411-x"
-
-
-def key_client(workspace: Workspace, **flags) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(workspace, **flags)}")
-    return client
-
-
-@pytest.fixture
-def manager(workspace) -> APIClient:
-    return key_client(workspace, is_manager=True)
-
-
-@pytest.fixture
-def other(db) -> Workspace:
-    return Workspace.objects.create(name="Other", slug="other")
-
-
-@pytest.fixture
-def other_manager(other) -> APIClient:
-    return key_client(other, is_manager=True)
 
 
 def device_body(gateway, **extra) -> dict:

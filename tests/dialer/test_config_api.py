@@ -3,40 +3,16 @@ workspace only, the password and database URL are write-only, the admin form's r
 400 per field, and a new server's call URLs work at once."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from calllogs.models import ServerHook
 from dialer import services
 from dialer.models import ViciList, ViciServer
-from leads.models import Workspace
 from routing.models import RoutingRule, RuleDestination
-from tests.conftest import make_api_key
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "Zq8Secret55"
 DB_URL = "mysql://cron:DbPass9876@127.0.0.1:3306/asterisk"
-
-
-def key_client(workspace: Workspace, **flags) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(workspace, **flags)}")
-    return client
-
-
-@pytest.fixture
-def manager(workspace) -> APIClient:
-    return key_client(workspace, is_manager=True)
-
-
-@pytest.fixture
-def other(db) -> Workspace:
-    return Workspace.objects.create(name="Other", slug="other")
-
-
-@pytest.fixture
-def other_manager(other) -> APIClient:
-    return key_client(other, is_manager=True)
 
 
 def server_body(vici, **extra) -> dict:

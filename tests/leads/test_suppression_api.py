@@ -3,29 +3,11 @@ checks its workspace's phones and emails; another workspace's list is invisible;
 form's rules answer 400 per field."""
 
 import pytest
-from rest_framework.test import APIClient
 
-from leads.models import Lead, Suppression, Workspace
-from tests.conftest import make_api_key
+from leads.models import Lead, Suppression
 from tests.leads.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def key_client(workspace: Workspace, **flags) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(workspace, **flags)}")
-    return client
-
-
-@pytest.fixture
-def manager(workspace) -> APIClient:
-    return key_client(workspace, is_manager=True)
-
-
-@pytest.fixture
-def other(db) -> Workspace:
-    return Workspace.objects.create(name="Other", slug="other")
 
 
 def test_a_plain_key_cannot_touch_the_list(api_client):

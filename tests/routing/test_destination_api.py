@@ -4,32 +4,13 @@ workspace's rules and destinations are invisible; the model's rules answer 400 p
 every change is seen by the routing workers at once."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from dialer.models import ViciList, ViciServer
-from leads.models import Workspace
 from routing.models import RuleDestination, RulesVersion
 from tests.broadcast.fixtures import make_sequence
-from tests.conftest import make_api_key
 from tests.routing.factories import make_rule
 
 pytestmark = pytest.mark.django_db
-
-
-def key_client(workspace: Workspace, **flags) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(workspace, **flags)}")
-    return client
-
-
-@pytest.fixture
-def manager(workspace) -> APIClient:
-    return key_client(workspace, is_manager=True)
-
-
-@pytest.fixture
-def other(db) -> Workspace:
-    return Workspace.objects.create(name="Other", slug="other")
 
 
 def own_rule(workspace, name="mine", **destination):
