@@ -21,10 +21,63 @@ import time
 from _common import setup
 
 
+def preload(workspace, count: int, offset: int) -> None:
+    """``count`` routed leads of the same workspace, then fresh planner statistics."""
+    from django.db import connection
+
+    from leads.intake import lead_ingest_batch
+
+    for start in range(0, count, 1000):
+        rows = [
+            {
+                "first_name": "Old",
+                "last_name": f"L{i}",
+                "phone": f"+1415{200 + i // 10000 % 700:03d}{i % 10000:04d}",
+                "email": f"old{i}@example.com",
+            }
+            for i in range(offset + start, offset + min(count, start + 1000))
+        ]
+        lead_ingest_batch(workspace=workspace, rows=rows, announce=False)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE leads_lead SET status = 'routed' WHERE status = 'pending'")
+        cursor.execute("VACUUM ANALYZE leads_lead")
+        cursor.execute("ANALYZE leads_leadevent")
+
+
+def statements_reset() -> bool:
+    """pg_stat_statements, when the server loads it: reset, to read this run's statements."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute("SELECT pg_stat_statements_reset()")
+    return True
+
+
+def statements_print(leads: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT calls, total_plan_time, total_exec_time, left(regexp_replace(query, "
+            "'\\s+', ' ', 'g'), 90) FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY total_plan_time + total_exec_time DESC LIMIT 15"
+        )
+        print("PostgreSQL per lead (ms): plan, execute, calls per lead, statement")
+        for calls, plan, execute, query in cursor.fetchall():
+            print(f"  {plan / leads:6.3f} {execute / leads:6.3f} {calls / leads:5.2f}  {query}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=2000)
     parser.add_argument("--profile", default="")
+    parser.add_argument(
+        "--preload", type=int, default=200_000, help="leads stored first (a table in use)"
+    )
     args = parser.parse_args()
     setup("lb_bench_profile")
     from django.db import connection
@@ -34,6 +87,8 @@ def main() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE leads_lead, leads_leadevent, leads_idempotencyrecord")
+        # Fresh statistics: the planner of an emptied table would not use the dedupe index.
+        cursor.execute("ANALYZE leads_lead, leads_leadevent")
     workspace = workspace_create(name=f"profile {time.time()}")
     workspace.api_rate_per_minute = 0
     workspace.api_max_concurrent = 0
@@ -41,6 +96,7 @@ def main() -> None:
     _, key = api_key_create(workspace=workspace)
     client = Client(HTTP_AUTHORIZATION=f"Api-Key {key}")
     offset = int(time.time()) % 100_000 * 10
+    preload(workspace, args.preload, offset + 5_000_000)
 
     def post(n: int) -> None:
         i = offset + n
@@ -65,6 +121,7 @@ def main() -> None:
         fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    statements = statements_reset()
     profiler = cProfile.Profile()
     cpu0, pg0, wall0 = time.process_time(), backend_cpu(), time.perf_counter()
     profiler.enable()
@@ -77,6 +134,8 @@ def main() -> None:
         f"{args.leads} single POSTs: {wall * per:.2f} ms wall, {cpu * per:.2f} ms CPU in Django "
         f"(with the profiler's overhead), {pg * per:.2f} ms CPU in PostgreSQL, per lead"
     )
+    if statements:
+        statements_print(args.leads)
     if args.profile:
         profiler.dump_stats(args.profile)
     out = io.StringIO()

@@ -1,5 +1,6 @@
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,7 @@ GetResponse = Callable[[HttpRequest], HttpResponse]
 
 LATENCY_KEY = "api:latency_ms"
 LATENCY_SAMPLES = 1000
+LATENCY_FLUSH_SECONDS = 1.0
 # An admin body may carry a CSV upload of up to CSV_IMPORT_MAX_BYTES plus the form around it.
 ADMIN_FORM_OVERHEAD = 1024 * 1024
 
@@ -84,16 +86,40 @@ def _log_slow(request: Any, response: Any, elapsed_ms: float, queries: int) -> N
     )
 
 
+class _LatencySamples:
+    """API latency samples for /health's p95, sent to Redis at most once per
+    ``LATENCY_FLUSH_SECONDS`` by each process (one pipeline for all the samples since the
+    last send), not once per request: a busy process would spend a Redis round trip on
+    every request for a figure read every few seconds."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: list[float] = []
+        self.sent_at = -LATENCY_FLUSH_SECONDS
+
+    def add(self, elapsed_ms: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.pending.append(round(elapsed_ms, 2))
+            if now - self.sent_at < LATENCY_FLUSH_SECONDS:
+                return
+            values, self.pending, self.sent_at = self.pending[-LATENCY_SAMPLES:], [], now
+        try:
+            client = get_redis_connection("default")
+            key = cache.make_key(LATENCY_KEY)
+            pipe = client.pipeline(transaction=False)
+            pipe.lpush(key, *values)
+            pipe.ltrim(key, 0, LATENCY_SAMPLES - 1)
+            pipe.execute()
+        except Exception:  # noqa: BLE001 - metrics must never break a request
+            logger.debug("latency samples dropped", exc_info=True)
+
+
+_latency_samples = _LatencySamples()
+
+
 def _record_latency(elapsed_ms: float) -> None:
-    try:
-        client = get_redis_connection("default")
-        key = cache.make_key(LATENCY_KEY)
-        pipe = client.pipeline(transaction=False)
-        pipe.lpush(key, round(elapsed_ms, 2))
-        pipe.ltrim(key, 0, LATENCY_SAMPLES - 1)
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - metrics must never break a request
-        logger.debug("latency sample dropped", exc_info=True)
+    _latency_samples.add(elapsed_ms)
 
 
 def body_limit(path: str) -> int:

@@ -255,8 +255,11 @@ def archived_tables(
     """Qualified names of ``model``'s archived partitions (optionally overlapping ``since``..)."""
     table = model._meta.db_table
     with connections[using].cursor() as cursor:
+        # pg_class by its (relname, relnamespace) index: intake asks on every request, and
+        # the pg_tables view cost ~0.6 ms to plan and run.
         cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+            "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(%s) "
+            "AND relkind = 'r' AND relname LIKE %s",
             [ARCHIVE_SCHEMA, f"{table}\\_p%"],
         )
         names = [row[0] for row in cursor.fetchall()]

@@ -49,6 +49,8 @@ LEAD_COLUMNS = (
 )
 EVENT_COLUMNS = ("lead_id", "created_at", "kind", "message", "data", "actor")
 Row = tuple[int, dict[str, Any]]  # (index in the request, normalized row)
+# How far ahead of this server's clock another server may have stamped a lead.
+DEDUPE_CLOCK_MARGIN = timedelta(hours=1)
 
 
 @dataclass
@@ -76,19 +78,27 @@ def dedupe_window_start(workspace: Workspace, now: datetime) -> datetime:
     return now - timedelta(days=days)
 
 
-def _existing_originals(workspace_id: int, hashes: list[str], since: datetime) -> dict[str, int]:
-    """The earliest lead per dedupe hash in the window, live and archived partitions."""
+def _existing_originals(
+    workspace_id: int, hashes: list[str], since: datetime, now: datetime
+) -> dict[str, int]:
+    """The earliest lead per dedupe hash in the window, live and archived partitions.
+
+    The window's end (``now`` plus a margin for other servers' clocks) lets the planner
+    leave out the future months' partitions and the default one: planning the lookup over
+    every partition and its indexes cost more than running it."""
     if not hashes:
         return {}
     sources = ['"leads_lead"', *archived_tables(Lead, since=since)]
     union = " UNION ALL ".join(
         f"SELECT id, dedupe_hash, created_at FROM {table} "
-        "WHERE workspace_id = %s AND dedupe_hash = ANY(%s) AND created_at >= %s"
+        "WHERE workspace_id = %s AND dedupe_hash = ANY(%s) AND created_at >= %s "
+        "AND created_at < %s"
         for table in sources
     )
+    until = now + DEDUPE_CLOCK_MARGIN
     params: list[Any] = []
     for _ in sources:
-        params += [workspace_id, hashes, since]
+        params += [workspace_id, hashes, since, until]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT DISTINCT ON (dedupe_hash) dedupe_hash, id FROM ({union}) t "
@@ -259,7 +269,7 @@ def lead_ingest_batch(
             actor=actor,
             now=now,
             originals=_existing_originals(
-                workspace.id, hashes, dedupe_window_start(workspace, now)
+                workspace.id, hashes, dedupe_window_start(workspace, now), now
             ),
             suppressed=suppression_matches(
                 workspace_id=workspace.id,

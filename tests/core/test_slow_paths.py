@@ -25,6 +25,26 @@ def test_every_answer_says_how_long_it_took(client, api_client):
         assert value.endswith("ms") and float(value[:-2]) >= 0
 
 
+def test_api_latency_samples_reach_health_in_one_send_per_second_per_process(
+    api_client, monkeypatch
+):
+    from django.core.cache import cache
+    from django_redis import get_redis_connection
+
+    from core import middleware
+    from core.selectors import api_p95_ms
+
+    monkeypatch.setattr(middleware, "_latency_samples", middleware._LatencySamples())
+    redis, key = get_redis_connection("default"), cache.make_key(middleware.LATENCY_KEY)
+    for _ in range(5):
+        assert api_client.get("/api/v1/leads/").status_code == 200
+    assert redis.llen(key) == 1  # the first went at once; four wait for the next send
+    middleware._latency_samples.sent_at -= middleware.LATENCY_FLUSH_SECONDS  # a second on
+    api_client.get("/api/v1/leads/")
+    assert redis.llen(key) == 6
+    assert api_p95_ms() > 0
+
+
 def test_a_slow_request_is_logged_with_route_workspace_and_sql_count(
     api_client, workspace, settings, caplog
 ):
