@@ -33,10 +33,41 @@ def retry_drain_task() -> int:
     return services.retry_drain(worker_id=_worker_id())
 
 
-@shared_task(name="routing.tasks.route_woken_task")
+WAKE_KEY = "routing:wake"
+# How long the woken task runs at most (then it leaves, and the next lead wakes another).
+WOKEN_BUDGET_SECONDS = 50.0
+
+
+@shared_task(name="routing.tasks.route_woken_task", soft_time_limit=110, time_limit=140)
 def route_woken_task() -> int:
-    """Route everything pending (woken by intake at most once per wake window)."""
-    return services.route_until_empty(worker_id=_worker_id(), seconds=50)
+    """Route everything pending, then stay: every wake window, route what has arrived,
+    until nothing has come for ``ROUTING_LINGER_SECONDS`` (or the budget is spent).
+
+    While it stays it holds the wake key, so intake sends no more tasks: under steady
+    intake one task routes everything, in batches of a window's leads, instead of a task,
+    a claim and an empty claim per window. Leaving, it gives the key back before a last
+    pass: a lead committed after that pass finds no key and wakes a new task."""
+    window = settings.ROUTING_WAKE_SECONDS
+    hold = max(1.0, 4 * window)  # a task that dies frees intake's wake within this
+    deadline = time.monotonic() + WOKEN_BUDGET_SECONDS
+    routed = 0
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        cache.set(WAKE_KEY, 1, timeout=hold)
+        claimed = services.route_until_empty(
+            worker_id=_worker_id(), seconds=max(0.0, deadline - time.monotonic())
+        )
+        routed += claimed
+        now = time.monotonic()
+        if claimed:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        if idle_since is not None and now - idle_since >= settings.ROUTING_LINGER_SECONDS:
+            break
+        time.sleep(window)
+    cache.delete(WAKE_KEY)
+    return routed + services.route_until_empty(worker_id=_worker_id(), seconds=10)
 
 
 _last_wake = 0.0
@@ -46,15 +77,19 @@ def routing_wake() -> None:
     """Receiver side of ``leads_ingested``: one routing task per wake window
     (``ROUTING_WAKE_SECONDS``), whatever the intake rate, so the broker carries work, not
     a message per lead. The task starts when its window is over, so it also routes every
-    lead committed during the window; a lead committed later opens the next window. A
-    process that woke it less than half a window ago does not even ask Redis."""
+    lead committed during the window; a lead committed later opens the next window, or
+    finds the key held by a task still routing (``route_woken_task``), which takes it.
+
+    A process that sent the task less than half a window ago does not even ask Redis (that
+    task has not started yet); a process that found the key taken asks again next time
+    (the task holding it may be leaving)."""
     global _last_wake
     window = settings.ROUTING_WAKE_SECONDS
     now = time.monotonic()
     if now - _last_wake < window / 2:
         return
-    if cache.add("routing:wake", 1, timeout=window):
+    if cache.add(WAKE_KEY, 1, timeout=window):
         # Raises when the broker is down: the signal's sender logs it and says so (the
         # leads wait in their table and the per-minute sweeper routes them).
         route_woken_task.apply_async(countdown=window)
-    _last_wake = now
+        _last_wake = now

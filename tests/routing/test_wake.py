@@ -33,7 +33,8 @@ def test_many_intake_batches_in_one_window_wake_routing_once(
     assert woken == [{"countdown": 5.0}]  # one task, run when the window is over
 
 
-def test_the_woken_task_routes_every_pending_lead(workspace):
+def test_the_woken_task_routes_every_pending_lead(workspace, settings):
+    settings.ROUTING_LINGER_SECONDS = 0
     make_rule("all", destinations=[{"workspace": workspace}])
     ids = make_leads(workspace, 30)
     assert tasks.route_woken_task() == 30
@@ -47,3 +48,47 @@ def test_a_reroute_wakes_routing(api_client, workspace, woken, django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client.post(f"/api/v1/leads/{lead_id}/reroute/").status_code == 200
     assert len(woken) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lingering_task_routes_what_arrives_and_a_lead_after_it_wakes_a_new_one(
+    workspace, woken, settings
+):
+    """While the woken task stays, intake sends no task and the task routes what comes;
+    once it has left, the next lead wakes a new task."""
+    import threading
+    import time
+
+    from celery import current_app
+    from django.core.cache import cache
+    from django.db import connection
+
+    settings.ROUTING_LINGER_SECONDS = 1.0
+    settings.ROUTING_WAKE_SECONDS = 0.05
+    make_rule("all", destinations=[{"workspace": workspace}])
+    result: list[int] = []
+
+    def run() -> None:
+        try:
+            result.append(current_app.tasks["routing.tasks.route_woken_task"]())
+        finally:
+            connection.close()
+
+    task = threading.Thread(target=run)
+    task.start()
+    arrived = []
+    deadline = time.monotonic() + 20
+    while cache.get(tasks.WAKE_KEY) is None:  # the task has taken the key
+        assert time.monotonic() < deadline and task.is_alive()
+        time.sleep(0.01)
+    for _ in range(3):  # three intake batches while the task stays
+        ids = make_leads(workspace, 4)  # committed: transactional test; wakes routing
+        arrived += ids
+        while Lead.objects.filter(id__in=ids, status="pending").exists():
+            assert time.monotonic() < deadline, "the lingering task did not route them"
+            time.sleep(0.02)
+    assert woken == []  # the task held the key: intake sent nothing
+    task.join(timeout=20)
+    assert not task.is_alive() and result == [12]
+    make_leads(workspace, 1)  # after the task left: a new one is sent
+    assert woken == [{"countdown": 0.05}]
