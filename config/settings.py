@@ -276,6 +276,9 @@ BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
 # The admin CSV import refuses larger files (it streams them in batches of 1,000 rows).
 CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
+# The dashboard's hourly intake counts (leads_intakecount) older than this many days are
+# deleted by the nightly maintenance (0: kept forever). The dashboard reads the last 24 hours.
+INTAKE_COUNTS_KEEP_DAYS = env.int("INTAKE_COUNTS_KEEP_DAYS", default=35)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
 # --- Cold storage (leads/cold_storage.py) -------------------------------------------------

@@ -22,7 +22,7 @@ from leads import (
 )
 from leads import fields as lead_fields
 from leads.admin_csv import LeadCsvAdminMixin
-from leads.admin_filters import CreatedFilter, WorkspaceFilter
+from leads.admin_filters import CreatedFilter, SuppressionSourceFilter, WorkspaceFilter
 from leads.admin_links import LeadIdSearchMixin, LeadLinkMixin, LeadScopedAdminMixin
 from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import normalize_email, normalize_phone
@@ -314,7 +314,7 @@ class SuppressionAdmin(WorkspaceScopedAdmin):
     workspace_path = "workspace"
     form = SuppressionForm
     list_display = ["value", "kind", "workspace", "reason", "source", "created_at"]
-    list_filter = ["kind", "source"]
+    list_filter = ["kind", SuppressionSourceFilter]
     list_select_related = ["workspace"]
     search_fields = ["=value"]
     ordering = ["-created_at"]

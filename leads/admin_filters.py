@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from core.scope import workspace_ids_for
+from leads.models import Suppression
 from leads.selectors import workspaces_visible
 
 
@@ -38,4 +39,29 @@ class CreatedFilter(admin.SimpleListFilter):
         if value in self.options:
             since = timezone.now() - timedelta(days=int(value))
             return queryset.filter(created_at__gte=since)
+        return queryset
+
+
+class SuppressionSourceFilter(admin.SimpleListFilter):
+    """The sources Leadbrain writes (``Suppression.Source``) and "other" (an API client's own
+    or none), never a DISTINCT over the suppression table (millions of rows). Another value
+    given in the URL (``?source=crm``) still filters exactly, and is shown as chosen."""
+
+    title = "source"
+    parameter_name = "source"
+    OTHER = "_other"
+
+    def lookups(self, request, model_admin):
+        choices = [*Suppression.Source.choices, (self.OTHER, "Other")]
+        value = self.value()
+        if value and value not in Suppression.Source.values and value != self.OTHER:
+            choices.append((value, value))
+        return choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.OTHER:
+            return queryset.exclude(source__in=Suppression.Source.values)
+        if value:
+            return queryset.filter(source=value)
         return queryset

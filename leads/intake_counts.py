@@ -1,12 +1,15 @@
 """Intake verdicts counted per workspace and hour (``IntakeCount``), for the dashboard:
 one upsert per intake batch, the last statement of its transaction (so the row lock it
-takes is held only for the commit)."""
+takes is held only for the commit); the nightly maintenance deletes the hours older than
+``INTAKE_COUNTS_KEEP_DAYS``."""
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 VERDICTS = ("created", "duplicate", "suppressed", "rejected")
 
@@ -27,3 +30,18 @@ def intake_counts_add(*, workspace_id: int, at: datetime, verdicts: Iterable[str
             "rejected = leads_intakecount.rejected + EXCLUDED.rejected",
             [workspace_id, hour, *(tally[v] for v in VERDICTS)],
         )
+
+
+def intake_counts_prune(*, keep_days: int | None = None) -> int:
+    """Delete the hours older than ``keep_days`` (default ``INTAKE_COUNTS_KEEP_DAYS``; 0:
+    keep every hour) in one statement on the ``(hour, workspace)`` index. Returns how many
+    rows went."""
+    days = settings.INTAKE_COUNTS_KEEP_DAYS if keep_days is None else keep_days
+    if days < 1:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM leads_intakecount WHERE hour < %s",
+            [timezone.now() - timedelta(days=days)],
+        )
+        return int(cursor.rowcount)

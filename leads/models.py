@@ -332,6 +332,17 @@ class Suppression(TimeStampedModel):
         PHONE = "phone", "Phone"
         EMAIL = "email", "Email"
 
+    class Source(models.TextChoices):
+        """The ``source`` that Leadbrain's own write paths give (the admin list filter offers
+        these and "other"). The field stays free text: an API client may name its own."""
+
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+        DESK = "desk", "Agent desk"
+        OPT_OUT = "opt-out", "Opt-out reply"
+        DNC = "dnc", "DNC call disposition"
+        VICIDIAL_DNC = "vicidial_dnc", "VICIdial DNC list"
+
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="suppressions"
     )

@@ -17,6 +17,7 @@ from leads.desk import lead_callback_set, lead_note_add, lead_outcome_set
 from leads.errors import INVALID
 from leads.events import EventSpec, lead_events_record
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
+from leads.intake_counts import intake_counts_prune
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
 from leads.normalize import dedupe_hash, normalize_email, normalize_phone, normalize_row
 from leads.people import member_create, membership_remove, membership_set, user_roles_sync
@@ -40,6 +41,7 @@ __all__ = [
     "api_key_create",
     "api_key_revoke",
     "idempotency_purge",
+    "intake_counts_prune",
     "RoutingOutcome",
     "lead_callback_set",
     "lead_events_record",

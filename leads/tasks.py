@@ -2,7 +2,12 @@ from celery import shared_task
 from django.conf import settings
 
 from core.alerts.jobs import job_run
-from leads.services import idempotency_purge, partitions_archive_old, partitions_cold_store_old
+from leads.services import (
+    idempotency_purge,
+    intake_counts_prune,
+    partitions_archive_old,
+    partitions_cold_store_old,
+)
 
 
 @shared_task(name="leads.tasks.archive_old_partitions_task", soft_time_limit=900, time_limit=960)
@@ -10,6 +15,7 @@ def archive_old_partitions_task() -> int:
     with job_run("leads.archive"):
         detached = partitions_archive_old(older_than_days=settings.ARCHIVE_RETENTION_DAYS)
         idempotency_purge()
+        intake_counts_prune()
     return sum(len(names) for names in detached.values())
 
 

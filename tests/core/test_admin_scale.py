@@ -2,6 +2,9 @@
 sorting only by indexed columns, filter choices from small tables, and the indexes the
 lists walk (bench/admin_scale.py times them at 5,000,000 leads)."""
 
+import ast
+from pathlib import Path
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -11,7 +14,7 @@ from calllogs.models import CallLog, DispositionMap
 from core.admin import CappedCount, CappedCountPaginator
 from leads.admin import LeadAdmin
 from leads.intake import lead_ingest_batch
-from leads.models import IntakeCount, Lead
+from leads.models import IntakeCount, Lead, Suppression
 from tests.leads.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +132,69 @@ def test_intake_counts_each_verdict_per_workspace_and_hour(workspace):
     row = IntakeCount.objects.get(workspace=workspace)
     assert (row.created, row.duplicate, row.suppressed, row.rejected) == (1, 1, 0, 2)
     assert row.hour.minute == 0 and row.hour.second == 0
+
+
+def test_suppression_source_choices_are_a_fixed_set_never_a_distinct(admin_client, workspace):
+    for value, source in [("+12135550101", "opt-out"), ("+12135550102", "api")]:
+        Suppression.objects.create(kind="phone", value=value, workspace=workspace, source=source)
+    for value, source in [("+12135550103", "crm-sync"), ("+12135550104", "")]:
+        Suppression.objects.create(kind="phone", value=value, workspace=workspace, source=source)
+    url = reverse("admin:leads_suppression_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert not any("DISTINCT" in q["sql"] for q in queries.captured_queries)
+    source = next(f for f in response.context["cl"].filter_specs if f.title == "source")
+    offered = [value for value, _ in source.lookup_choices]
+    assert offered == [*Suppression.Source.values, "_other"]
+
+    def listed(query: dict[str, str]) -> set[str]:
+        response = admin_client.get(url, query)
+        assert response.status_code == 200
+        return {s.value for s in response.context["cl"].result_list}
+
+    assert listed({"source": "opt-out"}) == {"+12135550101"}
+    assert listed({"source": "_other"}) == {"+12135550103", "+12135550104"}
+    # Any other value still filters exactly (a bookmark of the old filter), shown as chosen.
+    response = admin_client.get(url, {"source": "crm-sync"})
+    assert {s.value for s in response.context["cl"].result_list} == {"+12135550103"}
+    assert ("crm-sync", "crm-sync") in next(
+        f for f in response.context["cl"].filter_specs if f.title == "source"
+    ).lookup_choices
+
+
+SUPPRESSION_WRITERS = {"suppression_add", "suppression_add_many", "leads_mark_dnc"}
+
+
+def _literals(expr: ast.expr) -> list[str]:
+    """The strings an argument can be: ``"dnc"``, ``obj.source or "admin"``."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return [expr.value]
+    if isinstance(expr, ast.BoolOp):
+        return [s for value in expr.values for s in _literals(value)]
+    if isinstance(expr, ast.IfExp):
+        return _literals(expr.body) + _literals(expr.orelse)
+    return []
+
+
+def test_every_source_the_code_writes_is_a_choice_of_the_suppression_filter():
+    """A new ``source=`` literal given to a suppression write path must be named in
+    ``Suppression.Source``, or the admin filter would list it only under "other"."""
+    root = Path(__file__).resolve().parents[2]
+    written: dict[str, str] = {}
+    for app in ("core", "leads", "dialer", "broadcast", "routing", "calllogs"):
+        for path in (root / app).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name not in SUPPRESSION_WRITERS:
+                    continue
+                for keyword in node.keywords:
+                    if keyword.arg == "source":
+                        for literal in _literals(keyword.value):
+                            written[literal] = f"{path.relative_to(root)}:{node.lineno}"
+    assert {"opt-out", "dnc", "vicidial_dnc", "desk", "admin", "api"} <= set(written)
+    written.pop("demo", None)  # the demo data's own, listed under "other"
+    assert {s: where for s, where in written.items() if s not in Suppression.Source.values} == {}
