@@ -34,39 +34,50 @@ def retry_drain_task() -> int:
 
 
 WAKE_KEY = "routing:wake"
+# Held by the one woken task that stays (route_woken_task); other woken tasks do one pass.
+RUNNER_KEY = "routing:runner"
 # How long the woken task runs at most (then it leaves, and the next lead wakes another).
 WOKEN_BUDGET_SECONDS = 50.0
 
 
 @shared_task(name="routing.tasks.route_woken_task", soft_time_limit=110, time_limit=140)
 def route_woken_task() -> int:
-    """Route everything pending, then stay: every wake window, route what has arrived,
-    until nothing has come for ``ROUTING_LINGER_SECONDS`` (or the budget is spent).
+    """Route everything pending; then, if no other woken task is staying, stay: every wake
+    window, route what has arrived, until nothing has come for ``ROUTING_LINGER_SECONDS``
+    (or the budget is spent).
 
     While it stays it holds the wake key, so intake sends no more tasks: under steady
     intake one task routes everything, in batches of a window's leads, instead of a task,
     a claim and an empty claim per window. Leaving, it gives the key back before a last
-    pass: a lead committed after that pass finds no key and wakes a new task."""
+    pass: a lead committed after that pass finds no key and wakes a new task. A task woken
+    while another stays does one pass and leaves (it never queues behind the staying one
+    for long)."""
     window = settings.ROUTING_WAKE_SECONDS
-    hold = max(1.0, 4 * window)  # a task that dies frees intake's wake within this
+    hold = max(5.0, 4 * window)  # a task that dies frees intake's wake within this
+    token = f"{_worker_id()}:{time.monotonic()}"
+    if not cache.add(RUNNER_KEY, token, timeout=hold):
+        return services.route_until_empty(worker_id=_worker_id(), seconds=WOKEN_BUDGET_SECONDS)
     deadline = time.monotonic() + WOKEN_BUDGET_SECONDS
     routed = 0
     idle_since: float | None = None
-    while time.monotonic() < deadline:
-        cache.set(WAKE_KEY, 1, timeout=hold)
-        claimed = services.route_until_empty(
-            worker_id=_worker_id(), seconds=max(0.0, deadline - time.monotonic())
-        )
-        routed += claimed
-        now = time.monotonic()
-        if claimed:
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        if idle_since is not None and now - idle_since >= settings.ROUTING_LINGER_SECONDS:
-            break
-        time.sleep(window)
-    cache.delete(WAKE_KEY)
+    try:
+        while time.monotonic() < deadline:
+            # Renewed every batch: a long backlog must not let the keys lapse.
+            cache.set_many({RUNNER_KEY: token, WAKE_KEY: 1}, timeout=hold)
+            claimed = services.route_pending(worker_id=_worker_id()).claimed
+            routed += claimed
+            if claimed >= settings.ROUTING_BATCH_SIZE:
+                continue  # a full batch: more are waiting
+            now = time.monotonic()
+            if claimed:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            if idle_since is not None and now - idle_since >= settings.ROUTING_LINGER_SECONDS:
+                break
+            time.sleep(window)
+    finally:
+        cache.delete_many([WAKE_KEY, RUNNER_KEY])
     return routed + services.route_until_empty(worker_id=_worker_id(), seconds=10)
 
 

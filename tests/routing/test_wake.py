@@ -92,3 +92,16 @@ def test_a_lingering_task_routes_what_arrives_and_a_lead_after_it_wakes_a_new_on
     assert not task.is_alive() and result == [12]
     make_leads(workspace, 1)  # after the task left: a new one is sent
     assert woken == [{"countdown": 0.05}]
+
+
+def test_a_task_woken_while_another_stays_does_one_pass_and_leaves(workspace, settings):
+    from django.core.cache import cache
+
+    settings.ROUTING_LINGER_SECONDS = 0
+    make_rule("all", destinations=[{"workspace": workspace}])
+    ids = make_leads(workspace, 5)
+    cache.set_many({tasks.RUNNER_KEY: "the staying one", tasks.WAKE_KEY: 1}, timeout=30)
+    assert tasks.route_woken_task() == 5
+    assert set(Lead.objects.filter(id__in=ids).values_list("status", flat=True)) == {"routed"}
+    # It left the staying task's keys alone (it neither took over nor freed intake's wake).
+    assert cache.get(tasks.RUNNER_KEY) == "the staying one" and cache.get(tasks.WAKE_KEY) == 1
