@@ -39,7 +39,7 @@ def main() -> int:
             "-Q",
             QUEUES,
             "--concurrency",
-            "2",
+            "4",  # the routing task may stay while demo leads keep coming
             "-l",
             "info",
         ],
