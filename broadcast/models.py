@@ -355,6 +355,11 @@ class Message(PartitionedModel):
     gateway_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # The lead's workspace and destination, copied here by database triggers (see
+    # broadcast/migrations/0007_message_lead_scope.py) so a manager's list reads an index of its own
+    # workspaces instead of probing the lead of every row; never written by code.
+    lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-scheduled_at"]
@@ -376,6 +381,9 @@ class Message(PartitionedModel):
             models.Index(
                 fields=["sent_at"], name="message_sent_idx", condition=Q(sent_at__isnull=False)
             ),
+            # A manager's list: the rows of their workspaces' leads (kept by triggers).
+            models.Index(fields=["lead_workspace_id", "id"], name="message_lead_ws_idx"),
+            models.Index(fields=["lead_destination_id", "id"], name="message_lead_dest_idx"),
         ]
 
     def __str__(self) -> str:
