@@ -251,6 +251,9 @@ class Enrollment(models.Model):
             models.Index(fields=["status", "id"], name="enrollment_status_idx"),
             # A manager's list: their workspace's enrollments, newest first.
             models.Index(fields=["workspace_id", "id"], name="enrollment_workspace_idx"),
+            # The list filtered by sequence (and a sequence's delete, which checks for its
+            # enrollments): 176 ms at 1,000,000 enrollments without it.
+            models.Index(fields=["sequence", "id"], name="enrollment_sequence_idx"),
         ]
 
     def __str__(self) -> str:
