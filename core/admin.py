@@ -14,6 +14,7 @@ from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Page, Paginator
 from django.db import OperationalError, connections, models, transaction
 from django.db.models import Model, Q, QuerySet
+from django.db.models.sql.where import OR, WhereNode
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 from django_celery_beat import admin as celery_beat_admin
@@ -152,7 +153,12 @@ class BranchMergePaginator(CappedCountPaginator):
     or common the branch is in the table), merged in the list's order and cut to the page;
     one walk of the table's own order index would, for a branch with none or few rows,
     probe the whole table. Lists ordered by anything but plain column names (or with no
-    branches) are paged as usual."""
+    branches) are paged as usual.
+
+    ``replaces``: the columns of the list's own OR over the branches (its scope), left out
+    of the branch reads: each branch implies it, and with it kept the planner multiplies
+    the two selectivities, thinks a branch rare and sorts all of it (a dense workspace's
+    page 201: 1.8 s instead of 0.4 s at 2,000,000 calls)."""
 
     def __init__(
         self,
@@ -162,9 +168,11 @@ class BranchMergePaginator(CappedCountPaginator):
         allow_empty_first_page: bool = True,
         *,
         branches: Sequence[Q] = (),
+        replaces: Sequence[str] = (),
     ) -> None:
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
         self.branches = list(branches)
+        self.replaces = frozenset(replaces)
 
     def page(self, number: Any) -> "Page[Any]":
         queryset = self.object_list
@@ -185,9 +193,10 @@ class BranchMergePaginator(CappedCountPaginator):
         self, queryset: "QuerySet[Any]", ordering: list[str], bottom: int, top: int
     ) -> list[Any]:
         keys = [name.lstrip("-") for name in ordering]
+        base = self._without_replaced(queryset)
         rows: dict[Any, tuple[Any, ...]] = {}
         for branch in self.branches:
-            for row in queryset.filter(branch).values_list("pk", *keys)[:top]:
+            for row in base.filter(branch).values_list("pk", *keys)[:top]:
                 rows[row[0]] = row
         merged = list(rows.values())
         for position in reversed(range(len(keys))):  # stable sorts, last key first
@@ -196,6 +205,20 @@ class BranchMergePaginator(CappedCountPaginator):
         pks = [row[0] for row in merged[bottom:top]]
         found = {obj.pk: obj for obj in queryset.filter(pk__in=pks)}
         return [found[pk] for pk in pks if pk in found]
+
+    def _without_replaced(self, queryset: "QuerySet[Any]") -> "QuerySet[Any]":
+        if not self.replaces:
+            return queryset
+        base = queryset.all()  # a clone: its where is a copy
+        where = base.query.where
+        where.children = [node for node in where.children if not self._replaced(node)]
+        return base
+
+    def _replaced(self, node: Any) -> bool:
+        if not isinstance(node, WhereNode) or node.connector != OR or not node.children:
+            return False
+        columns = {getattr(getattr(c, "lhs", None), "target", None) for c in node.children}
+        return {getattr(target, "column", None) for target in columns} <= self.replaces
 
 
 class IndexedSortChangeList(ChangeList):

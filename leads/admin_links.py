@@ -71,4 +71,5 @@ class LeadScopedAdminMixin(ModelAdminMixin):
             orphans,
             allow_empty_first_page,
             branches=lead_scope_stamped_branches(workspace_ids),
+            replaces=("lead_workspace_id", "lead_destination_id"),
         )

@@ -129,6 +129,9 @@ def test_a_managers_page_is_read_one_index_walk_per_workspace_and_column(
     }
     assert set(walks) == {"lead_workspace_id", "lead_destination_id"}
     assert all(sql.endswith("LIMIT 1") for sql in walks.values())  # the page's end
+    # ... without the list's own OR over both columns, which each walk implies (kept, it
+    # misleads the planner's estimate of a walk into sorting the whole workspace).
+    assert not any(f'"{name}"."lead_workspace_id" IN' in sql for sql in walks.values())
     fetches = [sql for sql in reads if sql not in walks.values()]
     assert len(fetches) == 1 and f'"{name}"."id" IN (' in fetches[0]  # the page, by id
 
