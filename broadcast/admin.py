@@ -283,6 +283,7 @@ class EnrollmentAdmin(LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
 
 @admin.register(Message)
 class MessageAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, ScopedBigTableAdmin):
+    lead_scope_stamped = True
     list_display = [
         "id",
         "lead_link",

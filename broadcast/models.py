@@ -251,6 +251,9 @@ class Enrollment(models.Model):
             models.Index(fields=["status", "id"], name="enrollment_status_idx"),
             # A manager's list: their workspace's enrollments, newest first.
             models.Index(fields=["workspace_id", "id"], name="enrollment_workspace_idx"),
+            # The list filtered by sequence (and a sequence's delete, which checks for its
+            # enrollments): 176 ms at 1,000,000 enrollments without it.
+            models.Index(fields=["sequence", "id"], name="enrollment_sequence_idx"),
         ]
 
     def __str__(self) -> str:
@@ -355,6 +358,11 @@ class Message(PartitionedModel):
     gateway_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # The lead's workspace and destination, copied here by database triggers (see
+    # broadcast/migrations/0007_message_lead_scope.py) so a manager's list reads an index of its own
+    # workspaces instead of probing the lead of every row; never written by code.
+    lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-scheduled_at"]
@@ -376,6 +384,9 @@ class Message(PartitionedModel):
             models.Index(
                 fields=["sent_at"], name="message_sent_idx", condition=Q(sent_at__isnull=False)
             ),
+            # A manager's list: the rows of their workspaces' leads (kept by triggers).
+            models.Index(fields=["lead_workspace_id", "id"], name="message_lead_ws_idx"),
+            models.Index(fields=["lead_destination_id", "id"], name="message_lead_dest_idx"),
         ]
 
     def __str__(self) -> str:

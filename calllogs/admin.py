@@ -96,6 +96,7 @@ class CallStatusFilter(admin.SimpleListFilter):
 
 @admin.register(CallLog)
 class CallLogAdmin(LeadScopedAdminMixin, LeadLinkMixin, ScopedBigTableAdmin):
+    lead_scope_stamped = True
     list_display = [
         "call_time",
         "uniqueid",

@@ -112,6 +112,11 @@ class CallLog(PartitionedModel):
     paths = models.SmallIntegerField(default=0, help_text="webhook=1, sync=2, reconcile=4")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The lead's workspace and destination, copied here by database triggers (see
+    # calllogs/migrations/0007_calllog_lead_scope.py) so a manager's list reads an index of its own
+    # workspaces instead of probing the lead of every row; never written by code.
+    lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-call_time"]
@@ -125,6 +130,13 @@ class CallLog(PartitionedModel):
             models.Index(fields=["server", "call_time"], name="calllog_server_time_idx"),
             # The admin's list and the dashboard's last 24 hours, newest first.
             models.Index(fields=["call_time", "id"], name="calllog_time_idx"),
+            # A manager's list: the rows of their workspaces' leads (kept by triggers).
+            models.Index(
+                fields=["lead_workspace_id", "call_time", "id"], name="calllog_lead_ws_idx"
+            ),
+            models.Index(
+                fields=["lead_destination_id", "call_time", "id"], name="calllog_lead_dest_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,7 @@ JSON form fields with a nesting limit, and the workspace scoping every ModelAdmi
 on."""
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from axes import admin as axes_admin
@@ -11,9 +11,10 @@ from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import OperationalError, connections, models, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
+from django.db.models.sql.where import OR, WhereNode
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
 from django_celery_beat import admin as celery_beat_admin
@@ -142,6 +143,82 @@ class CappedCountPaginator(_CappedPaginatorBase):
         if isinstance(plan, str):
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class BranchMergePaginator(CappedCountPaginator):
+    """Pages of a list whose filter is an OR of ``branches``, each served by an index in the
+    list's order (a manager's call logs: ``lead_workspace_id = w`` or ``lead_destination_id
+    = w``, with ``(lead_workspace_id, call_time, id)`` indexes). Each branch's first rows up
+    to the page's end are read apart (an index walk of at most that many rows, however rare
+    or common the branch is in the table), merged in the list's order and cut to the page;
+    one walk of the table's own order index would, for a branch with none or few rows,
+    probe the whole table. Lists ordered by anything but plain column names (or with no
+    branches) are paged as usual.
+
+    ``replaces``: the columns of the list's own OR over the branches (its scope), left out
+    of the branch reads: each branch implies it, and with it kept the planner multiplies
+    the two selectivities, thinks a branch rare and sorts all of it (a dense workspace's
+    page 201: 1.8 s instead of 0.4 s at 2,000,000 calls)."""
+
+    def __init__(
+        self,
+        object_list: Any,
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+        *,
+        branches: Sequence[Q] = (),
+        replaces: Sequence[str] = (),
+    ) -> None:
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.branches = list(branches)
+        self.replaces = frozenset(replaces)
+
+    def page(self, number: Any) -> "Page[Any]":
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().page(number)
+        ordering = [name for name in queryset.query.order_by if isinstance(name, str)]
+        if not ordering or len(ordering) != len(queryset.query.order_by):
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        rows = self._merged(queryset, ordering, bottom, top)
+        return Page(rows, number, self)
+
+    def _merged(
+        self, queryset: "QuerySet[Any]", ordering: list[str], bottom: int, top: int
+    ) -> list[Any]:
+        keys = [name.lstrip("-") for name in ordering]
+        base = self._without_replaced(queryset)
+        rows: dict[Any, tuple[Any, ...]] = {}
+        for branch in self.branches:
+            for row in base.filter(branch).values_list("pk", *keys)[:top]:
+                rows[row[0]] = row
+        merged = list(rows.values())
+        for position in reversed(range(len(keys))):  # stable sorts, last key first
+            descending = ordering[position].startswith("-")
+            merged.sort(key=lambda row: row[position + 1], reverse=descending)
+        pks = [row[0] for row in merged[bottom:top]]
+        found = {obj.pk: obj for obj in queryset.filter(pk__in=pks)}
+        return [found[pk] for pk in pks if pk in found]
+
+    def _without_replaced(self, queryset: "QuerySet[Any]") -> "QuerySet[Any]":
+        if not self.replaces:
+            return queryset
+        base = queryset.all()  # a clone: its where is a copy
+        where = base.query.where
+        where.children = [node for node in where.children if not self._replaced(node)]
+        return base
+
+    def _replaced(self, node: Any) -> bool:
+        if not isinstance(node, WhereNode) or node.connector != OR or not node.children:
+            return False
+        columns = {getattr(getattr(c, "lhs", None), "target", None) for c in node.children}
+        return {getattr(target, "column", None) for target in columns} <= self.replaces
 
 
 class IndexedSortChangeList(ChangeList):

@@ -225,6 +225,7 @@ class ViciListAdmin(WorkspaceScopedAdmin):
 @admin.register(OutboxItem)
 class OutboxItemAdmin(LeadScopedAdminMixin, ScopedBigTableAdmin):
     workspace_path = "lead_id"
+    lead_scope_stamped = True
     list_display = [
         "id",
         "lead_id",

@@ -162,6 +162,11 @@ class OutboxItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The lead's workspace and destination, copied here by database triggers (see
+    # dialer/migrations/0012_outboxitem_lead_scope.py) so a manager's list reads an index of its own
+    # workspaces instead of probing the lead of every row; never written by code.
+    lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -192,6 +197,9 @@ class OutboxItem(models.Model):
             models.Index(
                 fields=["sent_at"], name="outbox_sent_idx", condition=models.Q(state="sent")
             ),
+            # A manager's list: the rows of their workspaces' leads (kept by triggers).
+            models.Index(fields=["lead_workspace_id", "id"], name="outbox_lead_ws_idx"),
+            models.Index(fields=["lead_destination_id", "id"], name="outbox_lead_dest_idx"),
         ]
 
     def __str__(self) -> str:

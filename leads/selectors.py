@@ -66,6 +66,22 @@ def lead_in_scope(*, workspace_ids: Collection[int], lead_column: str = "lead_id
     return Exists(leads.values("pk"))
 
 
+def lead_scope_stamped_q(workspace_ids: Collection[int]) -> Q:
+    """For rows that carry a copy of their lead's scope (``lead_workspace_id`` and
+    ``lead_destination_id``, kept by database triggers on call logs, messages and outbox
+    items): the rows of these workspaces' leads, found through those columns' indexes,
+    whatever the share of the table they are (none, a few, or a twentieth)."""
+    ids = list(workspace_ids)
+    return Q(lead_workspace_id__in=ids) | Q(lead_destination_id__in=ids)
+
+
+def lead_scope_stamped_branches(workspace_ids: Collection[int]) -> list[Q]:
+    """``lead_scope_stamped_q`` as one condition per workspace and column: each an index
+    walk in a list's order (``core.admin.BranchMergePaginator`` merges them)."""
+    ids = sorted(workspace_ids)
+    return [Q(lead_workspace_id=w) for w in ids] + [Q(lead_destination_id=w) for w in ids]
+
+
 def leads_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Lead]:
     queryset = Lead.objects.select_related("workspace")
     return queryset if workspace_ids is None else queryset.filter(lead_scope_q(workspace_ids))

@@ -112,6 +112,7 @@ def test_the_lists_walk_indexes_and_no_fk_index_duplicates_a_composite_one():
     assert "calllog_time_idx" in _indexes("calllogs_calllog")
     assert "routinglog_created_idx" in _indexes("routing_routinglog")
     assert "enrollment_workspace_idx" in _indexes("broadcast_enrollment")
+    assert "enrollment_sequence_idx" in _indexes("broadcast_enrollment")  # filtered by sequence
     assert _single_column_indexes_on("leads_lead", "workspace_id") == []
     assert _single_column_indexes_on("leads_leadevent", "lead_id") == []
     assert _single_column_indexes_on("calllogs_calllog", "lead_id") == []

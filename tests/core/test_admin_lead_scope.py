@@ -1,0 +1,176 @@
+"""Call logs, messages and outbox items carry a copy of their lead's scope (its workspace
+and destination), kept by database triggers, and a manager's changelists read it: a
+workspace with none of a table's rows no longer walks the whole table (bench/README.md,
+"Admin at 5,000,000 leads"). Who sees what stays decided by the lead: these tests move a
+lead and watch its rows follow it."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from calllogs.admin import CallLogAdmin
+from calllogs.models import CallLog
+from leads.models import Lead, Workspace
+from leads.pipeline import RoutingOutcome, leads_routing_apply
+from tests.conftest import make_member
+
+pytestmark = pytest.mark.django_db
+
+LISTS = {
+    "calllogs_calllog": lambda w: w.call,
+    "broadcast_message": lambda w: w.message,
+    "dialer_outboxitem": lambda w: w.outbox,
+}
+
+
+def stamps(row) -> tuple[int | None, int | None]:
+    return tuple(
+        type(row)
+        .objects.filter(pk=row.pk)
+        .values_list("lead_workspace_id", "lead_destination_id")
+        .get()
+    )
+
+
+def route(lead: Lead, workspace: Workspace | None) -> None:
+    outcome = RoutingOutcome(
+        lead_id=lead.pk,
+        status=Lead.Status.ROUTED if workspace else Lead.Status.UNROUTED,
+        reason="test",
+        destination_workspace_id=workspace.pk if workspace else None,
+    )
+    leads_routing_apply(outcomes=[outcome], now=timezone.now())
+
+
+@pytest.fixture
+def manager_client(client, worlds):
+    client.force_login(make_member("mia", worlds[0].workspace, "manager"))
+    return client
+
+
+def shown(client, name: str) -> set[int]:
+    response = client.get(reverse(f"admin:{name}_changelist"))
+    assert response.status_code == 200
+    return {row.pk for row in response.context["cl"].result_list}
+
+
+@pytest.mark.parametrize("name", sorted(LISTS))
+def test_each_row_is_stamped_with_its_leads_scope_when_written(worlds, name):
+    mine, _ = worlds
+    row = LISTS[name](mine)
+    assert stamps(row) == (mine.workspace.pk, mine.lead.destination_workspace_id)
+    row.save()  # a save from a stale object (no stamps in Python) keeps them
+    assert stamps(row) == (mine.workspace.pk, mine.lead.destination_workspace_id)
+
+
+@pytest.mark.parametrize("name", sorted(LISTS))
+def test_a_reroute_takes_the_rows_along_for_the_managers_lists(manager_client, worlds, name):
+    mine, theirs = worlds
+    row = LISTS[name](theirs)
+    assert row.pk not in shown(manager_client, name)
+    route(theirs.lead, mine.workspace)  # their lead is routed to my workspace
+    assert stamps(row) == (theirs.workspace.pk, mine.workspace.pk)
+    assert row.pk in shown(manager_client, name)
+    route(theirs.lead, None)  # and sent back: gone again
+    assert stamps(row) == (theirs.workspace.pk, None)
+    assert row.pk not in shown(manager_client, name)
+
+
+def test_a_call_matched_to_its_lead_later_is_stamped_then(worlds):
+    mine, _ = worlds
+    call = CallLog.objects.create(
+        server_id=mine.call.server_id,
+        uniqueid="99.1",
+        call_time=timezone.now() - timedelta(minutes=1),
+    )
+    assert stamps(call) == (None, None)
+    CallLog.objects.filter(pk=call.pk).update(lead_id=mine.lead.pk, lead_match=3)
+    assert stamps(call) == (mine.workspace.pk, None)
+
+
+def test_rows_of_a_lead_that_is_gone_show_to_no_manager(manager_client, worlds):
+    """The lead decides, not the copy: a row whose lead left the table (archived) is out of
+    every workspace's lists even though its stamps still name the workspace."""
+    mine, _ = worlds
+    with connection.cursor() as cursor:  # as when the lead's month is archived
+        cursor.execute("DELETE FROM leads_lead WHERE id = %s", [mine.lead.pk])
+    assert stamps(mine.outbox) == (mine.workspace.pk, None)
+    assert mine.outbox.pk not in shown(manager_client, "dialer_outboxitem")
+
+
+@pytest.mark.parametrize("name", sorted(LISTS))
+def test_a_managers_page_is_read_one_index_walk_per_workspace_and_column(
+    manager_client, worlds, name, monkeypatch
+):
+    """The query shape: each of the page's reads names one workspace in one stamp column
+    (an ordered walk of that column's index, bounded by the page's end), never the whole
+    table's order index with each row's lead probed."""
+    mine, theirs = worlds
+    route(theirs.lead, mine.workspace)  # two rows: a list of two pages
+    model_admin = admin.site._registry[type(LISTS[name](mine))]
+    monkeypatch.setattr(model_admin, "list_per_page", 1)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(shown(manager_client, name)) == 1
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "ORDER BY" in q["sql"] and f'FROM "{name}"' in q["sql"]
+    ]
+    walks = {
+        column: sql
+        for sql in reads
+        for column in ("lead_workspace_id", "lead_destination_id")
+        if f'"{name}"."{column}" = {mine.workspace.pk}' in sql
+    }
+    assert set(walks) == {"lead_workspace_id", "lead_destination_id"}
+    assert all(sql.endswith("LIMIT 1") for sql in walks.values())  # the page's end
+    # ... without the list's own OR over both columns, which each walk implies (kept, it
+    # misleads the planner's estimate of a walk into sorting the whole workspace).
+    assert not any(f'"{name}"."lead_workspace_id" IN' in sql for sql in walks.values())
+    fetches = [sql for sql in reads if sql not in walks.values()]
+    assert len(fetches) == 1 and f'"{name}"."id" IN (' in fetches[0]  # the page, by id
+
+
+def test_pages_merge_the_branches_in_the_lists_order(manager_client, worlds, monkeypatch):
+    """Rows of my own leads and of a lead routed to me from another workspace, times
+    interleaved, one lead in both branches: every page is the exact slice of the order."""
+    mine, theirs = worlds
+    route(theirs.lead, mine.workspace)
+    route(mine.lead, mine.workspace)  # in both branches: listed once
+    now = timezone.now()
+    for n in range(7):
+        CallLog.objects.create(
+            server_id=mine.call.server_id,
+            uniqueid=f"{100 + n}.1",
+            call_time=now - timedelta(minutes=10 + 3 * (n // 2)),  # ties broken by id
+            lead_id=(mine.lead if n % 3 else theirs.lead).pk,
+        )
+    monkeypatch.setattr(CallLogAdmin, "list_per_page", 3)
+    expected = list(
+        CallLog.objects.filter(lead_id__in=[mine.lead.pk, theirs.lead.pk])
+        .order_by("-call_time", "-id")
+        .values_list("pk", flat=True)
+    )
+    url = reverse("admin:calllogs_calllog_changelist")
+    pages = []
+    for page in range(3):
+        response = manager_client.get(url, {"p": page + 1})
+        assert response.status_code == 200
+        pages.append([row.pk for row in response.context["cl"].result_list])
+    assert [pk for page in pages for pk in page] == expected and len(expected) == 9
+    assert [len(page) for page in pages] == [3, 3, 3]
+    oldest_first = manager_client.get(url, {"o": "0", "p": "2"}).context["cl"].result_list
+    ascending = CallLog.objects.filter(pk__in=expected).order_by("call_time", "-pk")
+    assert [row.pk for row in oldest_first] == list(ascending.values_list("pk", flat=True))[3:6]
+
+
+def test_a_superusers_list_is_not_scoped(admin_client, worlds):
+    with CaptureQueriesContext(connection) as queries:
+        rows = shown(admin_client, "calllogs_calllog")
+    assert {w.call.pk for w in worlds} <= rows
+    assert not any('"lead_workspace_id" =' in q["sql"] for q in queries.captured_queries)
