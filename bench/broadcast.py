@@ -105,7 +105,7 @@ def main() -> None:
     from django.db import connection, transaction
 
     from broadcast import services
-    from broadcast.models import Device, Sequence, Step
+    from broadcast.models import Device, Message, Sequence, Step
     from leads.models import Workspace
 
     ctx = multiprocessing.get_context("spawn")
@@ -188,7 +188,12 @@ def main() -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "EXPLAIN (ANALYZE, FORMAT JSON) " + services.DUE_SQL,
-                {"horizon": dt.datetime.now(dt.UTC), "limit": 200},
+                {
+                    "horizon": dt.datetime.now(dt.UTC),
+                    "limit": 200,
+                    "pending": Message.Status.PENDING,
+                    "active": Device.Status.ACTIVE,
+                },
             )
             plan = cursor.fetchone()[0]
             timings.append(plan[0]["Execution Time"])
