@@ -42,9 +42,10 @@ WOKEN_BUDGET_SECONDS = 50.0
 
 @shared_task(name="routing.tasks.route_woken_task", soft_time_limit=110, time_limit=140)
 def route_woken_task() -> int:
-    """Route everything pending; then, if no other woken task is staying, stay: every wake
-    window, route what has arrived, until nothing has come for ``ROUTING_LINGER_SECONDS``
-    (or the budget is spent).
+    """Route everything pending; then, if it found work and no other woken task is staying,
+    stay: every wake window, route what has arrived, until nothing has come for
+    ``ROUTING_LINGER_SECONDS`` (or the budget is spent). A task that finds nothing leaves
+    at once (late wakes queued behind a staying task cost a claim each, not a linger).
 
     While it stays it holds the wake key, so intake sends no more tasks: under steady
     intake one task routes everything, in batches of a window's leads, instead of a task,
@@ -53,7 +54,9 @@ def route_woken_task() -> int:
     while another stays does one pass and leaves (it never queues behind the staying one
     for long)."""
     window = settings.ROUTING_WAKE_SECONDS
-    hold = max(5.0, 4 * window)  # a task that dies frees intake's wake within this
+    # A task that dies frees intake's wake within this (the sweeper routes meanwhile); long
+    # enough that a slow batch on a busy machine never lets it lapse.
+    hold = max(30.0, 4 * window)
     token = f"{_worker_id()}:{time.monotonic()}"
     if not cache.add(RUNNER_KEY, token, timeout=hold):
         return services.route_until_empty(worker_id=_worker_id(), seconds=WOKEN_BUDGET_SECONDS)
@@ -68,6 +71,8 @@ def route_woken_task() -> int:
             routed += claimed
             if claimed >= settings.ROUTING_BATCH_SIZE:
                 continue  # a full batch: more are waiting
+            if not routed:
+                break  # woken for nothing (a late wake): leave at once, never linger
             now = time.monotonic()
             if claimed:
                 idle_since = None

@@ -105,3 +105,13 @@ def test_a_task_woken_while_another_stays_does_one_pass_and_leaves(workspace, se
     assert set(Lead.objects.filter(id__in=ids).values_list("status", flat=True)) == {"routed"}
     # It left the staying task's keys alone (it neither took over nor freed intake's wake).
     assert cache.get(tasks.RUNNER_KEY) == "the staying one" and cache.get(tasks.WAKE_KEY) == 1
+
+
+def test_a_task_woken_for_nothing_leaves_at_once(db, settings):
+    """Wakes queued while a task stayed find nothing when they run: they must not each
+    stay for the linger (thousands queued by a sustained run would take hours)."""
+    from django.core.cache import cache
+
+    settings.ROUTING_LINGER_SECONDS = 3600  # would hang the test if it lingered
+    assert tasks.route_woken_task() == 0
+    assert cache.get(tasks.RUNNER_KEY) is None and cache.get(tasks.WAKE_KEY) is None
