@@ -36,6 +36,10 @@ def retry_drain_task() -> int:
 WAKE_KEY = "routing:wake"
 # Held by the one woken task that stays (route_woken_task); other woken tasks do one pass.
 RUNNER_KEY = "routing:runner"
+# Intake's wake and the staying task hold the wake key this long: a task sent, queued
+# behind a busy worker or running keeps intake from sending another; one that dies frees
+# the wake within this (the per-minute sweeper routes meanwhile).
+WAKE_HOLD_SECONDS = 30.0
 # How long the woken task runs at most (then it leaves, and the next lead wakes another).
 WOKEN_BUDGET_SECONDS = 50.0
 
@@ -54,9 +58,7 @@ def route_woken_task() -> int:
     while another stays does one pass and leaves (it never queues behind the staying one
     for long)."""
     window = settings.ROUTING_WAKE_SECONDS
-    # A task that dies frees intake's wake within this (the sweeper routes meanwhile); long
-    # enough that a slow batch on a busy machine never lets it lapse.
-    hold = max(30.0, 4 * window)
+    hold = WAKE_HOLD_SECONDS
     token = f"{_worker_id()}:{time.monotonic()}"
     if not cache.add(RUNNER_KEY, token, timeout=hold):
         return services.route_until_empty(worker_id=_worker_id(), seconds=WOKEN_BUDGET_SECONDS)
@@ -93,8 +95,9 @@ def routing_wake() -> None:
     """Receiver side of ``leads_ingested``: one routing task per wake window
     (``ROUTING_WAKE_SECONDS``), whatever the intake rate, so the broker carries work, not
     a message per lead. The task starts when its window is over, so it also routes every
-    lead committed during the window; a lead committed later opens the next window, or
-    finds the key held by a task still routing (``route_woken_task``), which takes it.
+    lead committed during the window. The key stays taken until the task leaves (it gives
+    it back before its last pass), so a task queued behind a busy worker never has company
+    sent after it; a lead committed while the key is taken is routed by that task.
 
     A process that sent the task less than half a window ago does not even ask Redis (that
     task has not started yet); a process that found the key taken asks again next time
@@ -104,7 +107,7 @@ def routing_wake() -> None:
     now = time.monotonic()
     if now - _last_wake < window / 2:
         return
-    if cache.add(WAKE_KEY, 1, timeout=window):
+    if cache.add(WAKE_KEY, 1, timeout=WAKE_HOLD_SECONDS):
         # Raises when the broker is down: the signal's sender logs it and says so (the
         # leads wait in their table and the per-minute sweeper routes them).
         route_woken_task.apply_async(countdown=window)

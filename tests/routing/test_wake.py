@@ -115,3 +115,20 @@ def test_a_task_woken_for_nothing_leaves_at_once(db, settings):
     settings.ROUTING_LINGER_SECONDS = 3600  # would hang the test if it lingered
     assert tasks.route_woken_task() == 0
     assert cache.get(tasks.RUNNER_KEY) is None and cache.get(tasks.WAKE_KEY) is None
+
+
+def test_a_sent_task_not_started_yet_keeps_intake_from_sending_more(
+    workspace, woken, settings, django_capture_on_commit_callbacks
+):
+    """A task queued behind a busy worker starts long after its window: until it has run
+    and left, intake sends no other (a sustained run had queued thousands)."""
+    import time
+
+    settings.ROUTING_WAKE_SECONDS = 0.05
+    with django_capture_on_commit_callbacks(execute=True):
+        make_leads(workspace, 2)
+    time.sleep(0.2)  # four windows later; the sent task has not run
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks._last_wake = 0.0  # another web process
+        make_leads(workspace, 2)
+    assert woken == [{"countdown": 0.05}]
