@@ -228,6 +228,9 @@ def main() -> None:
                 drained = time.monotonic() - stopped
                 cursor.execute("SELECT count(*) FROM leads_lead")
                 leads = cursor.fetchone()[0] - leads_before
+            # PostgreSQL's backends listed again: those the run's connections started count
+            # whole (they began during the run); listed only before, they were missed.
+            cpu["postgres"] = postgres_pids()
             after = {name: cpu_seconds(pids) for name, pids in cpu.items()}
             per_lead = {name: (after[name] - before[name]) * 1000 / max(1, leads) for name in cpu}
             print(
