@@ -237,6 +237,10 @@ API_MAX_CONCURRENT = env.int("API_MAX_CONCURRENT", default=4)
 # A concurrency slot not released after this long (a crashed or killed request) stops
 # counting. At least the longest request (gunicorn's timeout is 60 s).
 API_CONCURRENCY_SLOT_SECONDS = env.int("API_CONCURRENCY_SLOT_SECONDS", default=90)
+# A key refused for its rate is refused again by the same web process, before Django, for
+# this long (never past its Retry-After): a flood of refused requests costs a dict lookup
+# each. 0: every request asks Redis. A raised limit applies after it.
+API_REFUSAL_MEMO_SECONDS = env.float("API_REFUSAL_MEMO_SECONDS", default=1.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadbrain API",
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",

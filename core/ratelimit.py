@@ -6,6 +6,11 @@ One Lua script per request (one round trip, atomic across web processes and host
   count weighted by how much of it still overlaps the last 60 seconds; only admitted
   requests are counted, so a client that keeps hammering gets through again as soon as
   its real rate drops under the limit.
+- **Refusals remembered**: a client refused for its rate is refused again by this process
+  for up to ``API_REFUSAL_MEMO_SECONDS`` (never past its ``Retry-After``) without asking
+  Redis or entering Django (``remember_refusal``; ``leads.fastpath`` answers at the WSGI
+  level), so a flood of refused requests costs a dictionary lookup each, not a request's
+  trip through the middleware, authentication and Redis.
 - **Concurrency**: a sorted set of slots, one member per request in flight, scored by the
   moment it expires. A request releases its slot when it ends (``ConcurrencySlotMiddleware``);
   a request that crashed or was killed before releasing it stops counting when the slot
@@ -23,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
@@ -146,6 +152,47 @@ def admit(
     if outcome == 2:
         return Admission(allowed=False, reason=CONCURRENCY, retry_after=1)
     return Admission(allowed=True, token=token)
+
+
+# Per process: client (a key's SHA-256) -> (remembered until, retry at, message), monotonic.
+_refusals: dict[str, tuple[float, float, str]] = {}
+_REFUSALS_KEPT = 10_000
+
+
+def remember_refusal(client: str, *, retry_after: int, message: str) -> None:
+    """Refuse ``client`` again, in this process, for ``API_REFUSAL_MEMO_SECONDS`` at most and
+    never past ``retry_after``: until then Redis would refuse it too (unless a manager raises
+    the limit, which then applies after that second)."""
+    memo = float(settings.API_REFUSAL_MEMO_SECONDS)
+    if memo <= 0:
+        return
+    now = time.monotonic()
+    if len(_refusals) >= _REFUSALS_KEPT:
+        _refusals.clear()
+    _refusals[client] = (now + min(memo, retry_after), now + retry_after, message)
+
+
+def remembered_refusal(client: str, *, now: float | None = None) -> tuple[int, str] | None:
+    """(seconds until the next request fits, message) while ``client``'s refusal is
+    remembered here, else None."""
+    if not _refusals:
+        return None
+    hit = _refusals.get(client)
+    if hit is None:
+        return None
+    now = time.monotonic() if now is None else now
+    if now >= hit[0]:
+        _refusals.pop(client, None)
+        return None
+    return max(1, math.ceil(hit[1] - now)), hit[2]
+
+
+def has_refusals() -> bool:
+    return bool(_refusals)
+
+
+def forget_refusals() -> None:
+    _refusals.clear()
 
 
 def release(*, scope: str, token: str) -> None:

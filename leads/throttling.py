@@ -4,14 +4,16 @@ Each workspace's limits are fields on ``Workspace`` (editable in admin; empty ta
 ``API_RATE_PER_MINUTE`` / ``API_MAX_CONCURRENT`` setting, 0 means no limit). A key's
 workspace is re-read with the key (``KEY_CACHE_SECONDS``), so an admin change applies
 within seconds. Over a limit the answer is a 429 with ``Retry-After`` in the API's error
-shape; other workspaces are not slowed. Session (staff) users are not limited here.
+shape; other workspaces are not slowed: a key refused for its rate is refused again for a
+moment at the WSGI level (``leads.fastpath``), at the cost of a dictionary lookup. Session
+(staff) users are not limited here.
 """
 
 from django.conf import settings
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
-from core.ratelimit import CONCURRENCY, admit, hold_until_response
+from core.ratelimit import CONCURRENCY, admit, hold_until_response, remember_refusal
 from leads.authentication import WorkspacePrincipal
 from leads.models import Workspace
 
@@ -54,4 +56,8 @@ class WorkspaceThrottle(BaseThrottle):
             )
         else:
             detail = f"This workspace is over its limit of {per_minute} API requests per minute."
+            # This key's next requests are refused before Django for a moment (leads.fastpath).
+            remember_refusal(
+                user.api_key.hashed_key, retry_after=admission.retry_after, message=detail
+            )
         raise Throttled(wait=admission.retry_after, detail=detail)

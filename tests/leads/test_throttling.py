@@ -1,13 +1,25 @@
 """Per-workspace API limits: a rate per minute and requests in flight, in the real Redis."""
 
+import json
 import threading
+import time
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from core.ratelimit import admit, rate_retry_after, release, slots_in_use
-from leads.models import Workspace
+from core.ratelimit import (
+    admit,
+    forget_refusals,
+    has_refusals,
+    rate_retry_after,
+    release,
+    remember_refusal,
+    remembered_refusal,
+    slots_in_use,
+)
+from leads import fastpath
+from leads.models import ApiKey, Workspace
 from leads.throttling import workspace_scope
 from tests.conftest import make_api_key
 
@@ -216,3 +228,113 @@ def test_refused_requests_are_not_logged_one_by_one(workspace, caplog):
     with caplog.at_level("WARNING", logger="django.request"):
         assert [client.get(URL).status_code for _ in range(3)] == [429] * 3
     assert "Too Many Requests" not in caplog.text
+
+
+# A key refused for its rate is refused again by the same process before Django
+# (leads/fastpath.py), for API_REFUSAL_MEMO_SECONDS at most and never past its Retry-After.
+
+
+@pytest.fixture
+def no_refusals():
+    forget_refusals()
+    yield
+    forget_refusals()
+
+
+def wsgi(app, key: str, path: str = URL) -> tuple[str, dict, dict]:
+    seen: dict = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(
+        app(
+            {"REQUEST_METHOD": "POST", "PATH_INFO": path, "HTTP_AUTHORIZATION": f"Api-Key {key}"},
+            start_response,
+        )
+    )
+    return seen["status"], seen["headers"], json.loads(body) if body else {}
+
+
+def recorder() -> tuple[list, object]:
+    calls: list = []
+
+    def django_app(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b""]
+
+    return calls, django_app
+
+
+def test_a_key_refused_for_its_rate_is_refused_again_before_django(
+    workspace, partner_workspace, no_refusals
+):
+    limit(workspace, rate=1)
+    key = make_api_key(workspace)
+    flooder = APIClient()
+    flooder.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert flooder.get(URL).status_code == 200
+    refused = flooder.get(URL)
+    assert refused.status_code == 429
+
+    calls, django_app = recorder()
+    app = fastpath.wrap(django_app)
+    status, headers, body = wsgi(app, key)
+
+    assert calls == []  # Django never saw it
+    assert status == "429 Too Many Requests"
+    assert 1 <= int(headers["Retry-After"]) <= int(refused["Retry-After"])
+    assert headers["Content-Type"] == "application/json"
+    seconds = int(headers["Retry-After"])
+    assert body == {
+        **refused.json(),
+        "message": refused.json()["message"].replace(refused["Retry-After"], str(seconds)),
+    }
+    # Another workspace's key and the same key outside the API go through.
+    wsgi(app, make_api_key(partner_workspace))
+    wsgi(app, key, path="/admin/")
+    assert calls == [URL, "/admin/"]
+
+
+def test_the_refusal_is_forgotten_after_the_memo_and_never_outlives_retry_after(
+    settings, no_refusals
+):
+    settings.API_REFUSAL_MEMO_SECONDS = 1.0
+    remember_refusal("long", retry_after=60, message="over")
+    remember_refusal("short", retry_after=1, message="over")
+    now = time.monotonic()
+    assert remembered_refusal("long", now=now) == (60, "over")
+    assert remembered_refusal("long", now=now + 1.01) is None  # asks Redis again after 1 s
+    settings.API_REFUSAL_MEMO_SECONDS = 5.0
+    remember_refusal("short", retry_after=1, message="over")
+    assert remembered_refusal("short", now=time.monotonic() + 1.01) is None  # not past 1 s
+    settings.API_REFUSAL_MEMO_SECONDS = 0
+    remember_refusal("off", retry_after=60, message="over")
+    assert remembered_refusal("off") is None
+
+
+def test_a_concurrency_refusal_is_not_remembered(workspace, no_refusals):
+    client = client_for(limit(workspace, concurrent=1))
+    in_flight = admit(
+        scope=workspace_scope(workspace.pk), per_minute=0, max_concurrent=1, slot_seconds=60
+    )
+    assert client.get(URL).status_code == 429  # the slot is taken: momentary, not remembered
+    assert not has_refusals()
+    release(scope=workspace_scope(workspace.pk), token=in_flight.token)
+    assert client.get(URL).status_code == 200
+
+
+def test_the_served_application_answers_a_remembered_key_without_django(no_refusals):
+    from config.wsgi import application
+
+    key = "lb_nosuch_key"  # not in the database: Django would answer 401
+    remember_refusal(ApiKey.hash(key), retry_after=30, message="over its limit")
+    status, headers, body = wsgi(application, key)
+    assert status.startswith("429")
+    assert headers["Retry-After"] == "30"
+    assert body == {
+        "code": "throttled",
+        "message": "over its limit Expected available in 30 seconds.",
+        "errors": {},
+    }
