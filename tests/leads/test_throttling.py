@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from config.wsgi import application  # at import: its django.setup() reconfigures logging
 from core.ratelimit import (
     admit,
     forget_refusals,
@@ -326,8 +327,6 @@ def test_a_concurrency_refusal_is_not_remembered(workspace, no_refusals):
 
 
 def test_the_served_application_answers_a_remembered_key_without_django(no_refusals):
-    from config.wsgi import application
-
     key = "lb_nosuch_key"  # not in the database: Django would answer 401
     remember_refusal(ApiKey.hash(key), retry_after=30, message="over its limit")
     status, headers, body = wsgi(application, key)
