@@ -54,7 +54,8 @@ class LeadScopedAdminMixin(ModelAdminMixin):
         # Both paths end in the row's ``lead_id`` column: each row's lead is probed by its
         # primary key (see ``lead_in_scope``), never a join of every lead in scope. Behind
         # the stamps the probe still decides, so a stamp that names a workspace the lead
-        # has left (its month archived, or a reroute racing the row's insert) shows nothing.
+        # has left (its month archived, or a reroute racing the row's insert) shows nothing;
+        # the paginator applies it to the page's rows only.
         if self.lead_scope_stamped:
             queryset = queryset.filter(lead_scope_stamped_q(workspace_ids))
         return queryset.filter(lead_in_scope(workspace_ids=workspace_ids))
@@ -72,4 +73,5 @@ class LeadScopedAdminMixin(ModelAdminMixin):
             allow_empty_first_page,
             branches=lead_scope_stamped_branches(workspace_ids),
             replaces=("lead_workspace_id", "lead_destination_id"),
+            probes_on_page=True,  # the lead probe on the page's rows only
         )

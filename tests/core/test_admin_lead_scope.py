@@ -101,6 +101,8 @@ def test_rows_of_a_lead_that_is_gone_show_to_no_manager(manager_client, worlds):
         cursor.execute("DELETE FROM leads_lead WHERE id = %s", [mine.lead.pk])
     assert stamps(mine.outbox) == (mine.workspace.pk, None)
     assert mine.outbox.pk not in shown(manager_client, "dialer_outboxitem")
+    assert mine.call.pk not in shown(manager_client, "calllogs_calllog")
+    assert mine.message.pk not in shown(manager_client, "broadcast_message")
 
 
 @pytest.mark.parametrize("name", sorted(LISTS))
@@ -134,6 +136,9 @@ def test_a_managers_page_is_read_one_index_walk_per_workspace_and_column(
     assert not any(f'"{name}"."lead_workspace_id" IN' in sql for sql in walks.values())
     fetches = [sql for sql in reads if sql not in walks.values()]
     assert len(fetches) == 1 and f'"{name}"."id" IN (' in fetches[0]  # the page, by id
+    # The lead probe runs on the page's rows, not on every row a walk passes over.
+    assert not any("EXISTS" in sql for sql in walks.values())
+    assert "EXISTS" in fetches[0]
 
 
 def test_pages_merge_the_branches_in_the_lists_order(manager_client, worlds, monkeypatch):
