@@ -14,4 +14,9 @@ SCHEDULES = [
         "task": "broadcast.tasks.devices_probe_task",
         "interval_seconds": 15,
     },
+    {
+        "name": "broadcast: re-check the lead scope of new messages",
+        "task": "broadcast.tasks.message_lead_scope_recheck_task",
+        "interval_seconds": 60,
+    },
 ]

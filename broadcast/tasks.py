@@ -55,3 +55,9 @@ def enroll_task(lead_ids: list[int], sequence_id: int, actor: str = "") -> dict[
         lead_ids=lead_ids, sequence_id=sequence_id, actor=actor
     )
     return result.as_dict()
+
+
+@shared_task(name="broadcast.tasks.message_lead_scope_recheck_task")
+def message_lead_scope_recheck_task() -> int:
+    """Each minute: messages stamped from a lead that was moving meanwhile, stamped again."""
+    return services.message_lead_scope_recheck()

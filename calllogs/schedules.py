@@ -14,4 +14,9 @@ SCHEDULES = [
         "task": "calllogs.tasks.reconcile_yesterday_task",
         "crontab": {"minute": "30", "hour": "2"},
     },
+    {
+        "name": "calllogs: re-check the lead scope of new call logs",
+        "task": "calllogs.tasks.calllog_lead_scope_recheck_task",
+        "interval_seconds": 60,
+    },
 ]

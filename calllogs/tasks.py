@@ -97,3 +97,9 @@ def webhook_events_drain_wake(**kwargs: object) -> None:
             webhook_events_drain_task.apply_async(countdown=1.0)
     except Exception:  # Redis down: the per-minute sweeper applies the event
         logger.warning("could not wake the webhook drain", exc_info=True)
+
+
+@shared_task(name="calllogs.tasks.calllog_lead_scope_recheck_task")
+def calllog_lead_scope_recheck_task() -> int:
+    """Each minute: call logs stamped from a lead that was moving meanwhile, stamped again."""
+    return services.calllog_lead_scope_recheck()

@@ -31,3 +31,22 @@ def delete_unless_used(obj: Any, *, what: str) -> None:
             f"This {what} is still in use (other records point at it): deactivate it instead.",
             code=IN_USE,
         ) from None
+
+
+RECHECK_RUNS = 5  # a row stays in a periodic re-check's window for this many runs
+RECHECK_COLD_ROWS = 10_000  # with no runs remembered (a new cache): the newest this many
+
+
+def recheck_floor(name: str, newest: int | None) -> int | None:
+    """The id after which a periodic re-check of ``name``'s newest rows looks this run: the
+    table's newest id ``RECHECK_RUNS`` runs ago, so a row is looked at by several runs,
+    including one that starts after a transaction that took its id early committed it.
+    None when the table is empty."""
+    from django.core.cache import cache
+
+    if newest is None:
+        return None
+    key = f"recheck-floor:{name}"
+    marks = cache.get(key) or []
+    cache.set(key, [*marks, newest][-RECHECK_RUNS:], timeout=None)
+    return int(marks[0]) if marks else max(0, newest - RECHECK_COLD_ROWS)

@@ -20,3 +20,9 @@ def outbox_drain_task(server_id: int) -> int:
     if not ViciServer.objects.filter(pk=server_id, is_active=True).exists():
         return 0
     return services.outbox_drain(server_id=server_id).sent
+
+
+@shared_task(name="dialer.tasks.outbox_lead_scope_recheck_task")
+def outbox_lead_scope_recheck_task() -> int:
+    """Each minute: outbox items stamped from a lead that was moving meanwhile, stamped again."""
+    return services.outbox_lead_scope_recheck()

@@ -75,6 +75,20 @@ def lead_scope_stamped_q(workspace_ids: Collection[int]) -> Q:
     return Q(lead_workspace_id__in=ids) | Q(lead_destination_id__in=ids)
 
 
+def lead_scope_stale_sql(alias: str) -> str:
+    """SQL condition: the row ``alias`` (a call log, message or outbox item) has a lead
+    whose workspace or destination is not the row's copy of them, or whose lead is gone
+    (its stamps then should be empty). The periodic re-checks stamp such rows again."""
+    return (
+        f"{alias}.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leads_lead l "
+        f"WHERE l.id = {alias}.lead_id "
+        f"AND l.workspace_id IS NOT DISTINCT FROM {alias}.lead_workspace_id "
+        f"AND l.destination_workspace_id IS NOT DISTINCT FROM {alias}.lead_destination_id) "
+        f"AND ({alias}.lead_workspace_id IS NOT NULL "
+        f"OR EXISTS (SELECT 1 FROM leads_lead l WHERE l.id = {alias}.lead_id))"
+    )
+
+
 def lead_scope_stamped_branches(workspace_ids: Collection[int]) -> list[Q]:
     """``lead_scope_stamped_q`` as one condition per workspace and column: each an index
     walk in a list's order (``core.admin.BranchMergePaginator`` merges them)."""

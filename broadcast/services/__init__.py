@@ -49,6 +49,7 @@ from broadcast.services.enrollment import (
     enrollment_stop_many,
 )
 from broadcast.services.events import gateway_event_apply, is_opt_out, lead_opt_out
+from broadcast.services.lead_scope import message_lead_scope_recheck
 from broadcast.services.probe import ProbeRun, devices_probe
 from broadcast.services.record import dispatch_record
 from broadcast.services.requests import (
@@ -59,6 +60,7 @@ from broadcast.services.requests import (
 from broadcast.services.requests_run import RequestsRun, enrollment_requests_process
 
 __all__ = [
+    "message_lead_scope_recheck",
     "DUE_SQL",
     "Claim",
     "DispatchStats",

@@ -10,6 +10,7 @@ themselves are in ``calllogs.client``.
 from calllogs.client import CallRecord, call_time_of
 from calllogs.services.drain import webhook_dead_letters_retry, webhook_events_drain
 from calllogs.services.hooks import server_hook_ensure, server_hooks_ensure
+from calllogs.services.lead_scope import calllog_lead_scope_recheck
 from calllogs.services.reconcile import calllogs_reconcile
 from calllogs.services.sync import calllogs_sync, phone_log_calls
 from calllogs.services.upsert import ACTION_STATUS, PATHS, UpsertStats, call_log_upsert_many
@@ -22,6 +23,7 @@ from calllogs.services.webhook import (
 )
 
 __all__ = [
+    "calllog_lead_scope_recheck",
     "ACTION_STATUS",
     "PATHS",
     "CallRecord",

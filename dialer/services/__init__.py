@@ -19,6 +19,7 @@ from dialer.services.credentials import (
     server_set_password,
 )
 from dialer.services.drain import outbox_drain
+from dialer.services.lead_scope import outbox_lead_scope_recheck
 from dialer.services.outbox import (
     VICI_FIELDS,
     outbox_cancel,
@@ -43,6 +44,7 @@ from dialer.services.servers import (
 )
 
 __all__ = [
+    "outbox_lead_scope_recheck",
     "VICI_FIELDS",
     "DrainStats",
     "Outcome",
