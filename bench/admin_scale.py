@@ -1,8 +1,9 @@
 """The admin at production volume: every changelist (plain, each filter, each sortable
 column, its last page link) and the manager dashboard (the admin's first page) timed in
 process (Django's test client: the view, its SQL and the template, no HTTP), as a
-superuser and as a manager of one of 20 workspaces (each changelist and its last page); each figure is the median of
-``--runs`` after a warm-up, with the time spent in SQL beside it.
+superuser and as a manager of one of 20 workspaces (each changelist and its last page);
+each figure is the median of ``--runs`` after a warm-up, with the time spent in SQL beside
+it.
 
 .venv/bin/python bench/admin_scale.py [--scale 1.0] [--runs 3] [--database lb_bench_admin]
 
