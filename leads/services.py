@@ -15,7 +15,7 @@ from leads import fields as lead_fields
 from leads.cold_storage import partitions_cold_store_old
 from leads.desk import lead_callback_set, lead_note_add, lead_outcome_set
 from leads.errors import INVALID
-from leads.events import EventSpec, lead_events_record
+from leads.events import EventSpec, lead_events_record, lead_events_record_select
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.intake_counts import intake_counts_prune
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
@@ -45,6 +45,7 @@ __all__ = [
     "RoutingOutcome",
     "lead_callback_set",
     "lead_events_record",
+    "lead_events_record_select",
     "lead_note_add",
     "lead_outcome_set",
     "member_create",

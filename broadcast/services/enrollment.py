@@ -25,7 +25,7 @@ from core.db import json_value
 from core.errors import ApplicationError
 from leads import fields as lead_fields
 from leads.models import LeadEvent
-from leads.services import EventSpec, lead_events_record
+from leads.services import EventSpec, lead_events_record, lead_events_record_select
 
 # The lead columns a message is rendered from (first steps here, successors in record.py).
 LEAD_COLUMNS = (*lead_fields.PROFILE, "custom")
@@ -264,22 +264,19 @@ def _enroll_write(
         _stage_copy(cursor, staged)
         now = timezone.now()
         created = _enrollments_insert(cursor, plan, now)
-        lead_events_record(
-            events=[
-                EventSpec(
-                    lead_id=lead_id,
-                    kind=LeadEvent.Kind.ENROLLED,
-                    message=f"Enrolled in sequence {sequence.name}",
-                    actor=actor or "broadcast",
-                    at=now,
-                    data={
-                        "sequence_id": sequence.pk,
-                        "enrollment_id": enrollment_id,
-                        "device_id": device_id,
-                    },
-                )
-                for enrollment_id, lead_id, device_id in created
-            ]
+        # One INSERT ... SELECT from the enrollments just written, by the history's owner:
+        # 10,000 EventSpecs a batch through Python slowed enrolling by a third (bench/README).
+        lead_events_record_select(
+            source_sql=(
+                "SELECT e.lead_id, jsonb_build_object('sequence_id', e.sequence_id, "
+                "'enrollment_id', e.id, 'device_id', e.device_id) AS data "
+                "FROM broadcast_enrollment e WHERE e.id = ANY(%s)"
+            ),
+            params=[[enrollment_id for enrollment_id, _, _ in created]],
+            kind=LeadEvent.Kind.ENROLLED,
+            message=f"Enrolled in sequence {sequence.name}",
+            actor=actor or "broadcast",
+            at=now,
         )
     result.created += len(created)
     if len(created) < len(staged):
