@@ -15,6 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from broadcast import services as broadcast_services
+from broadcast.models import Message
 from broadcast.services import message_lead_scope_recheck
 from calllogs.admin import CallLogAdmin
 from calllogs.models import CallLog
@@ -251,3 +253,23 @@ def test_beat_runs_each_tables_recheck_every_minute(worlds, name):
     assert entry["interval_seconds"] == 60
     task = getattr(importlib.import_module(f"{app}.tasks"), task_name)
     assert task.apply().get() == 0  # the worlds' rows are stamped right: nothing written
+
+
+def test_enrollment_gives_its_messages_the_scope_it_read_with_the_lead(manager_client, worlds):
+    """Enrollment writes the lead's workspace and destination on the first message itself
+    (the insert trigger runs only when none is given); the rows are what the trigger would
+    have written, and the manager the lead was routed to sees them."""
+    mine, theirs = worlds
+    route(theirs.lead, mine.workspace)
+    broadcast_services.enrollment_create_many(
+        lead_ids=[theirs.lead.pk], sequence_id=mine.sequence.pk
+    )
+    message = Message.objects.get(lead_id=theirs.lead.pk, enrollment__sequence=mine.sequence)
+    assert stamps(message) == (theirs.workspace.pk, mine.workspace.pk)
+    assert message.pk in shown(manager_client, "broadcast_message")
+
+
+def test_a_message_inserted_without_a_scope_is_stamped_by_the_trigger(worlds):
+    mine, _ = worlds
+    copy = insert_copy(mine.message)  # the ORM gives no stamps: the trigger reads the lead
+    assert stamps(copy) == (mine.workspace.pk, mine.lead.destination_workspace_id)
