@@ -50,3 +50,29 @@ def recheck_floor(name: str, newest: int | None) -> int | None:
     marks = cache.get(key) or []
     cache.set(key, [*marks, newest][-RECHECK_RUNS:], timeout=None)
     return int(marks[0]) if marks else max(0, newest - RECHECK_COLD_ROWS)
+
+
+def newest_rows_restamp(table: str, stale_sql: str) -> int:
+    """Fire the lead-scope stamp trigger again on ``table``'s newest rows (those written
+    since ``RECHECK_RUNS`` runs ago) that match ``stale_sql`` (a condition on alias ``t``,
+    ``leads.selectors.lead_scope_stale_sql``); returns the rows fixed. For an app's own
+    table: the caller names it.
+
+    The triggers stamp a row from its lead when it is written and follow the lead when it
+    moves; a row inserted while its lead's reroute is still uncommitted is stamped from the
+    lead as it was, and the reroute's follow-up cannot see that row yet. The manager's lists
+    probe the lead on every page they show, so such a row is never shown to a workspace its
+    lead has left; this re-check (each minute, from beat) shows it to the one it went to."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT max(id) FROM {table}")
+        after = recheck_floor(table, cursor.fetchone()[0])
+        if after is None:
+            return 0
+        # Setting lead_id to itself fires the stamp trigger, which reads the lead again.
+        cursor.execute(
+            f"UPDATE {table} t SET lead_id = t.lead_id WHERE t.id > %s AND {stale_sql}",
+            [after],
+        )
+        return int(cursor.rowcount)

@@ -273,3 +273,20 @@ def test_a_message_inserted_without_a_scope_is_stamped_by_the_trigger(worlds):
     mine, _ = worlds
     copy = insert_copy(mine.message)  # the ORM gives no stamps: the trigger reads the lead
     assert stamps(copy) == (mine.workspace.pk, mine.lead.destination_workspace_id)
+
+
+def test_a_scope_given_on_a_messages_insert_is_kept_and_an_update_stamps_from_the_lead(worlds):
+    """broadcast 0009: the insert trigger runs only when no scope is given (enrollment gives
+    the one it read with the lead); a wrong one given is mended by the re-check, and any
+    update of the lead or the stamps reads the lead again."""
+    mine, theirs = worlds
+    given = Message.objects.get(pk=mine.message.pk)
+    given.pk = None
+    given.lead_workspace_id, given.lead_destination_id = theirs.workspace.pk, None
+    given.save(force_insert=True)
+    assert stamps(given) == (theirs.workspace.pk, None)  # kept as given: no lookup
+
+    assert message_lead_scope_recheck() == 1
+    assert stamps(given) == (mine.workspace.pk, mine.lead.destination_workspace_id)
+    Message.objects.filter(pk=given.pk).update(lead_workspace_id=theirs.workspace.pk)
+    assert stamps(given) == (mine.workspace.pk, mine.lead.destination_workspace_id)
