@@ -5,7 +5,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from core.admin import BranchMergePaginator, ModelAdminMixin
+from core.admin import ModelAdminMixin
+from core.paginators import BranchMergePaginator
 from core.scope import workspace_ids_for
 from leads.selectors import lead_in_scope, lead_scope_stamped_branches, lead_scope_stamped_q
 

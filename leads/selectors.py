@@ -91,7 +91,7 @@ def lead_scope_stale_sql(alias: str) -> str:
 
 def lead_scope_stamped_branches(workspace_ids: Collection[int]) -> list[Q]:
     """``lead_scope_stamped_q`` as one condition per workspace and column: each an index
-    walk in a list's order (``core.admin.BranchMergePaginator`` merges them)."""
+    walk in a list's order (``core.paginators.BranchMergePaginator`` merges them)."""
     ids = sorted(workspace_ids)
     return [Q(lead_workspace_id=w) for w in ids] + [Q(lead_destination_id=w) for w in ids]
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from calllogs.models import CallLog, DispositionMap
-from core.admin import CappedCount, CappedCountPaginator
+from core.paginators import CappedCount, CappedCountPaginator
 from leads.admin import LeadAdmin
 from leads.intake import lead_ingest_batch
 from leads.models import IntakeCount, Lead, Suppression

@@ -197,7 +197,7 @@ def test_a_scoped_changelist_counts_at_most_up_to_the_cap(manager_client, worlds
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from core.admin import CappedCountPaginator
+    from core.paginators import CappedCountPaginator
 
     url = reverse("admin:leads_lead_changelist")
     with CaptureQueriesContext(connection) as small:
