@@ -1,7 +1,7 @@
 """The lead's history: every change appends ``LeadEvent`` rows in its own transaction."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,21 +43,36 @@ def lead_events_record(*, events: Iterable[EventSpec]) -> int:
 def lead_events_record_select(
     *,
     source_sql: str,
-    params: list[Any],
+    params: Mapping[str, Any],
     kind: str,
     message: str,
     actor: str,
     at: datetime | None = None,
+    with_sql: str = "",
 ) -> int:
     """Append one history row of ``kind``, ``message`` and ``actor`` per row of
-    ``source_sql`` (a SELECT of ``lead_id`` and ``data`` jsonb, with ``params``), in one
+    ``source_sql`` (a SELECT of ``lead_id`` and ``data`` jsonb; named ``params``), in one
     INSERT ... SELECT: for set-wise writers whose rows are already in the database (a batch
     of 10,000 enrollments), so they do not travel to Python and back as ``EventSpec``s.
-    Call inside the transaction of the change. Returns the rows written."""
+
+    ``with_sql`` (the same ``params``) is the statement's WITH list: the caller's own
+    writes (``ins AS (INSERT INTO <its table> ... RETURNING ...)``) that ``source_sql``
+    reads, so a change and its history are one statement and the new rows' ids never
+    travel to Python and back. Call inside the transaction of the change. Returns the
+    history rows written."""
+    with_clause = f"WITH {with_sql} " if with_sql else ""
     with connection.cursor() as cursor:
         cursor.execute(
+            f"{with_clause}"
             "INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor) "
-            f"SELECT src.lead_id, %s, %s, %s, src.data, %s FROM ({source_sql}) src",
-            [at or timezone.now(), kind, message, actor[:100], *params],
+            "SELECT src.lead_id, %(_at)s, %(_kind)s, %(_message)s, src.data, %(_actor)s "
+            f"FROM ({source_sql}) src",
+            {
+                **params,
+                "_at": at or timezone.now(),
+                "_kind": kind,
+                "_message": message,
+                "_actor": actor[:100],
+            },
         )
         return int(cursor.rowcount)

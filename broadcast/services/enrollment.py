@@ -20,7 +20,12 @@ from broadcast.models import Device, Enrollment, EnrollmentRequest, Message, Seq
 from broadcast.scheduling import recipient_timezone, window_next
 from broadcast.services.consent import UNREACHABLE_SQL
 from broadcast.services.requests import enrollment_requests_queue
-from broadcast.templating import lead_values, template_render
+from broadcast.templating import (
+    lead_values,
+    template_columns,
+    template_fields,
+    template_render,
+)
 from core.db import json_value
 from core.errors import ApplicationError
 from leads import fields as lead_fields
@@ -94,10 +99,11 @@ def _device_plans(sequence: Sequence, devices: list[Device], now: datetime) -> l
     return plans
 
 
-def lead_dict(values: Iterable[Any]) -> dict[str, Any]:
-    """A row of ``LEAD_COLUMNS`` as the dict templates render from."""
-    lead = dict(zip(LEAD_COLUMNS, values, strict=True))
-    lead["custom"] = json_value(lead["custom"]) or {}
+def lead_dict(values: Iterable[Any], columns: tuple[str, ...] = LEAD_COLUMNS) -> dict[str, Any]:
+    """A row of ``columns`` (``LEAD_COLUMNS`` or some of them) as templates render from."""
+    lead = dict(zip(columns, values, strict=True))
+    if "custom" in lead:
+        lead["custom"] = json_value(lead["custom"]) or {}
     return lead
 
 
@@ -148,7 +154,7 @@ def enrollment_create_many(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-stage") as pool:
         staging = None
         for chunk in _batched(lead_ids, batch_size or settings.BROADCAST_ENROLL_BATCH):
-            rows = _enroll_fetch(sequence, chunk)
+            rows = _enroll_fetch(plan, chunk)
             unique = len(set(chunk))
             for reason, n in (
                 ("duplicate", len(chunk) - unique),
@@ -181,8 +187,9 @@ def _without_device(
     return EnrollResult(queued=queued)
 
 
-def _enroll_fetch(sequence: Sequence, lead_ids: list[int]) -> list[tuple[Any, ...]]:
-    columns = ", ".join(f"l.{c}" for c in LEAD_COLUMNS)
+def _enroll_fetch(plan: "_EnrollPlan", lead_ids: list[int]) -> list[tuple[Any, ...]]:
+    sequence = plan.sequence
+    columns = ", ".join(f"l.{c}" for c in plan.columns)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT l.id, l.workspace_id, l.status, {columns}, "
@@ -211,16 +218,26 @@ class _EnrollPlan:
         self.sequence, self.first, self.plans = sequence, first, plans
         self.fallback_tz, self.now = fallback_tz, now
         self.stop = set(sequence.stop_statuses or [])
+        # Only what the first step renders (and phone and time zone): fetching, parsing
+        # and building the rest for 10,000 leads a batch was a tenth of enrolling.
+        rendered = template_columns(first.template, sequence.placeholder_defaults, LEAD_COLUMNS)
+        wanted = {"phone", "timezone", *rendered}
+        self.columns = tuple(column for column in LEAD_COLUMNS if column in wanted)
+        try:
+            self.names: set[str] | None = set(template_fields(first.template))
+        except ValueError:
+            self.names = None  # rendering raises as before
 
     def stage(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
         sequence, first, plans = self.sequence, self.first, self.plans
         earliest = self.now + timedelta(minutes=first.delay_minutes)
         staged: list[tuple[Any, ...]] = []
         skipped: defaultdict[str, int] = defaultdict(int)
-        n_cols = len(LEAD_COLUMNS)
+        columns, n_cols, names = self.columns, len(self.columns), self.names
+        defaults = sequence.placeholder_defaults
         for row in rows:
             lead_id, workspace_id, status = row[0], row[1], row[2]
-            lead = lead_dict(row[3 : 3 + n_cols])
+            lead = lead_dict(row[3 : 3 + n_cols], columns)
             enrolled, suppressed, destination_id = row[3 + n_cols : 6 + n_cols]
             if enrolled:
                 skipped["already_enrolled"] += 1
@@ -238,7 +255,7 @@ class _EnrollPlan:
                 at = window_next(
                     plan.next_slot(earliest), tz, sequence.window_start, sequence.window_end
                 )
-                values = lead_values(lead, sequence.placeholder_defaults)
+                values = lead_values(lead, defaults, names)
                 body = template_render(first.template, values)
                 staged.append(
                     (
@@ -270,28 +287,12 @@ def _enroll_write(
         result.skipped[reason] += n
     if not staged:
         return
-    sequence = plan.sequence
     with transaction.atomic(), connection.cursor() as cursor:
         _stage_copy(cursor, staged)
-        now = timezone.now()
-        created = _enrollments_insert(cursor, plan, now)
-        # One INSERT ... SELECT from the enrollments just written, by the history's owner:
-        # 10,000 EventSpecs a batch through Python slowed enrolling by a third (bench/README).
-        lead_events_record_select(
-            source_sql=(
-                "SELECT e.lead_id, jsonb_build_object('sequence_id', e.sequence_id, "
-                "'enrollment_id', e.id, 'device_id', e.device_id) AS data "
-                "FROM broadcast_enrollment e WHERE e.id = ANY(%s)"
-            ),
-            params=[[enrollment_id for enrollment_id, _, _ in created]],
-            kind=LeadEvent.Kind.ENROLLED,
-            message=f"Enrolled in sequence {sequence.name}",
-            actor=actor or "broadcast",
-            at=now,
-        )
-    result.created += len(created)
-    if len(created) < len(staged):
-        result.skipped["already_enrolled"] += len(staged) - len(created)
+        created = _enrollments_insert(plan, timezone.now(), actor)
+    result.created += created
+    if created < len(staged):
+        result.skipped["already_enrolled"] += len(staged) - created
 
 
 def _stage_copy(cursor: CursorWrapper, staged: list[tuple[Any, ...]]) -> None:
@@ -310,30 +311,31 @@ def _stage_copy(cursor: CursorWrapper, staged: list[tuple[Any, ...]]) -> None:
             copy.write_row(row)
 
 
-def _enrollments_insert(
-    cursor: CursorWrapper, plan: _EnrollPlan, now: datetime
-) -> list[tuple[int, int, int]]:
-    """The staged enrollments and their first messages, in one statement. Returns the
-    created enrollments (id, lead_id, device_id). The messages carry their lead's scope as
-    read with the lead (a stamp given on insert is kept: the trigger's lookup per row cost
-    a quarter of enrolling; the minute's re-check mends one a reroute made stale)."""
+def _enrollments_insert(plan: _EnrollPlan, now: datetime, actor: str) -> int:
+    """The staged enrollments, their first messages and an ``enrolled`` event each, in one
+    statement (the history written by ``leads``, from the enrollments just inserted: their
+    ids never travel to Python; 10,000 ``EventSpec``s a batch slowed enrolling by a third,
+    bench/README). Returns the enrollments created. The messages carry their lead's scope
+    as read with the lead (a stamp given on insert is kept: the trigger's lookup per row
+    cost a quarter of enrolling; the minute's re-check mends one a reroute made stale)."""
     first = plan.first
-    cursor.execute(
-        "WITH ins AS ("
-        "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
-        "    phone, timezone, current_step, status, reason, created_at, updated_at)"
-        "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s, %(active)s,"
-        "    '', %(now)s, %(now)s FROM broadcast_enroll_stage"
-        "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, device_id),"
-        " msg AS ("
-        "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
-        "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at,"
-        "    lead_workspace_id, lead_destination_id)"
-        "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
-        "    %(media)s, %(pending)s, 0, '', '', %(now)s, s.workspace_id, s.destination_id"
-        "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
-        " SELECT id, lead_id, device_id FROM ins",
-        {
+    return lead_events_record_select(
+        with_sql=(
+            "ins AS ("
+            "  INSERT INTO broadcast_enrollment (sequence_id, lead_id, device_id, workspace_id,"
+            "    phone, timezone, current_step, status, reason, created_at, updated_at)"
+            "  SELECT %(seq)s, lead_id, device_id, workspace_id, phone, tz, %(step)s,"
+            "    %(active)s, '', %(now)s, %(now)s FROM broadcast_enroll_stage"
+            "  ON CONFLICT (lead_id, sequence_id) DO NOTHING RETURNING id, lead_id, device_id),"
+            " msg AS ("
+            "  INSERT INTO broadcast_message (scheduled_at, enrollment_id, step, device_id,"
+            "    lead_id, body, media_url, status, attempts, gateway_id, error, created_at,"
+            "    lead_workspace_id, lead_destination_id)"
+            "  SELECT s.scheduled_at, ins.id, %(step)s, s.device_id, s.lead_id, s.body,"
+            "    %(media)s, %(pending)s, 0, '', '', %(now)s, s.workspace_id, s.destination_id"
+            "  FROM ins JOIN broadcast_enroll_stage s USING (lead_id))"
+        ),
+        params={
             "seq": plan.sequence.pk,
             "step": first.position,
             "now": now,
@@ -341,9 +343,15 @@ def _enrollments_insert(
             "active": Enrollment.Status.ACTIVE,
             "pending": Message.Status.PENDING,
         },
+        source_sql=(
+            "SELECT ins.lead_id, jsonb_build_object('sequence_id', %(seq)s, "
+            "'enrollment_id', ins.id, 'device_id', ins.device_id) AS data FROM ins"
+        ),
+        kind=LeadEvent.Kind.ENROLLED,
+        message=f"Enrolled in sequence {plan.sequence.name}",
+        actor=actor or "broadcast",
+        at=now,
     )
-    created: list[tuple[int, int, int]] = cursor.fetchall()
-    return created
 
 
 # --- stopping -----------------------------------------------------------------------------

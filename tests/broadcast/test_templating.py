@@ -1,7 +1,14 @@
 import datetime as dt
 
 from broadcast.scheduling import in_window, recipient_timezone, window_next
-from broadcast.templating import lead_values, template_render, template_validate
+from broadcast.services.enrollment import LEAD_COLUMNS, lead_dict
+from broadcast.templating import (
+    lead_values,
+    template_columns,
+    template_fields,
+    template_render,
+    template_validate,
+)
 
 
 def test_unknown_placeholder_is_an_error_at_save_time():
@@ -23,6 +30,35 @@ def test_render_uses_lead_fields_custom_keys_and_fallbacks():
     values = lead_values(lead, {"first_name": "there", "promo": "WELCOME", "city": "your city"})
     text = template_render("Hi {first_name} from {company}: {promo} in {city}", values)
     assert text == "Hi there from Acme: X1 in your city"
+
+
+def test_rendering_from_the_templates_columns_only_renders_the_same():
+    """Enrollment fetches and builds only what the first step renders: the same text as
+    rendering from the whole lead, for lead fields, full_name, custom keys and defaults."""
+    full = {column: "" for column in LEAD_COLUMNS}
+    full |= {"first_name": "Ana", "last_name": "Lopez", "company": "", "state": "CA"}
+    full["custom"] = '{"promo": "X1", "n": 5, "flag": true, "empty": ""}'
+    defaults = {"company": "your company", "promo": "WELCOME", "n": "0", "empty": "E", "city": "C"}
+    templates = [
+        "Hi {first_name}",
+        "Hi {full_name} from {company}",
+        "{promo} {n} {flag} {empty} {city} in {state}",
+        "No placeholders at all",
+        "{last_name}{{literal}}",
+    ]
+    for template in templates:
+        columns = template_columns(template, defaults, LEAD_COLUMNS)
+        assert set(columns) <= set(LEAD_COLUMNS)
+        whole = lead_values(lead_dict([full[c] for c in LEAD_COLUMNS]), defaults)
+        part = lead_values(
+            lead_dict([full[c] for c in columns], columns), defaults, set(template_fields(template))
+        )
+        assert template_render(template, part) == template_render(template, whole), template
+    assert template_columns("Hi {first_name}", defaults, LEAD_COLUMNS) == ("first_name",)
+    assert template_columns("{full_name}", {}, LEAD_COLUMNS) == ("first_name", "last_name")
+    assert "custom" in template_columns("{promo}", defaults, LEAD_COLUMNS)
+    assert "custom" not in template_columns("{company}", defaults, LEAD_COLUMNS)
+    assert template_columns("Hi {first_name", defaults, LEAD_COLUMNS) == LEAD_COLUMNS
 
 
 def test_recipient_timezone_from_lead_then_phone_prefix_then_fallback():
