@@ -277,6 +277,9 @@ LEADBRAIN_QUEUES = ["default", "intake", "routing", "dialer", "calllogs", "broad
 PHONE_DEFAULT_REGION = env("PHONE_DEFAULT_REGION", default="US")
 DEDUPE_WINDOW_DAYS = env.int("DEDUPE_WINDOW_DAYS", default=30)
 BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=1000)
+# Concurrent single-lead posts of one web process and workspace share one intake batch of
+# at most this many (group commit, leads.intake.lead_ingest_one); 0 or 1: each alone.
+INTAKE_GROUP_MAX = env.int("INTAKE_GROUP_MAX", default=100)
 # The admin CSV import refuses larger files (it streams them in batches of 1,000 rows).
 CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)

@@ -8,14 +8,16 @@ requests carrying the same person create exactly one lead.
 
 import json
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.group_commit import GroupCommit
 from core.locks import advisory_xact_locks
 from core.partitions import archived_tables
 from leads import fields as lead_fields
@@ -326,4 +328,23 @@ def leads_announce(*, workspace_id: int, lead_ids: list[int]) -> bool:
 def lead_ingest_one(
     *, workspace: Workspace, data: Any, source: str = "", actor: str = ""
 ) -> IngestResult:
-    return lead_ingest_batch(workspace=workspace, rows=[data], source=source, actor=actor)[0]
+    """One lead. Outside a transaction, concurrent calls of this process for the same
+    workspace, source and actor share one ``lead_ingest_batch`` (group commit: one
+    transaction, one COPY, one commit, one routing wake), each with its own verdict, as
+    if each had come alone in some order; inside one (an idempotent request stores its
+    response in the same transaction) the lead is written in the caller's transaction."""
+    if connection.in_atomic_block or settings.INTAKE_GROUP_MAX < 2:
+        return lead_ingest_batch(workspace=workspace, rows=[data], source=source, actor=actor)[0]
+    return _single_leads.submit((workspace.pk, source, actor), (workspace, data))
+
+
+def _ingest_group(key: Hashable, items: list[tuple[Workspace, Any]]) -> list[IngestResult]:
+    _workspace_id, source, actor = cast(tuple[int, str, str], key)
+    return lead_ingest_batch(
+        workspace=items[0][0], rows=[data for _, data in items], source=source, actor=actor
+    )
+
+
+_single_leads: GroupCommit[tuple[Workspace, Any], IngestResult] = GroupCommit(
+    _ingest_group, max_items=max(2, settings.INTAKE_GROUP_MAX)
+)
