@@ -12,7 +12,7 @@ from core.secrets import mask_query_secrets
 
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "16"))
 keepalive = 30
 timeout = 60
 

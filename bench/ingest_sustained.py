@@ -13,13 +13,12 @@ commit to routed).
 """
 
 import argparse
-import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -32,6 +31,11 @@ WRK_SCRIPT = """
 local counter = 0
 local threads = {}
 local offset = tonumber(os.getenv("LEAD_OFFSET") or "0")
+local source = os.getenv("LEAD_SOURCE") or "bench"
+local think = tonumber(os.getenv("THINK_MS") or "0")
+if think > 0 then
+  function delay() return think end  -- each connection waits this long between requests
+end
 function setup(thread)
   thread:set("tid", #threads)
   table.insert(threads, thread)
@@ -45,7 +49,7 @@ request = function()
   local phone = string.format("+1312%03d%04d", 200 + math.floor(id / 10000) % 700, id % 10000)
   local body = string.format(
     '{"first_name":"Bench","last_name":"L%d","phone":"%s","email":"b%d@example.com",'
-    .. '"source":"bench","custom":{"n":%d}}', id, phone, id, id)
+    .. '"source":"%s","custom":{"n":%d}}', id, phone, id, source, id)
   return wrk.format("POST", wrk.path, wrk.headers, body)
 end
 """
@@ -98,12 +102,14 @@ def wait_port(port: int) -> None:
 
 def gunicorn(env: dict, app: str, cwd: Path, port: int, procs: list) -> subprocess.Popen:
     """The project's gunicorn.conf.py for Leadbrain; the same worker model, processes and
-    threads as flags for the bare reference (its settings are not the project's)."""
+    threads (read from that file, under the same environment) as flags for the bare
+    reference (its settings are not the project's)."""
     if app.startswith("config."):
         config = ["-c", str(ROOT / "gunicorn.conf.py")]
     else:
-        config = ["-k", "gthread", "-w", env.get("WEB_CONCURRENCY", "2")]
-        config += ["--threads", env.get("WEB_THREADS", "4"), "--keep-alive", "30"]
+        project = project_gunicorn(env)
+        config = ["-k", project["worker_class"], "-w", str(project["workers"])]
+        config += ["--threads", str(project["threads"]), "--keep-alive", "30"]
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), app, *config, "-b", f"127.0.0.1:{port}"]
         + ["--log-level", "warning", "--access-logfile", "/dev/null", "--no-control-socket"],
@@ -115,15 +121,40 @@ def gunicorn(env: dict, app: str, cwd: Path, port: int, procs: list) -> subproce
     return proc
 
 
-def wrk(url: str, seconds: int, clients: int, headers: dict, offset: int) -> dict:
+def project_gunicorn(env: dict) -> dict:
+    """gunicorn.conf.py's settings as that file computes them under ``env``."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def wrk(
+    url: str,
+    seconds: float,
+    clients: int,
+    headers: dict,
+    offset: int,
+    think_ms: int = 0,
+    source: str = "bench",
+) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
-    cmd = ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", script.name]
+    cmd = ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s", script.name]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    out = subprocess.run(
-        [*cmd, url], capture_output=True, text=True, env={**os.environ, "LEAD_OFFSET": str(offset)}
-    ).stdout
+    run_env = {
+        **os.environ,
+        "LEAD_OFFSET": str(offset),
+        "THINK_MS": str(think_ms),
+        "LEAD_SOURCE": source,
+    }
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, env=run_env).stdout
+    if os.environ.get("BENCH_VERBOSE"):
+        print(out)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     pcts = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -251,68 +282,44 @@ def main() -> None:
 
 
 def paced(port: int, key: str, args, db, offset: int) -> None:
-    """Open-loop clients at ``paced_rate`` in all: request latency and, from the database,
-    the decision latency of the same leads (created_at to routed_at)."""
-    import http.client
-
-    latencies: list[float] = []
-    ids: list[int] = []
-    interval = args.clients / args.paced_rate
-    stop_at = time.monotonic() + args.paced_seconds
-
-    def client(c: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        send_at = time.monotonic() + interval * c / args.clients
-        k, mine, made = 0, [], []
-        while send_at < stop_at:
-            time.sleep(max(0.0, send_at - time.monotonic()))
-            i = offset + c * 100_000 + k
-            body = json.dumps(
-                {"phone": f"+1312{200 + i // 10000 % 700:03d}{i % 10000:04d}", "source": "paced"}
-            )
-            t0 = time.perf_counter()
-            conn.request(
-                "POST",
-                "/api/v1/leads/",
-                body=body,
-                headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            answer = json.loads(response.read())
-            mine.append((time.perf_counter() - t0) * 1000)
-            if answer.get("id"):
-                made.append(answer["id"])
-            k += 1
-            send_at += interval
-        latencies.extend(mine)
-        ids.extend(made)
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=args.paced_seconds + 120)
+    """``clients`` connections of wrk (a C client: its own overhead is not in the figures),
+    each waiting ``clients / paced_rate`` seconds between requests (about ``paced_rate``
+    in all): request latency, and from the database the decision latency of the same leads
+    (created_at to routed_at)."""
+    think_ms = round(1000 * args.clients / args.paced_rate)
+    headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+    source = f"paced-{offset}"
+    run = wrk(
+        f"http://127.0.0.1:{port}/api/v1/leads/",
+        args.paced_seconds,
+        args.clients,
+        headers,
+        offset,
+        think_ms=think_ms,
+        source=source,
+    )
     deadline = time.monotonic() + 60
     with db.cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
-                "SELECT count(*) FROM leads_lead WHERE id = ANY(%s) AND status = 'pending'", [ids]
+                "SELECT count(*) FROM leads_lead WHERE source = %s AND status = 'pending'",
+                [source],
             )
             if cursor.fetchone()[0] == 0:
                 break
             time.sleep(0.2)
         cursor.execute(
             "SELECT extract(epoch FROM routed_at - created_at) * 1000 FROM leads_lead "
-            "WHERE id = ANY(%s) AND routed_at IS NOT NULL",
-            [ids],
+            "WHERE source = %s AND routed_at IS NOT NULL",
+            [source],
         )
         decisions = [float(row[0]) for row in cursor.fetchall()]
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     d50, d95 = percentile(decisions, 0.5), percentile(decisions, 0.95)
     print(
-        f"paced {args.paced_rate:g} leads/s from {args.clients} clients, {len(latencies)} "
-        f"requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms; decision (commit to routed) p50 "
-        f"{d50:.1f} ms, p95 {d95:.1f} ms over {len(decisions)} routed leads"
+        f"paced: {args.clients} connections, {think_ms} ms between requests each: "
+        f"{run['rate']:,.0f} leads/s, p50 {run['p50']}, p99 {run['p99']} "
+        f"(non-2xx: {run['non2xx'].group(1) if run['non2xx'] else 0}); decision (commit to "
+        f"routed) p50 {d50:.1f} ms, p95 {d95:.1f} ms over {len(decisions)} routed leads"
     )
 
 

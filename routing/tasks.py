@@ -47,7 +47,8 @@ WOKEN_BUDGET_SECONDS = 10.0  # short: on a worker shared with other queues, a sl
 @shared_task(name="routing.tasks.route_woken_task", soft_time_limit=110, time_limit=140)
 def route_woken_task() -> int:
     """Route everything pending; then, if it found work and no other woken task is staying,
-    stay: every wake window, route what has arrived, until nothing has come for
+    stay: route what has arrived (at once after a pass that found some, a wake window
+    after one that found none), until nothing has come for
     ``ROUTING_LINGER_SECONDS`` (or the budget is spent). A task that finds nothing leaves
     at once (late wakes queued behind a staying task cost a claim each, not a linger).
 
@@ -71,16 +72,18 @@ def route_woken_task() -> int:
             cache.set_many({RUNNER_KEY: token, WAKE_KEY: 1}, timeout=hold)
             claimed = services.route_pending(worker_id=_worker_id()).claimed
             routed += claimed
-            if claimed >= settings.ROUTING_BATCH_SIZE:
-                continue  # a full batch: more are waiting
+            if claimed:
+                # A full batch, or more may have come while this one was routed: look
+                # again at once (a pass that finds nothing sleeps a window), so a lead
+                # waits about one pass, not a window.
+                idle_since = None
+                continue
             if not routed:
                 break  # woken for nothing (a late wake): leave at once, never linger
             now = time.monotonic()
-            if claimed:
-                idle_since = None
-            elif idle_since is None:
+            if idle_since is None:
                 idle_since = now
-            if idle_since is not None and now - idle_since >= settings.ROUTING_LINGER_SECONDS:
+            if now - idle_since >= settings.ROUTING_LINGER_SECONDS:
                 break
             time.sleep(window)
     finally:

@@ -93,6 +93,38 @@ def test_a_lingering_task_routes_what_arrives_and_a_lead_after_it_wakes_a_new_on
     assert len(woken) == sent + 1
 
 
+def test_leads_arriving_during_a_pass_are_routed_by_the_next_one_at_once(
+    workspace, settings, monkeypatch
+):
+    """A pass that found leads is followed by another at once: what came meanwhile waits
+    about one pass, not a wake window (decision latency under steady intake)."""
+    import time
+
+    settings.ROUTING_WAKE_SECONDS = 5.0  # a window the test would notice
+    settings.ROUTING_LINGER_SECONDS = 0
+    make_rule("all", destinations=[{"workspace": workspace}])
+    first = make_leads(workspace, 3)
+    passes: list[int] = []
+    later: list[int] = []
+    real = services.route_pending
+
+    def route_pending(**kwargs):
+        outcome = real(**kwargs)
+        passes.append(outcome.claimed)
+        if len(passes) == 1:
+            later.extend(make_leads(workspace, 2))  # arrive while the first pass runs
+        return outcome
+
+    monkeypatch.setattr(services, "route_pending", route_pending)
+    started = time.monotonic()
+    assert tasks.route_woken_task() == 5
+    assert passes[:3] == [3, 2, 0]  # the second pass took the newcomers
+    assert time.monotonic() - started < settings.ROUTING_WAKE_SECONDS  # no window slept
+    assert set(Lead.objects.filter(id__in=first + later).values_list("status", flat=True)) == {
+        "routed"
+    }
+
+
 def test_a_task_woken_while_another_stays_does_one_pass_and_leaves(workspace, settings):
     from django.core.cache import cache
 
