@@ -55,6 +55,19 @@ def submit_in_threads(group, key, items):
     return threads, results, errors
 
 
+def queued_behind_a_running_batch(group, run, items):
+    """ "a" runs alone and is held; ``items`` arrive meanwhile and queue; then "a" ends.
+    Returns (first's results, the others' results, their exceptions) once all are done."""
+    first, first_results, _ = submit_in_threads(group, "ws", ["a"])
+    assert run.started.wait(WAIT)
+    threads, results, errors = submit_in_threads(group, "ws", items)
+    wait_until(lambda: len(group._queues.get("ws", [])) == len(items), "the callers to queue")
+    run.release.set()
+    for thread in first + threads:
+        thread.join(WAIT)
+    return first_results, results, errors
+
+
 def test_an_idle_caller_runs_alone_and_at_once():
     calls = []
     group = GroupCommit(lambda key, items: calls.append(items) or [i * 2 for i in items])
@@ -65,13 +78,7 @@ def test_an_idle_caller_runs_alone_and_at_once():
 def test_callers_arriving_during_a_batch_share_the_next_each_with_its_result():
     run = Gate()
     group = GroupCommit(run)
-    first, first_results, _ = submit_in_threads(group, "ws", ["a"])
-    assert run.started.wait(WAIT)
-    threads, results, errors = submit_in_threads(group, "ws", ["b", "c", "d", "e"])
-    wait_until(lambda: len(group._queues.get("ws", [])) == 4, "four queued callers")
-    run.release.set()
-    for thread in first + threads:
-        thread.join(WAIT)
+    first_results, results, errors = queued_behind_a_running_batch(group, run, list("bcde"))
     assert not errors
     assert first_results == {"a": "ws:a"}
     assert results == {item: f"ws:{item}" for item in "bcde"}
@@ -84,13 +91,7 @@ def test_callers_arriving_during_a_batch_share_the_next_each_with_its_result():
 def test_a_batch_is_at_most_max_items_and_the_rest_follows():
     run = Gate()
     group = GroupCommit(run, max_items=2)
-    first, _, _ = submit_in_threads(group, "ws", ["a"])
-    assert run.started.wait(WAIT)
-    threads, results, errors = submit_in_threads(group, "ws", ["b", "c", "d"])
-    wait_until(lambda: len(group._queues.get("ws", [])) == 3, "three queued callers")
-    run.release.set()
-    for thread in first + threads:
-        thread.join(WAIT)
+    _, results, errors = queued_behind_a_running_batch(group, run, list("bcd"))
     assert not errors and results == {item: f"ws:{item}" for item in "bcd"}
     assert [len(batch) for batch in run.batches] == [1, 2, 1]
 
@@ -98,13 +99,7 @@ def test_a_batch_is_at_most_max_items_and_the_rest_follows():
 def test_a_failing_batch_falls_back_to_each_item_alone():
     run = Gate(fail_with="bad")
     group = GroupCommit(run)
-    first, _, _ = submit_in_threads(group, "ws", ["a"])
-    assert run.started.wait(WAIT)
-    threads, results, errors = submit_in_threads(group, "ws", ["b", "bad", "c"])
-    wait_until(lambda: len(group._queues.get("ws", [])) == 3, "three queued callers")
-    run.release.set()
-    for thread in first + threads:
-        thread.join(WAIT)
+    _, results, errors = queued_behind_a_running_batch(group, run, ["b", "bad", "c"])
     # The good items get their results, the bad one its own exception (the one it would
     # have had alone), nobody waits forever.
     assert results == {"b": "ws:b", "c": "ws:c"}
