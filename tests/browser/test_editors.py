@@ -24,9 +24,14 @@ SUMMARY = (
 
 def pick_workspace(page, row: int, name: str) -> None:
     """The destination's workspace: an autocomplete (select2) box."""
-    page.locator(f"#destinations-{row} .field-workspace .select2-selection").click()
-    page.locator(".select2-search__field").fill(name[:4])
-    page.locator(".select2-results__option", has_text=name).click()
+    box = page.locator(f"#destinations-{row} .field-workspace")
+    box.locator(".select2-selection").click()
+    # The open dropdown's own search and results: a loaded machine may still hold the
+    # previous row's closing dropdown, whose option would set that row instead.
+    opened = page.locator(".select2-container--open .select2-dropdown")
+    opened.locator(".select2-search__field").fill(name[:4])
+    opened.locator(".select2-results__option", has_text=name).click()
+    expect(box.locator(".select2-selection__rendered")).to_contain_text(name)
 
 
 def fill_destination(page, row: int, name: str, weight: int) -> None:
