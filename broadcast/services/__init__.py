@@ -17,7 +17,8 @@ Scale rules (see the broadcast issue and DESIGN.md):
 One module per flow; this package re-exports the public names, so callers keep writing
 ``from broadcast import services; services.enrollment_create_many(...)``:
 
-* ``enrollment``: enrolling (staging, first messages) and stopping enrollments
+* ``enrollment``: enrolling (staging, first messages and their history)
+* ``stopping``: stopping enrollments (the pending message cancelled, the history written)
 * ``dispatch``: claim (consent, caps, windows), consent re-check, send
 * ``record``: a batch of send outcomes written set-wise, and each sent message's successor
 * ``dispatcher``: the loop (``dispatch_run``) and lease recovery (``dispatch_recover``)
@@ -41,13 +42,7 @@ from broadcast.services.dispatch import (
     dispatch_recheck,
 )
 from broadcast.services.dispatcher import dispatch_recover, dispatch_run
-from broadcast.services.enrollment import (
-    EnrollResult,
-    enrollment_create_many,
-    enrollment_stop,
-    enrollment_stop_for_leads,
-    enrollment_stop_many,
-)
+from broadcast.services.enrollment import EnrollResult, enrollment_create_many
 from broadcast.services.events import gateway_event_apply, is_opt_out, lead_opt_out
 from broadcast.services.lead_scope import message_lead_scope_recheck
 from broadcast.services.probe import ProbeRun, devices_probe
@@ -58,6 +53,11 @@ from broadcast.services.requests import (
     enrollment_requests_wake_for,
 )
 from broadcast.services.requests_run import RequestsRun, enrollment_requests_process
+from broadcast.services.stopping import (
+    enrollment_stop,
+    enrollment_stop_for_leads,
+    enrollment_stop_many,
+)
 
 __all__ = [
     "message_lead_scope_recheck",

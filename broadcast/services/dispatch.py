@@ -24,7 +24,7 @@ from broadcast.client import GatewayError, client_for
 from broadcast.models import Device, Message, daily_cap_on
 from broadcast.scheduling import in_window, window_next
 from broadcast.services.consent import CANCEL, consent_read, consent_verdict
-from broadcast.services.enrollment import enrollment_stop_many
+from broadcast.services.stopping import enrollment_stop_many
 from broadcast.services.verify import attempts_mark, known_ids_read, sent_found
 from core.db import unnest_columns
 from core.http import HttpPolicy, build_session

@@ -11,7 +11,7 @@ from django.utils import timezone
 from broadcast.client import GatewayEvent
 from broadcast.models import Device, Enrollment, Message
 from broadcast.services.devices import device_set_status
-from broadcast.services.enrollment import enrollment_stop_for_leads
+from broadcast.services.stopping import enrollment_stop_for_leads
 from leads.models import Lead, LeadEvent
 from leads.services import EventSpec, lead_events_record, leads_mark_dnc
 
