@@ -28,6 +28,20 @@ def pg_env() -> dict[str, str]:
     return env
 
 
+def second_connection() -> psycopg.Connection:
+    """A second connection to the test database, outside Django (autocommit): another
+    session holding a lock or an open transaction while the code under test runs."""
+    env = pg_env()
+    return psycopg.connect(
+        dbname=server_settings()["NAME"],
+        host=env.get("PGHOST"),
+        port=env.get("PGPORT"),
+        user=env["PGUSER"],
+        password=env.get("PGPASSWORD"),
+        autocommit=True,
+    )
+
+
 def _admin() -> psycopg.Connection:
     env = pg_env()
     return psycopg.connect(

@@ -259,18 +259,13 @@ def test_concurrent_single_leads_share_one_batch_each_with_its_own_verdict(works
     written together in the next one (one transaction), each with the verdict it would
     have had alone: new, a repeat of a lead in the same batch, a repeat of the running
     batch's lead, a row error."""
-    import psycopg
-    from django.conf import settings
-
     from leads.intake import _single_leads
     from leads.services import lead_ingest_one
+    from tests.pgtools import second_connection
 
     first = row(40)
     held = lock_key(workspace.id, dedupe_hash("+13122000040", ""))
-    holder = psycopg.connect(
-        "host={HOST} port={PORT} dbname={NAME} user={USER}".format(**settings.DATABASES["default"]),
-        autocommit=True,
-    )
+    holder = second_connection()
     holder.execute("SELECT pg_advisory_lock(%s)", [held])  # the first batch waits on it
     outcomes: dict[str, object] = {}
     errors: list[BaseException] = []
