@@ -44,6 +44,12 @@ class CappedCountPaginator(_CappedPaginatorBase):
 
     cap = 10_000
     count_timeout_ms = 60
+    # From this many rows skipped, a page reads its ids first and then its rows by id (a
+    # "deferred join"): the skipped rows are walked in the order's index alone (an
+    # index-only scan where the index holds the id) instead of each being read from the
+    # table and joined to its related rows. The superuser's messages, page 201: the 10,050
+    # rows read from disk took 310-404 ms of SQL.
+    defer_from = 1_000
 
     @cached_property
     def count(self) -> int:
@@ -61,6 +67,19 @@ class CappedCountPaginator(_CappedPaginatorBase):
         if not queryset.query.where:
             label = f"{label} (about {self._table_rows(queryset):,} in all)"
         return CappedCount(self.cap + 1, label)
+
+    def page(self, number: Any) -> "Page[Any]":
+        queryset = self.object_list
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if bottom < self.defer_from or not isinstance(queryset, QuerySet):
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        pks = list(queryset.values_list("pk", flat=True)[bottom:top])
+        found = {obj.pk: obj for obj in queryset.filter(pk__in=pks)}
+        return Page([found[pk] for pk in pks if pk in found], number, self)
 
     def _capped_rows(self, queryset: "QuerySet[Any]") -> int:
         limited = queryset.order_by().values("pk")[: self.cap + 1]

@@ -58,6 +58,24 @@ def test_no_page_link_goes_past_the_cap(admin_client, five_leads, monkeypatch):
     assert beyond.status_code == 302 and "e=1" in beyond["Location"]
 
 
+def test_a_deep_page_reads_its_ids_alone_then_its_rows_by_id(admin_client, five_leads, monkeypatch):
+    """Past ``defer_from`` skipped rows, the skipped rows are walked for their ids only (an
+    index-only scan of the order's index, no row read from the table or joined), then the
+    page's rows are fetched by id, in the list's order."""
+    monkeypatch.setattr(CappedCountPaginator, "defer_from", 2)
+    monkeypatch.setattr(LeadAdmin, "list_per_page", 2)
+    url = reverse("admin:leads_lead_changelist")
+    newest_first = list(Lead.objects.order_by("-created_at", "-id").values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url, {"p": "2"})
+    assert [lead.pk for lead in response.context["cl"].result_list] == newest_first[2:4]
+    skips = [q["sql"] for q in queries.captured_queries if "OFFSET 2" in q["sql"]]
+    assert len(skips) == 1 and skips[0].startswith('SELECT "leads_lead"."id" AS "pk" FROM')
+    assert "JOIN" not in skips[0]
+    first = admin_client.get(url, {"p": "1"}).context["cl"].result_list  # shallow: as before
+    assert [lead.pk for lead in first] == newest_first[:2]
+
+
 def test_a_slow_count_gives_way_to_the_estimate(five_leads, monkeypatch):
     monkeypatch.setattr(CappedCountPaginator, "count_timeout_ms", 5)
     slow = Lead.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])
