@@ -155,6 +155,13 @@ def fill(scale: float) -> dict:
     # Lead i (1..n) arrived at now - (n - i) * span / n; events, routing logs and
     # enrollments compute the same time from their lead's number.
     lead_time = "(%(now)s::timestamptz - ((%(n)s - {i}) * %(span)s / %(n)s) * interval '1 second')"
+    # Lead i's workspace and destination (as the leads' insert below computes them): the
+    # copy of its scope on its events and routing log rows, given so the insert triggers
+    # (leads 0011, routing 0005) skip their lookup of the lead.
+    lead_scope = (
+        "(%(ws)s::bigint[])[1 + {i} %% %(w)s], "
+        "CASE WHEN {i} %% 20 > 2 THEN (%(ws)s::bigint[])[1 + {i} %% %(w)s] END"
+    )
     step(
         "leads",
         f"""INSERT INTO leads_lead (id, workspace_id, created_at, updated_at, first_name,
@@ -181,12 +188,13 @@ def fill(scale: float) -> dict:
     sql("SELECT setval(pg_get_serial_sequence('leads_lead', 'id'), %s)", [leads])
     step(
         "events",
-        f"""INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor)
+        f"""INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor,
+        lead_workspace_id, lead_destination_id)
         SELECT l, {lead_time.format(i="l")} + (j %% 3) * interval '1 second',
           (ARRAY['created','routed','pushed','called','dispositioned','message_sent',
                  'duplicate_received','note'])[CASE WHEN j %% 3 = 0 THEN 1
                  ELSE 2 + (j / 3) %% 7 END],
-          'bench event', '{{}}', 'bench'
+          'bench event', '{{}}', 'bench', {lead_scope.format(i="l")}
         FROM (SELECT j, 1 + (j * %(n)s::bigint / %(e)s) %% %(n)s AS l
               FROM generate_series(0, %(e)s - 1) j) s""",
         {**p, "e": events},
@@ -194,10 +202,12 @@ def fill(scale: float) -> dict:
     step(
         "routing log",
         f"""INSERT INTO routing_routinglog (created_at, lead_id, rule_id, rule_name,
-        destination_workspace_id, outcome, reason, duration_ms, worker)
+        destination_workspace_id, outcome, reason, duration_ms, worker, lead_workspace_id,
+        lead_destination_id)
         SELECT {lead_time.format(i="i")} + interval '1 second', i, 1 + i %% %(w)s,
           'rule ' || (i %% %(w)s), (%(ws)s::bigint[])[1 + i %% %(w)s],
-          CASE WHEN i %% 20 = 0 THEN 'unrouted' ELSE 'routed' END, '', 1.5, 'bench'
+          CASE WHEN i %% 20 = 0 THEN 'unrouted' ELSE 'routed' END, '', 1.5, 'bench',
+          {lead_scope.format(i="i")}
         FROM generate_series(1, %(n)s) i""",
         p,
     )

@@ -351,6 +351,7 @@ class LeadEventAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, Sco
     list_display = ["created_at", "lead_link", "kind", "message", "actor"]
     list_filter = ["kind"]
     ordering = ["-created_at"]
+    lead_scope_stamped = True  # lead_workspace_id / lead_destination_id (leads 0011)
     readonly_fields = ("lead_link", "created_at", "kind", "message", "data", "actor")
     fields = readonly_fields
 

@@ -9,6 +9,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from core.db import newest_rows_restamp
+from leads.selectors import lead_scope_stale_sql
+
 
 @dataclass
 class EventSpec:
@@ -76,3 +79,9 @@ def lead_events_record_select(
             },
         )
         return int(cursor.rowcount)
+
+
+def leadevent_lead_scope_recheck() -> int:
+    """Stamp again the newest events whose copy of their lead's scope is stale (written while
+    the lead moved; see ``core.db.newest_rows_restamp``): rows fixed."""
+    return newest_rows_restamp("leads_leadevent", lead_scope_stale_sql("t"))

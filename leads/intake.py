@@ -49,7 +49,19 @@ LEAD_COLUMNS = (
     "routing_attempts",
     "expires_at",
 )
-EVENT_COLUMNS = ("lead_id", "created_at", "kind", "message", "data", "actor")
+# A new lead's events carry its scope (its workspace, no destination yet: the same copy the
+# insert trigger of leads 0011 would read from the lead, without the lookup); events of an
+# earlier lead leave it empty and the trigger reads it.
+EVENT_COLUMNS = (
+    "lead_id",
+    "created_at",
+    "kind",
+    "message",
+    "data",
+    "actor",
+    "lead_workspace_id",
+    "lead_destination_id",
+)
 Row = tuple[int, dict[str, Any]]  # (index in the request, normalized row)
 # How far ahead of this server's clock another server may have stamped a lead.
 DEDUPE_CLOCK_MARGIN = timedelta(hours=1)
@@ -169,8 +181,14 @@ class _Batch:
             clean.get("email"),
         ) in self.suppressed
 
-    def event(self, lead_id: int, kind: str, message: str, data: dict[str, Any]) -> None:
-        self.events.append((lead_id, self.now, kind, message, json.dumps(data), self.actor))
+    def event(
+        self, lead_id: int, kind: str, message: str, data: dict[str, Any], *, new: bool = False
+    ) -> None:
+        """``new``: the lead is this batch's own, so its scope is known (see EVENT_COLUMNS)."""
+        workspace_id = self.workspace.id if new else None
+        self.events.append(
+            (lead_id, self.now, kind, message, json.dumps(data), self.actor, workspace_id, None)
+        )
 
     def new_lead(self, lead_id: int, clean: dict[str, Any], expires_at: datetime | None) -> str:
         """Add a new lead's row and events; its verdict (created or suppressed)."""
@@ -201,6 +219,7 @@ class _Batch:
             LeadEvent.Kind.CREATED,
             "Lead received",
             {"source": source, "actor": self.actor},
+            new=True,
         )
         if suppressed:
             self.event(
@@ -208,6 +227,7 @@ class _Batch:
                 LeadEvent.Kind.SUPPRESSED,
                 "Phone or email is on the do-not-contact list; never routed",
                 {},
+                new=True,
             )
             return SUPPRESSED
         self.created_ids.append(lead_id)

@@ -289,6 +289,12 @@ class LeadEvent(PartitionedModel):
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     actor = models.CharField(max_length=100, blank=True)
+    # The lead's workspace and destination, copied here by database triggers (see
+    # leads/migrations/0011_leadevent_lead_scope.py; intake gives a new lead's own) so a
+    # manager's list reads an index of its own workspaces instead of probing the lead of
+    # every row; never written by other code.
+    lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -296,6 +302,15 @@ class LeadEvent(PartitionedModel):
             models.Index(fields=["lead", "created_at"], name="leadevent_lead_idx"),
             # The admin's list, newest first.
             models.Index(fields=["created_at", "id"], name="leadevent_created_idx"),
+            # A manager's list: the rows of their workspaces' leads (kept by triggers).
+            models.Index(
+                fields=["lead_workspace_id", "created_at", "id"], name="leadevent_lead_ws_idx"
+            ),
+            models.Index(
+                fields=["lead_destination_id", "created_at", "id"],
+                name="leadevent_lead_dest_idx",
+                condition=Q(lead_destination_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

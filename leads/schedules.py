@@ -9,4 +9,9 @@ SCHEDULES = [
         "task": "leads.tasks.cold_storage_task",
         "crontab": {"minute": "30", "hour": "2"},
     },
+    {
+        "name": "leads: re-check the lead scope of new events",
+        "task": "leads.tasks.leadevent_lead_scope_recheck_task",
+        "interval_seconds": 60,
+    },
 ]

@@ -2,6 +2,7 @@ from celery import shared_task
 from django.conf import settings
 
 from core.alerts.jobs import job_run
+from leads.events import leadevent_lead_scope_recheck
 from leads.services import (
     idempotency_purge,
     intake_counts_prune,
@@ -26,3 +27,9 @@ def cold_storage_task() -> int:
         return 0
     moved = partitions_cold_store_old()
     return sum(len(names) for names in moved.values())
+
+
+@shared_task(name="leads.tasks.leadevent_lead_scope_recheck_task")
+def leadevent_lead_scope_recheck_task() -> int:
+    """Each minute: events stamped from a lead that was moving meanwhile, stamped again."""
+    return leadevent_lead_scope_recheck()

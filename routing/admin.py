@@ -254,6 +254,7 @@ class RoutingLogAdmin(LeadScopedAdminMixin, LeadLinkMixin, LeadIdSearchMixin, Sc
     ]
     list_filter = ["outcome"]
     ordering = ["-created_at"]
+    lead_scope_stamped = True  # lead_workspace_id / lead_destination_id (routing 0005)
 
     def has_add_permission(self, request):
         return False

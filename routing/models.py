@@ -2,6 +2,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 
 from core.models import PartitionedModel, TimeStampedModel
 from core.timezones import validate_timezone
@@ -199,6 +200,11 @@ class RoutingLog(PartitionedModel):
     reason = models.TextField(blank=True)
     duration_ms = models.FloatField(default=0)
     worker = models.CharField(max_length=64, blank=True)
+    # The lead's workspace and destination, copied here by database triggers (see
+    # routing/migrations/0005_routinglog_lead_scope.py) so a manager's list reads an index
+    # of its own workspaces instead of probing the lead of every row; never written by code.
+    lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -206,6 +212,15 @@ class RoutingLog(PartitionedModel):
             models.Index(fields=["lead", "created_at"], name="routinglog_lead_idx"),
             models.Index(fields=["rule_id", "created_at"], name="routinglog_rule_idx"),
             models.Index(fields=["created_at", "id"], name="routinglog_created_idx"),
+            # A manager's list: the rows of their workspaces' leads (kept by triggers).
+            models.Index(
+                fields=["lead_workspace_id", "created_at", "id"], name="routinglog_lead_ws_idx"
+            ),
+            models.Index(
+                fields=["lead_destination_id", "created_at", "id"],
+                name="routinglog_lead_dest_idx",
+                condition=Q(lead_destination_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

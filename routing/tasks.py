@@ -115,3 +115,9 @@ def routing_wake() -> None:
         # leads wait in their table and the per-minute sweeper routes them).
         route_woken_task.apply_async(countdown=window)
         _last_wake = now
+
+
+@shared_task(name="routing.tasks.routinglog_lead_scope_recheck_task")
+def routinglog_lead_scope_recheck_task() -> int:
+    """Each minute: routing log rows stamped from a lead that was moving meanwhile, again."""
+    return services.routinglog_lead_scope_recheck()

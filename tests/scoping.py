@@ -1,7 +1,7 @@
-"""Two workspaces, each with one of everything a person may reach (a lead with its events,
-a routing rule, a VICIdial list and an outbox item, a device, a sequence, an enrollment and
-its message, a call, a suppression, an API key, a retry item): the scoping tests give a
-person one of them and prove the other invisible and unchangeable."""
+"""Two workspaces, each with one of everything a person may reach (a lead with its events
+and routing log, a routing rule, a VICIdial list and an outbox item, a device, a sequence,
+an enrollment and its message, a call, a suppression, an API key, a retry item): the
+scoping tests give a person one of them and prove the other invisible and unchangeable."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,8 +12,9 @@ from broadcast import services as broadcast_services
 from broadcast.models import Device, Enrollment, Message, Sequence, Step
 from calllogs.models import CallLog
 from dialer.models import OutboxItem, ViciList, ViciServer
-from leads.models import ApiKey, Lead, Suppression, Workspace
-from routing.models import RetryItem, RoutingRule, RuleDestination
+from leads.events import EventSpec, lead_events_record
+from leads.models import ApiKey, Lead, LeadEvent, Suppression, Workspace
+from routing.models import RetryItem, RoutingLog, RoutingRule, RuleDestination
 from tests.conftest import make_api_key
 from tests.leads.factories import LeadFactory
 
@@ -33,6 +34,8 @@ class World:
     api_key: ApiKey
     retry: RetryItem
     outbox: OutboxItem
+    event: LeadEvent
+    routing_log: RoutingLog
 
 
 def make_world(name: str, server: ViciServer, n: int) -> World:
@@ -65,6 +68,10 @@ def make_world(name: str, server: ViciServer, n: int) -> World:
         status="SALE",
         agent=f"{name}agent",
     )
+    lead_events_record(events=[EventSpec(lead_id=lead.pk, kind="note", message=f"{name} note")])
+    routing_log = RoutingLog.objects.create(
+        created_at=timezone.now(), lead_id=lead.pk, outcome="unrouted", reason=f"{name} test"
+    )
     return World(
         workspace=workspace,
         lead=lead,
@@ -87,6 +94,8 @@ def make_world(name: str, server: ViciServer, n: int) -> World:
             operation="add_lead",
             next_attempt_at=timezone.now(),
         ),
+        event=LeadEvent.objects.get(lead_id=lead.pk, kind="note"),
+        routing_log=routing_log,
     )
 
 

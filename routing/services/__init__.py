@@ -7,6 +7,7 @@ under locked caps; ``route``: claim, decide and write a batch; ``retry``: the re
 from broadcast import services as broadcast_services
 from dialer import services as dialer_services
 from routing.services.decide import Decision, decide
+from routing.services.lead_scope import routinglog_lead_scope_recheck
 from routing.services.retry import lead_reroute, retry_delay, retry_now, retry_schedule
 from routing.services.route import (
     RouteStats,
@@ -38,6 +39,7 @@ __all__ = [
     "leads_claim_pending",
     "retry_delay",
     "retry_drain",
+    "routinglog_lead_scope_recheck",
     "retry_now",
     "retry_schedule",
     "route_pending",

@@ -1,8 +1,8 @@
-"""Call logs, messages and outbox items carry a copy of their lead's scope (its workspace
-and destination), kept by database triggers, and a manager's changelists read it: a
-workspace with none of a table's rows no longer walks the whole table (bench/README.md,
-"Admin at 5,000,000 leads"). Who sees what stays decided by the lead: these tests move a
-lead and watch its rows follow it."""
+"""Call logs, messages, outbox items, lead events and routing log rows carry a copy of their
+lead's scope (its workspace and destination), kept by database triggers, and a manager's
+changelists read it: a workspace with none of a table's rows no longer walks the whole table
+(bench/README.md, "Admin at 5,000,000 leads"). Who sees what stays decided by the lead:
+these tests move a lead and watch its rows follow it."""
 
 import importlib
 from datetime import timedelta
@@ -23,8 +23,10 @@ from calllogs.models import CallLog
 from calllogs.services import calllog_lead_scope_recheck
 from dialer.models import OutboxItem
 from dialer.services import outbox_lead_scope_recheck
+from leads.events import leadevent_lead_scope_recheck
 from leads.models import Lead, Workspace
 from leads.pipeline import RoutingOutcome, leads_routing_apply
+from routing.services import routinglog_lead_scope_recheck
 from tests.conftest import make_member
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +35,8 @@ LISTS = {
     "calllogs_calllog": lambda w: w.call,
     "broadcast_message": lambda w: w.message,
     "dialer_outboxitem": lambda w: w.outbox,
+    "leads_leadevent": lambda w: w.event,
+    "routing_routinglog": lambda w: w.routing_log,
 }
 
 
@@ -193,6 +197,8 @@ RECHECKS = {
     "calllogs_calllog": calllog_lead_scope_recheck,
     "broadcast_message": message_lead_scope_recheck,
     "dialer_outboxitem": outbox_lead_scope_recheck,
+    "leads_leadevent": leadevent_lead_scope_recheck,
+    "routing_routinglog": routinglog_lead_scope_recheck,
 }
 
 

@@ -72,6 +72,22 @@ def test_duplicate_names_original_and_records_event_on_it(workspace):
     assert kinds == {"created", "duplicate_received"}
 
 
+def test_events_carry_their_leads_scope_given_or_read(workspace, partner_workspace):
+    """A new lead's events are written with its scope (its workspace, no destination yet);
+    a repeat's event lands on an earlier lead, which may have been routed since: its scope
+    is read from the lead (leads 0011), never the new row's guess."""
+    [first] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    Lead.objects.filter(pk=first.id).update(destination_workspace_id=partner_workspace.pk)
+    again, new = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
+    assert (again.status, new.status) == ("duplicate", "created")
+    stamped = set(LeadEvent.objects.values_list("kind", "lead_workspace_id", "lead_destination_id"))
+    assert stamped == {
+        ("created", workspace.pk, partner_workspace.pk),  # followed the lead's routing
+        ("duplicate_received", workspace.pk, partner_workspace.pk),
+        ("created", workspace.pk, None),  # the second person, new
+    }
+
+
 def test_duplicates_inside_one_batch_are_caught(workspace):
     results = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2), row(1)])
     assert [r.status for r in results] == ["created", "created", "duplicate"]
