@@ -311,6 +311,8 @@ def main() -> None:
                 + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_lead.items()),
                 flush=True,
             )
+        if not args.skip_bare:  # the machine's own floor at the same pace
+            paced_bare(bare_port, args, offset + 7_000_000)
         paced(app_port, key, args, db, offset)
     finally:
         if vacuum:
@@ -319,6 +321,23 @@ def main() -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def paced_bare(port: int, args, offset: int) -> None:
+    """The paced phase against the bare DRF create: the latency this machine gives a plain
+    insert at the same pace (the reference for Leadbrain's paced figures)."""
+    run = wrk(
+        f"http://127.0.0.1:{port}/leads/",
+        args.paced_seconds,
+        args.clients,
+        {"Content-Type": "application/json"},
+        offset,
+        think_ms=round(1000 * args.clients / args.paced_rate),
+    )
+    print(
+        f"paced, bare DRF create: {run['rate']:,.0f} req/s, p50 {run['p50']}, p99 {run['p99']}",
+        flush=True,
+    )
 
 
 def paced(port: int, key: str, args, db, offset: int) -> None:
