@@ -34,8 +34,15 @@ local threads = {}
 local offset = tonumber(os.getenv("LEAD_OFFSET") or "0")
 local source = os.getenv("LEAD_SOURCE") or "bench"
 local think = tonumber(os.getenv("THINK_MS") or "0")
+local arrivals = os.getenv("ARRIVALS") or "exponential"
 if think > 0 then
-  function delay() return think end  -- each connection waits this long between requests
+  -- Each connection waits between requests: a random time (exponential, mean THINK_MS,
+  -- independent clients: Poisson arrivals in all), or exactly THINK_MS ("fixed": the
+  -- connections stay in step, all of them sending at once every THINK_MS).
+  function delay()
+    if arrivals == "fixed" then return think end
+    return math.floor(-think * math.log(1 - math.random()))
+  end
 end
 function setup(thread)
   thread:set("tid", #threads)
@@ -43,6 +50,7 @@ function setup(thread)
 end
 function init(args)
   counter = 0
+  math.randomseed(os.time() * 100 + tid)
 end
 request = function()
   counter = counter + 1
@@ -173,6 +181,7 @@ def wrk(
     offset: int,
     think_ms: int = 0,
     source: str = "bench",
+    arrivals: str = "exponential",
 ) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
@@ -184,6 +193,7 @@ def wrk(
         "LEAD_OFFSET": str(offset),
         "THINK_MS": str(think_ms),
         "LEAD_SOURCE": source,
+        "ARRIVALS": arrivals,
     }
     out = subprocess.run([*cmd, url], capture_output=True, text=True, env=run_env).stdout
     if os.environ.get("BENCH_VERBOSE"):
@@ -212,6 +222,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--paced-rate", type=float, default=200.0)
     parser.add_argument("--paced-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--paced-arrivals",
+        choices=["exponential", "fixed"],
+        default="exponential",
+        help="each paced connection's wait between requests: random with the mean that gives "
+        "--paced-rate (independent clients), or exactly that (all connections in step)",
+    )
     parser.add_argument("--skip-bare", action="store_true", help="Leadbrain only (no ratio)")
     args = parser.parse_args()
     env = setup("lb_bench_sustained")
@@ -333,6 +350,7 @@ def paced_bare(port: int, args, offset: int) -> None:
         {"Content-Type": "application/json"},
         offset,
         think_ms=round(1000 * args.clients / args.paced_rate),
+        arrivals=args.paced_arrivals,
     )
     print(
         f"paced, bare DRF create: {run['rate']:,.0f} req/s, p50 {run['p50']}, p99 {run['p99']}",
@@ -356,6 +374,7 @@ def paced(port: int, key: str, args, db, offset: int) -> None:
         offset,
         think_ms=think_ms,
         source=source,
+        arrivals=args.paced_arrivals,
     )
     deadline = time.monotonic() + 60
     with db.cursor() as cursor:
@@ -375,7 +394,8 @@ def paced(port: int, key: str, args, db, offset: int) -> None:
         decisions = [float(row[0]) for row in cursor.fetchall()]
     d50, d95 = percentile(decisions, 0.5), percentile(decisions, 0.95)
     print(
-        f"paced: {args.clients} connections, {think_ms} ms between requests each: "
+        f"paced: {args.clients} connections, {think_ms} ms between requests each "
+        f"({args.paced_arrivals}): "
         f"{run['rate']:,.0f} leads/s, p50 {run['p50']}, p99 {run['p99']} "
         f"(non-2xx: {run['non2xx'].group(1) if run['non2xx'] else 0}); decision (commit to "
         f"routed) p50 {d50:.1f} ms, p95 {d95:.1f} ms over {len(decisions)} routed leads"
