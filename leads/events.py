@@ -21,13 +21,27 @@ class EventSpec:
     data: dict[str, Any] = field(default_factory=dict)
     actor: str = ""
     at: datetime | None = None
+    # The lead's scope when the caller has it (its workspace, and its destination as the
+    # change leaves it): the row's copy, given instead of read from the lead by the insert
+    # trigger. Left None, the trigger reads it.
+    lead_workspace_id: int | None = None
+    lead_destination_id: int | None = None
 
 
 def lead_events_record(*, events: Iterable[EventSpec]) -> int:
     """Append history rows in one INSERT. Call inside the transaction of the change."""
     now = timezone.now()
     rows = [
-        (e.lead_id, e.at or now, e.kind, e.message, json.dumps(e.data), e.actor[:100])
+        (
+            e.lead_id,
+            e.at or now,
+            e.kind,
+            e.message,
+            json.dumps(e.data),
+            e.actor[:100],
+            e.lead_workspace_id,
+            e.lead_destination_id if e.lead_workspace_id is not None else None,
+        )
         for e in events
     ]
     if not rows:
@@ -35,9 +49,10 @@ def lead_events_record(*, events: Iterable[EventSpec]) -> int:
     columns = [list(column) for column in zip(*rows, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor) "
+            "INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor, "
+            "lead_workspace_id, lead_destination_id) "
             "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::text[], "
-            "%s::jsonb[], %s::varchar[])",
+            "%s::jsonb[], %s::varchar[], %s::bigint[], %s::bigint[])",
             columns,
         )
     return len(rows)

@@ -113,10 +113,26 @@ class _Batch:
                 reason=dec.reason,
                 duration_ms=duration_ms,
                 worker=self.worker_id,
+                # The lead's scope as this batch leaves it (``leads_routing_apply`` writes
+                # ``workspace_id`` as its destination): given, the insert trigger need not
+                # read the lead for every row.
+                lead_workspace_id=dec.lead["workspace_id"],
+                lead_destination_id=workspace_id,
             )
         )
         kind, message, data = self._history(dec, outcome)
-        self.events.append(EventSpec(lead_id, kind, message, data, actor=self.actor, at=self.now))
+        self.events.append(
+            EventSpec(
+                lead_id,
+                kind,
+                message,
+                data,
+                actor=self.actor,
+                at=self.now,
+                lead_workspace_id=dec.lead["workspace_id"],
+                lead_destination_id=workspace_id,
+            )
+        )
 
     def _history(self, dec: Decision, outcome: str) -> tuple[str, str, dict[str, Any]]:
         if outcome == RoutingLog.Outcome.ROUTED:

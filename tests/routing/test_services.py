@@ -291,3 +291,35 @@ def test_leads_routed_while_no_device_is_active_wait_in_a_request(workspace):
         "pending",
     )
     assert not LeadEvent.objects.filter(kind="enrollment_stopped").exists()
+
+
+def test_routing_gives_its_rows_the_leads_scope_without_the_insert_triggers(
+    workspace, partner_workspace
+):
+    """The routing log and history rows carry the lead's scope as the batch leaves it,
+    given by routing (with every trigger off, nothing else could have written it)."""
+    from django.db import connection
+
+    make_rule(
+        "CA to partner",
+        priority=1,
+        conditions=[{"field": "state", "operator": "eq", "value": "CA"}],
+        destinations=[{"workspace": partner_workspace}],
+    )
+    [ca] = make_leads(workspace, 1, state="CA")
+    [ny] = make_leads(workspace, 1, state="NY")
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # no trigger fires
+    try:
+        stats = route()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = origin")
+    assert (stats.routed, stats.unrouted) == (1, 1)
+    expected = {ca: (workspace.pk, partner_workspace.pk), ny: (workspace.pk, None)}
+    logs = RoutingLog.objects.values_list("lead_id", "lead_workspace_id", "lead_destination_id")
+    assert {r[0]: (r[1], r[2]) for r in logs} == expected
+    events = LeadEvent.objects.filter(kind__in=["routed", "unrouted"]).values_list(
+        "lead_id", "lead_workspace_id", "lead_destination_id"
+    )
+    assert {r[0]: (r[1], r[2]) for r in events} == expected
