@@ -289,10 +289,10 @@ class LeadEvent(PartitionedModel):
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     actor = models.CharField(max_length=100, blank=True)
-    # The lead's workspace and destination, copied here by database triggers (see
-    # leads/migrations/0011_leadevent_lead_scope.py; intake gives a new lead's own) so a
-    # manager's list reads an index of its own workspaces instead of probing the lead of
-    # every row; never written by other code.
+    # The lead's workspace and destination, copied here so a manager's list reads an index
+    # of its own workspaces instead of probing the lead of every row: given on insert by
+    # writers that know it (intake for a new lead, routing), else read from the lead by the
+    # insert trigger; followed on a reroute by triggers (leads 0011, 0012). Never edited.
     lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
     lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 

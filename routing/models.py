@@ -200,9 +200,10 @@ class RoutingLog(PartitionedModel):
     reason = models.TextField(blank=True)
     duration_ms = models.FloatField(default=0)
     worker = models.CharField(max_length=64, blank=True)
-    # The lead's workspace and destination, copied here by database triggers (see
-    # routing/migrations/0005_routinglog_lead_scope.py) so a manager's list reads an index
-    # of its own workspaces instead of probing the lead of every row; never written by code.
+    # The lead's workspace and destination, copied here so a manager's list reads an index
+    # of its own workspaces instead of probing the lead of every row: given by routing when
+    # it writes the row, else read from the lead by the insert trigger; followed on a
+    # reroute by triggers (routing 0005, 0006). Never edited.
     lead_workspace_id = models.BigIntegerField(null=True, blank=True, editable=False)
     lead_destination_id = models.BigIntegerField(null=True, blank=True, editable=False)
 

@@ -334,3 +334,25 @@ def test_concurrent_single_leads_share_one_batch_each_with_its_own_verdict(works
     assert Lead.objects.count() == 3
     assert LeadEvent.objects.filter(kind="created").count() == 3
     assert LeadEvent.objects.filter(kind="duplicate_received").count() == 2
+
+
+def test_a_new_leads_events_are_written_with_its_scope_and_a_repeats_left_to_the_trigger(
+    workspace,
+):
+    """Intake gives a new lead's events its scope itself (no trigger lookup per row); a
+    repeat's event is left empty for the trigger, which knows where the earlier lead went
+    (with every trigger off, nothing else writes the copy)."""
+    lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # no trigger fires
+    try:
+        again, new = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = origin")
+    stamped = dict(
+        LeadEvent.objects.filter(lead_id__in=[again.duplicate_of, new.id])
+        .exclude(kind="created", lead_id=again.duplicate_of)
+        .values_list("kind", "lead_workspace_id")
+    )
+    assert stamped == {"duplicate_received": None, "created": workspace.pk}
