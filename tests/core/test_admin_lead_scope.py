@@ -296,3 +296,39 @@ def test_a_scope_given_on_a_messages_insert_is_kept_and_an_update_stamps_from_th
     assert stamps(given) == (mine.workspace.pk, mine.lead.destination_workspace_id)
     Message.objects.filter(pk=given.pk).update(lead_workspace_id=theirs.workspace.pk)
     assert stamps(given) == (mine.workspace.pk, mine.lead.destination_workspace_id)
+
+
+def xmin(row) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT xmin::text::bigint FROM {row._meta.db_table} WHERE id = %s", [row.pk]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("name", sorted(LISTS))
+def test_one_statement_moving_many_leads_moves_all_their_rows_and_no_other(worlds, name):
+    """Each table's copy follows its leads once per UPDATE statement of leads
+    (``core.lead_scope_sql.follow_per_statement``): every lead the statement moved takes its
+    rows along, and a statement that moves no lead rewrites no row."""
+    mine, theirs = worlds
+    rows = [LISTS[name](mine), LISTS[name](theirs)]
+    before = [xmin(row) for row in rows]
+    Lead.objects.filter(pk__in=[mine.lead.pk, theirs.lead.pk]).update(locked_by="someone")
+    assert [xmin(row) for row in rows] == before  # no lead moved: nothing written
+    routed = [
+        RoutingOutcome(
+            lead_id=w.lead.pk,
+            status=Lead.Status.ROUTED,
+            reason="test",
+            destination_workspace_id=theirs.workspace.pk,
+        )
+        for w in worlds
+    ]
+    leads_routing_apply(outcomes=routed, now=timezone.now())  # one statement, both leads
+    assert [stamps(row) for row in rows] == [
+        (mine.workspace.pk, theirs.workspace.pk),
+        (theirs.workspace.pk, theirs.workspace.pk),
+    ]
+    Lead.objects.filter(pk=mine.lead.pk).update(workspace_id=theirs.workspace.pk)
+    assert stamps(rows[0]) == (theirs.workspace.pk, theirs.workspace.pk)

@@ -1,0 +1,15 @@
+"""The lead-scope copy of outbox items follows its leads once per UPDATE statement of leads
+instead of once per lead (``core.lead_scope_sql.follow_per_statement``): a routing batch
+of 500 leads ran this table's row trigger, and its UPDATE, 500 times."""
+
+from django.db import migrations
+
+from core.lead_scope_sql import follow_per_statement
+
+
+class Migration(migrations.Migration):
+    dependencies = [("dialer", "0012_outboxitem_lead_scope")]
+
+    operations = [
+        follow_per_statement(table="dialer_outboxitem", name="outbox_lead_scope", stamp=False)
+    ]
