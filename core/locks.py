@@ -3,6 +3,7 @@
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connection
 
@@ -16,15 +17,22 @@ def lock_key(*parts: object) -> int:
 
 def advisory_xact_locks(keys: Iterable[int]) -> None:
     """Hold these locks until the transaction ends. Sorted, so two callers never deadlock."""
+    statement = advisory_xact_locks_statement(keys)
+    if statement:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def advisory_xact_locks_statement(keys: Iterable[int]) -> tuple[str, list[Any]] | None:
+    """The statement ``advisory_xact_locks`` runs (None: no keys), to send in a pipeline."""
     ordered = sorted(set(keys))
     if not ordered:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM "
-            "(SELECT k FROM unnest(%s::bigint[]) k ORDER BY k) s",
-            [ordered],
-        )
+        return None
+    return (
+        "SELECT count(pg_advisory_xact_lock(k)) FROM "
+        "(SELECT k FROM unnest(%s::bigint[]) k ORDER BY k) s",
+        [ordered],
+    )
 
 
 @contextmanager

@@ -253,16 +253,26 @@ def archived_tables(
     model: type[models.Model], *, since: datetime | None = None, using: str = "default"
 ) -> list[str]:
     """Qualified names of ``model``'s archived partitions (optionally overlapping ``since``..)."""
-    table = model._meta.db_table
     with connections[using].cursor() as cursor:
-        # pg_class by its (relname, relnamespace) index: intake asks on every request, and
-        # the pg_tables view cost ~0.6 ms to plan and run.
-        cursor.execute(
-            "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(%s) "
-            "AND relkind = 'r' AND relname LIKE %s",
-            [ARCHIVE_SCHEMA, f"{table}\\_p%"],
-        )
+        cursor.execute(*archived_names_statement(model))
         names = [row[0] for row in cursor.fetchall()]
+    return archived_tables_among(names, since=since)
+
+
+def archived_names_statement(model: type[models.Model]) -> tuple[str, list[Any]]:
+    """The names in the archive schema that may be ``model``'s partitions (to send in a
+    pipeline; ``archived_tables_among`` picks from its rows)."""
+    # pg_class by its (relname, relnamespace) index: intake asks on every request, and
+    # the pg_tables view cost ~0.6 ms to plan and run.
+    return (
+        "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(%s) "
+        "AND relkind = 'r' AND relname LIKE %s",
+        [ARCHIVE_SCHEMA, f"{model._meta.db_table}\\_p%"],
+    )
+
+
+def archived_tables_among(names: list[str], *, since: datetime | None = None) -> list[str]:
+    """The qualified names of these archived partitions (optionally overlapping ``since``..)."""
     result = []
     for name in sorted(names):
         match = _CHILD.search(name)

@@ -1,9 +1,11 @@
 """Lead intake: validate, normalize, dedupe, suppress and store a batch in one go.
 
 Every entry point (API single and bulk, admin CSV import, demo data) calls
-``lead_ingest_batch``. A batch is written with COPY (one statement per table) inside one
-transaction that holds a transaction-level advisory lock per person, so concurrent
-requests carrying the same person create exactly one lead.
+``lead_ingest_batch``. A batch is written inside one transaction that holds a
+transaction-level advisory lock per person, so concurrent requests carrying the same
+person create exactly one lead. Between its BEGIN and COMMIT it waits on PostgreSQL
+twice: once for the locks and every read (sent together, ``core.pipeline``), once for
+the writes (a small batch's INSERTs sent together, a large one's COPY: ``leads.intake_sql``).
 """
 
 import json
@@ -18,13 +20,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.group_commit import GroupCommit
-from core.locks import advisory_xact_locks
-from core.partitions import archived_tables
+from core.locks import advisory_xact_locks_statement
+from core.partitions import archived_names_statement, archived_tables_among
+from core.pipeline import pipelined
 from leads import fields as lead_fields
-from leads.intake_counts import intake_counts_add
+from leads.intake_counts import intake_counts_add, intake_counts_statement
+from leads.intake_sql import (
+    intake_write,
+    originals_statement,
+    reserve_ids_statement,
+)
 from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
-from leads.selectors import suppression_matches
+from leads.selectors import suppression_matches_statement
 from leads.signals import leads_ingested
 
 logger = logging.getLogger(__name__)
@@ -34,37 +42,7 @@ DUPLICATE = "duplicate"
 SUPPRESSED = "suppressed"
 REJECTED = "rejected"
 
-LEAD_COLUMNS = (
-    "id",
-    "workspace_id",
-    "created_at",
-    "updated_at",
-    *lead_fields.PROFILE,
-    "custom",
-    *lead_fields.CONSENT,
-    "dedupe_hash",
-    "status",
-    "status_reason",
-    "locked_by",
-    "routing_attempts",
-    "expires_at",
-)
-# A new lead's events carry its scope (its workspace, no destination yet: the same copy the
-# insert trigger of leads 0011 would read from the lead, without the lookup); events of an
-# earlier lead leave it empty and the trigger reads it.
-EVENT_COLUMNS = (
-    "lead_id",
-    "created_at",
-    "kind",
-    "message",
-    "data",
-    "actor",
-    "lead_workspace_id",
-    "lead_destination_id",
-)
 Row = tuple[int, dict[str, Any]]  # (index in the request, normalized row)
-# How far ahead of this server's clock another server may have stamped a lead.
-DEDUPE_CLOCK_MARGIN = timedelta(hours=1)
 
 
 @dataclass
@@ -92,47 +70,6 @@ def dedupe_window_start(workspace: Workspace, now: datetime) -> datetime:
     return now - timedelta(days=days)
 
 
-def _existing_originals(
-    workspace_id: int, hashes: list[str], since: datetime, now: datetime
-) -> dict[str, int]:
-    """The earliest lead per dedupe hash in the window, live and archived partitions.
-
-    The window's end (``now`` plus a margin for other servers' clocks) lets the planner
-    leave out the future months' partitions and the default one: planning the lookup over
-    every partition and its indexes cost more than running it."""
-    if not hashes:
-        return {}
-    sources = ['"leads_lead"', *archived_tables(Lead, since=since)]
-    union = " UNION ALL ".join(
-        f"SELECT id, dedupe_hash, created_at FROM {table} "
-        "WHERE workspace_id = %s AND dedupe_hash = ANY(%s) AND created_at >= %s "
-        "AND created_at < %s"
-        for table in sources
-    )
-    until = now + DEDUPE_CLOCK_MARGIN
-    params: list[Any] = []
-    for _ in sources:
-        params += [workspace_id, hashes, since, until]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT ON (dedupe_hash) dedupe_hash, id FROM ({union}) t "
-            "ORDER BY dedupe_hash, created_at, id",
-            params,
-        )
-        return dict(cursor.fetchall())
-
-
-def _copy(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-
-
 def _validate(rows: list[Any], source: str) -> tuple[list[IngestResult], list[Row]]:
     """Normalize every row: a result per row, and the valid ones with their dedupe hash."""
     results: list[IngestResult] = []
@@ -148,18 +85,6 @@ def _validate(rows: list[Any], source: str) -> tuple[list[IngestResult], list[Ro
         results.append(IngestResult(index=index, status=CREATED))
         valid.append((index, clean))
     return results, valid
-
-
-def _reserve_ids(count: int) -> list[int]:
-    if not count:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) "
-            "FROM generate_series(1, %s)",
-            [count],
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 @dataclass
@@ -283,29 +208,52 @@ def lead_ingest_batch(
             )
         return results
     hashes = sorted({clean["dedupe_hash"] for _, clean in valid})
+    suppressions = suppression_matches_statement(
+        workspace_id=workspace.id,
+        phones=[c["phone"] for _, c in valid if c.get("phone")],
+        emails=[c["email"] for _, c in valid if c.get("email")],
+    )
     with transaction.atomic():
         now = timezone.now()
-        advisory_xact_locks(lock_key(workspace.id, h) for h in hashes)
+        since = dedupe_window_start(workspace, now)
+        # One round trip: the locks first (every read after them sees what a racing batch
+        # of the same people committed), then the reads: the dedupe lookup in the live
+        # partitions, the archived partitions, the do-not-contact matches and an id per
+        # person (an id of a person found to be known is left unused).
+        locks = advisory_xact_locks_statement(lock_key(workspace.id, h) for h in hashes)
+        with pipelined() as send:
+            if locks:
+                send(*locks)
+            live = send(*originals_statement(workspace.id, hashes, [], since, now))
+            archive = send(*archived_names_statement(Lead))
+            suppressed = send(*suppressions) if suppressions else None
+            reserved = send(*reserve_ids_statement(len(hashes)))
+        archived = archived_tables_among([name for (name,) in archive.rows()], since=since)
+        if archived:  # the window reaches archived partitions: look in them too
+            with connection.cursor() as cursor:
+                cursor.execute(*originals_statement(workspace.id, hashes, archived, since, now))
+                originals = dict(cursor.fetchall())
+        else:
+            originals = dict(live.rows())
         batch = _Batch(
             workspace=workspace,
             actor=actor,
             now=now,
-            originals=_existing_originals(
-                workspace.id, hashes, dedupe_window_start(workspace, now), now
-            ),
-            suppressed=suppression_matches(
-                workspace_id=workspace.id,
-                phones=[c["phone"] for _, c in valid if c.get("phone")],
-                emails=[c["email"] for _, c in valid if c.get("email")],
-            ),
+            originals=originals,
+            suppressed=set(suppressed.rows()) if suppressed else set(),
         )
-        _store(batch, valid, results, announce)
-        intake_counts_add(workspace_id=workspace.id, at=now, verdicts=[r.status for r in results])
+        _store(batch, valid, results, [lead_id for (lead_id,) in reserved.rows()])
+        if batch.created_ids and announce:
+            workspace_id, created_ids = workspace.id, batch.created_ids
+            transaction.on_commit(
+                lambda: leads_announce(workspace_id=workspace_id, lead_ids=created_ids)
+            )
     return results
 
 
-def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], announce: bool) -> None:
-    """Write the batch's new leads and every row's events; fill in the verdicts."""
+def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], ids: list[int]) -> None:
+    """Fill in the verdicts; write the batch's new leads, every row's events and the
+    counts (``ids``: one reserved per person, enough for every new lead)."""
     expires_at = (
         batch.now + timedelta(hours=settings.LEAD_EXPIRY_HOURS)
         if settings.LEAD_EXPIRY_HOURS
@@ -313,7 +261,7 @@ def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], announc
     )
     to_insert = _first_of_each_person(valid, batch.originals)
     id_by_hash = dict(batch.originals)
-    for (index, clean), lead_id in zip(to_insert, _reserve_ids(len(to_insert)), strict=True):
+    for (index, clean), lead_id in zip(to_insert, ids, strict=False):
         results[index].status = batch.new_lead(lead_id, clean, expires_at)
         results[index].id = lead_id
         id_by_hash[clean["dedupe_hash"]] = lead_id
@@ -322,13 +270,14 @@ def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], announc
         if result.id is None:
             result.duplicate_of = id_by_hash[clean["dedupe_hash"]]
             result.status = batch.repeat(result.duplicate_of, clean)
-    _copy("leads_lead", LEAD_COLUMNS, batch.lead_rows)
-    _copy("leads_leadevent", EVENT_COLUMNS, batch.events)
-    if batch.created_ids and announce:
-        workspace_id, created_ids = batch.workspace.id, batch.created_ids
-        transaction.on_commit(
-            lambda: leads_announce(workspace_id=workspace_id, lead_ids=created_ids)
-        )
+    # The counts last: the row lock of their upsert is held only until the commit.
+    intake_write(
+        batch.lead_rows,
+        batch.events,
+        intake_counts_statement(
+            workspace_id=batch.workspace.id, at=batch.now, verdicts=[r.status for r in results]
+        ),
+    )
 
 
 def leads_announce(*, workspace_id: int, lead_ids: list[int]) -> bool:
@@ -350,7 +299,7 @@ def lead_ingest_one(
 ) -> IngestResult:
     """One lead. Outside a transaction, concurrent calls of this process for the same
     workspace, source and actor share one ``lead_ingest_batch`` (group commit: one
-    transaction, one COPY, one commit, one routing wake), each with its own verdict, as
+    transaction, one write, one commit, one routing wake), each with its own verdict, as
     if each had come alone in some order; inside one (an idempotent request stores its
     response in the same transaction) the lead is written in the caller's transaction."""
     if connection.in_atomic_block or settings.INTAKE_GROUP_MAX < 2:

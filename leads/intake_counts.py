@@ -6,6 +6,7 @@ takes is held only for the commit); the nightly maintenance deletes the hours ol
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -15,21 +16,30 @@ VERDICTS = ("created", "duplicate", "suppressed", "rejected")
 
 
 def intake_counts_add(*, workspace_id: int, at: datetime, verdicts: Iterable[str]) -> None:
+    statement = intake_counts_statement(workspace_id=workspace_id, at=at, verdicts=verdicts)
+    if statement:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def intake_counts_statement(
+    *, workspace_id: int, at: datetime, verdicts: Iterable[str]
+) -> tuple[str, list[Any]] | None:
+    """The upsert ``intake_counts_add`` runs (None: nothing to count), to send in a pipeline."""
     tally = Counter(verdicts)
     if not any(tally[v] for v in VERDICTS):
-        return
+        return None
     hour = at.replace(minute=0, second=0, microsecond=0)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO leads_intakecount (workspace_id, hour, created, duplicate, "
-            "suppressed, rejected) VALUES (%s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (hour, workspace_id) DO UPDATE SET "
-            "created = leads_intakecount.created + EXCLUDED.created, "
-            "duplicate = leads_intakecount.duplicate + EXCLUDED.duplicate, "
-            "suppressed = leads_intakecount.suppressed + EXCLUDED.suppressed, "
-            "rejected = leads_intakecount.rejected + EXCLUDED.rejected",
-            [workspace_id, hour, *(tally[v] for v in VERDICTS)],
-        )
+    return (
+        "INSERT INTO leads_intakecount (workspace_id, hour, created, duplicate, "
+        "suppressed, rejected) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (hour, workspace_id) DO UPDATE SET "
+        "created = leads_intakecount.created + EXCLUDED.created, "
+        "duplicate = leads_intakecount.duplicate + EXCLUDED.duplicate, "
+        "suppressed = leads_intakecount.suppressed + EXCLUDED.suppressed, "
+        "rejected = leads_intakecount.rejected + EXCLUDED.rejected",
+        [workspace_id, hour, *(tally[v] for v in VERDICTS)],
+    )
 
 
 def intake_counts_prune(*, keep_days: int | None = None) -> int:

@@ -260,16 +260,29 @@ def suppression_matches(
 ) -> set[tuple[str, str]]:
     """The (kind, value) pairs among these phones and emails that must not be contacted in
     this workspace (its own suppressions and the global ones)."""
-    if not phones and not emails:
+    statement = suppression_matches_statement(
+        workspace_id=workspace_id, phones=phones, emails=emails
+    )
+    if statement is None:
         return set()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT kind, value FROM leads_suppression "
-            "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
-            "  (kind = %s AND value = ANY(%s)) OR (kind = %s AND value = ANY(%s)))",
-            [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
-        )
+        cursor.execute(*statement)
         return set(cursor.fetchall())
+
+
+def suppression_matches_statement(
+    *, workspace_id: int, phones: list[str], emails: list[str]
+) -> tuple[str, list[Any]] | None:
+    """The statement ``suppression_matches`` runs, its rows (kind, value); None: nothing to
+    ask."""
+    if not phones and not emails:
+        return None
+    return (
+        "SELECT kind, value FROM leads_suppression "
+        "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
+        "  (kind = %s AND value = ANY(%s)) OR (kind = %s AND value = ANY(%s)))",
+        [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
+    )
 
 
 def suppressions_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Suppression]:

@@ -2,6 +2,9 @@
 
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -90,3 +93,27 @@ def alias_settings(name: str, **overrides: Any) -> dict[str, Any]:
     settings["OPTIONS"] = dict(settings.get("OPTIONS") or {})
     settings.update(overrides)
     return settings
+
+
+@contextmanager
+def protocol_trace(connection: Any) -> Iterator[list[str]]:
+    """libpq's trace of the messages a Django connection exchanges in the block (its lines
+    are in the yielded list once the block ends)."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    lines: list[str] = []
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        try:
+            yield lines
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            lines.extend(trace.read().splitlines())
+
+
+def round_trips(lines: list[str]) -> int:
+    """How many times the client waited for the server: each simple Query it sent (one
+    statement) and each Sync (the end of a batch of extended-protocol statements)."""
+    sent = [line.split("\t") for line in lines]
+    return sum(1 for f in sent if len(f) > 3 and f[1] == "F" and f[3].strip() in {"Query", "Sync"})

@@ -11,6 +11,7 @@ from leads.models import Lead, LeadEvent, Suppression
 from leads.normalize import dedupe_hash, lock_key
 from leads.services import lead_ingest_batch, leads_mark_dnc, suppression_add
 from leads.signals import leads_ingested
+from tests.pgtools import protocol_trace, round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -158,6 +159,26 @@ def test_batch_writes_one_statement_per_table(workspace, django_assert_max_num_q
     assert {r.status for r in results} == {"created"}
     assert Lead.objects.count() == 500
     assert LeadEvent.objects.count() == 500
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("known", [False, True], ids=["new", "repeat"])
+def test_a_small_batch_waits_on_postgresql_twice_between_begin_and_commit(workspace, known):
+    """The locks with every read in one round trip, the writes in another: 4 in all with
+    BEGIN and COMMIT (they were 10, one per statement)."""
+    if known:
+        lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    Suppression.objects.create(kind="phone", value="+13122000002")
+    with protocol_trace(connection) as trace:
+        results = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2), row(3)])
+    assert [r.status for r in results] == [
+        "duplicate" if known else "created",
+        "suppressed",
+        "created",
+    ]
+    assert round_trips(trace) == 4
+    assert Lead.objects.count() == 3
+    assert LeadEvent.objects.count() == 4 + known  # created x3, suppressed; the repeat
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,121 @@
+"""Intake's statements: the dedupe lookup, the ids, and a batch's writes (INSERTs sent in
+one round trip for a small batch, COPY for a large one)."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from core.pipeline import Statement, pipelined
+from leads import fields as lead_fields
+
+LEAD_COLUMNS = (
+    "id",
+    "workspace_id",
+    "created_at",
+    "updated_at",
+    *lead_fields.PROFILE,
+    "custom",
+    *lead_fields.CONSENT,
+    "dedupe_hash",
+    "status",
+    "status_reason",
+    "locked_by",
+    "routing_attempts",
+    "expires_at",
+)
+# A new lead's events carry its scope (its workspace, no destination yet: the same copy the
+# insert trigger of leads 0011 would read from the lead, without the lookup); events of an
+# earlier lead leave it empty and the trigger reads it.
+EVENT_COLUMNS = (
+    "lead_id",
+    "created_at",
+    "kind",
+    "message",
+    "data",
+    "actor",
+    "lead_workspace_id",
+    "lead_destination_id",
+)
+# A batch of at most this many lead and event rows is written by INSERTs sent in one round
+# trip with the counts; a larger one by COPY (one statement per table).
+PIPELINE_MAX_ROWS = 100
+# How far ahead of this server's clock another server may have stamped a lead.
+DEDUPE_CLOCK_MARGIN = timedelta(hours=1)
+
+
+def originals_statement(
+    workspace_id: int, hashes: list[str], archived: list[str], since: datetime, now: datetime
+) -> tuple[str, list[Any]]:
+    """The earliest lead per dedupe hash in the window, live and archived partitions
+    (``archived``: the archived partitions that overlap it); rows (hash, id).
+
+    The window's end (``now`` plus a margin for other servers' clocks) lets the planner
+    leave out the future months' partitions and the default one: planning the lookup over
+    every partition and its indexes cost more than running it."""
+    sources = ['"leads_lead"', *archived]
+    union = " UNION ALL ".join(
+        f"SELECT id, dedupe_hash, created_at FROM {table} "
+        "WHERE workspace_id = %s AND dedupe_hash = ANY(%s) AND created_at >= %s "
+        "AND created_at < %s"
+        for table in sources
+    )
+    until = now + DEDUPE_CLOCK_MARGIN
+    params: list[Any] = []
+    for _ in sources:
+        params += [workspace_id, hashes, since, until]
+    return (
+        f"SELECT DISTINCT ON (dedupe_hash) dedupe_hash, id FROM ({union}) t "
+        "ORDER BY dedupe_hash, created_at, id",
+        params,
+    )
+
+
+def reserve_ids_statement(count: int) -> tuple[str, list[Any]]:
+    return (
+        "SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) FROM generate_series(1, %s)",
+        [count],
+    )
+
+
+def insert_statement(
+    table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> tuple[str, list[Any]]:
+    """One multi-row INSERT: a small batch's rows, sent in a pipeline (COPY cannot be)."""
+    values = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([values] * len(rows))}",
+        [value for row in rows for value in row],
+    )
+
+
+def intake_write(
+    lead_rows: list[tuple[Any, ...]], events: list[tuple[Any, ...]], counts: Statement | None
+) -> None:
+    """Write a batch's new leads (``LEAD_COLUMNS``), its events (``EVENT_COLUMNS``) and
+    its counts' upsert, in this order."""
+    if len(lead_rows) + len(events) > PIPELINE_MAX_ROWS:
+        copy_rows("leads_lead", LEAD_COLUMNS, lead_rows)
+        copy_rows("leads_leadevent", EVENT_COLUMNS, events)
+        if counts:
+            with connection.cursor() as cursor:
+                cursor.execute(*counts)
+        return
+    with pipelined() as send:
+        if lead_rows:
+            send(*insert_statement("leads_lead", LEAD_COLUMNS, lead_rows))
+        if events:
+            send(*insert_statement("leads_leadevent", EVENT_COLUMNS, events))
+        if counts:
+            send(*counts)
+
+
+def copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
