@@ -39,8 +39,26 @@ class Sender:
     def __init__(self, using: str) -> None:
         self._connection = connections[using]
 
-    def __call__(self, sql: str, params: Sequence[Any] = ()) -> Pending:
-        cursor = self._connection.cursor()
+    def __call__(
+        self, sql: str, params: Sequence[Any] = (), *, server_binding: bool = False
+    ) -> Pending:
+        """``server_binding``: the values go apart from the text, as the protocol's
+        parameters, instead of being quoted into it by psycopg (Django's way): cheaper for a
+        long list of values. The statement must type-check with them (a str is sent as
+        "unknown": PostgreSQL gives it the column's type)."""
+        if server_binding:
+            connection = self._connection
+            connection.validate_thread_sharing()
+            raw: Any = psycopg.Cursor(connection.connection)  # what Django wraps
+            # Wrapped as Django wraps its own (the query log, execute wrappers).
+            make = (
+                connection.make_debug_cursor
+                if connection.queries_logged
+                else connection.make_cursor
+            )
+            cursor = make(raw)
+        else:
+            cursor = self._connection.cursor()
         cursor.execute(sql, params)
         return Pending(cursor)
 

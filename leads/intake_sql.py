@@ -103,9 +103,9 @@ def intake_write(
         return
     with pipelined() as send:
         if lead_rows:
-            send(*insert_statement("leads_lead", LEAD_COLUMNS, lead_rows))
+            send(*insert_statement("leads_lead", LEAD_COLUMNS, lead_rows), server_binding=True)
         if events:
-            send(*insert_statement("leads_leadevent", EVENT_COLUMNS, events))
+            send(*insert_statement("leads_leadevent", EVENT_COLUMNS, events), server_binding=True)
         if counts:
             send(*counts)
 

@@ -55,3 +55,21 @@ def test_every_statement_is_seen_by_the_query_log_and_execute_wrappers():
             send("SELECT 2")
     assert seen == ["SELECT 1", "SELECT 2"]
     assert [q["sql"] for q in log.captured_queries] == ["SELECT 1", "SELECT 2"]
+
+
+def test_server_binding_sends_the_values_apart_and_postgresql_types_them():
+    """A str goes as "unknown": the column's type (jsonb, inet, timestamptz) takes it."""
+    with transaction.atomic(), protocol_trace(connection) as trace:
+        with pipelined() as send:
+            typed = send(
+                "SELECT (%s::jsonb -> 'a' ->> 0)::int, %s::inet, %s::timestamptz, %s::bigint",
+                ['{"a": [1]}', "10.0.0.1", "2026-12-04T10:00:00+00:00", 2**40],
+                server_binding=True,
+            )
+        [(data, address, at, big)] = typed.rows()
+    assert data == 1
+    assert str(address) == "10.0.0.1"
+    assert at.isoformat().startswith("2026-12-04T10:00:00")
+    assert big == 2**40
+    parsed = [line for line in trace if "\tParse\t" in line]
+    assert "$1" in parsed[0] and "10.0.0.1" not in parsed[0]
