@@ -3,9 +3,10 @@
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from django.db import connection
+
+from core.pipeline import Statement
 
 
 def lock_key(*parts: object) -> int:
@@ -23,7 +24,7 @@ def advisory_xact_locks(keys: Iterable[int]) -> None:
             cursor.execute(*statement)
 
 
-def advisory_xact_locks_statement(keys: Iterable[int]) -> tuple[str, list[Any]] | None:
+def advisory_xact_locks_statement(keys: Iterable[int]) -> Statement | None:
     """The statement ``advisory_xact_locks`` runs (None: no keys), to send in a pipeline."""
     ordered = sorted(set(keys))
     if not ordered:

@@ -24,6 +24,7 @@ from django.db.migrations.operations import CreateModel
 from django.utils import timezone
 
 from core.models import PartitionedModel
+from core.pipeline import Statement
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def archived_tables(
     return archived_tables_among(names, since=since)
 
 
-def archived_names_statement(model: type[models.Model]) -> tuple[str, list[Any]]:
+def archived_names_statement(model: type[models.Model]) -> Statement:
     """The names in the archive schema that may be ``model``'s partitions (to send in a
     pipeline; ``archived_tables_among`` picks from its rows)."""
     # pg_class by its (relname, relnamespace) index: intake asks on every request, and

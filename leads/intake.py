@@ -32,8 +32,8 @@ from leads.intake_sql import (
 )
 from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
-from leads.selectors import suppression_matches_statement
 from leads.signals import leads_ingested
+from leads.suppressions import suppression_matches_statement
 
 logger = logging.getLogger(__name__)
 

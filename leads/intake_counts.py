@@ -6,11 +6,12 @@ takes is held only for the commit); the nightly maintenance deletes the hours ol
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+
+from core.pipeline import Statement
 
 VERDICTS = ("created", "duplicate", "suppressed", "rejected")
 
@@ -24,7 +25,7 @@ def intake_counts_add(*, workspace_id: int, at: datetime, verdicts: Iterable[str
 
 def intake_counts_statement(
     *, workspace_id: int, at: datetime, verdicts: Iterable[str]
-) -> tuple[str, list[Any]] | None:
+) -> Statement | None:
     """The upsert ``intake_counts_add`` runs (None: nothing to count), to send in a pipeline."""
     tally = Counter(verdicts)
     if not any(tally[v] for v in VERDICTS):

@@ -46,7 +46,7 @@ DEDUPE_CLOCK_MARGIN = timedelta(hours=1)
 
 def originals_statement(
     workspace_id: int, hashes: list[str], archived: list[str], since: datetime, now: datetime
-) -> tuple[str, list[Any]]:
+) -> Statement:
     """The earliest lead per dedupe hash in the window, live and archived partitions
     (``archived``: the archived partitions that overlap it); rows (hash, id).
 
@@ -71,7 +71,7 @@ def originals_statement(
     )
 
 
-def reserve_ids_statement(count: int) -> tuple[str, list[Any]]:
+def reserve_ids_statement(count: int) -> Statement:
     return (
         "SELECT nextval(pg_get_serial_sequence('leads_lead', 'id')) FROM generate_series(1, %s)",
         [count],
@@ -80,7 +80,7 @@ def reserve_ids_statement(count: int) -> tuple[str, list[Any]]:
 
 def insert_statement(
     table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> tuple[str, list[Any]]:
+) -> Statement:
     """One multi-row INSERT: a small batch's rows, sent in a pipeline (COPY cannot be)."""
     values = "(" + ", ".join(["%s"] * len(columns)) + ")"
     return (

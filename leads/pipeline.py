@@ -21,8 +21,8 @@ from leads import errors
 from leads import fields as lead_fields
 from leads.events import EventSpec, lead_events_record
 from leads.models import Lead, LeadEvent
-from leads.selectors import LEAD_UNREACHABLE_SQL
 from leads.signals import leads_ingested, send_on_commit
+from leads.suppressions import LEAD_UNREACHABLE_SQL
 
 # The columns routing needs to decide (conditions, dedupe, expiry, where it is in VICIdial).
 ROUTING_COLUMNS = (

@@ -32,8 +32,8 @@ from leads.pipeline import (
     leads_routing_retry,
     leads_vici_ids_record,
 )
-from leads.selectors import suppression_matches
 from leads.signals import lead_changed, lead_status_changed, send_on_commit
+from leads.suppressions import suppression_matches
 
 __all__ = [
     "EventSpec",

@@ -10,7 +10,7 @@ from django.db.backends.utils import CursorWrapper
 
 from broadcast.models import Enrollment
 from core.db import json_value
-from leads.selectors import LEAD_UNREACHABLE_SQL
+from leads.suppressions import LEAD_UNREACHABLE_SQL
 
 CANCEL = "cancel"
 

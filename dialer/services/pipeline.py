@@ -22,7 +22,7 @@ from dialer.services.servers import (
     server_assert_open,
     server_pause,
 )
-from leads.selectors import leads_unreachable
+from leads.suppressions import leads_unreachable
 
 STOP_DIALING = (OutboxItem.Operation.STATUS, OutboxItem.Operation.DNC)
 # The Non-Agent API function behind each outbox operation.

@@ -18,13 +18,13 @@ from dialer.models import OutboxItem, ViciServer
 from dialer.services.outbox import PLACING, outbox_enqueue_status
 from dialer.services.send import Outcome
 from leads.models import LeadEvent
-from leads.selectors import LEAD_UNREACHABLE_SQL
 from leads.services import (
     EventSpec,
     lead_events_record,
     leads_mark_dnc,
     leads_vici_ids_record,
 )
+from leads.suppressions import LEAD_UNREACHABLE_SQL
 
 FAILED_MESSAGES = {
     "vici_error": "VICIdial push failed: VICIdial refused the request",

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from core.api import ConfigPermission
 from core.api_forms import form_errors
 from core.db_router import use_replica
-from leads import selectors, services
+from leads import services, suppressions
 from leads.admin import SuppressionForm
 from leads.api.config import ConfigDetailView, ConfigListView, ConfigSerializer, Scope, config_scope
 from leads.api.views import actor_of, scoped_workspace
@@ -51,7 +51,7 @@ class SuppressionSerializer(ConfigSerializer):
 
     @classmethod
     def scoped(cls, scope: Scope) -> QuerySet[Suppression]:
-        return selectors.suppressions_visible(workspace_ids=scope).select_related("workspace")
+        return suppressions.suppressions_visible(workspace_ids=scope).select_related("workspace")
 
     def build_form(self) -> Any:
         form = super().build_form()
@@ -175,7 +175,7 @@ class SuppressionCheckView(APIView):
         params.is_valid(raise_exception=True)
         workspace = scoped_workspace(request, required=False)
         scope = frozenset([workspace.pk]) if workspace else config_scope(request)
-        rows = selectors.suppressions_matching(workspace_ids=scope, **params.validated_data)
+        rows = suppressions.suppressions_matching(workspace_ids=scope, **params.validated_data)
         matches = [
             {
                 "id": row.pk if row.workspace_id else None,

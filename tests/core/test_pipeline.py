@@ -52,7 +52,7 @@ def test_every_statement_is_seen_by_the_query_log_and_execute_wrappers():
     with CaptureQueriesContext(connection) as log, connection.execute_wrapper(wrapper):
         with pipelined() as send:
             send("SELECT 1")
-            send("SELECT 2")
+            send("SELECT 2", server_binding=True)  # a cursor of its own, wrapped the same
     assert seen == ["SELECT 1", "SELECT 2"]
     assert [q["sql"] for q in log.captured_queries] == ["SELECT 1", "SELECT 2"]
 
