@@ -10,7 +10,8 @@ from gunicorn.glogging import Logger
 
 from core.secrets import mask_query_secrets
 
-worker_class = "gthread"
+# gthread, with connections parked after a refusal (core.parking, API_REFUSAL_PARK_SECONDS).
+worker_class = "core.gunicorn_worker.ParkingThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "16"))
 keepalive = 30

@@ -149,7 +149,9 @@ def gunicorn(env: dict, app: str, cwd: Path, port: int, procs: list) -> subproce
         config = ["-c", str(ROOT / "gunicorn.conf.py")]
     else:
         project = project_gunicorn(env)
-        config = ["-k", project["worker_class"], "-w", str(project["workers"])]
+        # gunicorn's gthread: the project's worker class is gthread plus parking after a
+        # refusal (core.parking), which the bare app neither has nor needs.
+        config = ["-k", "gthread", "-w", str(project["workers"])]
         config += ["--threads", str(project["threads"]), "--keep-alive", "30"]
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), app, *config, "-b", f"127.0.0.1:{port}"]
@@ -201,7 +203,14 @@ def wrk(
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     pcts = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rate": rate, "p50": pcts.get("50"), "p99": pcts.get("99"), "non2xx": errors}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rate": rate,
+        "p50": pcts.get("50"),
+        "p99": pcts.get("99"),
+        "non2xx": errors,
+        "requests": requests,
+    }
 
 
 def pending(cursor) -> int:
@@ -286,11 +295,7 @@ def main() -> None:
                     offset,
                 )
             offset += 5_000_000
-            cpu = {
-                "web": tree(app.pid),
-                "routing worker": tree(worker.pid),
-                "postgres": postgres_pids(),
-            }
+            cpu = stage_pids(app, worker)
             before = {name: cpu_seconds(pids) for name, pids in cpu.items()}
             with db.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM leads_lead")
@@ -324,13 +329,12 @@ def main() -> None:
                 f"{ref['p99']}); Leadbrain {run['rate']:,.0f} leads/s = "
                 f"{run['rate'] / ref['rate']:.0%} of bare (p50 {run['p50']}, p99 {run['p99']}); "
                 f"backlog and routing queue at zero {drained:.1f} s after the load stopped; "
-                f"CPU per lead: "
-                + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_lead.items()),
+                f"CPU per lead: {cpu_text(per_lead)}",
                 flush=True,
             )
         if not args.skip_bare:  # the machine's own floor at the same pace
             paced_bare(bare_port, args, offset + 7_000_000)
-        paced(app_port, key, args, db, offset)
+        paced(app_port, key, args, db, offset, lambda: stage_pids(app, worker))
     finally:
         if vacuum:
             vacuum.stop()
@@ -338,6 +342,18 @@ def main() -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
+
+
+def stage_pids(app: subprocess.Popen, worker: subprocess.Popen) -> dict[str, list[int]]:
+    return {
+        "web": tree(app.pid),
+        "routing worker": tree(worker.pid),
+        "postgres": postgres_pids(),
+    }
+
+
+def cpu_text(per_lead: dict[str, float]) -> str:
+    return ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_lead.items())
 
 
 def paced_bare(port: int, args, offset: int) -> None:
@@ -358,7 +374,7 @@ def paced_bare(port: int, args, offset: int) -> None:
     )
 
 
-def paced(port: int, key: str, args, db, offset: int) -> None:
+def paced(port: int, key: str, args, db, offset: int, pids) -> None:
     """``clients`` connections of wrk (a C client: its own overhead is not in the figures),
     each waiting ``clients / paced_rate`` seconds between requests (about ``paced_rate``
     in all): request latency, and from the database the decision latency of the same leads
@@ -366,6 +382,8 @@ def paced(port: int, key: str, args, db, offset: int) -> None:
     think_ms = round(1000 * args.clients / args.paced_rate)
     headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
     source = f"paced-{offset}"
+    cpu = pids()
+    before = {name: cpu_seconds(each) for name, each in cpu.items()}
     run = wrk(
         f"http://127.0.0.1:{port}/api/v1/leads/",
         args.paced_seconds,
@@ -392,13 +410,19 @@ def paced(port: int, key: str, args, db, offset: int) -> None:
             [source],
         )
         decisions = [float(row[0]) for row in cursor.fetchall()]
+    cpu["postgres"] = postgres_pids()
+    per_lead = {
+        name: (cpu_seconds(each) - before[name]) * 1000 / max(1, len(decisions))
+        for name, each in cpu.items()
+    }
     d50, d95 = percentile(decisions, 0.5), percentile(decisions, 0.95)
     print(
         f"paced: {args.clients} connections, {think_ms} ms between requests each "
         f"({args.paced_arrivals}): "
         f"{run['rate']:,.0f} leads/s, p50 {run['p50']}, p99 {run['p99']} "
         f"(non-2xx: {run['non2xx'].group(1) if run['non2xx'] else 0}); decision (commit to "
-        f"routed) p50 {d50:.1f} ms, p95 {d95:.1f} ms over {len(decisions)} routed leads"
+        f"routed) p50 {d50:.1f} ms, p95 {d95:.1f} ms over {len(decisions)} routed leads; CPU per "
+        f"lead: {cpu_text(per_lead)}"
     )
 
 

@@ -15,14 +15,15 @@ the script works.
 import argparse
 import http.client
 import json
+import math
 import threading
 import time
-from collections import Counter
 from urllib.parse import urlsplit
 
 import psutil
 from _common import percentile, serve, setup
 from ingest import rows
+from ingest_sustained import wrk
 
 
 def connect(base: str) -> http.client.HTTPConnection:
@@ -73,36 +74,16 @@ def steady(base: str, key: str, *, rate: float, seconds: float, clients: int, of
     return latencies
 
 
-def flood(
-    base: str, key: str, *, clients: int, offset: int, stop: threading.Event, rps: float = 0
-) -> Counter:
-    """Closed loop (``rps`` 0): every client fires its next request as soon as the last one
-    returns. Open loop: the clients together send ``rps`` requests a second on a schedule."""
-    statuses: Counter = Counter()
-    lock = threading.Lock()
-    interval = clients / rps if rps else 0.0
-
-    def client(c: int) -> None:
-        conn = connect(base)
-        mine: Counter = Counter()
-        k = 0
-        send_at = time.monotonic() + interval * c / clients
-        while not stop.is_set():
-            if interval:
-                time.sleep(max(0.0, send_at - time.monotonic()))
-                send_at += interval
-            mine[post(conn, key, rows(offset + c * 1_000_000 + k, 1)[0])] += 1
-            k += 1
-        with lock:
-            statuses.update(mine)
-
-    threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(clients)]
-    for thread in threads:
-        thread.start()
-    stop.wait()
-    for thread in threads:
-        thread.join(timeout=60)
-    return statuses
+def flood(base: str, key: str, *, clients: int, offset: int, seconds: int, rps: float) -> dict:
+    """wrk, in its own process (a C client: neither the flooder's CPU nor its threads share
+    this process's interpreter with the steady clients, whose latency it would inflate).
+    ``rps`` 0: every connection fires its next request as soon as the last one returns
+    (closed loop); else each waits a random time (exponential) between requests, with the
+    mean that gives about ``rps`` in all (independent clients)."""
+    think_ms = round(1000 * clients / rps) if rps else 0
+    headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+    url = f"{base}/api/v1/leads/"
+    return wrk(url, seconds, clients, headers, offset, think_ms=think_ms, source="flood")
 
 
 def server_cpu(proc) -> float:
@@ -139,38 +120,92 @@ def workspaces(args: argparse.Namespace) -> tuple[str, str]:
     return flood_key, calm_key
 
 
-def report(args, alone, loaded, statuses: Counter, seconds: float, cpu: tuple[float, float]):
-    total = sum(statuses.values()) or 1
-    print(f"steady workspace at {args.rate:g} leads/s, {args.seconds:g} s per phase")
+def report(args, rounds: list[dict]) -> None:
+    print(
+        f"steady workspace at {args.rate:g} leads/s; {len(rounds)} rounds of {args.seconds:g} s "
+        f"alone, then {args.seconds:g} s while the other floods"
+    )
+    for n, each in enumerate(rounds, start=1):
+        flooded = each["flooded"]
+        total = flooded.get("requests") or 1
+        refused = int(flooded["non2xx"].group(1)) if flooded.get("non2xx") else 0
+        unloaded_p99 = percentile(each["alone"], 0.99)
+        print(
+            f"  round {n}: p99 {unloaded_p99:.1f} -> {percentile(each['loaded'], 0.99):.1f} ms; "
+            f"flood {total} requests ({flooded.get('rate', 0):,.0f} req/s), refused "
+            f"{refused / total:.1%}; web CPU {each['cpu_alone']:.1f} s alone, "
+            f"{each['cpu_loaded']:.1f} s flooded"
+        )
+    alone = [ms for each in rounds for ms in each["alone"]]
+    loaded = [ms for each in rounds for ms in each["loaded"]]
     print(f"  unloaded: {summary(alone)}")
     print(f"  loaded:   {summary(loaded)}")
     ratio = percentile(loaded, 0.99) / percentile(alone, 0.99)
     print(f"  p99 loaded / unloaded: {ratio:.2f} (target <= 1.20)")
-    mode = f"open loop at {args.flood_rps:g}/s" if args.flood_rps else "closed loop"
-    print(
-        f"flooder: {args.flooders} connections ({mode}), limit {args.flood_rate}/min and "
-        f"{args.flood_concurrent} in flight: {total} requests "
-        f"({total / seconds:,.0f} req/s), 429 share {statuses[429] / total:.1%}, "
-        f"statuses {dict(sorted(statuses.items()))}"
+    mode = f"about {args.flood_rps:g}/s (think time)" if args.flood_rps else "closed loop"
+    requests = sum(each["flooded"].get("requests", 0) for each in rounds)
+    seconds = sum(each["flood_seconds"] for each in rounds)
+    extra = sum(
+        max(0.0, each["cpu_loaded"] - each["cpu_alone"] * each["flood_seconds"] / args.seconds)
+        for each in rounds
     )
-    steady_cpu, loaded_cpu = cpu
-    extra = max(0.0, loaded_cpu - steady_cpu * (seconds / args.seconds))
     print(
-        f"web CPU: {steady_cpu:.1f} s in the unloaded phase, {loaded_cpu:.1f} s while flooding: "
-        f"{extra * 1000 / total:.2f} ms per flood request "
-        f"(API_REFUSAL_MEMO_SECONDS={settings_memo()})"
+        f"flooder (wrk): {args.flooders} connections ({mode}), limit {args.flood_rate}/min and "
+        f"{args.flood_concurrent} in flight: {requests / seconds:,.0f} req/s; web CPU "
+        f"{extra * 1000 / max(1, requests):.2f} ms per flood request "
+        f"(API_REFUSAL_MEMO_SECONDS={setting('API_REFUSAL_MEMO_SECONDS')}, "
+        f"API_REFUSAL_PARK_SECONDS={setting('API_REFUSAL_PARK_SECONDS')})"
     )
 
 
-def settings_memo() -> str:
+def setting(name: str) -> str:
     from django.conf import settings
 
-    return f"{settings.API_REFUSAL_MEMO_SECONDS:g}"
+    return f"{getattr(settings, name):g}"
+
+
+def flood_round(args, base: str, proc, keys: tuple[str, str], offset: int) -> dict:
+    """The steady workspace alone, then while the other floods (started ``--flood-lead``
+    seconds before the loaded phase, so the flooder's minute budget is spent)."""
+    flood_key, calm_key = keys
+    phase = {"rate": args.rate, "seconds": args.seconds, "clients": args.steady_clients}
+    cpu0 = server_cpu(proc)
+    alone = steady(base, calm_key, offset=offset, **phase)
+    cpu1 = server_cpu(proc)
+    flood_seconds = math.ceil(args.flood_lead + args.seconds + 2)
+    flooded: dict = {}
+    flooding = threading.Thread(
+        target=lambda: flooded.update(
+            flood(
+                base,
+                flood_key,
+                clients=args.flooders,
+                offset=offset + 500_000,
+                seconds=flood_seconds,
+                rps=args.flood_rps,
+            )
+        )
+    )
+    flooding.start()
+    time.sleep(args.flood_lead + 1)
+    loaded = steady(base, calm_key, offset=offset + 300_000, **phase)
+    flooding.join(timeout=flood_seconds + 60)
+    return {
+        "alone": alone,
+        "loaded": loaded,
+        "flooded": flooded,
+        "flood_seconds": flood_seconds,
+        "cpu_alone": cpu1 - cpu0,
+        "cpu_loaded": server_cpu(proc) - cpu1,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating unloaded and loaded phases"
+    )
     parser.add_argument("--rate", type=float, default=20.0, help="steady leads/s")
     parser.add_argument("--steady-clients", type=int, default=4)
     parser.add_argument("--flooders", type=int, default=16, help="flooding connections")
@@ -179,58 +214,33 @@ def main() -> None:
         "--flood-rps",
         type=float,
         default=0,
-        help="flooder's requests/s on a schedule (open loop); 0: back to back (closed loop)",
+        help="flooder's requests/s in all (each connection waits a random time between its "
+        "requests); 0: back to back (closed loop)",
     )
     parser.add_argument(
         "--flood-lead",
         type=float,
-        default=0,
+        default=5,
         help="seconds the flood runs before the loaded phase is measured",
     )
     parser.add_argument("--flood-concurrent", type=int, default=2, help="flooder's in flight")
     args = parser.parse_args()
     env = setup("lb_bench_isolation")
     env["CACHE_KEY_PREFIX"] = "lbbench"  # limits keyed by workspace id: not the dev database's
-    flood_key, calm_key = workspaces(args)
+    keys = workspaces(args)
     offset = int(time.time()) % 1000 * 10_000_000
-    phase = {"rate": args.rate, "seconds": args.seconds, "clients": args.steady_clients}
 
     proc, base = serve(env)
     try:
-        steady(base, calm_key, rate=args.rate, seconds=1, clients=1, offset=offset)  # warm up
-        cpu0 = server_cpu(proc)
-        alone = steady(base, calm_key, offset=offset + 100_000, **phase)
-        cpu1 = server_cpu(proc)
-        stop = threading.Event()
-        flood_result: list[Counter] = []
-        flooding = threading.Thread(
-            target=lambda: flood_result.append(
-                flood(
-                    base,
-                    flood_key,
-                    clients=args.flooders,
-                    offset=offset + 500_000,
-                    stop=stop,
-                    rps=args.flood_rps,
-                )
-            )
-        )
-        cpu2 = server_cpu(proc)
-        flood_started = time.monotonic()
-        flooding.start()
-        time.sleep(args.flood_lead)  # the flooder spends its minute's budget before we measure
-        try:
-            loaded = steady(base, calm_key, offset=offset + 300_000, **phase)
-        finally:
-            stop.set()
-            flooding.join(timeout=120)
-        flood_seconds = time.monotonic() - flood_started
-        cpu3 = server_cpu(proc)
+        steady(base, keys[1], rate=args.rate, seconds=1, clients=1, offset=offset)  # warm up
+        rounds = [
+            flood_round(args, base, proc, keys, offset + n * 10_000_000)
+            for n in range(1, args.rounds + 1)
+        ]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    statuses = flood_result[0] if flood_result else Counter()
-    report(args, alone, loaded, statuses, flood_seconds, (cpu1 - cpu0, cpu3 - cpu2))
+    report(args, rounds)
 
 
 if __name__ == "__main__":

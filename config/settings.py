@@ -241,6 +241,11 @@ API_CONCURRENCY_SLOT_SECONDS = env.int("API_CONCURRENCY_SLOT_SECONDS", default=9
 # this long (never past its Retry-After): a flood of refused requests costs a dict lookup
 # each. 0: every request asks Redis. A raised limit applies after it.
 API_REFUSAL_MEMO_SECONDS = env.float("API_REFUSAL_MEMO_SECONDS", default=1.0)
+# The connection of a request refused that way is not read again for this long (never past
+# its Retry-After; core.parking): a client ignoring Retry-After gets one answer per
+# connection per this many seconds. 0: off. Set 0 behind a proxy that sends many clients'
+# requests over shared upstream connections (give the proxy a per-key limit instead).
+API_REFUSAL_PARK_SECONDS = env.float("API_REFUSAL_PARK_SECONDS", default=1.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Leadbrain API",
     "DESCRIPTION": "Lead intake, routing, dialer, call logs and broadcast.",

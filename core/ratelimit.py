@@ -10,7 +10,10 @@ One Lua script per request (one round trip, atomic across web processes and host
   for up to ``API_REFUSAL_MEMO_SECONDS`` (never past its ``Retry-After``) without asking
   Redis or entering Django (``remember_refusal``; ``leads.fastpath`` answers at the WSGI
   level), so a flood of refused requests costs a dictionary lookup each, not a request's
-  trip through the middleware, authentication and Redis.
+  trip through the middleware, authentication and Redis. The connection of every
+  refused request (rate or concurrency) is parked (``park_refused_connection``): its next request
+  is read only after ``API_REFUSAL_PARK_SECONDS``, so a client ignoring ``Retry-After``
+  gets an answer per connection per second, not as many as the CPU can give.
 - **Concurrency**: a sorted set of slots, one member per request in flight, scored by the
   moment it expires. A request releases its slot when it ends (``ConcurrencySlotMiddleware``);
   a request that crashed or was killed before releasing it stops counting when the slot
@@ -33,6 +36,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
+
+from core.parking import park_connection
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +190,12 @@ def remembered_refusal(client: str, *, now: float | None = None) -> tuple[int, s
         _refusals.pop(client, None)
         return None
     return max(1, math.ceil(hit[1] - now)), hit[2]
+
+
+def park_refused_connection(retry_after: int) -> None:
+    """Read the refused request's connection again only after ``API_REFUSAL_PARK_SECONDS``,
+    never past its ``Retry-After`` (``core.parking``; the answer itself goes out at once)."""
+    park_connection(min(float(settings.API_REFUSAL_PARK_SECONDS), retry_after))
 
 
 def has_refusals() -> bool:

@@ -8,6 +8,9 @@ every other workspace down. ``WorkspaceThrottle`` remembers a rate refusal in th
 ``Retry-After`` and the API's error shape, for the cost of hashing the header and a
 dictionary lookup. Other keys, and every request while nothing is remembered, pass through
 untouched.
+
+The connection of a request answered here is parked, like that of any rate refusal
+(``core.ratelimit.park_refused_connection``).
 """
 
 import json
@@ -18,7 +21,7 @@ from typing import Any
 from rest_framework.exceptions import Throttled
 
 from core.errors import error_body
-from core.ratelimit import has_refusals, remembered_refusal
+from core.ratelimit import has_refusals, park_refused_connection, remembered_refusal
 from leads.models import ApiKey
 
 PREFIX = "/api/"
@@ -45,6 +48,7 @@ def wrap(django_app: WsgiApp) -> WsgiApp:
         if refusal is None:
             return django_app(environ, start_response)
         retry_after, message = refusal
+        park_refused_connection(retry_after)
         detail = str(Throttled(wait=retry_after, detail=message).detail)  # DRF's words
         data = json.dumps(error_body(THROTTLED, detail)).encode()
         start_response(

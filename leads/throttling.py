@@ -5,7 +5,8 @@ Each workspace's limits are fields on ``Workspace`` (editable in admin; empty ta
 workspace is re-read with the key (``KEY_CACHE_SECONDS``), so an admin change applies
 within seconds. Over a limit the answer is a 429 with ``Retry-After`` in the API's error
 shape; other workspaces are not slowed: a key refused for its rate is refused again for a
-moment at the WSGI level (``leads.fastpath``), at the cost of a dictionary lookup. Session
+moment at the WSGI level (``leads.fastpath``), at the cost of a dictionary lookup, and its
+connection is read again only after ``API_REFUSAL_PARK_SECONDS`` (``core.parking``). Session
 (staff) users are not limited here.
 """
 
@@ -13,7 +14,13 @@ from django.conf import settings
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
-from core.ratelimit import CONCURRENCY, admit, hold_until_response, remember_refusal
+from core.ratelimit import (
+    CONCURRENCY,
+    admit,
+    hold_until_response,
+    park_refused_connection,
+    remember_refusal,
+)
 from leads.authentication import WorkspacePrincipal
 from leads.models import Workspace
 
@@ -60,4 +67,6 @@ class WorkspaceThrottle(BaseThrottle):
             remember_refusal(
                 user.api_key.hashed_key, retry_after=admission.retry_after, message=detail
             )
+        # Either way the connection's next request is read after Retry-After at the latest.
+        park_refused_connection(admission.retry_after)
         raise Throttled(wait=admission.retry_after, detail=detail)

@@ -1,8 +1,15 @@
-"""What only a real server shows: the connection after a 413."""
+"""What only a real server shows: the connection after a 413, the access log, a refused
+client's connection parked."""
+
+import http.client
+import time
+import uuid
 
 import pytest
 import requests
 
+from leads.models import Workspace
+from tests.conftest import make_api_key
 from tests.gunicorn_server import Gunicorn
 
 
@@ -59,3 +66,46 @@ def test_the_access_log_masks_secret_query_values(server):
     assert "/metrics?token=********" in log
     assert "token=********&pass=********&uniqueid=1.2" in log
     assert "api_key=********&status=new" in log
+
+
+def test_a_refused_key_gets_its_answer_at_once_and_its_connection_read_a_second_later(
+    transactional_db, tmp_path
+):
+    """The project's server parks the connection of a 429 (core.parking): a client that
+    ignores Retry-After gets its next answer after API_REFUSAL_PARK_SECONDS, while another
+    workspace on another connection is served meanwhile."""
+    limited = Workspace.objects.create(name="Flooder", slug="flooder", api_rate_per_minute=1)
+    calm = Workspace.objects.create(name="Calm", slug="calm")
+    server = Gunicorn(
+        tmp_path / "access.log",
+        CACHE_KEY_PREFIX=f"park-{uuid.uuid4().hex}",  # limits counted afresh
+        API_REFUSAL_PARK_SECONDS="3",
+    )
+    try:
+        server.wait_ready()
+        flood = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        flood_key, calm_key = make_api_key(limited), make_api_key(calm)
+        assert status(flood, flood_key) == 200
+        assert status(flood, flood_key) == 429  # answered at once, then parked
+        started = time.monotonic()
+        flood.request("GET", "/api/v1/leads/", headers=auth(flood_key))
+        for _ in range(3):
+            assert status(other, calm_key) == 200
+        response = flood.getresponse()
+        response.read()
+        assert response.status == 429
+        assert time.monotonic() - started >= 2.5  # Retry-After is over 3 s at 1/min
+    finally:
+        server.stop()
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Api-Key {key}"}
+
+
+def status(conn: http.client.HTTPConnection, key: str) -> int:
+    conn.request("GET", "/api/v1/leads/", headers=auth(key))
+    response = conn.getresponse()
+    response.read()
+    return response.status

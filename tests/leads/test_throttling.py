@@ -9,6 +9,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from config.wsgi import application  # at import: its django.setup() reconfigures logging
+from core.parking import take_parking
 from core.ratelimit import (
     admit,
     forget_refusals,
@@ -337,3 +338,59 @@ def test_the_served_application_answers_a_remembered_key_without_django(no_refus
         "message": "over its limit Expected available in 30 seconds.",
         "errors": {},
     }
+
+
+# A refused request's connection is parked (core.parking): read again only after
+# API_REFUSAL_PARK_SECONDS, never past its Retry-After. The worker's side is in
+# tests/core/test_parking.py; here, which answers ask for it.
+
+
+def parked_for() -> float:
+    """Seconds from now the current request's connection was parked for (0: not parked)."""
+    until = take_parking()
+    return max(0.0, until - time.monotonic()) if until else 0.0
+
+
+def test_refusals_park_the_connection_and_admissions_do_not(
+    settings, workspace, partner_workspace, no_refusals
+):
+    settings.API_REFUSAL_PARK_SECONDS = 1.0
+    key = make_api_key(limit(workspace, rate=1))
+    flooder = APIClient()
+    flooder.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    take_parking()
+    assert flooder.get(URL).status_code == 200
+    assert parked_for() == 0.0
+    refused = flooder.get(URL)  # refused in Django, by Redis
+    assert refused.status_code == 429
+    assert 0.9 < parked_for() <= 1.0
+    status, _, _ = wsgi(fastpath.wrap(recorder()[1]), key)
+    assert status.startswith("429")  # refused again before Django: parked as well
+    assert 0.9 < parked_for() <= 1.0
+    assert client_for(partner_workspace).get(URL).status_code == 200
+    assert parked_for() == 0.0
+
+
+def test_a_concurrency_refusal_parks_for_its_retry_after(settings, workspace, no_refusals):
+    settings.API_REFUSAL_PARK_SECONDS = 5.0
+    client = client_for(limit(workspace, concurrent=1))
+    in_flight = admit(
+        scope=workspace_scope(workspace.pk), per_minute=0, max_concurrent=1, slot_seconds=60
+    )
+    take_parking()
+    assert client.get(URL).status_code == 429
+    assert 0.9 < parked_for() <= 1.0  # Retry-After: 1, under the setting's 5 s
+    release(scope=workspace_scope(workspace.pk), token=in_flight.token)
+
+
+def test_parking_off(settings, workspace, no_refusals):
+    settings.API_REFUSAL_PARK_SECONDS = 0
+    key = make_api_key(limit(workspace, rate=1))
+    flooder = APIClient()
+    flooder.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    take_parking()
+    flooder.get(URL)
+    assert flooder.get(URL).status_code == 429
+    assert parked_for() == 0.0
+    assert wsgi(fastpath.wrap(recorder()[1]), key)[0].startswith("429")
+    assert parked_for() == 0.0
