@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import psutil
 from _common import percentile, serve, setup
+from _wrk import wrk
 from ingest import rows
-from ingest_sustained import wrk
 
 
 def connect(base: str) -> http.client.HTTPConnection:
