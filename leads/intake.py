@@ -261,7 +261,9 @@ def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], ids: li
     )
     to_insert = _first_of_each_person(valid, batch.originals)
     id_by_hash = dict(batch.originals)
-    for (index, clean), lead_id in zip(to_insert, ids, strict=False):
+    if len(ids) < len(to_insert):  # one id was reserved per person: never fewer
+        raise RuntimeError(f"{len(ids)} lead ids reserved for {len(to_insert)} new leads")
+    for (index, clean), lead_id in zip(to_insert, ids[: len(to_insert)], strict=True):
         results[index].status = batch.new_lead(lead_id, clean, expires_at)
         results[index].id = lead_id
         id_by_hash[clean["dedupe_hash"]] = lead_id

@@ -7,6 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.partitions import partition_archive, partition_ensure
+from leads import intake
 from leads.models import Lead, LeadEvent, Suppression
 from leads.normalize import dedupe_hash, lock_key
 from leads.services import lead_ingest_batch, leads_mark_dnc, suppression_add
@@ -377,3 +378,13 @@ def test_a_new_leads_events_are_written_with_its_scope_and_a_repeats_left_to_the
         .values_list("kind", "lead_workspace_id")
     )
     assert stamped == {"duplicate_received": None, "created": workspace.pk}
+
+
+def test_too_few_reserved_ids_fail_the_batch_and_store_nothing(workspace, monkeypatch):
+    """A new lead is never silently left without an id: the batch fails whole."""
+    reserve = intake.reserve_ids_statement
+    monkeypatch.setattr(intake, "reserve_ids_statement", lambda count: reserve(count - 1))
+    with pytest.raises(RuntimeError, match="1 lead ids reserved for 2 new leads"):
+        lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
+    assert Lead.objects.count() == 0
+    assert LeadEvent.objects.count() == 0
