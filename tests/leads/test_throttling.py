@@ -384,13 +384,16 @@ def test_a_concurrency_refusal_parks_for_its_retry_after(settings, workspace, no
 
 
 def test_parking_off(settings, workspace, no_refusals):
-    settings.API_REFUSAL_PARK_SECONDS = 0
     key = make_api_key(limit(workspace, rate=1))
     flooder = APIClient()
     flooder.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     take_parking()
     flooder.get(URL)
+    settings.API_REFUSAL_PARK_SECONDS = 0.5
     assert flooder.get(URL).status_code == 429
-    assert parked_for() == 0.0
+    assert 0.4 < parked_for() <= 0.5  # on: the setting, under the Retry-After
+    settings.API_REFUSAL_PARK_SECONDS = 0
+    assert flooder.get(URL).status_code == 429
+    assert parked_for() == 0.0  # off
     assert wsgi(fastpath.wrap(recorder()[1]), key)[0].startswith("429")
     assert parked_for() == 0.0
