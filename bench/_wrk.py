@@ -7,6 +7,12 @@ import subprocess
 import tempfile
 
 WRK_SCRIPT = """
+-- The request headers come in WRK_HEADERS ("Name: value" lines), not as -H arguments: an
+-- API key on wrk's command line would be in every process listing.
+for line in string.gmatch(os.getenv("WRK_HEADERS") or "", "[^\\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  if name then wrk.headers[name] = value end
+end
 local counter = 0
 local threads = {}
 local offset = tonumber(os.getenv("LEAD_OFFSET") or "0")
@@ -55,16 +61,18 @@ def wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
     cmd = ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s", script.name]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
     run_env = {
         **os.environ,
+        "WRK_HEADERS": "\n".join(f"{name}: {value}" for name, value in headers.items()),
         "LEAD_OFFSET": str(offset),
         "THINK_MS": str(think_ms),
         "LEAD_SOURCE": source,
         "ARRIVALS": arrivals,
     }
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, env=run_env).stdout
+    try:
+        out = subprocess.run([*cmd, url], capture_output=True, text=True, env=run_env).stdout
+    finally:
+        os.unlink(script.name)
     if os.environ.get("BENCH_VERBOSE"):
         print(out)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
