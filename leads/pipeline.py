@@ -59,6 +59,12 @@ def leads_claim_for_routing(
     ``FOR UPDATE SKIP LOCKED``: two workers never claim the same lead; a claim older than
     ``ROUTING_LOCK_TIMEOUT_SECONDS`` is stale and may be taken again. ``unless_exists`` is a
     subquery over the caller's own tables (the lead is ``l``) naming leads to leave alone.
+
+    Its own transaction, in two steps: the pending leads are read and row-locked, then,
+    only when it found some, the claim is written by id and partition key. The UPDATE is
+    planned for the partitions that hold them alone, and a claim that finds nothing (the
+    routing task's last look after every pass) writes nothing and fires none of the
+    statement triggers of leads (the lead scope's five).
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ROUTING_LOCK_TIMEOUT_SECONDS)
@@ -70,34 +76,52 @@ def leads_claim_for_routing(
     elif unless_exists:
         filters += f" AND NOT EXISTS ({unless_exists})"
     columns = ", ".join(f"l.{c}" for c in ROUTING_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH picked AS (
-                SELECT l.id, l.created_at FROM leads_lead l WHERE {filters}
-                ORDER BY l.created_at LIMIT %s FOR UPDATE SKIP LOCKED
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM leads_lead l WHERE {filters} "
+                "ORDER BY l.created_at LIMIT %s FOR UPDATE OF l SKIP LOCKED",
+                [*params, batch_size],
             )
-            UPDATE leads_lead l SET locked_by = %s, locked_at = %s
-            FROM picked WHERE l.id = picked.id AND l.created_at = picked.created_at
-            RETURNING {columns}
-            """,
-            [*params, batch_size, worker_id, now],
-        )
-        rows = [dict(zip(ROUTING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+            rows = [dict(zip(ROUTING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+            if rows:
+                cursor.execute(
+                    "UPDATE leads_lead SET locked_by = %s, locked_at = %s "
+                    "WHERE id = ANY(%s) AND created_at = ANY(%s)",
+                    [
+                        worker_id,
+                        now,
+                        [row["id"] for row in rows],
+                        sorted({row["created_at"] for row in rows}),
+                    ],
+                )
     for row in rows:
         row["custom"] = json_value(row["custom"])
     return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
 
 
-def leads_hold_for_routing(*, lead_ids: Sequence[int], worker_id: str) -> dict[int, bool]:
+def _in_partitions(created_at: Sequence[datetime]) -> tuple[str, list[Any]]:
+    """A filter on the partition key: the leads' own ``created_at`` values, when the caller
+    knows them, so PostgreSQL plans the statement for the partitions that hold them only."""
+    if not created_at:
+        return "", []
+    return " AND l.created_at = ANY(%s)", [sorted(set(created_at))]
+
+
+def leads_hold_for_routing(
+    *, lead_ids: Sequence[int], worker_id: str, created_at: Sequence[datetime] = ()
+) -> dict[int, bool]:
     """Row-lock the claimed leads this worker still holds (still pending, not re-claimed
     after a stale lock) for the decision transaction. Returns their ids, each with whether
-    it must not be contacted now (a suppression added since intake)."""
+    it must not be contacted now (a suppression added since intake). ``created_at``: the
+    leads' own values, when known (``_in_partitions``)."""
+    partitions, partition_params = _in_partitions(created_at)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT l.id, {LEAD_UNREACHABLE_SQL} FROM leads_lead l "
-            "WHERE l.id = ANY(%s) AND l.locked_by = %s AND l.status = %s FOR UPDATE OF l",
-            [list(lead_ids), worker_id, Lead.Status.PENDING],
+            f"WHERE l.id = ANY(%s){partitions} AND l.locked_by = %s AND l.status = %s "
+            "FOR UPDATE OF l",
+            [list(lead_ids), *partition_params, worker_id, Lead.Status.PENDING],
         )
         return dict(cursor.fetchall())
 
@@ -113,8 +137,11 @@ class RoutingOutcome:
     rule_id: int | None = None
 
 
-def leads_routing_apply(*, outcomes: Sequence[RoutingOutcome], now: datetime) -> int:
-    """Write a batch of routing outcomes in one UPDATE and release the claims."""
+def leads_routing_apply(
+    *, outcomes: Sequence[RoutingOutcome], now: datetime, created_at: Sequence[datetime] = ()
+) -> int:
+    """Write a batch of routing outcomes in one UPDATE and release the claims.
+    ``created_at``: the leads' own values, when known (``_in_partitions``)."""
     if not outcomes:
         return 0
     rows = [
@@ -128,6 +155,7 @@ def leads_routing_apply(*, outcomes: Sequence[RoutingOutcome], now: datetime) ->
         )
         for o in outcomes
     ]
+    partitions, partition_params = _in_partitions(created_at)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE leads_lead l SET status = k.status, status_reason = k.reason, "
@@ -136,8 +164,8 @@ def leads_routing_apply(*, outcomes: Sequence[RoutingOutcome], now: datetime) ->
             "routing_attempts = l.routing_attempts + 1 "
             "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], "
             "%s::bigint[], %s::timestamptz[]) k(id, status, reason, ws, rule, routed) "
-            "WHERE l.id = k.id",
-            [now, *unnest_columns(rows)],
+            f"WHERE l.id = k.id{partitions}",
+            [now, *unnest_columns(rows), *partition_params],
         )
         return int(cursor.rowcount)
 

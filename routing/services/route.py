@@ -208,7 +208,9 @@ def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started:
     duration = (time.perf_counter() - started) * 1000 / max(1, len(decisions))
     for dec in decisions:
         batch.add(dec, duration)
-    leads_routing_apply(outcomes=batch.outcomes, now=now)
+    leads_routing_apply(
+        outcomes=batch.outcomes, now=now, created_at=[dec.lead["created_at"] for dec in decisions]
+    )
     RoutingLog.objects.bulk_create(batch.logs, batch_size=2000)
     lead_events_record(events=batch.events)
     batch.deliver()
@@ -247,8 +249,7 @@ def route_pending(
 ) -> RouteStats:
     """Claim a batch and route it. A failure sends the batch to the retry queue."""
     batch_size = batch_size or settings.ROUTING_BATCH_SIZE
-    with transaction.atomic():
-        claimed = leads_claim_pending(worker_id=worker_id, batch_size=batch_size, lead_ids=lead_ids)
+    claimed = leads_claim_pending(worker_id=worker_id, batch_size=batch_size, lead_ids=lead_ids)
     stats = RouteStats(claimed=len(claimed))
     if not claimed:
         return stats
@@ -257,7 +258,11 @@ def route_pending(
     try:
         with transaction.atomic():
             now = timezone.now()
-            held = leads_hold_for_routing(lead_ids=claimed_ids, worker_id=worker_id)
+            held = leads_hold_for_routing(
+                lead_ids=claimed_ids,
+                worker_id=worker_id,
+                created_at=[lead["created_at"] for lead in claimed],
+            )
             leads = [lead for lead in claimed if lead["id"] in held]
             unreachable = {lead_id for lead_id, blocked in held.items() if blocked}
             decisions = _decide_reachable(leads, unreachable, now)

@@ -1,12 +1,17 @@
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from broadcast.models import Enrollment, EnrollmentRequest, Message, Sequence
 from dialer.models import ViciList, ViciServer
 from leads.models import Lead, LeadEvent
+from leads.suppressions import LEAD_UNREACHABLE_SQL
 from routing import services
 from routing.models import CapCounter, RetryItem, RoutingLog, RuleCondition
 from tests.broadcast.fixtures import make_sequence
@@ -253,9 +258,43 @@ def test_reroute_sends_back_and_moves_in_vici(workspace, partner_workspace, call
 def test_batch_routing_is_set_based(workspace, django_assert_max_num_queries):
     make_rule("all", destinations=[{"workspace": workspace, "cap_per_hour": 1000}])
     make_leads(workspace, 200)
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(21):
         stats = route(batch_size=200)
     assert stats.routed == 200
+
+
+def _lead_partitions(sql: str) -> set[str]:
+    """The partitions of leads a statement is planned for (EXPLAIN, not run)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+        plan = json.dumps(cursor.fetchone()[0])
+    return set(re.findall(r'"Relation Name": "(leads_lead_[a-z0-9]+)"', plan))
+
+
+def test_a_claim_that_finds_nothing_writes_nothing(workspace):
+    with CaptureQueriesContext(connection) as queries:
+        assert route().claimed == 0
+    assert queries.captured_queries  # it did look
+    assert not [q["sql"] for q in queries if re.search(r"\bUPDATE leads_lead\b", q["sql"])]
+
+
+def test_routing_writes_and_locks_leads_in_the_partitions_that_hold_them_only(workspace):
+    """The claim's write, the hold and the decision name the leads' partition key: each is
+    planned for the partitions that hold the batch, not for every partition of leads."""
+    make_rule("all", destinations=[{"workspace": workspace}])
+    make_leads(workspace, 3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'leads_lead'::regclass")
+        assert cursor.fetchone()[0] > 2  # several partitions to choose from
+    with CaptureQueriesContext(connection) as queries:
+        assert route().routed == 3
+    statements = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith(("UPDATE leads_lead", f"SELECT l.id, {LEAD_UNREACHABLE_SQL}"))
+    ]
+    assert len(statements) == 3  # the claim's write, the hold, the decision
+    assert [len(_lead_partitions(sql)) for sql in statements] == [1, 1, 1], statements
 
 
 def test_a_rule_destination_enrolls_leads_in_its_sequence(workspace, device):
