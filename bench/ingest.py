@@ -1,9 +1,15 @@
 """Intake speed: the service alone, the bulk API end to end, single POST latency.
 
 .venv/bin/python bench/ingest.py [--batches 20] [--clients 50]
+.venv/bin/python bench/ingest.py sustained [--seconds 300 --rounds 2 ...]
+
+``sustained`` runs bench/ingest_sustained.py with the arguments after it: single-lead
+intake for minutes at 50 clients with routing running, beside a bare DRF create, then paced
+(issue 17).
 """
 
 import argparse
+import sys
 import threading
 import time
 
@@ -187,4 +193,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["sustained"]:
+        import ingest_sustained
+
+        sys.argv = [sys.argv[0], *sys.argv[2:]]
+        ingest_sustained.main()
+    else:
+        main()

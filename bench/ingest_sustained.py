@@ -258,9 +258,10 @@ def main() -> None:
                 f"CPU per lead: {cpu_text(per_lead)}",
                 flush=True,
             )
-        if not args.skip_bare:  # the machine's own floor at the same pace
-            paced_bare(bare_port, args, offset + 7_000_000)
-        paced(app_port, key, args, db, offset, lambda: stage_pids(app, worker))
+        if args.paced_seconds > 0:
+            if not args.skip_bare:  # the machine's own floor at the same pace
+                paced_bare(bare_port, args, offset + 7_000_000)
+            paced(app_port, key, args, db, offset, lambda: stage_pids(app, worker))
     finally:
         if vacuum:
             vacuum.stop()
