@@ -322,6 +322,8 @@ ROUTING_BATCH_SIZE = env.int("ROUTING_BATCH_SIZE", default=500)
 ROUTING_WAKE_SECONDS = env.float("ROUTING_WAKE_SECONDS", default=0.05)
 # The woken task keeps routing what arrives every window until nothing has come for this long.
 ROUTING_LINGER_SECONDS = env.float("ROUTING_LINGER_SECONDS", default=1.0)
+# After a partial batch the task's next pass starts this long after the last one started.
+ROUTING_PASS_GAP_SECONDS = env.float("ROUTING_PASS_GAP_SECONDS", default=0.05)
 ROUTING_MAX_ATTEMPTS = env.int("ROUTING_MAX_ATTEMPTS", default=5)
 # Slug of a holding workspace for leads no rule takes; empty: they stay "unrouted".
 ROUTING_FALLBACK_WORKSPACE = env("ROUTING_FALLBACK_WORKSPACE", default="")

@@ -47,8 +47,9 @@ WOKEN_BUDGET_SECONDS = 10.0  # short: on a worker shared with other queues, a sl
 @shared_task(name="routing.tasks.route_woken_task", soft_time_limit=110, time_limit=140)
 def route_woken_task() -> int:
     """Route everything pending; then, if it found work and no other woken task is staying,
-    stay: route what has arrived (at once after a pass that found some, a wake window
-    after one that found none), until nothing has come for
+    stay: route what has arrived (at once after a full batch, ``ROUTING_PASS_GAP_SECONDS``
+    after the start of a pass that found fewer, a wake window after one that found none),
+    until nothing has come for
     ``ROUTING_LINGER_SECONDS`` (or the budget is spent). A task that finds nothing leaves
     at once (late wakes queued behind a staying task cost a claim each, not a linger).
 
@@ -70,12 +71,17 @@ def route_woken_task() -> int:
         while time.monotonic() < deadline:
             # Renewed every batch: a long backlog must not let the keys lapse.
             cache.set_many({RUNNER_KEY: token, WAKE_KEY: 1}, timeout=hold)
+            started = time.monotonic()
             claimed = services.route_pending(worker_id=_worker_id()).claimed
             routed += claimed
+            if 0 < claimed < settings.ROUTING_BATCH_SIZE:
+                # A partial batch: the next pass starts a pass gap after this one started,
+                # so a trickle of leads is routed a gap's worth at a time, not a few per pass.
+                time.sleep(max(0.0, started + settings.ROUTING_PASS_GAP_SECONDS - time.monotonic()))
             if claimed:
                 # A full batch, or more may have come while this one was routed: look
-                # again at once (a pass that finds nothing sleeps a window), so a lead
-                # waits about one pass, not a window.
+                # again (after the gap for a partial batch; a pass that finds nothing sleeps
+                # a window), so a lead waits about one pass or gap, not a linger.
                 idle_since = None
                 continue
             if not routed:

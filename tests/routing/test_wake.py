@@ -125,6 +125,54 @@ def test_leads_arriving_during_a_pass_are_routed_by_the_next_one_at_once(
     }
 
 
+def _timed_passes(monkeypatch, workspace, arriving: int) -> tuple[list[int], list[float]]:
+    """Records each pass's claims and start; ``arriving`` leads come during the first."""
+    import time
+
+    passes: list[int] = []
+    starts: list[float] = []
+    real = services.route_pending
+
+    def route_pending(**kwargs):
+        starts.append(time.monotonic())
+        outcome = real(**kwargs)
+        passes.append(outcome.claimed)
+        if len(passes) == 1 and arriving:
+            make_leads(workspace, arriving)
+        return outcome
+
+    monkeypatch.setattr(services, "route_pending", route_pending)
+    return passes, starts
+
+
+def test_after_a_partial_batch_the_next_pass_starts_a_pass_gap_later(
+    workspace, settings, monkeypatch
+):
+    """A trickle of leads is routed a gap's worth at a time: fewer passes, each with more
+    leads (a pass costs about as much for 4 leads as for 16)."""
+    settings.ROUTING_PASS_GAP_SECONDS = 0.3
+    settings.ROUTING_WAKE_SECONDS = 0.01
+    settings.ROUTING_LINGER_SECONDS = 0
+    make_rule("all", destinations=[{"workspace": workspace}])
+    make_leads(workspace, 3)
+    passes, starts = _timed_passes(monkeypatch, workspace, arriving=2)
+    assert tasks.route_woken_task() == 5
+    assert passes[:2] == [3, 2]
+    assert starts[1] - starts[0] >= settings.ROUTING_PASS_GAP_SECONDS
+
+
+def test_after_a_full_batch_the_next_pass_starts_at_once(workspace, settings, monkeypatch):
+    settings.ROUTING_PASS_GAP_SECONDS = 5.0  # a gap the test would notice
+    settings.ROUTING_BATCH_SIZE = 3
+    settings.ROUTING_LINGER_SECONDS = 0
+    make_rule("all", destinations=[{"workspace": workspace}])
+    make_leads(workspace, 6)
+    passes, starts = _timed_passes(monkeypatch, workspace, arriving=0)
+    assert tasks.route_woken_task() == 6
+    assert passes[:2] == [3, 3]
+    assert starts[1] - starts[0] < settings.ROUTING_PASS_GAP_SECONDS
+
+
 def test_a_task_woken_while_another_stays_does_one_pass_and_leaves(workspace, settings):
     from django.core.cache import cache
 
