@@ -85,15 +85,11 @@ def leads_claim_for_routing(
             )
             rows = [dict(zip(ROUTING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
             if rows:
+                partitions, partition_params = _in_partitions([r["created_at"] for r in rows])
                 cursor.execute(
-                    "UPDATE leads_lead SET locked_by = %s, locked_at = %s "
-                    "WHERE id = ANY(%s) AND created_at = ANY(%s)",
-                    [
-                        worker_id,
-                        now,
-                        [row["id"] for row in rows],
-                        sorted({row["created_at"] for row in rows}),
-                    ],
+                    "UPDATE leads_lead l SET locked_by = %s, locked_at = %s "
+                    f"WHERE l.id = ANY(%s){partitions}",
+                    [worker_id, now, [row["id"] for row in rows], *partition_params],
                 )
     for row in rows:
         row["custom"] = json_value(row["custom"])
