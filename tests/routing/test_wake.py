@@ -93,38 +93,6 @@ def test_a_lingering_task_routes_what_arrives_and_a_lead_after_it_wakes_a_new_on
     assert len(woken) == sent + 1
 
 
-def test_leads_arriving_during_a_pass_are_routed_by_the_next_one_at_once(
-    workspace, settings, monkeypatch
-):
-    """A pass that found leads is followed by another at once: what came meanwhile waits
-    about one pass, not a wake window (decision latency under steady intake)."""
-    import time
-
-    settings.ROUTING_WAKE_SECONDS = 5.0  # a window the test would notice
-    settings.ROUTING_LINGER_SECONDS = 0
-    make_rule("all", destinations=[{"workspace": workspace}])
-    first = make_leads(workspace, 3)
-    passes: list[int] = []
-    later: list[int] = []
-    real = services.route_pending
-
-    def route_pending(**kwargs):
-        outcome = real(**kwargs)
-        passes.append(outcome.claimed)
-        if len(passes) == 1:
-            later.extend(make_leads(workspace, 2))  # arrive while the first pass runs
-        return outcome
-
-    monkeypatch.setattr(services, "route_pending", route_pending)
-    started = time.monotonic()
-    assert tasks.route_woken_task() == 5
-    assert passes[:3] == [3, 2, 0]  # the second pass took the newcomers
-    assert time.monotonic() - started < settings.ROUTING_WAKE_SECONDS  # no window slept
-    assert set(Lead.objects.filter(id__in=first + later).values_list("status", flat=True)) == {
-        "routed"
-    }
-
-
 def _timed_passes(monkeypatch, workspace, arriving: int) -> tuple[list[int], list[float]]:
     """Records each pass's claims and start; ``arriving`` leads come during the first."""
     import time
@@ -145,20 +113,27 @@ def _timed_passes(monkeypatch, workspace, arriving: int) -> tuple[list[int], lis
     return passes, starts
 
 
-def test_after_a_partial_batch_the_next_pass_starts_a_pass_gap_later(
+def test_leads_arriving_during_a_pass_are_routed_by_the_next_one_a_pass_gap_later(
     workspace, settings, monkeypatch
 ):
-    """A trickle of leads is routed a gap's worth at a time: fewer passes, each with more
-    leads (a pass costs about as much for 4 leads as for 16)."""
+    """A pass that found fewer than a batch is followed by another a pass gap after it
+    began: what came meanwhile waits about a gap, not a wake window, and a trickle of leads
+    is routed a gap's worth at a time (a pass costs about as much for 4 leads as for 16)."""
+    import time
+
     settings.ROUTING_PASS_GAP_SECONDS = 0.3
-    settings.ROUTING_WAKE_SECONDS = 0.01
+    settings.ROUTING_WAKE_SECONDS = 5.0  # a window the test would notice
     settings.ROUTING_LINGER_SECONDS = 0
     make_rule("all", destinations=[{"workspace": workspace}])
     make_leads(workspace, 3)
     passes, starts = _timed_passes(monkeypatch, workspace, arriving=2)
+    started = time.monotonic()
     assert tasks.route_woken_task() == 5
-    assert passes[:2] == [3, 2]
+    assert passes[:3] == [3, 2, 0]  # the second pass took the newcomers
     assert starts[1] - starts[0] >= settings.ROUTING_PASS_GAP_SECONDS
+    assert time.monotonic() - started < settings.ROUTING_WAKE_SECONDS  # no window slept
+    statuses = set(Lead.objects.filter(workspace=workspace).values_list("status", flat=True))
+    assert statuses == {"routed"}
 
 
 def test_after_a_full_batch_the_next_pass_starts_at_once(workspace, settings, monkeypatch):
