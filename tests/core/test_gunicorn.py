@@ -1,7 +1,9 @@
 """What only a real server shows: the connection after a 413, the access log, a refused
-client's connection parked."""
+client's connection parked; and the config's worker hook."""
 
+import gc
 import http.client
+import runpy
 import time
 import uuid
 
@@ -10,7 +12,7 @@ import requests
 
 from leads.models import Workspace
 from tests.conftest import make_api_key
-from tests.gunicorn_server import Gunicorn
+from tests.gunicorn_server import ROOT, Gunicorn
 
 
 @pytest.fixture
@@ -109,3 +111,13 @@ def status(conn: http.client.HTTPConnection, key: str) -> int:
     response = conn.getresponse()
     response.read()
     return response.status
+
+
+def test_a_worker_freezes_its_loaded_heap_out_of_the_garbage_collector():
+    hooks = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    before = gc.get_freeze_count()
+    try:
+        hooks["post_worker_init"](None)
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
