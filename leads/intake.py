@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from core.group_commit import GroupCommit
 from core.locks import advisory_xact_locks_statement
 from core.partitions import archived_names_statement, archived_tables_among
-from core.pipeline import pipelined
+from core.pipeline import Transaction, pipelined, pipelined_transaction
 from leads import fields as lead_fields
 from leads.intake_counts import intake_counts_add, intake_counts_statement
 from leads.intake_sql import (
@@ -213,7 +213,8 @@ def lead_ingest_batch(
         phones=[c["phone"] for _, c in valid if c.get("phone")],
         emails=[c["email"] for _, c in valid if c.get("email")],
     )
-    with transaction.atomic():
+    # Two round trips in all: BEGIN goes with the reads, COMMIT with the writes.
+    with pipelined_transaction() as tx:
         now = timezone.now()
         since = dedupe_window_start(workspace, now)
         # One round trip: the locks first (every read after them sees what a racing batch
@@ -221,7 +222,7 @@ def lead_ingest_batch(
         # partitions, the archived partitions, the do-not-contact matches and an id per
         # person (an id of a person found to be known is left unused).
         locks = advisory_xact_locks_statement(lock_key(workspace.id, h) for h in hashes)
-        with pipelined() as send:
+        with pipelined(tx) as send:
             if locks:
                 send(*locks)
             live = send(*originals_statement(workspace.id, hashes, [], since, now))
@@ -242,18 +243,19 @@ def lead_ingest_batch(
             originals=originals,
             suppressed=set(suppressed.rows()) if suppressed else set(),
         )
-        _store(batch, valid, results, [lead_id for (lead_id,) in reserved.rows()])
+        _store(batch, valid, results, [lead_id for (lead_id,) in reserved.rows()], tx)
         if batch.created_ids and announce:
             workspace_id, created_ids = workspace.id, batch.created_ids
-            transaction.on_commit(
-                lambda: leads_announce(workspace_id=workspace_id, lead_ids=created_ids)
-            )
+            tx.on_commit(lambda: leads_announce(workspace_id=workspace_id, lead_ids=created_ids))
     return results
 
 
-def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], ids: list[int]) -> None:
+def _store(
+    batch: _Batch, valid: list[Row], results: list[IngestResult], ids: list[int], tx: Transaction
+) -> None:
     """Fill in the verdicts; write the batch's new leads, every row's events and the
-    counts (``ids``: one reserved per person, enough for every new lead)."""
+    counts (``ids``: one reserved per person, enough for every new lead), and commit ``tx``
+    with them."""
     expires_at = (
         batch.now + timedelta(hours=settings.LEAD_EXPIRY_HOURS)
         if settings.LEAD_EXPIRY_HOURS
@@ -279,6 +281,7 @@ def _store(batch: _Batch, valid: list[Row], results: list[IngestResult], ids: li
         intake_counts_statement(
             workspace_id=batch.workspace.id, at=batch.now, verdicts=[r.status for r in results]
         ),
+        tx,
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import connection
 
-from core.pipeline import Statement, pipelined
+from core.pipeline import Statement, Transaction, pipelined
 from leads import fields as lead_fields
 
 LEAD_COLUMNS = (
@@ -90,10 +90,14 @@ def insert_statement(
 
 
 def intake_write(
-    lead_rows: list[tuple[Any, ...]], events: list[tuple[Any, ...]], counts: Statement | None
+    lead_rows: list[tuple[Any, ...]],
+    events: list[tuple[Any, ...]],
+    counts: Statement | None,
+    tx: Transaction,
 ) -> None:
     """Write a batch's new leads (``LEAD_COLUMNS``), its events (``EVENT_COLUMNS``) and
-    its counts' upsert, in this order."""
+    its counts' upsert, in this order; a small batch's COMMIT of ``tx`` goes with them (a
+    batch written by COPY leaves it to ``tx``'s end)."""
     if len(lead_rows) + len(events) > PIPELINE_MAX_ROWS:
         copy_rows("leads_lead", LEAD_COLUMNS, lead_rows)
         copy_rows("leads_leadevent", EVENT_COLUMNS, events)
@@ -101,7 +105,7 @@ def intake_write(
             with connection.cursor() as cursor:
                 cursor.execute(*counts)
         return
-    with pipelined() as send:
+    with pipelined(tx, commit=True) as send:
         if lead_rows:
             send(*insert_statement("leads_lead", LEAD_COLUMNS, lead_rows), server_binding=True)
         if events:

@@ -1,9 +1,10 @@
+import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core.pipeline import pipelined
-from tests.pgtools import protocol_trace, round_trips
+from core.pipeline import pipelined, pipelined_transaction
+from tests.pgtools import protocol_trace, round_trips, second_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +74,106 @@ def test_server_binding_sends_the_values_apart_and_postgresql_types_them():
     assert big == 2**40
     parsed = [line for line in trace if "\tParse\t" in line]
     assert "$1" in parsed[0] and "10.0.0.1" not in parsed[0]
+
+
+def _sent(trace: list[str]) -> list[str]:
+    """The statements (parsed) and Syncs the client sent, in order."""
+    out = []
+    for line in trace:
+        fields = line.split("\t")
+        if len(fields) > 3 and fields[1] == "F" and fields[3].strip() in {"Parse", "Sync"}:
+            out.append("Sync" if fields[3].strip() == "Sync" else fields[4].split('"')[3])
+    return out
+
+
+def _committed_names() -> list[str]:
+    """What another connection sees in pipelined_tx_t (only committed rows)."""
+    with second_connection() as other:
+        return [name for (name,) in other.execute("SELECT name FROM pipelined_tx_t ORDER BY 1")]
+
+
+@pytest.fixture
+def table(transactional_db):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE pipelined_tx_t (name text PRIMARY KEY)")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE pipelined_tx_t")
+
+
+def test_a_transaction_of_its_own_sends_begin_with_the_reads_and_commit_with_the_writes(table):
+    done: list[str] = []
+    with protocol_trace(connection) as trace:
+        with pipelined_transaction() as tx:
+            with pipelined(tx) as send:
+                count = send("SELECT count(*) FROM pipelined_tx_t")
+            [(n,)] = count.rows()
+            with pipelined(tx, commit=True) as send:
+                send("INSERT INTO pipelined_tx_t VALUES (%s)", [f"row {n}"])
+            tx.on_commit(lambda: done.append("after commit"))
+            assert done == []  # not before the block ends
+    assert done == ["after commit"]
+    assert _sent(trace) == [
+        "BEGIN",
+        "SELECT count(*) FROM pipelined_tx_t",
+        "Sync",
+        "INSERT INTO pipelined_tx_t VALUES ('row 0')",
+        "COMMIT",
+        "Sync",
+    ]
+    assert round_trips(trace) == 2
+    assert _committed_names() == ["row 0"]
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_failed_write_rolls_the_whole_transaction_back_and_runs_nothing_after_it(table):
+    done: list[str] = []
+    with pytest.raises(DatabaseError, match="duplicate key"):
+        with pipelined_transaction() as tx:
+            with pipelined(tx) as send:
+                send("INSERT INTO pipelined_tx_t VALUES ('first')")
+            tx.on_commit(lambda: done.append("after commit"))
+            with pipelined(tx, commit=True) as send:
+                send("INSERT INTO pipelined_tx_t VALUES ('second')")
+                send("INSERT INTO pipelined_tx_t VALUES ('second')")
+    assert done == []
+    assert _committed_names() == []
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with connection.cursor() as cursor:  # the connection goes on
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_an_exception_between_the_round_trips_rolls_back(table):
+    with pytest.raises(RuntimeError, match="between"):
+        with pipelined_transaction() as tx:
+            with pipelined(tx) as send:
+                send("INSERT INTO pipelined_tx_t VALUES ('read then failed')")
+            raise RuntimeError("between the reads and the writes")
+    assert _committed_names() == []
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_block_without_a_commit_pipeline_commits_at_its_end(table):
+    """As after a COPY, which a pipeline cannot carry."""
+    with pipelined_transaction() as tx:
+        with pipelined(tx) as send:
+            send("INSERT INTO pipelined_tx_t VALUES ('piped')")
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO pipelined_tx_t VALUES ('alone')")
+        assert _committed_names() == []  # one transaction, not yet committed
+    assert _committed_names() == ["alone", "piped"]
+
+
+def test_inside_an_atomic_block_it_is_a_savepoint_of_the_callers_transaction(table):
+    done: list[str] = []
+    with pytest.raises(RuntimeError, match="caller"):
+        with transaction.atomic():
+            with pipelined_transaction() as tx:
+                with pipelined(tx, commit=True) as send:
+                    send("INSERT INTO pipelined_tx_t VALUES ('inner')")
+                tx.on_commit(lambda: done.append("after commit"))
+            assert done == []
+            raise RuntimeError("the caller fails after it")
+    assert done == []
+    assert _committed_names() == []
