@@ -1,11 +1,16 @@
 """Statements sent to PostgreSQL together and read afterwards: one round trip, not one each.
 
-``with pipelined() as send:`` queues each ``send(sql, params)`` on Django's connection
-(psycopg's pipeline mode, through Django's cursors, so execute wrappers and the query log
-still see every statement); leaving the block sends them all, waits once for every
-result and raises the first error. Each statement still runs on its own, in order, with its
-own snapshot: a lock taken by one is held when the next one reads. Where libpq has no
-pipeline mode the statements simply run one by one, with the same results.
+``with pipelined() as send:`` queues each ``send(sql, params)``; leaving the block sends
+them all in one message (the simple query protocol: the statements joined by ``; ``, each
+one's values quoted into its text by psycopg, as Django's cursors do), waits once for every
+result and raises the first error as Django's error class. It goes through one Django
+cursor, so the execute wrappers and the query log see the whole message as one query. Each
+statement still runs on its own, in order, with its own snapshot: a lock taken by one is
+held when the next one reads; after an error the rest do not run. Outside a transaction
+PostgreSQL runs one message as one implicit transaction.
+
+psycopg's pipeline mode did the same in one round trip too, but cost three times as much of
+the web process's CPU: a cursor, a send and a poll per statement (bench/README.md).
 
 ``with pipelined_transaction() as tx:`` is a transaction whose BEGIN goes with the first
 ``pipelined(tx)`` block's statements and whose COMMIT with those of a
@@ -15,58 +20,49 @@ BEGIN on its own (to learn the transaction's state) and sends COMMIT alone.
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 from django.db import connections, transaction
 
 Statement = tuple[str, Sequence[Any]]
 
 
 class Pending:
-    """A sent statement's rows, readable once its pipeline has ended."""
+    """A sent statement's rows, readable once its block has ended."""
 
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] | None = None
 
     def rows(self) -> list[tuple[Any, ...]]:
-        try:
-            return list(self._cursor.fetchall())
-        finally:
-            self._cursor.close()
-
-    def done(self) -> None:
-        """Nothing to read (a write, or a lock): let go of the cursor."""
-        self._cursor.close()
+        if self._rows is None:
+            raise RuntimeError("a pipelined statement's rows are read after its block")
+        return self._rows
 
 
 class Sender:
-    def __init__(self, using: str) -> None:
-        self._connection = connections[using]
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, Sequence[Any], Pending]] = []
 
-    def __call__(
-        self, sql: str, params: Sequence[Any] = (), *, server_binding: bool = False
-    ) -> Pending:
-        """``server_binding``: the values go apart from the text, as the protocol's
-        parameters, instead of being quoted into it by psycopg (Django's way): cheaper for a
-        long list of values. The statement must type-check with them (a str is sent as
-        "unknown": PostgreSQL gives it the column's type)."""
-        if server_binding:
-            connection = self._connection
-            connection.validate_thread_sharing()
-            raw: Any = psycopg.Cursor(connection.connection)  # what Django wraps
-            # Wrapped as Django wraps its own (the query log, execute wrappers).
-            make = (
-                connection.make_debug_cursor
-                if connection.queries_logged
-                else connection.make_cursor
-            )
-            cursor = make(raw)
-        else:
-            cursor = self._connection.cursor()
-        cursor.execute(sql, params)
-        return Pending(cursor)
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> Pending:
+        """Queue ``sql`` with its ``params`` (``%s`` placeholders, ``%%`` for a literal
+        ``%``, as for any Django cursor). One statement, without a ``--`` comment (it would
+        swallow the next one in the message)."""
+        pending = Pending()
+        self.queued.append((sql, params, pending))
+        return pending
+
+
+def _send(using: str, queued: list[tuple[str, Sequence[Any], Pending]]) -> None:
+    if not queued:
+        return
+    with connections[using].cursor() as cursor:
+        raw = cursor.cursor  # psycopg's client-side binding cursor, as Django made it
+        cursor.execute("; ".join(raw.mogrify(sql, params) for sql, params, _ in queued))
+        for index, (_, _, pending) in enumerate(queued):
+            pending._rows = list(raw.fetchall()) if raw.description is not None else []
+            if index < len(queued) - 1:
+                raw.nextset()
 
 
 class Transaction:
@@ -95,23 +91,19 @@ def pipelined(
 ) -> Iterator[Sender]:
     """Statements sent together (see the module). Given a ``Transaction`` of its own, the
     block's statements go after its BEGIN if none was sent yet, and with ``commit`` its
-    COMMIT goes after them, in the same round trip."""
+    COMMIT goes after them, in the same message."""
     tx = using_or_transaction if isinstance(using_or_transaction, Transaction) else None
     using = tx.using if tx else str(using_or_transaction)
-    connection = connections[using]
-    connection.ensure_connection()
-    mode = connection.connection.pipeline() if psycopg.Pipeline.is_supported() else nullcontext()
-    sender = Sender(using)
+    sender = Sender()
     own = tx is not None and tx.own
-    # A failed statement raises when the pipeline ends, outside Django's cursor: as
-    # Django's own error class, like any other statement's.
-    with connection.wrap_database_errors, mode:
-        if own and not tx.begun:  # type: ignore[union-attr]
-            sender("BEGIN").done()
-            tx.begun = True  # type: ignore[union-attr]
-        yield sender
-        if own and commit:
-            sender("COMMIT").done()
+    if own and not tx.begun:  # type: ignore[union-attr]
+        sender("BEGIN")
+    yield sender
+    if own and commit:
+        sender("COMMIT")
+    if own:
+        tx.begun = True  # type: ignore[union-attr]  # rolled back if the message fails
+    _send(using, sender.queued)
     if own and commit:
         tx.committed = True  # type: ignore[union-attr]
 

@@ -107,9 +107,9 @@ def intake_write(
         return
     with pipelined(tx, commit=True) as send:
         if lead_rows:
-            send(*insert_statement("leads_lead", LEAD_COLUMNS, lead_rows), server_binding=True)
+            send(*insert_statement("leads_lead", LEAD_COLUMNS, lead_rows))
         if events:
-            send(*insert_statement("leads_leadevent", EVENT_COLUMNS, events), server_binding=True)
+            send(*insert_statement("leads_leadevent", EVENT_COLUMNS, events))
         if counts:
             send(*counts)
 

@@ -43,7 +43,7 @@ def test_an_error_is_raised_when_the_pipeline_ends_and_rolls_back_its_transactio
         assert cursor.fetchone() == (None,)
 
 
-def test_every_statement_is_seen_by_the_query_log_and_execute_wrappers():
+def test_the_block_is_one_query_to_the_query_log_and_execute_wrappers():
     seen: list[str] = []
 
     def wrapper(execute, sql, params, many, context):
@@ -52,37 +52,49 @@ def test_every_statement_is_seen_by_the_query_log_and_execute_wrappers():
 
     with CaptureQueriesContext(connection) as log, connection.execute_wrapper(wrapper):
         with pipelined() as send:
-            send("SELECT 1")
-            send("SELECT 2", server_binding=True)  # a cursor of its own, wrapped the same
-    assert seen == ["SELECT 1", "SELECT 2"]
-    assert [q["sql"] for q in log.captured_queries] == ["SELECT 1", "SELECT 2"]
+            send("SELECT %s", [1])
+            send("SELECT 2")
+    assert seen == ["SELECT 1; SELECT 2"]
+    assert [q["sql"] for q in log.captured_queries] == ["SELECT 1; SELECT 2"]
 
 
-def test_server_binding_sends_the_values_apart_and_postgresql_types_them():
-    """A str goes as "unknown": the column's type (jsonb, inet, timestamptz) takes it."""
-    with transaction.atomic(), protocol_trace(connection) as trace:
-        with pipelined() as send:
-            typed = send(
-                "SELECT (%s::jsonb -> 'a' ->> 0)::int, %s::inet, %s::timestamptz, %s::bigint",
-                ['{"a": [1]}', "10.0.0.1", "2026-12-04T10:00:00+00:00", 2**40],
-                server_binding=True,
-            )
-        [(data, address, at, big)] = typed.rows()
+def test_values_are_quoted_in_and_the_columns_type_them(table):
+    """A str goes as an untyped literal: the column's type (jsonb, inet, timestamptz) takes
+    it, in every row of a multi-row INSERT; a literal % is written %% as for any cursor."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE pipelined_tx_t ADD data jsonb, ADD address inet, ADD at timestamptz"
+        )
+    with pipelined() as send:
+        send(
+            "INSERT INTO pipelined_tx_t VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)",
+            ["a", '{"a": [1]}', "10.0.0.1", "2026-12-04T10:00:00+00:00"]
+            + ["b'; DROP TABLE pipelined_tx_t; --", "[2]", "::1", "2026-12-04T11:00:00Z"],
+        )
+        typed = send(
+            "SELECT (data -> 'a' ->> 0)::int, address, at FROM pipelined_tx_t WHERE name LIKE 'a%%'"
+        )
+        odd = send("SELECT name FROM pipelined_tx_t WHERE name LIKE %s", ["b'%"])
+    [(data, address, at)] = typed.rows()
     assert data == 1
     assert str(address) == "10.0.0.1"
     assert at.isoformat().startswith("2026-12-04T10:00:00")
-    assert big == 2**40
-    parsed = [line for line in trace if "\tParse\t" in line]
-    assert "$1" in parsed[0] and "10.0.0.1" not in parsed[0]
+    assert odd.rows() == [("b'; DROP TABLE pipelined_tx_t; --",)]
+
+
+def test_rows_are_read_after_the_block():
+    with pytest.raises(RuntimeError, match="after its block"):
+        with pipelined() as send:
+            send("SELECT 1").rows()
 
 
 def _sent(trace: list[str]) -> list[str]:
-    """The statements (parsed) and Syncs the client sent, in order."""
+    """The text of each message of statements the client sent, in order."""
     out = []
     for line in trace:
         fields = line.split("\t")
-        if len(fields) > 3 and fields[1] == "F" and fields[3].strip() in {"Parse", "Sync"}:
-            out.append("Sync" if fields[3].strip() == "Sync" else fields[4].split('"')[3])
+        if len(fields) > 4 and fields[1] == "F" and fields[3].strip() == "Query":
+            out.append(fields[4].strip().strip('"'))
     return out
 
 
@@ -114,12 +126,8 @@ def test_a_transaction_of_its_own_sends_begin_with_the_reads_and_commit_with_the
             assert done == []  # not before the block ends
     assert done == ["after commit"]
     assert _sent(trace) == [
-        "BEGIN",
-        "SELECT count(*) FROM pipelined_tx_t",
-        "Sync",
-        "INSERT INTO pipelined_tx_t VALUES ('row 0')",
-        "COMMIT",
-        "Sync",
+        "BEGIN; SELECT count(*) FROM pipelined_tx_t",
+        "INSERT INTO pipelined_tx_t VALUES ('row 0'); COMMIT",
     ]
     assert round_trips(trace) == 2
     assert _committed_names() == ["row 0"]
