@@ -6,6 +6,10 @@ first of them runs the next batch with all of them. No timer: an idle process ru
 item alone and immediately, a busy one in batches as large as the queue that formed while
 the previous batch ran (bounded by ``max_items``).
 
+``after(key, items, results)``, if given, runs once per batch that succeeded (and for each
+item run alone), by the caller that ran it, after the next batch was handed on: work that
+follows a batch (intake's routing wake, a message to the broker) never holds up the next.
+
 If a batch raises, every caller of it runs its item alone (``run`` with one item, on its
 own thread): each gets exactly the result or the exception it would have had without the
 grouping, and one bad item never fails the others.
@@ -13,7 +17,7 @@ grouping, and one bad item never fails the others.
 
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -40,9 +44,11 @@ class GroupCommit(Generic[Item, Result]):
         run: Callable[[Hashable, list[Item]], Sequence[Result]],
         *,
         max_items: int = 100,
+        after: Callable[[Hashable, list[Item], Sequence[Result]], Any] | None = None,
     ) -> None:
         self._run = run
         self._max = max_items
+        self._after = after
         self._lock = threading.Lock()
         self._queues: dict[Hashable, list[_Slot[Item, Result]]] = {}
         self._running: set[Hashable] = set()
@@ -61,9 +67,15 @@ class GroupCommit(Generic[Item, Result]):
             slot.woken.wait()
         if slot.served:
             if slot.failed:
-                return self._run(key, [item])[0]
+                return self._alone(key, item)
             return slot.result  # type: ignore[return-value]
         return self._lead(key, slot)
+
+    def _alone(self, key: Hashable, item: Item) -> Result:
+        results = self._run(key, [item])
+        if self._after is not None:
+            self._after(key, [item], results)
+        return results[0]
 
     def _lead(self, key: Hashable, own: _Slot[Item, Result]) -> Result:
         with self._lock:
@@ -99,5 +111,7 @@ class GroupCommit(Generic[Item, Result]):
                     slot.result = results[index]
                 slot.woken.set()
         if results is None:
-            return self._run(key, [own.item])[0]
+            return self._alone(key, own.item)
+        if self._after is not None:
+            self._after(key, [slot.item for slot in batch], results)
         return results[0]

@@ -10,7 +10,7 @@ the writes (a small batch's INSERTs sent together, a large one's COPY: ``leads.i
 
 import json
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -315,10 +315,24 @@ def lead_ingest_one(
 def _ingest_group(key: Hashable, items: list[tuple[Workspace, Any]]) -> list[IngestResult]:
     _workspace_id, source, actor = cast(tuple[int, str, str], key)
     return lead_ingest_batch(
-        workspace=items[0][0], rows=[data for _, data in items], source=source, actor=actor
+        workspace=items[0][0],
+        rows=[data for _, data in items],
+        source=source,
+        actor=actor,
+        announce=False,
     )
 
 
+def _announce_group(
+    key: Hashable, items: list[tuple[Workspace, Any]], results: Sequence[IngestResult]
+) -> None:
+    """A committed group's new leads, announced once the next group is under way (a slow
+    broker holds up only the caller that announces)."""
+    created = [r.id for r in results if r.status == CREATED and r.id is not None]
+    if created:
+        leads_announce(workspace_id=cast(tuple[int, str, str], key)[0], lead_ids=created)
+
+
 _single_leads: GroupCommit[tuple[Workspace, Any], IngestResult] = GroupCommit(
-    _ingest_group, max_items=max(2, settings.INTAKE_GROUP_MAX)
+    _ingest_group, max_items=max(2, settings.INTAKE_GROUP_MAX), after=_announce_group
 )

@@ -1,5 +1,6 @@
 """core.group_commit: callers arriving while a batch runs share the next one; each gets its
-own result; a failing batch falls back to each item alone; keys never wait for each other."""
+own result; a failing batch falls back to each item alone; keys never wait for each other;
+the work after a batch never holds up the next."""
 
 import threading
 import time
@@ -163,3 +164,46 @@ def test_callers_of_other_keys_never_wait():
     run.release.set()
     for thread in blocked:
         thread.join(WAIT)
+
+
+def test_after_runs_once_per_batch_and_never_holds_up_the_next():
+    """The first batch's ``after`` is held; the callers that queued meanwhile still get
+    their batch run and their results."""
+    held, in_after = threading.Event(), threading.Event()
+    afters: list[tuple] = []
+
+    def after(key, items, results):
+        afters.append((key, list(items), list(results)))
+        if len(afters) == 1:
+            in_after.set()
+            assert held.wait(WAIT)
+
+    run = Gate()
+    group = GroupCommit(run, after=after)
+    first, first_results, _ = submit_in_threads(group, "ws", ["a"])
+    assert run.started.wait(WAIT)
+    threads, results, errors = submit_in_threads(group, "ws", ["b", "c"])
+    wait_until(lambda: len(group._queues.get("ws", [])) == 2, "the callers to queue")
+    run.release.set()
+    assert in_after.wait(WAIT)  # "a"'s after runs, and is held...
+    for thread in threads:  # ...while "b" and "c" are run and answered
+        thread.join(WAIT)
+    assert not errors and results == {"b": "ws:b", "c": "ws:c"}
+    assert first_results == {}  # "a"'s caller is still in its after
+    held.set()
+    for thread in first:
+        thread.join(WAIT)
+    assert first_results == {"a": "ws:a"}
+    assert sorted((key, sorted(items), sorted(res)) for key, items, res in afters) == [
+        ("ws", ["a"], ["ws:a"]),
+        ("ws", ["b", "c"], ["ws:b", "ws:c"]),
+    ]
+
+
+def test_after_runs_for_each_item_alone_after_a_failed_batch_and_not_for_the_batch():
+    afters: list[list] = []
+    run = Gate(fail_with="bad")
+    group = GroupCommit(run, after=lambda key, items, results: afters.append(list(items)))
+    _, results, errors = queued_behind_a_running_batch(group, run, ["b", "bad", "c"])
+    assert results == {"b": "ws:b", "c": "ws:c"} and list(errors) == ["bad"]
+    assert sorted(afters) == [["a"], ["b"], ["c"]]  # not the failed batch, not "bad"

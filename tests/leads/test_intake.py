@@ -12,7 +12,7 @@ from leads.models import Lead, LeadEvent, Suppression
 from leads.normalize import dedupe_hash, lock_key
 from leads.services import lead_ingest_batch, leads_mark_dnc, suppression_add
 from leads.signals import leads_ingested
-from tests.pgtools import protocol_trace, round_trips
+from tests.pgtools import protocol_trace, round_trips, second_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -289,6 +289,37 @@ def test_suppression_outranks_dedupe_and_still_names_the_original(workspace):
     [other] = lead_ingest_batch(workspace=workspace, rows=[row(7)])
     [other_again] = lead_ingest_batch(workspace=workspace, rows=[row(7)])
     assert (other_again.status, other_again.duplicate_of) == ("duplicate", other.id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_lead_is_announced_once_committed_and_only_if_created(workspace):
+    """Group commit announces a batch's new leads after it (outside the batch's turn)."""
+    from leads.services import lead_ingest_one
+
+    received = []
+
+    def receiver(sender, workspace_id, lead_ids, **kwargs):
+        received.append((workspace_id, lead_ids))
+        with second_connection() as other:  # committed: another session sees the lead
+            [(seen,)] = other.execute(
+                "SELECT count(*) FROM leads_lead WHERE id = ANY(%s)", [lead_ids]
+            ).fetchall()
+        received.append(seen)
+
+    Suppression.objects.create(kind="phone", value="+13122000052")
+    leads_ingested.connect(receiver)
+    try:
+        created = lead_ingest_one(workspace=workspace, data=row(51), actor="key:t")
+        repeat = lead_ingest_one(workspace=workspace, data=row(51), actor="key:t")
+        suppressed = lead_ingest_one(workspace=workspace, data=row(52), actor="key:t")
+    finally:
+        leads_ingested.disconnect(receiver)
+    assert (created.status, repeat.status, suppressed.status) == (
+        "created",
+        "duplicate",
+        "suppressed",
+    )
+    assert received == [(workspace.pk, [created.id]), 1]
 
 
 @pytest.mark.django_db(transaction=True)
