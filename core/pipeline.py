@@ -9,7 +9,7 @@ statement still runs on its own, in order, with its own snapshot: a lock taken b
 held when the next one reads; after an error the rest do not run. Outside a transaction
 PostgreSQL runs one message as one implicit transaction.
 
-psycopg's pipeline mode did the same in one round trip too, but cost three times as much of
+psycopg's pipeline mode did the same in one round trip too, but cost up to twice as much of
 the web process's CPU: a cursor, a send and a poll per statement (bench/README.md).
 
 ``with pipelined_transaction() as tx:`` is a transaction whose BEGIN goes with the first
@@ -116,7 +116,7 @@ def pipelined_transaction(using: str = "default") -> Iterator[Transaction]:
     (psycopg refuses it while the server's transaction is open) and registers its
     after-commit work with ``Transaction.on_commit``. If the block raises, the transaction
     is rolled back; if it ends without a ``commit`` block, COMMIT is sent on its own (after
-    a COPY, which a pipeline cannot carry)."""
+    a COPY, which cannot share a message with other statements)."""
     connection = connections[using]
     connection.ensure_connection()
     if connection.in_atomic_block or not connection.get_autocommit():

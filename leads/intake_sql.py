@@ -81,7 +81,7 @@ def reserve_ids_statement(count: int) -> Statement:
 def insert_statement(
     table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> Statement:
-    """One multi-row INSERT: a small batch's rows, sent in a pipeline (COPY cannot be)."""
+    """One multi-row INSERT: a small batch's rows, sent with other statements (COPY cannot be)."""
     values = "(" + ", ".join(["%s"] * len(columns)) + ")"
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([values] * len(rows))}",
