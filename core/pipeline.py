@@ -92,20 +92,20 @@ def pipelined(
     """Statements sent together (see the module). Given a ``Transaction`` of its own, the
     block's statements go after its BEGIN if none was sent yet, and with ``commit`` its
     COMMIT goes after them, in the same message."""
-    tx = using_or_transaction if isinstance(using_or_transaction, Transaction) else None
-    using = tx.using if tx else str(using_or_transaction)
+    given = using_or_transaction if isinstance(using_or_transaction, Transaction) else None
+    using = given.using if given else str(using_or_transaction)
+    own = given if given is not None and given.own else None  # BEGIN and COMMIT are ours
     sender = Sender()
-    own = tx is not None and tx.own
-    if own and not tx.begun:  # type: ignore[union-attr]
+    if own is not None and not own.begun:
         sender("BEGIN")
     yield sender
-    if own and commit:
-        sender("COMMIT")
-    if own:
-        tx.begun = True  # type: ignore[union-attr]  # rolled back if the message fails
+    if own is not None:
+        if commit:
+            sender("COMMIT")
+        own.begun = True  # from here on, a failed message is rolled back
     _send(using, sender.queued)
-    if own and commit:
-        tx.committed = True  # type: ignore[union-attr]
+    if own is not None and commit:
+        own.committed = True
 
 
 @contextmanager

@@ -117,3 +117,13 @@ def round_trips(lines: list[str]) -> int:
     statement) and each Sync (the end of a batch of extended-protocol statements)."""
     sent = [line.split("\t") for line in lines]
     return sum(1 for f in sent if len(f) > 3 and f[1] == "F" and f[3].strip() in {"Query", "Sync"})
+
+
+def simple_queries(lines: list[str]) -> list[str]:
+    """The text of each simple Query message the client sent, in order."""
+    sent = [line.split("\t") for line in lines]
+    return [
+        f[4].strip().strip('"')
+        for f in sent
+        if len(f) > 4 and f[1] == "F" and f[3].strip() == "Query"
+    ]

@@ -4,7 +4,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.pipeline import pipelined, pipelined_transaction
-from tests.pgtools import protocol_trace, round_trips, second_connection
+from tests.pgtools import protocol_trace, round_trips, second_connection, simple_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -88,16 +88,6 @@ def test_rows_are_read_after_the_block():
             send("SELECT 1").rows()
 
 
-def _sent(trace: list[str]) -> list[str]:
-    """The text of each message of statements the client sent, in order."""
-    out = []
-    for line in trace:
-        fields = line.split("\t")
-        if len(fields) > 4 and fields[1] == "F" and fields[3].strip() == "Query":
-            out.append(fields[4].strip().strip('"'))
-    return out
-
-
 def _committed_names() -> list[str]:
     """What another connection sees in pipelined_tx_t (only committed rows)."""
     with second_connection() as other:
@@ -125,7 +115,7 @@ def test_a_transaction_of_its_own_sends_begin_with_the_reads_and_commit_with_the
             tx.on_commit(lambda: done.append("after commit"))
             assert done == []  # not before the block ends
     assert done == ["after commit"]
-    assert _sent(trace) == [
+    assert simple_queries(trace) == [
         "BEGIN; SELECT count(*) FROM pipelined_tx_t",
         "INSERT INTO pipelined_tx_t VALUES ('row 0'); COMMIT",
     ]
