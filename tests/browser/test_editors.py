@@ -23,15 +23,27 @@ SUMMARY = (
 
 
 def pick_workspace(page, row: int, name: str) -> None:
-    """The destination's workspace: an autocomplete (select2) box."""
+    """The destination's workspace: an autocomplete (select2) box. A pick that did not take
+    (the box still empty: on a loaded machine select2 may redraw its list under the click)
+    is made again, three times at most."""
     box = page.locator(f"#destinations-{row} .field-workspace")
-    box.locator(".select2-selection").click()
-    # The open dropdown's own search and results: a loaded machine may still hold the
-    # previous row's closing dropdown, whose option would set that row instead.
-    opened = page.locator(".select2-container--open .select2-dropdown")
-    opened.locator(".select2-search__field").fill(name[:4])
-    opened.locator(".select2-results__option", has_text=name).click()
-    expect(box.locator(".select2-selection__rendered")).to_contain_text(name)
+    term = name[:4]
+    for attempt in range(3):
+        box.locator(".select2-selection").click()
+        # The open dropdown's own search and results: a loaded machine may still hold the
+        # previous row's closing dropdown, whose option would set that row instead. The
+        # results are the typed term's, not the list shown on opening.
+        opened = page.locator(".select2-container--open .select2-dropdown")
+        with page.expect_response(lambda r: "/autocomplete/" in r.url and f"term={term}" in r.url):
+            opened.locator(".select2-search__field").fill(term)
+        opened.locator(".select2-results__option", has_text=name).click()
+        try:
+            expect(box.locator(".select2-selection__rendered")).to_contain_text(name, timeout=3000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
 
 
 def fill_destination(page, row: int, name: str, weight: int) -> None:
