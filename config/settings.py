@@ -98,7 +98,7 @@ DATABASES = {
     "default": env.db_url(
         "DATABASE_URL",
         default="postgres://postgres@127.0.0.1:5432/leadbrain",
-        engine="django_prometheus.db.backends.postgresql",
+        engine="core.pgbackend",
     ),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -114,7 +114,7 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 # agent pages and GET list endpoints. Empty: everything reads the primary.
 if env("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = env.db_url(
-        "DATABASE_REPLICA_URL", engine="django_prometheus.db.backends.postgresql"
+        "DATABASE_REPLICA_URL", engine="core.pgbackend"
     )
     DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
