@@ -113,9 +113,7 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_
 # A read replica (streaming standby) for the views marked @use_replica (core/db_router.py):
 # agent pages and GET list endpoints. Empty: everything reads the primary.
 if env("DATABASE_REPLICA_URL", default=""):
-    DATABASES["replica"] = env.db_url(
-        "DATABASE_REPLICA_URL", engine="core.pgbackend"
-    )
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL", engine="core.pgbackend")
     DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["replica"].setdefault("OPTIONS", {})

@@ -29,7 +29,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             or pgconn.transaction_status != pq.TransactionStatus.IDLE
             or _readable(pgconn.socket)
         ):
-            return super().is_usable()
+            return bool(super().is_usable())
         return True
 
 
