@@ -55,8 +55,9 @@ def route_woken_task() -> int:
 
     While it stays it holds the wake key, so intake sends no more tasks: under steady
     intake one task routes everything, in batches of a window's leads, instead of a task,
-    a claim and an empty claim per window. Leaving, it gives the key back before a last
-    pass: a lead committed after that pass finds no key and wakes a new task. A task woken
+    a claim and an empty claim per window. Leaving, it gives the key back, waits half a
+    window (a web process that found the key taken does not ask again sooner) and makes a
+    last pass: a lead committed after that pass finds no key and wakes a new task. A task woken
     while another stays does one pass and leaves (it never queues behind the staying one
     for long)."""
     window = settings.ROUTING_WAKE_SECONDS
@@ -94,10 +95,15 @@ def route_woken_task() -> int:
             time.sleep(window)
     finally:
         cache.delete_many([WAKE_KEY, RUNNER_KEY])
+    # A web process that found the key taken asks again only half a window later
+    # (routing_wake): the last pass starts after that, so it also routes what such a
+    # process committed, without asking, just before the key was freed.
+    time.sleep(window / 2)
     return routed + services.route_until_empty(worker_id=_worker_id(), seconds=10)
 
 
-_last_wake = 0.0
+_last_wake = 0.0  # when this process last sent a task
+_last_taken = -1e9  # when this process last found the wake key taken
 
 
 def routing_wake() -> None:
@@ -109,18 +115,23 @@ def routing_wake() -> None:
     sent after it; a lead committed while the key is taken is routed by that task.
 
     A process that sent the task less than half a window ago does not even ask Redis (that
-    task has not started yet); a process that found the key taken asks again next time
-    (the task holding it may be leaving)."""
-    global _last_wake
+    task has not started yet), nor does one that found the key taken less than half a
+    window ago: the task holding it routes what was committed meanwhile, since a leaving
+    task waits that long after freeing the key before its last pass
+    (``route_woken_task``). Under steady intake a process asks Redis about twice a window,
+    not once per batch."""
+    global _last_wake, _last_taken
     window = settings.ROUTING_WAKE_SECONDS
-    now = time.monotonic()
-    if now - _last_wake < window / 2:
+    now = time.monotonic()  # before asking: the key was taken no earlier than this
+    if now - _last_wake < window / 2 or now - _last_taken < window / 2:
         return
     if cache.add(WAKE_KEY, 1, timeout=WAKE_HOLD_SECONDS):
         # Raises when the broker is down: the signal's sender logs it and says so (the
         # leads wait in their table and the per-minute sweeper routes them).
         route_woken_task.apply_async(countdown=window)
         _last_wake = now
+    else:
+        _last_taken = now
 
 
 @shared_task(name="routing.tasks.routinglog_lead_scope_recheck_task")

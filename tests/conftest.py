@@ -30,9 +30,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _clean_cache():
+def _clean_cache(monkeypatch):
     # Only our own keys (KEY_PREFIX), so a Celery broker on the same Redis is untouched.
     cache.delete_pattern("*")
+    # What this process remembers of routing's wake key goes with it.
+    from routing import tasks as routing_tasks
+
+    monkeypatch.setattr(routing_tasks, "_last_wake", 0.0)
+    monkeypatch.setattr(routing_tasks, "_last_taken", -1e9)
     yield
 
 

@@ -186,3 +186,86 @@ def test_a_sent_task_not_started_yet_keeps_intake_from_sending_more(
         tasks._last_wake = 0.0  # another web process
         make_leads(workspace, 2)
     assert woken == [{"countdown": 0.05}]
+
+
+class CountingCache:
+    """The real cache, with when each ``add`` and ``delete_many`` was called."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.adds: list[float] = []
+        self.deletes: list[float] = []
+
+    def add(self, *args, **kwargs):
+        import time
+
+        self.adds.append(time.monotonic())
+        return self.real.add(*args, **kwargs)
+
+    def delete_many(self, *args, **kwargs):
+        import time
+
+        self.real.delete_many(*args, **kwargs)
+        self.deletes.append(time.monotonic())
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_process_that_found_the_key_taken_asks_again_only_half_a_window_later(
+    db, woken, settings, monkeypatch
+):
+    """Under steady intake a web process asks Redis about twice a window, not once per
+    batch; once the task has left, it wakes a new one."""
+    import time
+
+    from django.core.cache import cache
+
+    settings.ROUTING_WAKE_SECONDS = 2.0
+    spy = CountingCache(tasks.cache)
+    monkeypatch.setattr(tasks, "cache", spy)
+    cache.set(tasks.WAKE_KEY, 1, timeout=30)  # a task stays
+    for _ in range(5):
+        tasks.routing_wake()
+    assert len(spy.adds) == 1 and woken == []
+    time.sleep(1.0)  # half a window
+    tasks.routing_wake()
+    assert len(spy.adds) == 2 and woken == []
+    cache.delete(tasks.WAKE_KEY)  # the task left
+    time.sleep(1.0)
+    tasks.routing_wake()
+    assert woken == [{"countdown": 2.0}]
+
+
+def test_a_leaving_task_makes_its_last_pass_half_a_window_after_freeing_the_key(
+    workspace, settings, monkeypatch
+):
+    """So the last pass also routes what a process committed without asking (it had found
+    the key taken less than half a window before)."""
+    import time
+
+    settings.ROUTING_WAKE_SECONDS = 0.4
+    settings.ROUTING_LINGER_SECONDS = 0
+    make_rule("all", destinations=[{"workspace": workspace}])
+    make_leads(workspace, 2)
+    spy = CountingCache(tasks.cache)
+    monkeypatch.setattr(tasks, "cache", spy)
+    last_pass: list[float] = []
+    real = services.route_until_empty
+
+    def route_until_empty(**kwargs):
+        last_pass.append(time.monotonic())
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "route_until_empty", route_until_empty)
+    freed = spy.delete_many
+
+    def delete_many(*args, **kwargs):
+        freed(*args, **kwargs)
+        make_leads(workspace, 1)  # committed just after the key was freed
+
+    monkeypatch.setattr(spy, "delete_many", delete_many)
+    assert tasks.route_woken_task() == 3
+    assert last_pass[-1] - spy.deletes[-1] >= settings.ROUTING_WAKE_SECONDS / 2
+    statuses = set(Lead.objects.filter(workspace=workspace).values_list("status", flat=True))
+    assert statuses == {"routed"}
