@@ -14,6 +14,7 @@ for line in string.gmatch(os.getenv("WRK_HEADERS") or "", "[^\\n]+") do
   if name then wrk.headers[name] = value end
 end
 local counter = 0
+local areas = {312, 415, 646, 213, 617, 206, 303, 404}
 local threads = {}
 local offset = tonumber(os.getenv("LEAD_OFFSET") or "0")
 local source = os.getenv("LEAD_SOURCE") or "bench"
@@ -39,7 +40,11 @@ end
 request = function()
   counter = counter + 1
   local id = offset + counter * 8 + tid
-  local phone = string.format("+1312%03d%04d", 200 + math.floor(id / 10000) % 700, id % 10000)
+  -- 7,000,000 numbers per area code, eight area codes: a run's ids (8 per request) wrap
+  -- only after 56,000,000, so one run's leads are never repeats of an earlier run's.
+  local area = areas[math.floor(id / 7000000) % #areas + 1]
+  local exchange = 200 + math.floor(id / 10000) % 700
+  local phone = string.format("+1%d%03d%04d", area, exchange, id % 10000)
   local body = string.format(
     '{"first_name":"Bench","last_name":"L%d","phone":"%s","email":"b%d@example.com",'
     .. '"source":"%s","custom":{"n":%d}}', id, phone, id, source, id)
