@@ -9,7 +9,8 @@ FATAL message and closes it, or the kernel closes it: either way its socket beco
 readable. So a connection that libpq sees as open and idle, with nothing to read, is
 usable without asking; anything else (something to read, a transaction left open, a
 status other than OK) gets Django's ``SELECT 1``. A connection whose peer vanished without
-a word (a cut cable) passes both checks alike: the first query finds out.
+a word (a cut cable) is found by neither check at once: ``SELECT 1`` would wait for TCP's
+timeout just as the request's first query now does.
 """
 
 import select
