@@ -151,7 +151,7 @@ class Lead(PartitionedModel):
         DNC = "dnc", "Do not contact"
 
     id = models.BigAutoField(primary_key=True)
-    # Indexed by the composite indexes that lead with it (dedupe, external id, desk queue).
+    # Indexed by the composite indexes that lead with it (external id, desk queue).
     workspace = models.ForeignKey(
         Workspace, on_delete=models.PROTECT, related_name="leads", db_index=False
     )
@@ -186,8 +186,14 @@ class Lead(PartitionedModel):
     routing_attempts = models.PositiveSmallIntegerField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True)
     routed_at = models.DateTimeField(null=True, blank=True)
+    # Indexed by the desk's queue index that leads with it (lead_dest_status_idx).
     destination_workspace = models.ForeignKey(
-        Workspace, null=True, blank=True, on_delete=models.PROTECT, related_name="routed_leads"
+        Workspace,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="routed_leads",
+        db_index=False,
     )
     routing_rule_id = models.BigIntegerField(null=True, blank=True)
 
@@ -202,8 +208,10 @@ class Lead(PartitionedModel):
 
     class Meta:
         ordering = ["-created_at"]
+        # Every index costs each intake's insert and the planning of its dedupe lookup:
+        # that lookup (workspace, hashes, window) reads lead_hash_idx (a person has a
+        # lead or two per workspace), which routing's partner-sales check also needs.
         indexes = [
-            models.Index(fields=["workspace", "dedupe_hash", "created_at"], name="lead_dedupe_idx"),
             models.Index(fields=["phone"], name="lead_phone_idx"),
             models.Index(fields=["email"], name="lead_email_idx"),
             models.Index(fields=["workspace", "external_id"], name="lead_external_idx"),

@@ -132,11 +132,12 @@ def test_the_lists_walk_indexes_and_no_fk_index_duplicates_a_composite_one():
     assert "enrollment_workspace_idx" in _indexes("broadcast_enrollment")
     assert "enrollment_sequence_idx" in _indexes("broadcast_enrollment")  # filtered by sequence
     assert _single_column_indexes_on("leads_lead", "workspace_id") == []
+    assert _single_column_indexes_on("leads_lead", "destination_workspace_id") == []
     assert _single_column_indexes_on("leads_leadevent", "lead_id") == []
     assert _single_column_indexes_on("calllogs_calllog", "lead_id") == []
     assert _single_column_indexes_on("calllogs_calllog", "server_id") == []
     # ... and the composite ones that serve those lookups are there.
-    assert {"lead_dedupe_idx", "lead_ws_status_idx"} <= set(_indexes("leads_lead"))
+    assert {"lead_ws_status_idx", "lead_dest_status_idx"} <= set(_indexes("leads_lead"))
     assert {"calllog_lead_idx", "calllog_server_time_idx"} <= set(_indexes("calllogs_calllog"))
 
 

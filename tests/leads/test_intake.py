@@ -6,7 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.partitions import partition_archive, partition_ensure
-from leads import intake
+from leads import intake, intake_sql
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import lead_ingest_batch, leads_mark_dnc, suppression_add
 from leads.signals import leads_ingested
@@ -319,3 +319,25 @@ def test_too_few_reserved_ids_fail_the_batch_and_store_nothing(workspace, monkey
         lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
     assert Lead.objects.count() == 0
     assert LeadEvent.objects.count() == 0
+
+
+def test_the_dedupe_lookup_reads_the_hash_index(workspace):
+    """The lookup's index is lead_hash_idx, in a partition of some size with its statistics:
+    with sequential scans priced out the partition is not read through another index (a
+    workspace-only or time-only one reads every lead of the workspace or window)."""
+    lead_ingest_batch(workspace=workspace, rows=[row(n) for n in range(2000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+    hashes = list(Lead.objects.values_list("dedupe_hash", flat=True)[:5])
+    now = timezone.now()
+    sql, params = intake_sql.originals_statement(
+        workspace.id, hashes, [], intake.dedupe_window_start(workspace, now), now
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = [line for (line,) in cursor.fetchall()]
+    partition = f"leads_lead_p{now:%Y%m}"
+    scans = [line for line in plan if "Index Scan" in line and partition in line]
+    assert scans, plan
+    assert all(f"{partition}_dedupe_hash_idx" in line for line in scans), plan
