@@ -207,6 +207,33 @@ def project_gunicorn(env: dict) -> dict:
         os.environ.update(saved)
 
 
+def connection_split(port: int, pids: list[int]) -> str:
+    """How many of the load's connections each web process holds ("31/19"): a process is
+    one interpreter, so one holding most of them can be the bottleneck while the other
+    idles."""
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", "sport", "=", f":{port}"],
+        capture_output=True,
+        text=True,
+    )
+    held = {pid: out.stdout.count(f"pid={pid},") for pid in pids}
+    return "/".join(str(n) for n in sorted(held.values(), reverse=True) if n)
+
+
+def split_later(port: int, pids: list[int], after: float) -> dict[str, str]:
+    """The connection split, read ``after`` seconds from now (wrk keeps its connections
+    open for the whole run), in the returned dict's "split" once read."""
+    found = {"split": "-"}
+
+    def read() -> None:
+        found["split"] = connection_split(port, pids)
+
+    timer = threading.Timer(after, read)
+    timer.daemon = True
+    timer.start()
+    return found
+
+
 def pending(cursor) -> int:
     cursor.execute("SELECT count(*) FROM leads_lead WHERE status = 'pending'")
     return cursor.fetchone()[0]
@@ -294,6 +321,7 @@ def main() -> None:
             with db.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM leads_lead")
                 leads_before = cursor.fetchone()[0]
+            split = split_later(app_port, tree(app.pid), after=min(5.0, args.seconds / 2))
             run = wrk(
                 f"http://127.0.0.1:{app_port}/api/v1/leads/",
                 args.seconds,
@@ -321,7 +349,8 @@ def main() -> None:
             print(
                 f"round {n}: bare DRF create {ref['rate']:,.0f} req/s (p50 {ref['p50']}, p99 "
                 f"{ref['p99']}); Leadbrain {run['rate']:,.0f} leads/s = "
-                f"{run['rate'] / ref['rate']:.0%} of bare (p50 {run['p50']}, p99 {run['p99']}); "
+                f"{run['rate'] / ref['rate']:.0%} of bare (p50 {run['p50']}, p99 {run['p99']}; "
+                f"connections per web process {split['split']}); "
                 f"backlog and routing queue at zero {drained:.1f} s after the load stopped; "
                 f"CPU per lead: {cpu_text(per_lead)}",
                 flush=True,
