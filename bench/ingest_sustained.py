@@ -139,6 +139,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / HZ
 
 
+def host_ticks() -> tuple[int, int]:
+    """The machine's stolen ticks (the hypervisor ran someone else on our CPUs) and all its
+    ticks so far, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[7], sum(fields)
+
+
+def probe_ms() -> float:
+    """A fixed piece of Python arithmetic, timed on the idle machine before a run: this
+    VM's speed drifts (2-3x between sessions, tens of percent within one), and a slow
+    round beside a slow probe is the machine, not the code."""
+    started = time.perf_counter()
+    total = 0
+    for n in range(2_000_000):
+        total += n
+    return (time.perf_counter() - started) * 1000
+
+
+def stolen(before: tuple[int, int], after: tuple[int, int]) -> str:
+    return f"{(after[0] - before[0]) / max(1, after[1] - before[1]):.0%}"
+
+
 def tree(pid: int) -> list[int]:
     """``pid`` and its descendants."""
     out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True)
@@ -307,6 +329,8 @@ def main() -> None:
         offset = int(time.time()) % 1000 * 1_000_000
         for n in range(1, args.rounds + 1):
             ref = {"rate": float("nan"), "p50": "-", "p99": "-"}
+            probes = [probe_ms()]
+            bare_started = host_ticks()
             if not args.skip_bare:
                 ref = wrk(
                     f"http://127.0.0.1:{bare_port}/leads/",
@@ -321,7 +345,9 @@ def main() -> None:
             with db.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM leads_lead")
                 leads_before = cursor.fetchone()[0]
+            probes.append(probe_ms())
             split = split_later(app_port, tree(app.pid), after=min(5.0, args.seconds / 2))
+            started = host_ticks()
             run = wrk(
                 f"http://127.0.0.1:{app_port}/api/v1/leads/",
                 args.seconds,
@@ -330,7 +356,7 @@ def main() -> None:
                 offset,
             )
             offset += 5_000_000
-            stopped = time.monotonic()
+            stopped, ended = time.monotonic(), host_ticks()
             with db.cursor() as cursor:
                 while pending(cursor) or routing_queue_depth(
                     env.get("REDIS_URL", settings.REDIS_URL)
@@ -351,6 +377,9 @@ def main() -> None:
                 f"{ref['p99']}); Leadbrain {run['rate']:,.0f} leads/s = "
                 f"{run['rate'] / ref['rate']:.0%} of bare (p50 {run['p50']}, p99 {run['p99']}; "
                 f"connections per web process {split['split']}); "
+                f"CPU stolen by the host: bare {stolen(bare_started, started)}, Leadbrain "
+                f"{stolen(started, ended)}; a fixed Python loop before each "
+                f"{probes[0]:.0f} / {probes[1]:.0f} ms; "
                 f"backlog and routing queue at zero {drained:.1f} s after the load stopped; "
                 f"CPU per lead: {cpu_text(per_lead)}",
                 flush=True,
