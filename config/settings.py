@@ -124,6 +124,10 @@ if env("DATABASE_REPLICA_URL", default=""):
     ).strip()
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
+# Hot lookups PREPAREd once per connection and run with their generic plan (core/prepared.py).
+# Off behind a pooler in transaction mode (PgBouncer's pool_mode = transaction): the server
+# connection of an EXECUTE may not be the one that saw the PREPARE.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 # A replica further behind than this is not read (the primary answers instead).
 DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=10.0)
 # How long a web process trusts its last check of the replica (reachable, lag).

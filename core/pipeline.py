@@ -34,6 +34,10 @@ class Pending:
     def __init__(self) -> None:
         self._rows: list[tuple[Any, ...]] | None = None
 
+    def done(self) -> bool:
+        """Whether its message came back without an error."""
+        return self._rows is not None
+
     def rows(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
             raise RuntimeError("a pipelined statement's rows are read after its block")

@@ -27,6 +27,7 @@ from leads import fields as lead_fields
 from leads.intake_counts import intake_counts_add, intake_counts_statement
 from leads.intake_sql import (
     intake_write,
+    originals_live,
     originals_statement,
     reserve_ids_statement,
 )
@@ -225,7 +226,7 @@ def lead_ingest_batch(
         with pipelined(tx) as send:
             if locks:
                 send(*locks)
-            live = send(*originals_statement(workspace.id, hashes, [], since, now))
+            live = originals_live(send, workspace.id, hashes, since, now)
             archive = send(*archived_names_statement(Lead))
             suppressed = send(*suppressions) if suppressions else None
             reserved = send(*reserve_ids_statement(len(hashes)))

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db import connection
 
-from core.pipeline import Statement, Transaction, pipelined
+from core.pipeline import Pending, Sender, Statement, Transaction, pipelined
+from core.prepared import Prepared
 from leads import fields as lead_fields
 
 LEAD_COLUMNS = (
@@ -69,6 +70,30 @@ def originals_statement(
         "ORDER BY dedupe_hash, created_at, id",
         params,
     )
+
+
+# The earliest lead per dedupe hash in the live partitions, as ``originals_statement``
+# without archived ones, prepared: per hash, its lead by the hash index. This shape's
+# generic plan reads that index whatever the window (the run-time pruning leaves the
+# window's partitions); ``dedupe_hash = ANY(array)`` over the window would read the
+# ``created_at`` index and filter every lead of the window (bench/README.md).
+ORIGINALS_LIVE = Prepared(
+    "lb_lead_originals",
+    ("bigint", "text[]", "timestamptz", "timestamptz"),
+    "SELECT h.hash, l.id FROM unnest($2) h(hash) CROSS JOIN LATERAL ("
+    "SELECT id FROM leads_lead WHERE dedupe_hash = h.hash AND workspace_id = $1 "
+    "AND created_at >= $3 AND created_at < $4 ORDER BY created_at, id LIMIT 1) l",
+)
+
+
+def originals_live(
+    send: Sender, workspace_id: int, hashes: list[str], since: datetime, now: datetime
+) -> Pending:
+    """Queue the lookup of ``originals_statement`` in the live partitions only; rows (hash,
+    id), with the plan PostgreSQL made once for this connection (``core.prepared``)."""
+    if not ORIGINALS_LIVE.enabled():
+        return send(*originals_statement(workspace_id, hashes, [], since, now))
+    return ORIGINALS_LIVE.send(send, [workspace_id, hashes, since, now + DEDUPE_CLOCK_MARGIN])
 
 
 def reserve_ids_statement(count: int) -> Statement:

@@ -10,7 +10,7 @@ from leads import intake, intake_sql
 from leads.models import Lead, LeadEvent, Suppression
 from leads.services import lead_ingest_batch, leads_mark_dnc, suppression_add
 from leads.signals import leads_ingested
-from tests.pgtools import protocol_trace, round_trips
+from tests.pgtools import protocol_trace, round_trips, simple_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -342,3 +342,60 @@ def test_the_dedupe_lookup_reads_the_hash_index(workspace):
     scans = [line for line in plan if "Index Scan" in line and partition in line]
     assert scans, plan
     assert all(f"{partition}_dedupe_hash_idx" in line for line in scans), plan
+
+
+def originals_plans() -> tuple[int, int]:
+    """(generic, custom) plans of the prepared dedupe lookup on this connection so far."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
+            [intake_sql.ORIGINALS_LIVE.name],
+        )
+        row = cursor.fetchone()
+    return tuple(row) if row else (0, 0)
+
+
+def test_the_dedupe_lookup_is_planned_once_per_connection(workspace):
+    """Its planning cost more than its run (bench/README.md): each batch runs the plan the
+    connection made once."""
+    before = originals_plans()
+    [first] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    [again, new] = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
+    assert (again.status, again.duplicate_of, new.status) == ("duplicate", first.id, "created")
+    generic, custom = originals_plans()
+    assert (generic - before[0], custom - before[1]) == (2, 0)
+
+
+def test_the_prepared_dedupe_lookups_plan_reads_the_hash_index(workspace):
+    """The plan made once serves any window: it reads lead_hash_idx per hash, never the
+    time index over the window (which ``dedupe_hash = ANY(...)`` would choose)."""
+    lead_ingest_batch(workspace=workspace, rows=[row(n) for n in range(2000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+    hashes = list(Lead.objects.values_list("dedupe_hash", flat=True)[:5])
+    created = Lead.objects.values_list("created_at", flat=True).first()
+    now = timezone.now()
+    since = intake.dedupe_window_start(workspace, now)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(
+            f"EXPLAIN EXECUTE {intake_sql.ORIGINALS_LIVE.name} (%s, %s, %s, %s)",
+            [workspace.id, hashes, since, now + intake_sql.DEDUPE_CLOCK_MARGIN],
+        )
+        plan = [line for (line,) in cursor.fetchall()]
+    partition = f"leads_lead_p{created:%Y%m}"  # where the leads are
+    scans = [line for line in plan if "Scan" in line and partition in line]
+    assert scans, plan
+    assert all(f"{partition}_dedupe_hash_idx" in line for line in scans), plan
+
+
+def test_without_prepared_statements_the_lookup_is_sent_as_text(workspace, settings):
+    """DB_PREPARED_STATEMENTS=0 (a pooler in transaction mode): no EXECUTE, same verdicts."""
+    settings.DB_PREPARED_STATEMENTS = False
+    [first] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    with protocol_trace(connection) as trace:
+        [again] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
+    assert (again.status, again.duplicate_of) == ("duplicate", first.id)
+    sent = " ".join(simple_queries(trace))
+    assert "EXECUTE" not in sent and "PREPARE" not in sent
+    assert "dedupe_hash = ANY(" in sent
