@@ -10,17 +10,26 @@ run-time pruning, with the pruned custom plans' and plans every call anyway). It
 must be one whose generic plan is good whatever the values: its caller's tests check it.
 
 The ``PREPARE`` goes in the same message as the first ``EXECUTE`` on a connection, inside
-a ``DO`` block that prepares only if the session has none of that name: no round trip of
-its own, and idempotent, so a message that failed (before or after it) is safe to follow
-with the same block. A prepared statement outlives a rollback. The connection counts as
-prepared once such a message has come back; Django's replacing a connection (closed,
-broken) makes a new psycopg connection, which starts with none, as its server session.
+a ``DO`` block that drops a statement of that name first if the session has one: no round
+trip of its own, and idempotent, so a message that failed (before or after it) is safe to
+follow with the same block. A prepared statement outlives a rollback. The connection
+counts as prepared once such a message has come back; Django's replacing a connection
+(closed, broken) makes a new psycopg connection, which starts with none, as its server
+session.
+
+A generic plan is made for the tables as they are at its first run and kept until
+PostgreSQL invalidates it (a table's DDL, its ANALYZE). A partition that was empty then
+is read by a sequential scan, and a partition fills long before autovacuum analyzes it
+(a new month's at midnight; a bench without autovacuum). So a connection prepares the
+statement again once its plan is ``REPLAN_SECONDS`` old: a plan never lags the tables by
+more than that, at one planning per connection per interval instead of one per call.
 
 Behind a pooler that hands one client's transactions to different server connections
 (PgBouncer's ``pool_mode = transaction``) the session is not the client's: set
 ``DB_PREPARED_STATEMENTS=0`` there and the statement is sent as text, planned each time.
 """
 
+import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -30,9 +39,13 @@ from django.db import connections
 
 from core.pipeline import Pending, Sender
 
-# Per psycopg connection, per statement: True once prepared there, or the Pending of the
-# DO block that prepares it (prepared if that came back).
-_prepared: "weakref.WeakKeyDictionary[Any, dict[str, bool | Pending]]" = weakref.WeakKeyDictionary()
+REPLAN_SECONDS = 10.0
+
+# Per psycopg connection, per statement: the Pending of the DO block that last prepared it
+# there (prepared if that came back) and when it was sent (time.monotonic()).
+_prepared: "weakref.WeakKeyDictionary[Any, dict[str, tuple[Pending, float]]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Prepared:
@@ -43,9 +56,10 @@ class Prepared:
         self.types = tuple(types)
         self.sql = sql
         prepare = f"PREPARE {name} ({', '.join(self.types)}) AS {sql}".replace("'", "''")
-        self._prepare_if_missing = (
-            "DO $lb_prepare$ BEGIN IF NOT EXISTS (SELECT FROM pg_prepared_statements "
-            f"WHERE name = '{name}') THEN EXECUTE '{prepare}'; END IF; END $lb_prepare$"
+        self._prepare = (
+            "DO $lb_prepare$ BEGIN IF EXISTS (SELECT FROM pg_prepared_statements "
+            f"WHERE name = '{name}') THEN DEALLOCATE {name}; END IF; "
+            f"EXECUTE '{prepare}'; END $lb_prepare$"
         )
 
     @staticmethod
@@ -55,17 +69,16 @@ class Prepared:
     def send(self, send: Sender, params: Sequence[Any], using: str = "default") -> Pending:
         """Queue its ``EXECUTE`` with ``params`` in ``send``'s message (a transaction's,
         on ``using``), run with its generic plan; the ``PREPARE`` before it if this
-        connection may lack it."""
+        connection may lack it or its plan is ``REPLAN_SECONDS`` old."""
         if len(params) != len(self.types):
             raise ValueError(f"{self.name} takes {len(self.types)} values, not {len(params)}")
         connection = connections[using]
         connection.ensure_connection()
         marks = _prepared.setdefault(connection.connection, {})
         mark = marks.get(self.name)
-        if isinstance(mark, Pending) and mark.done():
-            marks[self.name] = mark = True
-        if mark is not True:
-            marks[self.name] = send(self._prepare_if_missing)
+        now = time.monotonic()
+        if mark is None or not mark[0].done() or now - mark[1] >= REPLAN_SECONDS:
+            marks[self.name] = (send(self._prepare), now)
         send("SET LOCAL plan_cache_mode = force_generic_plan")
         pending = send(f"EXECUTE {self.name} ({', '.join(['%s'] * len(params))})", params)
         send("SET LOCAL plan_cache_mode TO DEFAULT")

@@ -77,6 +77,9 @@ def originals_statement(
 # generic plan reads that index whatever the window (the run-time pruning leaves the
 # window's partitions); ``dedupe_hash = ANY(array)`` over the window would read the
 # ``created_at`` index and filter every lead of the window (bench/README.md).
+# A batch of more people sends it as text: its planning is shared by its people, and a
+# plan made for a partition smaller than now (core.prepared) costs per person.
+ORIGINALS_PREPARED_MAX = 10
 ORIGINALS_LIVE = Prepared(
     "lb_lead_originals",
     ("bigint", "text[]", "timestamptz", "timestamptz"),
@@ -90,8 +93,9 @@ def originals_live(
     send: Sender, workspace_id: int, hashes: list[str], since: datetime, now: datetime
 ) -> Pending:
     """Queue the lookup of ``originals_statement`` in the live partitions only; rows (hash,
-    id), with the plan PostgreSQL made once for this connection (``core.prepared``)."""
-    if not ORIGINALS_LIVE.enabled():
+    id); for a few people, with the plan PostgreSQL made for this connection
+    (``core.prepared``)."""
+    if not ORIGINALS_LIVE.enabled() or len(hashes) > ORIGINALS_PREPARED_MAX:
         return send(*originals_statement(workspace_id, hashes, [], since, now))
     return ORIGINALS_LIVE.send(send, [workspace_id, hashes, since, now + DEDUPE_CLOCK_MARGIN])
 

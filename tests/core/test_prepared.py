@@ -109,3 +109,48 @@ def test_the_wrong_number_of_values_is_refused_before_anything_is_sent():
         with pipelined(tx) as send:
             with pytest.raises(ValueError, match="lb_test_add takes 2 values, not 1"):
                 ADD.send(send, [1])
+
+
+@pytest.fixture
+def growing_table():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE lb_prepared_t (k text NOT NULL, v int NOT NULL)")
+        cursor.execute("CREATE INDEX lb_prepared_t_k ON lb_prepared_t (k)")
+        cursor.execute("ANALYZE lb_prepared_t")  # known empty, as a partition before its month
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE lb_prepared_t")
+
+
+def cached_plan(statement: Prepared, params: list) -> str:
+    """The generic plan the connection holds for ``statement`` (EXPLAIN of the EXECUTE)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(f"EXPLAIN EXECUTE {statement.name} (%s)", params)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        cursor.execute("RESET plan_cache_mode")
+    return plan
+
+
+def test_a_plan_made_for_an_empty_table_is_made_again_once_it_is_old(growing_table, monkeypatch):
+    """A generic plan is kept until PostgreSQL invalidates it (DDL, ANALYZE): a table empty
+    at its first run would be read whole, row after row, however much it grew. The
+    connection prepares again once the plan is REPLAN_SECONDS old."""
+    find = Prepared("lb_test_find", ("text",), "SELECT v FROM lb_prepared_t WHERE k = $1")
+
+    def lookup(key: str) -> list:
+        with pipelined_transaction() as tx:
+            with pipelined(tx, commit=True) as send:
+                found = find.send(send, [key])
+        return found.rows()
+
+    assert lookup("k1") == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO lb_prepared_t SELECT 'k' || n, n FROM generate_series(1, 20000) n"
+        )
+    assert lookup("k7") == [(7,)]
+    assert "Seq Scan" in cached_plan(find, ["k7"])  # the plan of the empty table, kept
+    monkeypatch.setattr("core.prepared.REPLAN_SECONDS", 0.0)
+    assert lookup("k8") == [(8,)]
+    assert "Index Scan" in cached_plan(find, ["k8"])

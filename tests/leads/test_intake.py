@@ -399,3 +399,14 @@ def test_without_prepared_statements_the_lookup_is_sent_as_text(workspace, setti
     sent = " ".join(simple_queries(trace))
     assert "EXECUTE" not in sent and "PREPARE" not in sent
     assert "dedupe_hash = ANY(" in sent
+
+
+def test_a_batch_of_many_people_sends_the_lookup_as_text(workspace):
+    """Its planning is shared by its people; a plan made for smaller partitions is not."""
+    many = intake_sql.ORIGINALS_PREPARED_MAX + 1
+    with protocol_trace(connection) as trace:
+        results = lead_ingest_batch(workspace=workspace, rows=[row(n) for n in range(many)])
+    assert {r.status for r in results} == {"created"}
+    sent = " ".join(simple_queries(trace))
+    assert f"EXECUTE {intake_sql.ORIGINALS_LIVE.name}" not in sent
+    assert "dedupe_hash = ANY(" in sent
