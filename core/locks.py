@@ -24,16 +24,20 @@ def advisory_xact_locks(keys: Iterable[int]) -> None:
             cursor.execute(*statement)
 
 
+# The transaction's advisory locks in key order (``{}``: the keys, a bigint[]): two
+# transactions locking overlapping sets never wait on each other in a cycle.
+XACT_LOCKS_SQL = (
+    "SELECT count(pg_advisory_xact_lock(k)) FROM "
+    "(SELECT k FROM unnest({}::bigint[]) k ORDER BY k) s"
+)
+
+
 def advisory_xact_locks_statement(keys: Iterable[int]) -> Statement | None:
     """The statement ``advisory_xact_locks`` runs (None: no keys), to send in a pipeline."""
     ordered = sorted(set(keys))
     if not ordered:
         return None
-    return (
-        "SELECT count(pg_advisory_xact_lock(k)) FROM "
-        "(SELECT k FROM unnest(%s::bigint[]) k ORDER BY k) s",
-        [ordered],
-    )
+    return (XACT_LOCKS_SQL.format("%s"), [ordered])
 
 
 @contextmanager

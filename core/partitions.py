@@ -263,12 +263,18 @@ def archived_tables(
 def archived_names_statement(model: type[models.Model]) -> Statement:
     """The names in the archive schema that may be ``model``'s partitions (to send in a
     pipeline; ``archived_tables_among`` picks from its rows)."""
+    return (archived_names_sql(model).replace("%", "%%"), [])
+
+
+def archived_names_sql(model: type[models.Model]) -> str:
+    """``archived_names_statement``'s text, its values written in (a statement without
+    parameters, to prepare)."""
     # pg_class by its (relname, relnamespace) index: intake asks on every request, and
     # the pg_tables view cost ~0.6 ms to plan and run.
+    pattern = f"{model._meta.db_table}\\_p%".replace("'", "''")
     return (
-        "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(%s) "
-        "AND relkind = 'r' AND relname LIKE %s",
-        [ARCHIVE_SCHEMA, f"{model._meta.db_table}\\_p%"],
+        f"SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace('{ARCHIVE_SCHEMA}') "
+        f"AND relkind = 'r' AND relname LIKE '{pattern}'"
     )
 
 

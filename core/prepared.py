@@ -2,12 +2,13 @@
 
 A statement sent as text is planned on every call. For a lookup over a partitioned table
 with many indexes the planning costs more than the run: the intake's dedupe lookup spent
-0.37 of its 0.76 ms in the planner (bench/README.md). A ``Prepared`` statement is
-``PREPARE``d once per connection and then run as ``EXECUTE`` with its generic plan
-(``plan_cache_mode = force_generic_plan`` for that statement only: with ``auto``
-PostgreSQL compares the generic plan's cost, which counts every partition before the
-run-time pruning, with the pruned custom plans' and plans every call anyway). Its shape
-must be one whose generic plan is good whatever the values: its caller's tests check it.
+0.51 of its 0.55 ms in the planner (bench/README.md). A ``Prepared`` statement is
+``PREPARE``d once per connection and then run as ``EXECUTE``; inside ``generic_plans``
+with its generic plan (``plan_cache_mode = force_generic_plan`` for those statements
+only: with ``auto`` PostgreSQL compares the generic plan's cost, which counts every
+partition before the run-time pruning and an array of unknown length as 10 values, with
+the custom plans', and plans every call anyway). Its shape must be one whose generic plan
+is good whatever the values: its caller's tests check it.
 
 The ``PREPARE`` goes in the same message as the first ``EXECUTE`` on a connection, inside
 a ``DO`` block that drops a statement of that name first if the session has one: no round
@@ -31,7 +32,8 @@ Behind a pooler that hands one client's transactions to different server connect
 
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -55,12 +57,13 @@ class Prepared:
         self.name = name
         self.types = tuple(types)
         self.sql = sql
-        prepare = f"PREPARE {name} ({', '.join(self.types)}) AS {sql}".replace("'", "''")
+        types = f" ({', '.join(self.types)})" if self.types else ""
+        prepare = f"PREPARE {name}{types} AS {sql}".replace("'", "''")
         self._prepare = (
             "DO $lb_prepare$ BEGIN IF EXISTS (SELECT FROM pg_prepared_statements "
             f"WHERE name = '{name}') THEN DEALLOCATE {name}; END IF; "
             f"EXECUTE '{prepare}'; END $lb_prepare$"
-        )
+        ).replace("%", "%%")  # sent as a statement without values: psycopg reads %% as %
 
     @staticmethod
     def enabled() -> bool:
@@ -68,8 +71,8 @@ class Prepared:
 
     def send(self, send: Sender, params: Sequence[Any], using: str = "default") -> Pending:
         """Queue its ``EXECUTE`` with ``params`` in ``send``'s message (a transaction's,
-        on ``using``), run with its generic plan; the ``PREPARE`` before it if this
-        connection may lack it or its plan is ``REPLAN_SECONDS`` old."""
+        on ``using``; inside ``generic_plans`` to run its generic plan); the ``PREPARE``
+        before it if this connection may lack it or its plan is ``REPLAN_SECONDS`` old."""
         if len(params) != len(self.types):
             raise ValueError(f"{self.name} takes {len(self.types)} values, not {len(params)}")
         connection = connections[using]
@@ -79,7 +82,14 @@ class Prepared:
         now = time.monotonic()
         if mark is None or not mark[0].done() or now - mark[1] >= REPLAN_SECONDS:
             marks[self.name] = (send(self._prepare), now)
-        send("SET LOCAL plan_cache_mode = force_generic_plan")
-        pending = send(f"EXECUTE {self.name} ({', '.join(['%s'] * len(params))})", params)
-        send("SET LOCAL plan_cache_mode TO DEFAULT")
-        return pending
+        values = f" ({', '.join(['%s'] * len(params))})" if params else ""
+        return send(f"EXECUTE {self.name}{values}", params)
+
+
+@contextmanager
+def generic_plans(send: Sender) -> Iterator[None]:
+    """The prepared statements queued in the block run their generic plans; the statements
+    after it (a trigger's among them) plan as the server is set to."""
+    send("SET LOCAL plan_cache_mode = force_generic_plan")
+    yield
+    send("SET LOCAL plan_cache_mode TO DEFAULT")

@@ -20,21 +20,19 @@ from django.db import connection
 from django.utils import timezone
 
 from core.group_commit import GroupCommit
-from core.locks import advisory_xact_locks_statement
-from core.partitions import archived_names_statement, archived_tables_among
+from core.partitions import archived_tables_among
 from core.pipeline import Transaction, pipelined, pipelined_transaction
 from leads import fields as lead_fields
 from leads.intake_counts import intake_counts_add, intake_counts_statement
 from leads.intake_sql import (
+    intake_reads,
     intake_write,
-    originals_live,
     originals_statement,
     reserve_ids_statement,
 )
 from leads.models import Lead, LeadEvent, Workspace
 from leads.normalize import dedupe_hash, lock_key, normalize_row
 from leads.signals import leads_ingested
-from leads.suppressions import suppression_matches_statement
 
 logger = logging.getLogger(__name__)
 
@@ -209,40 +207,35 @@ def lead_ingest_batch(
             )
         return results
     hashes = sorted({clean["dedupe_hash"] for _, clean in valid})
-    suppressions = suppression_matches_statement(
-        workspace_id=workspace.id,
-        phones=[c["phone"] for _, c in valid if c.get("phone")],
-        emails=[c["email"] for _, c in valid if c.get("email")],
-    )
     # Two round trips in all: BEGIN goes with the reads, COMMIT with the writes.
     with pipelined_transaction() as tx:
         now = timezone.now()
         since = dedupe_window_start(workspace, now)
-        # One round trip: the locks first (every read after them sees what a racing batch
-        # of the same people committed), then the reads: the dedupe lookup in the live
-        # partitions, the archived partitions, the do-not-contact matches and an id per
-        # person (an id of a person found to be known is left unused).
-        locks = advisory_xact_locks_statement(lock_key(workspace.id, h) for h in hashes)
         with pipelined(tx) as send:
-            if locks:
-                send(*locks)
-            live = originals_live(send, workspace.id, hashes, since, now)
-            archive = send(*archived_names_statement(Lead))
-            suppressed = send(*suppressions) if suppressions else None
-            reserved = send(*reserve_ids_statement(len(hashes)))
-        archived = archived_tables_among([name for (name,) in archive.rows()], since=since)
+            reads = intake_reads(
+                send,
+                workspace_id=workspace.id,
+                hashes=hashes,
+                since=since,
+                now=now,
+                lock_keys=[lock_key(workspace.id, h) for h in hashes],
+                phones=[c["phone"] for _, c in valid if c.get("phone")],
+                emails=[c["email"] for _, c in valid if c.get("email")],
+            )
+            reserved = send(*reserve_ids_statement(len(hashes)))  # an id per person
+        archived = archived_tables_among([name for (name,) in reads.archive.rows()], since=since)
         if archived:  # the window reaches archived partitions: look in them too
             with connection.cursor() as cursor:
                 cursor.execute(*originals_statement(workspace.id, hashes, archived, since, now))
                 originals = dict(cursor.fetchall())
         else:
-            originals = dict(live.rows())
+            originals = dict(reads.originals.rows())
         batch = _Batch(
             workspace=workspace,
             actor=actor,
             now=now,
             originals=originals,
-            suppressed=set(suppressed.rows()) if suppressed else set(),
+            suppressed=set(reads.suppressed.rows()) if reads.suppressed else set(),
         )
         _store(batch, valid, results, [lead_id for (lead_id,) in reserved.rows()], tx)
         if batch.created_ids and announce:

@@ -1,14 +1,19 @@
 """Intake's statements: the dedupe lookup, the ids, and a batch's writes (INSERTs sent in
 one round trip for a small batch, COPY for a large one)."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 
+from core.locks import XACT_LOCKS_SQL, advisory_xact_locks_statement
+from core.partitions import archived_names_sql, archived_names_statement
 from core.pipeline import Pending, Sender, Statement, Transaction, pipelined
-from core.prepared import Prepared
+from core.prepared import Prepared, generic_plans
 from leads import fields as lead_fields
+from leads.models import Lead, Suppression
+from leads.suppressions import MATCHES_SQL, suppression_matches_statement
 
 LEAD_COLUMNS = (
     "id",
@@ -72,14 +77,15 @@ def originals_statement(
     )
 
 
+# A small batch's reads, prepared (``core.prepared``): their planning cost more than their
+# runs (bench/README.md). A batch of more people sends them as text: its planning is
+# shared by its people, and a plan made for a partition smaller than now costs per person.
+PREPARED_MAX_PEOPLE = 10
 # The earliest lead per dedupe hash in the live partitions, as ``originals_statement``
-# without archived ones, prepared: per hash, its lead by the hash index. This shape's
-# generic plan reads that index whatever the window (the run-time pruning leaves the
-# window's partitions); ``dedupe_hash = ANY(array)`` over the window would read the
-# ``created_at`` index and filter every lead of the window (bench/README.md).
-# A batch of more people sends it as text: its planning is shared by its people, and a
-# plan made for a partition smaller than now (core.prepared) costs per person.
-ORIGINALS_PREPARED_MAX = 10
+# without archived ones: per hash, its lead by the hash index. This shape's generic plan
+# reads that index whatever the window (the run-time pruning leaves the window's
+# partitions); ``dedupe_hash = ANY(array)`` over the window would read the ``created_at``
+# index and filter every lead of the window (bench/README.md).
 ORIGINALS_LIVE = Prepared(
     "lb_lead_originals",
     ("bigint", "text[]", "timestamptz", "timestamptz"),
@@ -87,17 +93,62 @@ ORIGINALS_LIVE = Prepared(
     "SELECT id FROM leads_lead WHERE dedupe_hash = h.hash AND workspace_id = $1 "
     "AND created_at >= $3 AND created_at < $4 ORDER BY created_at, id LIMIT 1) l",
 )
+LOCKS = Prepared("lb_intake_locks", ("bigint[]",), XACT_LOCKS_SQL.format("$1"))
+ARCHIVED_NAMES = Prepared("lb_lead_archived_names", (), archived_names_sql(Lead))
+SUPPRESSED = Prepared(
+    "lb_suppression_matches",
+    ("bigint", "text", "text[]", "text", "text[]"),
+    MATCHES_SQL.format("$1", "$2", "$3", "$4", "$5"),
+)
 
 
-def originals_live(
-    send: Sender, workspace_id: int, hashes: list[str], since: datetime, now: datetime
-) -> Pending:
-    """Queue the lookup of ``originals_statement`` in the live partitions only; rows (hash,
-    id); for a few people, with the plan PostgreSQL made for this connection
-    (``core.prepared``)."""
-    if not ORIGINALS_LIVE.enabled() or len(hashes) > ORIGINALS_PREPARED_MAX:
-        return send(*originals_statement(workspace_id, hashes, [], since, now))
-    return ORIGINALS_LIVE.send(send, [workspace_id, hashes, since, now + DEDUPE_CLOCK_MARGIN])
+@dataclass
+class Reads:
+    originals: Pending  # rows (hash, id) in the live partitions
+    archive: Pending  # rows (name,) for archived_tables_among
+    suppressed: Pending | None  # rows (kind, value); None: no phone or email to match
+
+
+def intake_reads(
+    send: Sender,
+    *,
+    workspace_id: int,
+    hashes: list[str],
+    since: datetime,
+    now: datetime,
+    lock_keys: list[int],
+    phones: list[str],
+    emails: list[str],
+) -> Reads:
+    """Queue a batch's reads: the locks first (every read after them sees what a racing
+    batch of the same people committed), the dedupe lookup in the live partitions, the
+    archived partitions' names and the do-not-contact matches."""
+    if not Prepared.enabled() or len(hashes) > PREPARED_MAX_PEOPLE:
+        locks = advisory_xact_locks_statement(lock_keys)
+        if locks:
+            send(*locks)
+        suppressions = suppression_matches_statement(
+            workspace_id=workspace_id, phones=phones, emails=emails
+        )
+        return Reads(
+            originals=send(*originals_statement(workspace_id, hashes, [], since, now)),
+            archive=send(*archived_names_statement(Lead)),
+            suppressed=send(*suppressions) if suppressions else None,
+        )
+    with generic_plans(send):
+        if lock_keys:
+            LOCKS.send(send, [sorted(set(lock_keys))])
+        until = now + DEDUPE_CLOCK_MARGIN
+        return Reads(
+            originals=ORIGINALS_LIVE.send(send, [workspace_id, hashes, since, until]),
+            archive=ARCHIVED_NAMES.send(send, []),
+            suppressed=SUPPRESSED.send(
+                send,
+                [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
+            )
+            if phones or emails
+            else None,
+        )
 
 
 def reserve_ids_statement(count: int) -> Statement:

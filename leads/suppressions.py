@@ -33,11 +33,18 @@ def suppression_matches_statement(
     if not phones and not emails:
         return None
     return (
-        "SELECT kind, value FROM leads_suppression "
-        "WHERE (workspace_id = %s OR workspace_id IS NULL) AND ("
-        "  (kind = %s AND value = ANY(%s)) OR (kind = %s AND value = ANY(%s)))",
+        MATCHES_SQL.format(*["%s"] * 5),
         [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
     )
+
+
+# The suppressions of a workspace and the global ones matching phones or emails: ``{}``s for
+# the workspace id, then the phone kind and the phones, the email kind and the emails.
+MATCHES_SQL = (
+    "SELECT kind, value FROM leads_suppression "
+    "WHERE (workspace_id = {} OR workspace_id IS NULL) AND ("
+    "  (kind = {} AND value = ANY({})) OR (kind = {} AND value = ANY({})))"
+)
 
 
 def suppressions_visible(*, workspace_ids: WorkspaceIds) -> QuerySet[Suppression]:

@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, connection
 
 from core.pipeline import pipelined, pipelined_transaction
-from core.prepared import Prepared
+from core.prepared import Prepared, generic_plans
 from tests.pgtools import protocol_trace, round_trips, simple_queries
 
 # Autocommit between the messages, as a web worker's connection is.
@@ -38,7 +38,8 @@ def add(a: int, b: int, *, before: str | None = None) -> int:
         with pipelined(tx, commit=True) as send:
             if before:
                 send(before)
-            total = ADD.send(send, [a, b])
+            with generic_plans(send):
+                total = ADD.send(send, [a, b])
     return total.rows()[0][0]
 
 
@@ -70,7 +71,7 @@ def test_a_message_that_failed_after_the_prepare_is_safe_to_follow():
     """The PREPARE outlived the rolled-back transaction; sending the block again is a no-op."""
     with pytest.raises(DatabaseError, match="division by zero"):
         with pipelined_transaction() as tx:
-            with pipelined(tx, commit=True) as send:
+            with pipelined(tx, commit=True) as send, generic_plans(send):
                 ADD.send(send, [1, 2])
                 send("SELECT 1 / 0")
     assert plans("lb_test_add") == (1, 0)
@@ -91,17 +92,28 @@ def test_the_generic_plan_setting_ends_with_the_statement():
     the server is set to."""
     with pipelined_transaction() as tx:
         with pipelined(tx, commit=True) as send:
-            ADD.send(send, [1, 2])
+            with generic_plans(send):
+                inside = send("SHOW plan_cache_mode")
+                ADD.send(send, [1, 2])
             after = send("SHOW plan_cache_mode")
+    assert inside.rows() == [("force_generic_plan",)]
     assert after.rows() == [("auto",)]
 
 
-def test_a_statement_with_a_quote_prepares():
-    quoted = Prepared("lb_test_quote", ("text",), "SELECT $1 || 'it''s'")
+def test_a_statement_with_a_quote_and_a_percent_sign_prepares():
+    quoted = Prepared("lb_test_quote", ("text",), "SELECT $1 || 'it''s 100%'")
     with pipelined_transaction() as tx:
         with pipelined(tx, commit=True) as send:
             said = quoted.send(send, ["so "])
-    assert said.rows() == [("so it's",)]
+    assert said.rows() == [("so it's 100%",)]
+
+
+def test_a_statement_without_values():
+    it = Prepared("lb_test_constant", (), "SELECT 'x' LIKE 'x%'")
+    with pipelined_transaction() as tx:
+        with pipelined(tx, commit=True) as send:
+            said = it.send(send, [])
+    assert said.rows() == [(True,)]
 
 
 def test_the_wrong_number_of_values_is_refused_before_anything_is_sent():
@@ -140,7 +152,7 @@ def test_a_plan_made_for_an_empty_table_is_made_again_once_it_is_old(growing_tab
 
     def lookup(key: str) -> list:
         with pipelined_transaction() as tx:
-            with pipelined(tx, commit=True) as send:
+            with pipelined(tx, commit=True) as send, generic_plans(send):
                 found = find.send(send, [key])
         return found.rows()
 

@@ -344,26 +344,40 @@ def test_the_dedupe_lookup_reads_the_hash_index(workspace):
     assert all(f"{partition}_dedupe_hash_idx" in line for line in scans), plan
 
 
-def originals_plans() -> tuple[int, int]:
-    """(generic, custom) plans of the prepared dedupe lookup on this connection so far."""
+PREPARED_READS = [
+    intake_sql.LOCKS,
+    intake_sql.ORIGINALS_LIVE,
+    intake_sql.ARCHIVED_NAMES,
+    intake_sql.SUPPRESSED,
+]
+
+
+def prepared_plans() -> dict[str, tuple[int, int]]:
+    """(generic, custom) plans of each of a small batch's prepared reads on this connection."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
-            [intake_sql.ORIGINALS_LIVE.name],
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE name = ANY(%s)",
+            [[read.name for read in PREPARED_READS]],
         )
-        row = cursor.fetchone()
-    return tuple(row) if row else (0, 0)
+        found = {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+    return {read.name: found.get(read.name, (0, 0)) for read in PREPARED_READS}
 
 
-def test_the_dedupe_lookup_is_planned_once_per_connection(workspace):
-    """Its planning cost more than its run (bench/README.md): each batch runs the plan the
-    connection made once."""
-    before = originals_plans()
+def test_a_small_batchs_reads_are_planned_once_per_connection(workspace):
+    """Their planning cost more than their runs (bench/README.md): each batch of a few
+    people runs the plans the connection made once."""
+    Suppression.objects.create(kind="phone", value="+13122000003")
+    before = prepared_plans()
     [first] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
-    [again, new] = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2)])
-    assert (again.status, again.duplicate_of, new.status) == ("duplicate", first.id, "created")
-    generic, custom = originals_plans()
-    assert (generic - before[0], custom - before[1]) == (2, 0)
+    again, new, suppressed = lead_ingest_batch(workspace=workspace, rows=[row(1), row(2), row(3)])
+    assert (again.status, again.duplicate_of) == ("duplicate", first.id)
+    assert (new.status, suppressed.status) == ("created", "suppressed")
+    after = prepared_plans()
+    assert {
+        name: (generic - before[name][0], custom - before[name][1])
+        for name, (generic, custom) in after.items()
+    } == {read.name: (2, 0) for read in PREPARED_READS}
 
 
 def test_the_prepared_dedupe_lookups_plan_reads_the_hash_index(workspace):
@@ -390,7 +404,8 @@ def test_the_prepared_dedupe_lookups_plan_reads_the_hash_index(workspace):
 
 
 def test_without_prepared_statements_the_lookup_is_sent_as_text(workspace, settings):
-    """DB_PREPARED_STATEMENTS=0 (a pooler in transaction mode): no EXECUTE, same verdicts."""
+    """DB_PREPARED_STATEMENTS=0 (a pooler in transaction mode): no EXECUTE nor PREPARE
+    of intake's, same verdicts."""
     settings.DB_PREPARED_STATEMENTS = False
     [first] = lead_ingest_batch(workspace=workspace, rows=[row(1)])
     with protocol_trace(connection) as trace:
@@ -401,12 +416,35 @@ def test_without_prepared_statements_the_lookup_is_sent_as_text(workspace, setti
     assert "dedupe_hash = ANY(" in sent
 
 
-def test_a_batch_of_many_people_sends_the_lookup_as_text(workspace):
+def test_a_batch_of_many_people_sends_its_reads_as_text(workspace):
     """Its planning is shared by its people; a plan made for smaller partitions is not."""
-    many = intake_sql.ORIGINALS_PREPARED_MAX + 1
+    many = intake_sql.PREPARED_MAX_PEOPLE + 1
+    [first] = lead_ingest_batch(workspace=workspace, rows=[row(0)])
+    Suppression.objects.create(kind="phone", value="+13122000001")
     with protocol_trace(connection) as trace:
         results = lead_ingest_batch(workspace=workspace, rows=[row(n) for n in range(many)])
-    assert {r.status for r in results} == {"created"}
+    assert (results[0].status, results[0].duplicate_of) == ("duplicate", first.id)
+    assert results[1].status == "suppressed"
+    assert {r.status for r in results[2:]} == {"created"}
     sent = " ".join(simple_queries(trace))
-    assert f"EXECUTE {intake_sql.ORIGINALS_LIVE.name}" not in sent
-    assert "dedupe_hash = ANY(" in sent
+    assert "EXECUTE" not in sent
+    assert "dedupe_hash = ANY(" in sent and "pg_advisory_xact_lock" in sent
+
+
+def test_the_prepared_suppression_matchs_plan_reads_an_index(workspace):
+    """A do-not-contact list holds millions of numbers: the plan made once reads an index
+    of the values asked for, whatever they are."""
+    Suppression.objects.bulk_create(
+        Suppression(kind="phone", value=f"+1415555{n:04d}", workspace=workspace)
+        for n in range(3000)
+    )
+    lead_ingest_batch(workspace=workspace, rows=[row(1)])  # prepares the statement
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_suppression")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(
+            f"EXPLAIN EXECUTE {intake_sql.SUPPRESSED.name} (%s, %s, %s, %s, %s)",
+            [workspace.id, "phone", ["+14155550001"], "email", []],
+        )
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert "Index" in plan and "Seq Scan" not in plan, plan
