@@ -14,9 +14,11 @@ The ``PREPARE`` goes in the same message as the first ``EXECUTE`` on a connectio
 a ``DO`` block that drops a statement of that name first if the session has one: no round
 trip of its own, and idempotent, so a message that failed (before or after it) is safe to
 follow with the same block. A prepared statement outlives a rollback. The connection
-counts as prepared once such a message has come back; Django's replacing a connection
-(closed, broken) makes a new psycopg connection, which starts with none, as its server
-session.
+counts as prepared once such a message has come back, and until a message with its
+``EXECUTE`` fails (then the next one prepares again: had something dropped it on the
+server, a pooler's ``DISCARD ALL`` say, one request fails, not every one). Django's
+replacing a connection (closed, broken) makes a new psycopg connection, which starts with
+none, as its server session.
 
 A generic plan is made for the tables as they are at its first run and kept until
 PostgreSQL invalidates it (a table's DDL, its ANALYZE). A partition that was empty then
@@ -43,11 +45,29 @@ from core.pipeline import Pending, Sender
 
 REPLAN_SECONDS = 10.0
 
-# Per psycopg connection, per statement: the Pending of the DO block that last prepared it
-# there (prepared if that came back) and when it was sent (time.monotonic()).
-_prepared: "weakref.WeakKeyDictionary[Any, dict[str, tuple[Pending, float]]]" = (
-    weakref.WeakKeyDictionary()
-)
+
+class _Mark:
+    """A statement on a connection: the DO block that last prepared it (prepared if it came
+    back), when it was sent (time.monotonic()), and its last EXECUTE."""
+
+    def __init__(self, prepare: Pending, at: float) -> None:
+        self.prepare = prepare
+        self.at = at
+        self.executed: Pending | None = None
+
+    def trusted(self, now: float) -> bool:
+        """Whether the next EXECUTE may go without the PREPARE: not once the last EXECUTE's
+        message failed (whatever failed; a pooler's ``DISCARD ALL`` or a ``DEALLOCATE ALL``
+        would leave every later one failing), nor once the plan is old."""
+        return (
+            self.prepare.done()
+            and (self.executed is None or self.executed.done())
+            and now - self.at < REPLAN_SECONDS
+        )
+
+
+# Per psycopg connection, per statement name.
+_prepared: "weakref.WeakKeyDictionary[Any, dict[str, _Mark]]" = weakref.WeakKeyDictionary()
 
 
 class Prepared:
@@ -80,16 +100,18 @@ class Prepared:
         marks = _prepared.setdefault(connection.connection, {})
         mark = marks.get(self.name)
         now = time.monotonic()
-        if mark is None or not mark[0].done() or now - mark[1] >= REPLAN_SECONDS:
-            marks[self.name] = (send(self._prepare), now)
+        if mark is None or not mark.trusted(now):
+            marks[self.name] = mark = _Mark(send(self._prepare), now)
         values = f" ({', '.join(['%s'] * len(params))})" if params else ""
-        return send(f"EXECUTE {self.name}{values}", params)
+        mark.executed = send(f"EXECUTE {self.name}{values}", params)
+        return mark.executed
 
 
 @contextmanager
 def generic_plans(send: Sender) -> Iterator[None]:
     """The prepared statements queued in the block run their generic plans; the statements
-    after it (a trigger's among them) plan as the server is set to."""
+    after it (a trigger's among them) plan as the server is set to (its default: a
+    ``plan_cache_mode`` the caller's transaction had set is not restored)."""
     send("SET LOCAL plan_cache_mode = force_generic_plan")
     yield
     send("SET LOCAL plan_cache_mode TO DEFAULT")

@@ -79,6 +79,19 @@ def test_a_message_that_failed_after_the_prepare_is_safe_to_follow():
     assert add(5, 6) == 11
 
 
+def test_a_statement_dropped_on_the_server_costs_one_failed_message_not_every_one():
+    """A pooler's DISCARD ALL, a DEALLOCATE ALL: the EXECUTE that meets it fails, and the
+    next message prepares again."""
+    assert add(1, 2) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="lb_test_add"):
+        add(2, 3)
+    with protocol_trace(connection) as trace:
+        assert add(3, 4) == 7
+    assert "PREPARE lb_test_add" in simple_queries(trace)[0]
+
+
 def test_a_new_connection_prepares_again():
     assert add(1, 1) == 2
     connection.close()
