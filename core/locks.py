@@ -32,9 +32,15 @@ XACT_LOCKS_SQL = (
 )
 
 
+def lock_order(keys: Iterable[int]) -> list[int]:
+    """The keys, each once, in the order every transaction takes them (``XACT_LOCKS_SQL``
+    sorts them again on the server)."""
+    return sorted(set(keys))
+
+
 def advisory_xact_locks_statement(keys: Iterable[int]) -> Statement | None:
     """The statement ``advisory_xact_locks`` runs (None: no keys), to send in a pipeline."""
-    ordered = sorted(set(keys))
+    ordered = lock_order(keys)
     if not ordered:
         return None
     return (XACT_LOCKS_SQL.format("%s"), [ordered])

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import connection
 
-from core.locks import XACT_LOCKS_SQL, advisory_xact_locks_statement
+from core.locks import XACT_LOCKS_SQL, advisory_xact_locks_statement, lock_order
 from core.partitions import archived_names_sql, archived_names_statement
 from core.pipeline import Pending, Sender, Statement, Transaction, pipelined
 from core.prepared import Prepared, generic_plans
@@ -137,7 +137,7 @@ def intake_reads(
         )
     with generic_plans(send):
         if lock_keys:
-            LOCKS.send(send, [sorted(set(lock_keys))])
+            LOCKS.send(send, [lock_order(lock_keys)])
         until = now + DEDUPE_CLOCK_MARGIN
         return Reads(
             originals=ORIGINALS_LIVE.send(send, [workspace_id, hashes, since, until]),
