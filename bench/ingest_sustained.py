@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 from _autovacuum import Vacuum
 from _common import ROOT, free_port, percentile, setup
 from _wrk import wrk
@@ -40,11 +41,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / HZ
 
 
-def host_ticks() -> tuple[int, int]:
-    """The machine's stolen ticks (the hypervisor ran someone else on our CPUs) and all its
-    ticks so far, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[7], sum(fields)
+def host_ticks() -> tuple[float, float]:
+    """The machine's stolen CPU time (the hypervisor ran someone else on our CPUs) and all
+    its CPU time so far, as psutil reads them (/proc/stat; guest time is inside user's)."""
+    times = psutil.cpu_times()
+    return times.steal, times.user + times.nice + times.system + times.idle + times.iowait + (
+        times.irq + times.softirq + times.steal
+    )
 
 
 def probe_ms() -> float:
