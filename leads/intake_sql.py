@@ -56,27 +56,23 @@ def originals_statement(
     """The earliest lead per dedupe hash in the window, live and archived partitions
     (``archived``: the archived partitions that overlap it); rows (hash, id).
 
-    Per hash and table, its earliest lead in the window by the (hash, time) index, as
-    ``ORIGINALS_LIVE``: one hash and the window are that index's conditions and its order,
-    so it is the plan whatever the statistics say. ``dedupe_hash = ANY(array)`` was planned
-    by them, and in a partition analyzed while small (a new month's, before autovacuum's
-    ANALYZE) it read every lead of the window or of the workspace (10 ms a lookup at 30,000
-    leads, bench/README.md). The window's end (``now`` plus a margin for other servers'
-    clocks) lets the planner leave out the future months' partitions and the default one:
-    planning the lookup over every partition and its indexes cost more than running it."""
+    The window's end (``now`` plus a margin for other servers' clocks) lets the planner
+    leave out the future months' partitions and the default one: planning the lookup over
+    every partition and its indexes cost more than running it."""
     sources = ['"leads_lead"', *archived]
     union = " UNION ALL ".join(
-        "SELECT h.hash, l.id, l.created_at FROM unnest(%s::text[]) h(hash) CROSS JOIN LATERAL ("
-        f"SELECT id, created_at FROM {table} WHERE dedupe_hash = h.hash AND workspace_id = %s "
-        "AND created_at >= %s AND created_at < %s ORDER BY created_at, id LIMIT 1) l"
+        f"SELECT id, dedupe_hash, created_at FROM {table} "
+        "WHERE workspace_id = %s AND dedupe_hash = ANY(%s) AND created_at >= %s "
+        "AND created_at < %s"
         for table in sources
     )
     until = now + DEDUPE_CLOCK_MARGIN
     params: list[Any] = []
     for _ in sources:
-        params += [hashes, workspace_id, since, until]
+        params += [workspace_id, hashes, since, until]
     return (
-        f"SELECT DISTINCT ON (hash) hash, id FROM ({union}) t ORDER BY hash, created_at, id",
+        f"SELECT DISTINCT ON (dedupe_hash) dedupe_hash, id FROM ({union}) t "
+        "ORDER BY dedupe_hash, created_at, id",
         params,
     )
 

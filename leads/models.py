@@ -209,10 +209,8 @@ class Lead(PartitionedModel):
     class Meta:
         ordering = ["-created_at"]
         # Every index costs each intake's insert and the planning of its dedupe lookup:
-        # that lookup (workspace, hashes, window) reads lead_hash_time_idx (a person has a
-        # lead or two per workspace), which routing's partner-sales check also needs. The
-        # window's column in it makes it the lookup's index whatever the statistics: on
-        # (dedupe_hash) alone a partition analyzed while small read the time index.
+        # that lookup (workspace, hashes, window) reads lead_hash_idx (a person has a
+        # lead or two per workspace), which routing's partner-sales check also needs.
         indexes = [
             models.Index(fields=["phone"], name="lead_phone_idx"),
             models.Index(fields=["email"], name="lead_email_idx"),
@@ -223,7 +221,7 @@ class Lead(PartitionedModel):
             ),
             models.Index(fields=["vici_lead_id"], name="lead_vici_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
-            models.Index(fields=["dedupe_hash", "created_at"], name="lead_hash_time_idx"),
+            models.Index(fields=["dedupe_hash"], name="lead_hash_idx"),
             # The desk's queue: callbacks due, then each workspace's leads by status, newest
             # activity first (a lead is worked in its own or its destination workspace).
             models.Index(
