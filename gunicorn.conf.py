@@ -17,6 +17,13 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "16"))
 keepalive = 30
 timeout = 60
+# Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
+# connections over them by address; on one shared socket whichever worker woke first
+# accepted, and one of two could hold 35-38 of 50 keep-alive clients, its 16 threads
+# serving most of the work with the other worker half idle: 816-833 leads/s against
+# 956-1,121 with an even split (bench/README.md). WEB_REUSE_PORT=0 shares one socket (a
+# platform without SO_REUSEPORT, or to have a second server on the same port refused).
+reuse_port = os.environ.get("WEB_REUSE_PORT", "1") != "0"
 
 
 class MaskingLogger(Logger):

@@ -111,6 +111,7 @@ def gunicorn(env: dict, app: str, cwd: Path, port: int, procs: list) -> subproce
         # refusal (core.parking), which the bare app neither has nor needs.
         config = ["-k", "gthread", "-w", str(project["workers"])]
         config += ["--threads", str(project["threads"]), "--keep-alive", "30"]
+        config += ["--reuse-port"] if project["reuse_port"] else []
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), app, *config, "-b", f"127.0.0.1:{port}"]
         + ["--log-level", "warning", "--access-logfile", "/dev/null", "--no-control-socket"],

@@ -3,10 +3,13 @@ client's connection parked; and the config's worker hook."""
 
 import gc
 import http.client
+import os
 import runpy
 import time
 import uuid
+from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -121,3 +124,42 @@ def test_a_worker_freezes_its_loaded_heap_out_of_the_garbage_collector():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+def listening_inodes(port: int) -> set[str]:
+    """The inodes of the IPv4 sockets listening on ``port`` (``/proc/net/tcp``, state 0A)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+            inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:[") : -1])
+    return found
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(transactional_db, tmp_path):
+    """SO_REUSEPORT: the kernel spreads new connections over the workers, not whichever
+    worker woke first on one shared socket (bench/README.md: one of two then held up to 38
+    of 50 keep-alive clients)."""
+    gunicorn = Gunicorn(tmp_path / "access.log", WEB_CONCURRENCY="2")
+    try:
+        gunicorn.wait_ready()
+        workers = psutil.Process(gunicorn.proc.pid).children()
+        assert len(workers) == 2
+        listening = listening_inodes(gunicorn.port)
+        assert len(listening) == 2
+        assert [len(socket_inodes(w.pid) & listening) for w in workers] == [1, 1]
+        assert not socket_inodes(gunicorn.proc.pid) & listening  # the arbiter accepts nothing
+    finally:
+        gunicorn.stop()
