@@ -7,6 +7,7 @@ API clients reuse them); WEB_CONCURRENCY processes x WEB_THREADS threads serve r
 import gc
 import os
 
+import environ
 from gunicorn.glogging import Logger
 
 from core.secrets import mask_query_secrets
@@ -22,8 +23,9 @@ timeout = 60
 # accepted, and one of two could hold 35-38 of 50 keep-alive clients, its 16 threads
 # serving most of the work with the other worker half idle: 816-833 leads/s against
 # 956-1,121 with an even split (bench/README.md). WEB_REUSE_PORT=0 shares one socket (a
-# platform without SO_REUSEPORT, or to have a second server on the same port refused).
-reuse_port = os.environ.get("WEB_REUSE_PORT", "1") != "0"
+# platform without SO_REUSEPORT, or to have a second server on the same port refused); read
+# as every boolean setting is (config/settings.py): "false", "no" and "off" share it too.
+reuse_port = environ.Env().bool("WEB_REUSE_PORT", default=True)
 
 
 class MaskingLogger(Logger):

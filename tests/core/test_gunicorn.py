@@ -163,3 +163,14 @@ def test_each_worker_listens_on_a_socket_of_its_own(transactional_db, tmp_path):
         assert not socket_inodes(gunicorn.proc.pid) & listening  # the arbiter accepts nothing
     finally:
         gunicorn.stop()
+
+
+@pytest.mark.parametrize(
+    ("value", "own_sockets"), [(None, True), ("1", True), ("0", False), ("false", False)]
+)
+def test_web_reuse_port_reads_as_every_boolean_setting(monkeypatch, value, own_sockets):
+    if value is None:
+        monkeypatch.delenv("WEB_REUSE_PORT", raising=False)
+    else:
+        monkeypatch.setenv("WEB_REUSE_PORT", value)
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["reuse_port"] is own_sockets
