@@ -12,8 +12,8 @@ from core.partitions import archived_names_sql, archived_names_statement
 from core.pipeline import Pending, Sender, Statement, Transaction, pipelined
 from core.prepared import Prepared, generic_plans
 from leads import fields as lead_fields
-from leads.models import Lead, Suppression
-from leads.suppressions import MATCHES_SQL, suppression_matches_statement
+from leads.models import Lead
+from leads.suppressions import MATCHES_SQL, matches_values, suppression_matches_statement
 
 LEAD_COLUMNS = (
     "id",
@@ -143,8 +143,7 @@ def intake_reads(
             originals=ORIGINALS_LIVE.send(send, [workspace_id, hashes, since, until]),
             archive=ARCHIVED_NAMES.send(send, []),
             suppressed=SUPPRESSED.send(
-                send,
-                [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
+                send, matches_values(workspace_id=workspace_id, phones=phones, emails=emails)
             )
             if phones or emails
             else None,

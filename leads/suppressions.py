@@ -2,6 +2,8 @@
 suppression API lists and looks up (scope as in ``leads.selectors``), and the one test of
 "this lead must not be contacted" that every contact path applies."""
 
+from typing import Any
+
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -34,8 +36,13 @@ def suppression_matches_statement(
         return None
     return (
         MATCHES_SQL.format(*["%s"] * 5),
-        [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails],
+        matches_values(workspace_id=workspace_id, phones=phones, emails=emails),
     )
+
+
+def matches_values(*, workspace_id: int, phones: list[str], emails: list[str]) -> list[Any]:
+    """``MATCHES_SQL``'s values, in its order (as text or prepared)."""
+    return [workspace_id, Suppression.Kind.PHONE, phones, Suppression.Kind.EMAIL, emails]
 
 
 # The suppressions of a workspace and the global ones matching phones or emails: ``{}``s for
