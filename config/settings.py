@@ -295,6 +295,10 @@ IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
 INTAKE_COUNTS_KEEP_DAYS = env.int("INTAKE_COUNTS_KEEP_DAYS", default=35)
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=90)
 PARTITION_MONTHS_AHEAD = env.int("PARTITION_MONTHS_AHEAD", default=3)
+# Beat's "core: analyze young partitions" (every few seconds) analyzes a partition once it
+# holds this many live rows and has no statistics yet, or twice the rows of its last
+# analysis (core.partitions.partitions_analyze_young).
+PARTITION_ANALYZE_MIN_ROWS = env.int("PARTITION_ANALYZE_MIN_ROWS", default=1000)
 # --- Cold storage (leads/cold_storage.py) -------------------------------------------------
 # Archived partitions wholly older than this many days are exported to gzip CSV files in
 # COLD_STORAGE_DIR (with a manifest each) and dropped from the database; 0: never. Dedupe

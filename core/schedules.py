@@ -11,6 +11,13 @@ SCHEDULES = [
         "interval_seconds": 60,
     },
     {
+        # A new month's partition gets its statistics within seconds of filling, not at
+        # autovacuum's next round (core.partitions.partitions_analyze_young).
+        "name": "core: analyze young partitions",
+        "task": "core.tasks.partitions_analyze_task",
+        "interval_seconds": 5,
+    },
+    {
         "name": "core: partition maintenance",
         "task": "core.tasks.partitions_maintain_task",
         "crontab": {"minute": "15", "hour": "1"},
