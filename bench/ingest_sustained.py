@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import psutil
-from _autovacuum import Vacuum
+from _autovacuum import Beat, Vacuum
 from _common import ROOT, free_port, percentile, setup
 from _wrk import wrk
 
@@ -303,40 +303,6 @@ def main() -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=30)
-
-
-class Beat:
-    """Beat's "core: analyze young partitions" (this bench runs no beat): the product's
-    ``partitions_analyze_young`` at its schedule's interval, on a connection of its own
-    (its backend is PostgreSQL's, so its CPU counts there). Without it the first round's
-    partition had no statistics until the bench's autovacuum analyzed it, up to a minute
-    in (bench/README.md)."""
-
-    def __init__(self) -> None:
-        from core.schedules import SCHEDULES
-
-        [spec] = [s for s in SCHEDULES if s["task"] == "core.tasks.partitions_analyze_task"]
-        self.every = spec["interval_seconds"]
-        self.stopped = threading.Event()
-        self.analyzed: list[str] = []
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def loop(self) -> None:
-        from django.db import connection
-
-        from core.partitions import partitions_analyze_young
-
-        try:
-            while not self.stopped.wait(self.every):
-                self.analyzed += partitions_analyze_young()
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=120)
-        print(f"beat's young-partition analyses: {len(self.analyzed)}")
 
 
 def stage_pids(app: subprocess.Popen, worker: subprocess.Popen) -> dict[str, list[int]]:

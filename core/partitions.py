@@ -218,7 +218,7 @@ def partitions_ensure_all(*, using: str = "default", now: datetime | None = None
 # the rows its last analysis counted, is analyzed by ``partitions_analyze_young``.
 _YOUNG_SQL = """
 SELECT c.oid::regclass::text
-FROM unnest(%s::regclass[]) AS parent(oid), pg_partition_tree(parent.oid) tree
+FROM unnest(%s::text[]) AS parent(name), pg_partition_tree(to_regclass(parent.name)) tree
 JOIN pg_class c ON c.oid = tree.relid
 JOIN pg_stat_user_tables s ON s.relid = c.oid
 WHERE tree.isleaf AND s.n_live_tup >= %s AND s.n_mod_since_analyze > 0
@@ -244,14 +244,10 @@ def partitions_analyze_young(*, min_rows: int | None = None, using: str = "defau
     autovacuum's 10% rule."""
     min_rows = settings.PARTITION_ANALYZE_MIN_ROWS if min_rows is None else min_rows
     connection = connections[using]
+    # Every partitioned model's table in one statement (``pg_partition_tree`` of a table
+    # not migrated yet, ``to_regclass`` NULL, gives no rows).
+    tables = [m._meta.db_table for m in partitioned_models()]
     with connection.cursor() as cursor:
-        tables = [
-            m._meta.db_table
-            for m in partitioned_models()
-            if _table_exists(cursor, m._meta.db_table)
-        ]
-        if not tables:
-            return []
         # This session's counters are sent at most once a second: a run right after a
         # batch of its own (a test, a management command) sees them.
         cursor.execute("SELECT pg_stat_force_next_flush(), pg_stat_clear_snapshot()")
