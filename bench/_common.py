@@ -1,10 +1,14 @@
 """Shared setup for the benchmarks: a separate database, migrated, Django ready."""
 
+import cProfile
+import io
 import os
+import pstats
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,3 +76,35 @@ def serve(env: dict, workers: int = 2) -> tuple[subprocess.Popen, str]:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def backend_cpu_clock(connection) -> Callable[[], float]:
+    """A clock of the CPU seconds (user + system) that PostgreSQL's backend of Django's
+    ``connection`` has used so far, read from /proc (the server runs on this machine)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+
+    def clock() -> float:
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    return clock
+
+
+def profile_print(profiler: cProfile.Profile, dump_to: str = "") -> None:
+    """The top 45 functions by cumulative time; the whole profile to ``dump_to`` if given."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+    print(out.getvalue())
+    if dump_to:
+        profiler.dump_stats(dump_to)
+
+
+def tables_emptied(connection, tables: list[str]) -> None:
+    """TRUNCATE ``tables``, then ANALYZE them: the planner of an emptied table left with
+    the statistics of its full self would not use the dedupe index."""
+    names = ", ".join(tables)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {names}")
+        cursor.execute(f"ANALYZE {names}")

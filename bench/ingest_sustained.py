@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 from _autovacuum import Beat, Vacuum
-from _common import ROOT, free_port, percentile, setup
+from _common import ROOT, free_port, percentile, setup, tables_emptied
 from _wrk import wrk
 
 BIN = Path(sys.executable).parent
@@ -197,12 +197,10 @@ def main() -> None:
     from leads.services import api_key_create, workspace_create
     from routing.models import RoutingRule, RuleDestination
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE leads_lead, leads_leadevent, leads_idempotencyrecord, routing_routinglog"
-        )
-        # Fresh statistics: the planner of an emptied table would not use the dedupe index.
-        cursor.execute("ANALYZE leads_lead, leads_leadevent, routing_routinglog")
+    tables_emptied(
+        connection,
+        ["leads_lead", "leads_leadevent", "leads_idempotencyrecord", "routing_routinglog"],
+    )
     workspace = workspace_create(name=f"sustained {time.time()}")
     workspace.api_rate_per_minute = 0
     workspace.api_max_concurrent = 0

@@ -11,14 +11,11 @@ bench/ingest_sustained.py).
 
 import argparse
 import cProfile
-import io
 import json
-import os
-import pstats
 import sys
 import time
 
-from _common import setup
+from _common import backend_cpu_clock, profile_print, setup, tables_emptied
 
 
 def preload(workspace, count: int, offset: int) -> None:
@@ -88,10 +85,7 @@ def main() -> None:
 
     from leads.services import api_key_create, workspace_create
 
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE leads_lead, leads_leadevent, leads_idempotencyrecord")
-        # Fresh statistics: the planner of an emptied table would not use the dedupe index.
-        cursor.execute("ANALYZE leads_lead, leads_leadevent")
+    tables_emptied(connection, ["leads_lead", "leads_leadevent", "leads_idempotencyrecord"])
     workspace = workspace_create(name=f"profile {time.time()}")
     workspace.api_rate_per_minute = 0
     workspace.api_max_concurrent = 0
@@ -116,13 +110,7 @@ def main() -> None:
 
     for n in range(50):  # warm up: caches, prepared plans, the key check
         post(n)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-
-    def backend_cpu() -> float:
-        fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    backend_cpu = backend_cpu_clock(connection)
 
     statements = statements_reset()
     profiler = cProfile.Profile()
@@ -143,11 +131,7 @@ def main() -> None:
         statements_print(args.leads)
     if args.plain:
         sys.exit(0)
-    if args.profile:
-        profiler.dump_stats(args.profile)
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-    print(out.getvalue())
+    profile_print(profiler, args.profile)
     sys.exit(0)
 
 

@@ -12,15 +12,12 @@ bench/ingest_sustained.py).
 
 import argparse
 import cProfile
-import io
-import os
-import pstats
 import re
 import time
 from collections import defaultdict
 from contextlib import nullcontext
 
-from _common import setup
+from _common import backend_cpu_clock, profile_print, setup, tables_emptied
 
 
 def main() -> None:
@@ -41,9 +38,7 @@ def main() -> None:
     from routing.models import RoutingRule, RuleDestination
     from routing.services import route_pending
 
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE leads_lead, leads_leadevent, routing_routinglog")
-        cursor.execute("ANALYZE leads_lead, leads_leadevent, routing_routinglog")
+    tables_emptied(connection, ["leads_lead", "leads_leadevent", "routing_routinglog"])
     workspace = workspace_create(name=f"profile routing {time.time()}")
     RoutingRule.objects.filter(name="profile: everyone").delete()
     rule = RoutingRule.objects.create(name="profile: everyone", priority=1)
@@ -60,13 +55,7 @@ def main() -> None:
     for n in range(20):  # warm up
         store(n)
         route_pending(worker_id="profile")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-
-    def backend_cpu() -> float:
-        fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    backend_cpu = backend_cpu_clock(connection)
 
     took: dict[str, list[float]] = defaultdict(list)
 
@@ -101,11 +90,7 @@ def main() -> None:
         mean = sum(times) * 1000 / len(times)
         print(f"  {len(times) / args.passes:4.1f} x {mean:6.3f} ms  {sql}")
     if not args.plain:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-        print(out.getvalue())
-        if args.profile:
-            profiler.dump_stats(args.profile)
+        profile_print(profiler, args.profile)
 
 
 if __name__ == "__main__":
