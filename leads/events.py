@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.db import newest_rows_restamp
+from core.pipeline import Statement
 from leads.selectors import lead_scope_stale_sql
 
 
@@ -28,8 +29,9 @@ class EventSpec:
     lead_destination_id: int | None = None
 
 
-def lead_events_record(*, events: Iterable[EventSpec]) -> int:
-    """Append history rows in one INSERT. Call inside the transaction of the change."""
+def lead_events_statement(*, events: Iterable[EventSpec]) -> tuple[Statement | None, int]:
+    """The one INSERT of these history rows (None for none) and how many rows it writes,
+    for a caller that sends it with its other writes (``core.pipeline``)."""
     now = timezone.now()
     rows = [
         (
@@ -45,17 +47,24 @@ def lead_events_record(*, events: Iterable[EventSpec]) -> int:
         for e in events
     ]
     if not rows:
-        return 0
+        return None, 0
     columns = [list(column) for column in zip(*rows, strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor, "
-            "lead_workspace_id, lead_destination_id) "
-            "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::text[], "
-            "%s::jsonb[], %s::varchar[], %s::bigint[], %s::bigint[])",
-            columns,
-        )
-    return len(rows)
+    return (
+        "INSERT INTO leads_leadevent (lead_id, created_at, kind, message, data, actor, "
+        "lead_workspace_id, lead_destination_id) "
+        "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::text[], "
+        "%s::jsonb[], %s::varchar[], %s::bigint[], %s::bigint[])",
+        columns,
+    ), len(rows)
+
+
+def lead_events_record(*, events: Iterable[EventSpec]) -> int:
+    """Append history rows in one INSERT. Call inside the transaction of the change."""
+    statement, count = lead_events_statement(events=events)
+    if statement is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+    return count
 
 
 def lead_events_record_select(

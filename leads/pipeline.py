@@ -1,9 +1,10 @@
 """Set-wise writes of the lead table for the apps above it (routing, dialer).
 
 The leads app owns ``leads_lead``: routing and the dialer never write it themselves; they
-call these services, which do one statement per batch. A lead is claimed for routing
-(``locked_by``/``locked_at``), decided, and written back with its outcome; the dialer
-records where a lead lives in VICIdial.
+call these services, which do one statement per batch (some as statements the caller
+sends with its own, ``core.pipeline``). A lead is claimed for routing by its row lock,
+decided, and written back with its outcome in the same transaction; the dialer records
+where a lead lives in VICIdial.
 """
 
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from core.db import json_value, unnest_columns
 from core.errors import ConflictError
+from core.pipeline import Pending, Sender, Statement
 from leads import errors
 from leads import fields as lead_fields
 from leads.events import EventSpec, lead_events_record
@@ -47,27 +49,27 @@ NOT_REROUTABLE: dict[str, str] = {
 }
 
 
-def leads_claim_for_routing(
+def leads_lock_for_routing(
+    send: Sender,
     *,
-    worker_id: str,
     batch_size: int,
     lead_ids: Sequence[int] | None = None,
     unless_exists: str = "",
-) -> list[dict[str, Any]]:
-    """Claim up to ``batch_size`` pending leads (or the given ones) for ``worker_id``.
+) -> Pending:
+    """Queue, in ``send``'s message, the claim of up to ``batch_size`` pending leads (or the
+    given ones): ``FOR UPDATE SKIP LOCKED``, so two workers never take the same lead, and
+    the row locks are the claim, held until the caller's transaction (which decides and
+    writes the outcomes) ends. A worker that dies mid-way loses its claim with its
+    connection. Read the rows with ``routing_leads``.
 
-    ``FOR UPDATE SKIP LOCKED``: two workers never claim the same lead; a claim older than
-    ``ROUTING_LOCK_TIMEOUT_SECONDS`` is stale and may be taken again. ``unless_exists`` is a
-    subquery over the caller's own tables (the lead is ``l``) naming leads to leave alone.
+    A lead whose ``locked_at`` is set was claimed by a release that wrote its claim in a
+    transaction of its own (a rolling deploy): left alone until the claim is
+    ``ROUTING_LOCK_TIMEOUT_SECONDS`` old. ``unless_exists`` is a subquery over the
+    caller's own tables (the lead is ``l``) naming leads to leave alone.
 
-    Its own transaction, in two steps: the pending leads are read and row-locked, then,
-    only when it found some, the claim is written by id and partition key. The UPDATE is
-    planned for the partitions that hold them alone, and a claim that finds nothing (the
-    routing task's last look after every pass) writes nothing and fires none of the
-    statement triggers of leads (the lead scope's five).
-    """
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.ROUTING_LOCK_TIMEOUT_SECONDS)
+    Each row carries whether the lead must not be contacted now (a suppression added since
+    intake), read in the same statement, after its lock."""
+    stale = timezone.now() - timedelta(seconds=settings.ROUTING_LOCK_TIMEOUT_SECONDS)
     filters = "l.status = %s AND (l.locked_at IS NULL OR l.locked_at < %s)"
     params: list[Any] = [Lead.Status.PENDING, stale]
     if lead_ids is not None:
@@ -76,24 +78,25 @@ def leads_claim_for_routing(
     elif unless_exists:
         filters += f" AND NOT EXISTS ({unless_exists})"
     columns = ", ".join(f"l.{c}" for c in ROUTING_COLUMNS)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {columns} FROM leads_lead l WHERE {filters} "
-                "ORDER BY l.created_at LIMIT %s FOR UPDATE OF l SKIP LOCKED",
-                [*params, batch_size],
-            )
-            rows = [dict(zip(ROUTING_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
-            if rows:
-                partitions, partition_params = _in_partitions([r["created_at"] for r in rows])
-                cursor.execute(
-                    "UPDATE leads_lead l SET locked_by = %s, locked_at = %s "
-                    f"WHERE l.id = ANY(%s){partitions}",
-                    [worker_id, now, [row["id"] for row in rows], *partition_params],
-                )
-    for row in rows:
-        row["custom"] = json_value(row["custom"])
-    return sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    return send(
+        f"SELECT {columns}, {LEAD_UNREACHABLE_SQL} FROM leads_lead l WHERE {filters} "
+        "ORDER BY l.created_at LIMIT %s FOR UPDATE OF l SKIP LOCKED",
+        [*params, batch_size],
+    )
+
+
+def routing_leads(locked: Pending) -> tuple[list[dict[str, Any]], set[int]]:
+    """The leads of a ``leads_lock_for_routing`` claim (``ROUTING_COLUMNS``, oldest first)
+    and the ids of those that must not be contacted now."""
+    leads, unreachable = [], set()
+    for row in locked.rows():
+        lead = dict(zip(ROUTING_COLUMNS, row[:-1], strict=True))
+        lead["custom"] = json_value(lead["custom"])
+        leads.append(lead)
+        if row[-1]:
+            unreachable.add(lead["id"])
+    leads.sort(key=lambda r: (r["created_at"], r["id"]))
+    return leads, unreachable
 
 
 def _in_partitions(created_at: Sequence[datetime]) -> tuple[str, list[Any]]:
@@ -102,24 +105,6 @@ def _in_partitions(created_at: Sequence[datetime]) -> tuple[str, list[Any]]:
     if not created_at:
         return "", []
     return " AND l.created_at = ANY(%s)", [sorted(set(created_at))]
-
-
-def leads_hold_for_routing(
-    *, lead_ids: Sequence[int], worker_id: str, created_at: Sequence[datetime] = ()
-) -> dict[int, bool]:
-    """Row-lock the claimed leads this worker still holds (still pending, not re-claimed
-    after a stale lock) for the decision transaction. Returns their ids, each with whether
-    it must not be contacted now (a suppression added since intake). ``created_at``: the
-    leads' own values, when known (``_in_partitions``)."""
-    partitions, partition_params = _in_partitions(created_at)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT l.id, {LEAD_UNREACHABLE_SQL} FROM leads_lead l "
-            f"WHERE l.id = ANY(%s){partitions} AND l.locked_by = %s AND l.status = %s "
-            "FOR UPDATE OF l",
-            [list(lead_ids), *partition_params, worker_id, Lead.Status.PENDING],
-        )
-        return dict(cursor.fetchall())
 
 
 @dataclass
@@ -133,13 +118,14 @@ class RoutingOutcome:
     rule_id: int | None = None
 
 
-def leads_routing_apply(
+def leads_routing_apply_statement(
     *, outcomes: Sequence[RoutingOutcome], now: datetime, created_at: Sequence[datetime] = ()
-) -> int:
-    """Write a batch of routing outcomes in one UPDATE and release the claims.
+) -> Statement | None:
+    """The one UPDATE that writes a batch of routing outcomes and releases the claims (None
+    for no outcomes), for a caller that sends it with its other writes (``core.pipeline``).
     ``created_at``: the leads' own values, when known (``_in_partitions``)."""
     if not outcomes:
-        return 0
+        return None
     rows = [
         (
             o.lead_id,
@@ -152,17 +138,28 @@ def leads_routing_apply(
         for o in outcomes
     ]
     partitions, partition_params = _in_partitions(created_at)
+    return (
+        "UPDATE leads_lead l SET status = k.status, status_reason = k.reason, "
+        "destination_workspace_id = k.ws, routing_rule_id = k.rule, routed_at = k.routed, "
+        "locked_by = '', locked_at = NULL, updated_at = %s, "
+        "routing_attempts = l.routing_attempts + 1 "
+        "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], "
+        "%s::bigint[], %s::timestamptz[]) k(id, status, reason, ws, rule, routed) "
+        f"WHERE l.id = k.id{partitions}",
+        [now, *unnest_columns(rows), *partition_params],
+    )
+
+
+def leads_routing_apply(
+    *, outcomes: Sequence[RoutingOutcome], now: datetime, created_at: Sequence[datetime] = ()
+) -> int:
+    """Write a batch of routing outcomes in one UPDATE and release the claims.
+    ``created_at``: the leads' own values, when known (``_in_partitions``)."""
+    statement = leads_routing_apply_statement(outcomes=outcomes, now=now, created_at=created_at)
+    if statement is None:
+        return 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE leads_lead l SET status = k.status, status_reason = k.reason, "
-            "destination_workspace_id = k.ws, routing_rule_id = k.rule, routed_at = k.routed, "
-            "locked_by = '', locked_at = NULL, updated_at = %s, "
-            "routing_attempts = l.routing_attempts + 1 "
-            "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bigint[], "
-            "%s::bigint[], %s::timestamptz[]) k(id, status, reason, ws, rule, routed) "
-            f"WHERE l.id = k.id{partitions}",
-            [now, *unnest_columns(rows), *partition_params],
-        )
+        cursor.execute(*statement)
         return int(cursor.rowcount)
 
 

@@ -15,7 +15,12 @@ from leads import fields as lead_fields
 from leads.cold_storage import partitions_cold_store_old
 from leads.desk import lead_callback_set, lead_note_add, lead_outcome_set
 from leads.errors import INVALID
-from leads.events import EventSpec, lead_events_record, lead_events_record_select
+from leads.events import (
+    EventSpec,
+    lead_events_record,
+    lead_events_record_select,
+    lead_events_statement,
+)
 from leads.intake import IngestResult, lead_ingest_batch, lead_ingest_one
 from leads.intake_counts import intake_counts_prune
 from leads.models import ApiKey, IdempotencyRecord, Lead, LeadEvent, Suppression, Workspace
@@ -24,13 +29,14 @@ from leads.people import member_create, membership_remove, membership_set, user_
 from leads.pipeline import (
     RoutingOutcome,
     lead_send_to_routing,
-    leads_claim_for_routing,
-    leads_hold_for_routing,
+    leads_lock_for_routing,
     leads_routing_apply,
+    leads_routing_apply_statement,
     leads_routing_failed,
     leads_routing_release,
     leads_routing_retry,
     leads_vici_ids_record,
+    routing_leads,
 )
 from leads.signals import lead_changed, lead_status_changed, send_on_commit
 from leads.suppressions import suppression_matches
@@ -46,6 +52,7 @@ __all__ = [
     "lead_callback_set",
     "lead_events_record",
     "lead_events_record_select",
+    "lead_events_statement",
     "lead_note_add",
     "lead_outcome_set",
     "member_create",
@@ -53,9 +60,9 @@ __all__ = [
     "membership_set",
     "user_roles_sync",
     "lead_send_to_routing",
-    "leads_claim_for_routing",
-    "leads_hold_for_routing",
+    "leads_lock_for_routing",
     "leads_routing_apply",
+    "leads_routing_apply_statement",
     "leads_routing_failed",
     "leads_routing_release",
     "leads_routing_retry",
@@ -64,6 +71,7 @@ __all__ = [
     "lead_ingest_one",
     "lead_status_set",
     "lead_update",
+    "routing_leads",
     "leads_mark_dnc",
     "partitions_archive_old",
     "partitions_cold_store_old",

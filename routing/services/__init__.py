@@ -11,7 +11,6 @@ from routing.services.lead_scope import routinglog_lead_scope_recheck
 from routing.services.retry import lead_reroute, retry_delay, retry_now, retry_schedule
 from routing.services.route import (
     RouteStats,
-    leads_claim_pending,
     retry_drain,
     route_pending,
     route_until_empty,
@@ -36,7 +35,6 @@ __all__ = [
     "decide",
     "dialer_services",
     "lead_reroute",
-    "leads_claim_pending",
     "retry_delay",
     "retry_drain",
     "routinglog_lead_scope_recheck",

@@ -2,7 +2,8 @@
 
 Caps and rotation counters are row-locked in a fixed order (rules, then counters, by id)
 inside the decision transaction, so they are exact under any number of workers and
-cannot deadlock.
+cannot deadlock. The locks and the partner sales go in one message; the counters and
+rotations are written back by statements the caller sends with its own writes.
 """
 
 from collections import defaultdict
@@ -11,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from core.db import unnest_columns
+from core.pipeline import Pending, Sender, Statement, pipelined
 from leads.models import Workspace
 from routing.engine import Destination, Rule
 from routing.models import RoutingLog, RoutingRule
@@ -31,20 +32,19 @@ class Decision:
     workspace_id: int | None = None
 
 
-def _lock_rules(rule_ids: list[int]) -> dict[int, int]:
+CounterKey = tuple[int, str, datetime, int]  # (destination, period, period start, cap)
+
+
+def _lock_rules(send: Sender, rule_ids: list[int]) -> Pending | None:
     if not rule_ids:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, rotation FROM routing_routingrule WHERE id = ANY(%s) ORDER BY id "
-            "FOR UPDATE",
-            [sorted(rule_ids)],
-        )
-        return dict(cursor.fetchall())
+        return None
+    return send(
+        "SELECT id, rotation FROM routing_routingrule WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        [sorted(rule_ids)],
+    )
 
 
-def _lock_counters(destinations: list[Destination], now: datetime) -> Counters:
-    """Lock (creating when missing) the hour/day counters; returns [count, cap] by key."""
+def _counter_keys(destinations: list[Destination], now: datetime) -> list[CounterKey]:
     keys = []
     for d in destinations:
         starts = d.period_starts(now)
@@ -52,43 +52,41 @@ def _lock_counters(destinations: list[Destination], now: datetime) -> Counters:
             keys.append((d.id, "h", starts["h"], d.cap_per_hour))
         if d.cap_per_day is not None:
             keys.append((d.id, "d", starts["d"], d.cap_per_day))
-    if not keys:
-        return {}
     keys.sort(key=lambda k: (k[0], k[1]))
-    ids, periods, starts_, caps = unnest_columns(keys)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO routing_capcounter (destination_id, period, period_start, count) "
-            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], "
-            "array_fill(0, ARRAY[%s])) ON CONFLICT DO NOTHING",
-            [ids, periods, starts_, len(ids)],
-        )
-        cursor.execute(
-            "SELECT c.destination_id, c.period, c.count FROM routing_capcounter c "
-            "JOIN unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) k(d, p, s) "
-            "ON c.destination_id = k.d AND c.period = k.p AND c.period_start = k.s "
-            "ORDER BY c.destination_id, c.period FOR UPDATE OF c",
-            [ids, periods, starts_],
-        )
-        counts = {(d, p): n for d, p, n in cursor.fetchall()}
-    return {(d, p): [counts[(d, p)], cap] for d, p, _, cap in keys}
+    return keys
 
 
-def _partner_sales(hashes: list[str], window_start: datetime) -> dict[str, set[int]]:
-    """Which partner workspaces each dedupe hash was already routed to (in the window)."""
+def _lock_counters(send: Sender, keys: list[CounterKey]) -> Pending | None:
+    """Lock (creating when missing) the hour/day counters: rows (destination, period, count)."""
+    if not keys:
+        return None
+    ids, periods, starts_, _ = unnest_columns(keys)
+    send(
+        "INSERT INTO routing_capcounter (destination_id, period, period_start, count) "
+        "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], "
+        "array_fill(0, ARRAY[%s])) ON CONFLICT DO NOTHING",
+        [ids, periods, starts_, len(ids)],
+    )
+    return send(
+        "SELECT c.destination_id, c.period, c.count FROM routing_capcounter c "
+        "JOIN unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) k(d, p, s) "
+        "ON c.destination_id = k.d AND c.period = k.p AND c.period_start = k.s "
+        "ORDER BY c.destination_id, c.period FOR UPDATE OF c",
+        [ids, periods, starts_],
+    )
+
+
+def _partner_sales(send: Sender, hashes: list[str], window_start: datetime) -> Pending | None:
+    """Which partner workspaces each dedupe hash was already routed to (in the window):
+    rows (hash, workspace)."""
     if not hashes:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT l.dedupe_hash, l.destination_workspace_id FROM leads_lead l "
-            "JOIN leads_workspace w ON w.id = l.destination_workspace_id "
-            "WHERE l.dedupe_hash = ANY(%s) AND w.kind = %s AND l.routed_at >= %s",
-            [hashes, Workspace.Kind.PARTNER, window_start],
-        )
-        sold: dict[str, set[int]] = defaultdict(set)
-        for hash_, workspace_id in cursor.fetchall():
-            sold[hash_].add(workspace_id)
-    return sold
+        return None
+    return send(
+        "SELECT l.dedupe_hash, l.destination_workspace_id FROM leads_lead l "
+        "JOIN leads_workspace w ON w.id = l.destination_workspace_id "
+        "WHERE l.dedupe_hash = ANY(%s) AND w.kind = %s AND l.routed_at >= %s",
+        [hashes, Workspace.Kind.PARTNER, window_start],
+    )
 
 
 def _expired(lead: dict[str, Any], now: datetime) -> bool:
@@ -117,15 +115,23 @@ class _Allocator:
     """The locked state of one batch: rotations, cap counters and partner sales."""
 
     def __init__(self, rules: dict[int, Rule], leads: list[dict[str, Any]], now: datetime):
+        """Lock the batch's rules and counters and read its partner sales: one round trip."""
         self.rules, self.now = rules, now
-        self.rotation = _lock_rules(list(rules))
         self.destinations = {d.id: d for r in rules.values() for d in r.destinations}
-        ordered = sorted(self.destinations.values(), key=lambda d: d.id)
-        self.counters = _lock_counters(ordered, now)
-        self.sold: dict[str, set[int]] = {}
-        if any(d.workspace_is_partner for d in self.destinations.values()):
+        keys = _counter_keys(sorted(self.destinations.values(), key=lambda d: d.id), now)
+        partner = any(d.workspace_is_partner for d in self.destinations.values())
+        with pipelined() as send:
+            rotation = _lock_rules(send, list(rules))
+            counts = _lock_counters(send, keys)
             window = now - timedelta(days=settings.DEDUPE_WINDOW_DAYS)
-            self.sold = _partner_sales([lead["dedupe_hash"] for lead in leads], window)
+            hashes = [lead["dedupe_hash"] for lead in leads] if partner else []
+            sales = _partner_sales(send, hashes, window)
+        self.rotation: dict[int, int] = dict(rotation.rows()) if rotation else {}
+        found = {(d, p): n for d, p, n in counts.rows()} if counts else {}
+        self.counters: Counters = {(d, p): [found[(d, p)], cap] for d, p, _, cap in keys}
+        self.sold: dict[str, set[int]] = defaultdict(set)
+        for hash_, workspace_id in sales.rows() if sales else ():
+            self.sold[hash_].add(workspace_id)
 
     def _has_room(self, d: Destination) -> bool:
         return all(
@@ -183,13 +189,24 @@ class _Allocator:
         if d.workspace_is_partner:
             self.sold.setdefault(lead["dedupe_hash"], set()).add(d.workspace_id)
 
-    def save(self) -> None:
-        _save_counters(self.counters, self.destinations, self.now)
-        _save_rotation(self.rotation, self.rules)
+    def save(self) -> list[Statement]:
+        """The statements that write the counters and rotations back."""
+        return [
+            statement
+            for statement in (
+                _save_counters(self.counters, self.destinations, self.now),
+                _save_rotation(self.rotation, self.rules),
+            )
+            if statement is not None
+        ]
 
 
-def decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime) -> list[Decision]:
-    """Match every lead, then allocate destinations under locked caps and counters."""
+def decide(
+    leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime
+) -> tuple[list[Decision], list[Statement]]:
+    """Match every lead, then allocate destinations under locked caps and counters. Returns
+    the decisions and the statements that write the counters and rotations back (for the
+    caller to send with its writes, in the same transaction)."""
     matches, touched = _match(leads, rules, now)
     allocator = _Allocator(touched, leads, now)
     decisions = []
@@ -200,33 +217,32 @@ def decide(leads: list[dict[str, Any]], rules: tuple[Rule, ...], now: datetime) 
             decisions.append(Decision(lead, RoutingLog.Outcome.EXPIRED, reason))
         else:
             decisions.append(allocator.choose(lead, matched))
-    allocator.save()
-    return decisions
+    return decisions, allocator.save()
 
 
-def _save_counters(counters: Counters, destinations: dict[int, Destination], now: datetime) -> None:
+def _save_counters(
+    counters: Counters, destinations: dict[int, Destination], now: datetime
+) -> Statement | None:
     if not counters:
-        return
+        return None
     rows = [
         (dest_id, period, destinations[dest_id].period_starts(now)[period], count)
         for (dest_id, period), (count, _) in counters.items()
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE routing_capcounter c SET count = k.n FROM unnest(%s::bigint[], "
-            "%s::varchar[], %s::timestamptz[], %s::int[]) k(d, p, s, n) "
-            "WHERE c.destination_id = k.d AND c.period = k.p AND c.period_start = k.s",
-            unnest_columns(rows),
-        )
+    return (
+        "UPDATE routing_capcounter c SET count = k.n FROM unnest(%s::bigint[], "
+        "%s::varchar[], %s::timestamptz[], %s::int[]) k(d, p, s, n) "
+        "WHERE c.destination_id = k.d AND c.period = k.p AND c.period_start = k.s",
+        unnest_columns(rows),
+    )
 
 
-def _save_rotation(rotation: dict[int, int], rules: dict[int, Rule]) -> None:
+def _save_rotation(rotation: dict[int, int], rules: dict[int, Rule]) -> Statement | None:
     changed = {i: n for i, n in rotation.items() if rules[i].distribution != "single"}
     if not changed:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE routing_routingrule r SET rotation = k.n FROM "
-            "unnest(%s::bigint[], %s::bigint[]) k(i, n) WHERE r.id = k.i",
-            [list(changed), list(changed.values())],
-        )
+        return None
+    return (
+        "UPDATE routing_routingrule r SET rotation = k.n FROM "
+        "unnest(%s::bigint[], %s::bigint[]) k(i, n) WHERE r.id = k.i",
+        [list(changed), list(changed.values())],
+    )

@@ -1,10 +1,15 @@
 """Routing a batch: claim pending leads, decide set-wise, write every decision with its reason.
 
-Two workers never route the same lead: a worker claims leads through
-``leads_claim_for_routing`` (``FOR UPDATE SKIP LOCKED``), and its decision is written only
-for the leads it still holds. Everything a decision changes is written set-wise: the leads
-(by the leads app's service), the routing log, the history, the VICIdial pushes and the
-sequence enrollments.
+Two workers never route the same lead: a batch is one transaction that claims its leads
+by row-locking them (``leads_lock_for_routing``, ``FOR UPDATE SKIP LOCKED``), decides,
+and writes every decision before its row locks are released. Everything a decision changes
+is written set-wise: the leads (by the leads app's service), the routing log, the history,
+the VICIdial pushes and the sequence enrollments.
+
+A pass waits on PostgreSQL a few times, whatever its size: the claim with the rules'
+version; the rules' and counters' locks with the partner sales (when a matched rule has
+any); the writes (leads, counters, rotations, routing log, history, retry items); then
+the deliveries' own statements, if any, and the COMMIT.
 """
 
 import logging
@@ -22,20 +27,22 @@ from broadcast import services as broadcast_services
 from core import slo
 from core.actors import system_actor
 from core.errors import ApplicationError
+from core.pipeline import Pending, Sender, Statement, pipelined
 from dialer import services as dialer_services
 from leads.models import Lead, LeadEvent, Workspace
 from leads.services import (
     EventSpec,
     RoutingOutcome,
     lead_events_record,
-    leads_claim_for_routing,
-    leads_hold_for_routing,
-    leads_routing_apply,
+    lead_events_statement,
+    leads_lock_for_routing,
+    leads_routing_apply_statement,
+    routing_leads,
 )
 from routing.models import RetryItem, RoutingLog
 from routing.services.decide import Decision, decide
 from routing.services.retry import retry_schedule
-from routing.services.rules import active_rules
+from routing.services.rules import RULES_VERSION_SQL, active_rules
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +70,11 @@ class RouteStats:
     outcomes: dict[int, str] = field(default_factory=dict)
 
 
-def leads_claim_pending(
-    *, worker_id: str, batch_size: int, lead_ids: list[int] | None = None
-) -> list[dict[str, Any]]:
-    """Claim up to ``batch_size`` pending leads (or the given ones) for this worker."""
-    return leads_claim_for_routing(
-        worker_id=worker_id,
-        batch_size=batch_size,
-        lead_ids=lead_ids,
-        unless_exists=IN_RETRY_QUEUE,
+def _lock_pending(send: Sender, *, batch_size: int, lead_ids: list[int] | None) -> Pending:
+    """Queue the claim of up to ``batch_size`` pending leads (or the given ones) not waiting
+    in the retry queue, row-locked for the caller's transaction."""
+    return leads_lock_for_routing(
+        send, batch_size=batch_size, lead_ids=lead_ids, unless_exists=IN_RETRY_QUEUE
     )
 
 
@@ -202,18 +205,75 @@ def _fallback_workspace() -> Workspace | None:
     return Workspace.objects.filter(slug=slug).first() if slug else None
 
 
-def _write(decisions: list[Decision], *, worker_id: str, now: datetime, started: float) -> None:
-    """Write all decisions of a batch set-wise: leads, routing log, events, enqueues."""
+def _write(
+    decisions: list[Decision],
+    saves: list[Statement],
+    *,
+    worker_id: str,
+    now: datetime,
+    started: float,
+) -> None:
+    """Write all decisions of a batch set-wise in one message: leads, counters and
+    rotations (``saves``), routing log, events and retry items; then the deliveries."""
     batch = _Batch(worker_id=worker_id, now=now, fallback=_fallback_workspace())
     duration = (time.perf_counter() - started) * 1000 / max(1, len(decisions))
     for dec in decisions:
         batch.add(dec, duration)
-    leads_routing_apply(
-        outcomes=batch.outcomes, now=now, created_at=[dec.lead["created_at"] for dec in decisions]
-    )
-    RoutingLog.objects.bulk_create(batch.logs, batch_size=2000)
-    lead_events_record(events=batch.events)
+    events, _ = lead_events_statement(events=batch.events)
+    with pipelined() as send:
+        applied = leads_routing_apply_statement(
+            outcomes=batch.outcomes,
+            now=now,
+            created_at=[dec.lead["created_at"] for dec in decisions],
+        )
+        for statement in [*saves, applied, _logs_statement(batch.logs), events]:
+            if statement is not None:
+                send(*statement)
+        send(
+            "DELETE FROM routing_retryitem WHERE lead_id = ANY(%s)",
+            [[dec.lead["id"] for dec in decisions]],
+        )
     batch.deliver()
+
+
+LOG_COLUMNS = (
+    "created_at",
+    "lead_id",
+    "rule_id",
+    "rule_name",
+    "destination_workspace_id",
+    "outcome",
+    "reason",
+    "duration_ms",
+    "worker",
+    "lead_workspace_id",
+    "lead_destination_id",
+)
+LOG_TYPES = (
+    "timestamptz",
+    "bigint",
+    "bigint",
+    "varchar",
+    "bigint",
+    "varchar",
+    "text",
+    "float8",
+    "varchar",
+    "bigint",
+    "bigint",
+)
+
+
+def _logs_statement(logs: list[RoutingLog]) -> Statement | None:
+    """The routing log's rows in one INSERT (``unnest``: one value per column, not per cell)."""
+    if not logs:
+        return None
+    columns = [[getattr(log, name) for log in logs] for name in LOG_COLUMNS]
+    arrays = ", ".join(f"%s::{kind}[]" for kind in LOG_TYPES)
+    return (
+        f"INSERT INTO routing_routinglog ({', '.join(LOG_COLUMNS)}) SELECT * FROM unnest({arrays})",
+        columns,
+    )
 
 
 def _count(stats: RouteStats, decisions: list[Decision]) -> None:
@@ -230,47 +290,46 @@ def _count(stats: RouteStats, decisions: list[Decision]) -> None:
 
 
 def _decide_reachable(
-    leads: list[dict[str, Any]], unreachable: set[int], now: datetime
-) -> list[Decision]:
-    """Decide the leads that may be contacted; the others (suppressed since intake) are
-    never routed."""
+    leads: list[dict[str, Any]], unreachable: set[int], now: datetime, version: list[Any]
+) -> tuple[list[Decision], list[Statement]]:
+    """Decide the leads that may be contacted (``version``: the rules' version's rows);
+    the others (suppressed since intake) are never routed. With the statements that write
+    the counters and rotations back."""
     reachable = [lead for lead in leads if lead["id"] not in unreachable]
-    decisions = decide(reachable, active_rules(), now)
+    decisions, saves = decide(reachable, active_rules(version), now)
     decisions += [
         Decision(lead, RoutingLog.Outcome.SUPPRESSED, NOT_CONTACTABLE)
         for lead in leads
         if lead["id"] in unreachable
     ]
-    return decisions
+    return decisions, saves
 
 
 def route_pending(
     *, worker_id: str, batch_size: int | None = None, lead_ids: list[int] | None = None
 ) -> RouteStats:
-    """Claim a batch and route it. A failure sends the batch to the retry queue."""
+    """Claim a batch and route it, in one transaction. A failure after the claim sends the
+    batch to the retry queue (its transaction rolled back: nothing of it was written)."""
     batch_size = batch_size or settings.ROUTING_BATCH_SIZE
-    claimed = leads_claim_pending(worker_id=worker_id, batch_size=batch_size, lead_ids=lead_ids)
-    stats = RouteStats(claimed=len(claimed))
-    if not claimed:
-        return stats
-    started = time.perf_counter()
-    claimed_ids = [lead["id"] for lead in claimed]
+    claimed: list[dict[str, Any]] = []
     try:
         with transaction.atomic():
             now = timezone.now()
-            held = leads_hold_for_routing(
-                lead_ids=claimed_ids,
-                worker_id=worker_id,
-                created_at=[lead["created_at"] for lead in claimed],
-            )
-            leads = [lead for lead in claimed if lead["id"] in held]
-            unreachable = {lead_id for lead_id, blocked in held.items() if blocked}
-            decisions = _decide_reachable(leads, unreachable, now)
-            _write(decisions, worker_id=worker_id, now=now, started=started)
-            RetryItem.objects.filter(lead_id__in=[lead["id"] for lead in leads]).delete()
-    except Exception as exc:  # noqa: BLE001 - any failure of a batch goes to the retry queue
+            with pipelined() as send:
+                version = send(RULES_VERSION_SQL)
+                locked = _lock_pending(send, batch_size=batch_size, lead_ids=lead_ids)
+            claimed, unreachable = routing_leads(locked)
+            if not claimed:
+                return RouteStats()
+            started = time.perf_counter()
+            decisions, saves = _decide_reachable(claimed, unreachable, now, version.rows())
+            _write(decisions, saves, worker_id=worker_id, now=now, started=started)
+    except Exception as exc:
+        if not claimed:
+            raise  # nothing was claimed: the caller (a task, the sweeper) sees the error
         logger.exception("routing batch failed; %s leads to the retry queue", len(claimed))
-        stats.failed = retry_schedule(lead_ids=claimed_ids, error=repr(exc))
+        stats = RouteStats(claimed=len(claimed))
+        stats.failed = retry_schedule(lead_ids=[lead["id"] for lead in claimed], error=repr(exc))
         slo.record(
             counts=[
                 ("routing_claimed_total", len(claimed), ""),
@@ -278,19 +337,19 @@ def route_pending(
             ]
         )
         return stats
+    stats = RouteStats(claimed=len(claimed))
     _count(stats, decisions)
-    _slo_record(claimed, held, decisions)
+    _slo_record(claimed, decisions)
     return stats
 
 
 ROUTED = (RoutingLog.Outcome.ROUTED, RoutingLog.Outcome.FALLBACK)
 
 
-def _slo_record(
-    claimed: list[dict[str, Any]], held: dict[int, bool], decisions: list[Decision]
-) -> None:
-    """Claims, claims still held at decision time (the lock acquisition rate) and the
-    latency from the lead's intake commit to its routing commit (``core.slo``)."""
+def _slo_record(claimed: list[dict[str, Any]], decisions: list[Decision]) -> None:
+    """Claims, claims still held at decision time (the lock acquisition rate: every claim,
+    since a batch's row locks are held until its decision is written) and the latency
+    from the lead's intake commit to its routing commit (``core.slo``)."""
     committed = timezone.now()
     latencies = [
         (committed - d.lead["created_at"]).total_seconds() for d in decisions if d.outcome in ROUTED
@@ -298,7 +357,7 @@ def _slo_record(
     slo.record(
         counts=[
             ("routing_claimed_total", len(claimed), ""),
-            ("routing_locked_total", len(held), ""),
+            ("routing_locked_total", len(claimed), ""),
         ],
         observations=[("routing_decision_latency_seconds", latencies, "")],
     )

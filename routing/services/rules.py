@@ -28,12 +28,21 @@ def rules_version_bump() -> None:
         )
 
 
-def active_rules() -> tuple[Rule, ...]:
-    """Compiled active rules; one cheap query checks the version, so never stale."""
-    version = RulesVersion.objects.filter(pk=1).values_list("version", flat=True).first()
-    if version is None or _memo["version"] != version:
+# The rules' version, for a caller that sends it with other statements (``core.pipeline``)
+# and then calls ``active_rules(version)`` with its row.
+RULES_VERSION_SQL = "SELECT version FROM routing_rulesversion WHERE id = 1"
+
+
+def active_rules(version: list[tuple[int]] | None = None) -> tuple[Rule, ...]:
+    """Compiled active rules; one cheap query checks the version, so never stale (or the
+    rows of ``RULES_VERSION_SQL``, read by the caller in its own message)."""
+    if version is None:
+        current = RulesVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    else:
+        current = version[0][0] if version else None
+    if current is None or _memo["version"] != current:
         _memo["rules"] = compile_rules(RoutingRule.objects.filter(is_active=True))
-        _memo["version"] = version
+        _memo["version"] = current
     rules: tuple[Rule, ...] = _memo["rules"]
     return rules
 

@@ -11,7 +11,6 @@ from django.utils import timezone
 from broadcast.models import Enrollment, EnrollmentRequest, Message, Sequence
 from dialer.models import ViciList, ViciServer
 from leads.models import Lead, LeadEvent
-from leads.suppressions import LEAD_UNREACHABLE_SQL
 from routing import services
 from routing.models import CapCounter, RetryItem, RoutingLog, RuleCondition
 from tests.broadcast.fixtures import make_sequence
@@ -216,9 +215,11 @@ def test_backoff_grows_exponentially():
 
 
 def test_stale_lock_is_reclaimed(workspace):
+    """A claim written in a transaction of its own (by a release before batches held their
+    leads by row locks, still running in a rolling deploy) is respected until stale."""
     make_rule("all", destinations=[{"workspace": workspace}])
     [lead_id] = make_leads(workspace, 1)
-    assert services.leads_claim_pending(worker_id="dead", batch_size=10)
+    Lead.objects.filter(pk=lead_id).update(locked_by="dead", locked_at=timezone.now())
     assert route().claimed == 0  # held by the dead worker
     Lead.objects.filter(pk=lead_id).update(locked_at=timezone.now() - timedelta(minutes=6))
     assert route().routed == 1
@@ -278,9 +279,9 @@ def test_a_claim_that_finds_nothing_writes_nothing(workspace):
     assert not [q["sql"] for q in queries if re.search(r"\bUPDATE leads_lead\b", q["sql"])]
 
 
-def test_routing_writes_and_locks_leads_in_the_partitions_that_hold_them_only(workspace):
-    """The claim's write, the hold and the decision name the leads' partition key: each is
-    planned for the partitions that hold the batch, not for every partition of leads."""
+def test_routing_writes_leads_in_the_partitions_that_hold_them_only(workspace):
+    """The decision's write names the leads' partition key: it is planned for the
+    partitions that hold the batch, not for every partition of leads."""
     make_rule("all", destinations=[{"workspace": workspace}])
     make_leads(workspace, 3)
     with connection.cursor() as cursor:
@@ -288,13 +289,42 @@ def test_routing_writes_and_locks_leads_in_the_partitions_that_hold_them_only(wo
         assert cursor.fetchone()[0] > 2  # several partitions to choose from
     with CaptureQueriesContext(connection) as queries:
         assert route().routed == 3
+    # A message's statements are joined by "; " (core.pipeline); these values hold none.
     statements = [
-        q["sql"]
+        statement
         for q in queries
-        if q["sql"].startswith(("UPDATE leads_lead", f"SELECT l.id, {LEAD_UNREACHABLE_SQL}"))
+        for statement in q["sql"].split("; ")
+        if statement.startswith("UPDATE leads_lead")
     ]
-    assert len(statements) == 3  # the claim's write, the hold, the decision
-    assert [len(_lead_partitions(sql)) for sql in statements] == [1, 1, 1], statements
+    assert len(statements) == 1  # the decision (the claim is its row locks)
+    assert [len(_lead_partitions(sql)) for sql in statements] == [1], statements
+
+
+def test_a_pass_waits_on_postgresql_three_times_whatever_its_rules(workspace, partner_workspace):
+    """The claim with the rules' version; the locks of the rules and counters with the
+    partner sales; the writes: three messages for a batch of ten leads under a capped
+    rotation with a partner (BEGIN and COMMIT besides, which the query log does not show)."""
+    other = partner_workspace
+    make_rule(
+        "round robin",
+        distribution="round_robin",
+        destinations=[
+            {"workspace": workspace, "cap_per_hour": 100},
+            {"workspace": other, "cap_per_day": 100},
+        ],
+    )
+    make_leads(workspace, 10)
+    route()  # compiles the rules (their queries are not a pass's)
+    make_leads(workspace, 10)
+    with CaptureQueriesContext(connection) as queries:
+        assert route().routed == 10
+    # The test's own transaction makes the pass's a savepoint.
+    messages = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(messages) == 3, [sql[:80] for sql in messages]
+    assert set(Lead.objects.values_list("destination_workspace_id", flat=True)) == {
+        workspace.pk,
+        other.pk,
+    }
 
 
 def test_a_rule_destination_enrolls_leads_in_its_sequence(workspace, device):
