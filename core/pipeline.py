@@ -2,8 +2,9 @@
 
 ``with pipelined() as send:`` queues each ``send(sql, params)``; leaving the block sends
 them all in one message (the simple query protocol: the statements joined by ``; ``, each
-one's values quoted into its text by psycopg, as Django's cursors do), waits once for every
-result and raises the first error as Django's error class. It goes through one Django
+one's values quoted into its text, as Django's cursors do, by ``core.sql_literals`` or
+else by psycopg), waits once for every result and raises the first error as Django's error
+class. It goes through one Django
 cursor, so the execute wrappers and the query log see the whole message as one query. Each
 statement still runs on its own, in order, with its own snapshot: a lock taken by one is
 held when the next one reads; after an error the rest do not run. Outside a transaction
@@ -24,6 +25,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections, transaction
+
+from core.sql_literals import Unsupported, statement_text
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -57,12 +60,22 @@ class Sender:
         return pending
 
 
+def _text(raw: Any, sql: str, params: Sequence[Any], standard_strings: bool) -> str:
+    """A statement with its values written in: by ``core.sql_literals`` where it can, else
+    by psycopg's cursor (``raw``)."""
+    try:
+        return statement_text(sql, params, standard_strings)
+    except Unsupported:
+        return str(raw.mogrify(sql, params))
+
+
 def _send(using: str, queued: list[tuple[str, Sequence[Any], Pending]]) -> None:
     if not queued:
         return
     with connections[using].cursor() as cursor:
         raw = cursor.cursor  # psycopg's client-side binding cursor, as Django made it
-        cursor.execute("; ".join(raw.mogrify(sql, params) for sql, params, _ in queued))
+        standard = raw.connection.info.parameter_status("standard_conforming_strings") == "on"
+        cursor.execute("; ".join(_text(raw, sql, params, standard) for sql, params, _ in queued))
         for index, (_, _, pending) in enumerate(queued):
             pending._rows = list(raw.fetchall()) if raw.description is not None else []
             if index < len(queued) - 1:
