@@ -68,7 +68,7 @@ def leads_lock_for_routing(
     caller's own tables (the lead is ``l``) naming leads to leave alone.
 
     Each row carries whether the lead must not be contacted now (a suppression added since
-    intake), read in the same statement, after its lock."""
+    intake), read in the same statement."""
     stale = timezone.now() - timedelta(seconds=settings.ROUTING_LOCK_TIMEOUT_SECONDS)
     filters = "l.status = %s AND (l.locked_at IS NULL OR l.locked_at < %s)"
     params: list[Any] = [Lead.Status.PENDING, stale]
