@@ -86,7 +86,8 @@ def _list(value: list[Any]) -> str:
     if not value:
         return "'{}'"
     if all(type(v) is int for v in value):
-        widest = max(value, key=abs)
+        low, high = min(value), max(value)
+        widest = high if low >= 0 else max(high, -low - 1)  # psycopg's choice
         for kind, bits in (("int2", 16), ("int4", 32), ("int8", 64)):
             if -(2 ** (bits - 1)) <= widest < 2 ** (bits - 1):
                 return "'{" + ",".join(str(v) for v in value) + "}'::" + kind + "[]"

@@ -6,10 +6,11 @@ and writes every decision before its row locks are released. Everything a decisi
 is written set-wise: the leads (by the leads app's service), the routing log, the history,
 the VICIdial pushes and the sequence enrollments.
 
-A pass waits on PostgreSQL a few times, whatever its size: the claim with the rules'
-version; the rules' and counters' locks with the partner sales (when a matched rule has
-any); the writes (leads, counters, rotations, routing log, history, retry items); then
-the deliveries' own statements, if any, and the COMMIT.
+A pass sends its statements in a few messages, whatever its size: the claim with the
+rules' version (and the batch's savepoint); the rules' and counters' locks with the
+partner sales (when a matched rule has any); the writes (leads, counters, rotations,
+routing log, history, retry items); then the deliveries' own statements, if any. BEGIN
+and COMMIT go on their own (Django's ``atomic``: the deliveries may open savepoints).
 """
 
 import logging
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from broadcast import services as broadcast_services
@@ -236,40 +237,32 @@ def _write(
     batch.deliver()
 
 
-LOG_COLUMNS = (
-    "created_at",
-    "lead_id",
-    "rule_id",
-    "rule_name",
-    "destination_workspace_id",
-    "outcome",
-    "reason",
-    "duration_ms",
-    "worker",
-    "lead_workspace_id",
-    "lead_destination_id",
-)
-LOG_TYPES = (
-    "timestamptz",
-    "bigint",
-    "bigint",
-    "varchar",
-    "bigint",
-    "varchar",
-    "text",
-    "float8",
-    "varchar",
-    "bigint",
-    "bigint",
-)
+# The routing log's columns written by a pass, with their types for ``unnest``.
+LOG_COLUMNS = {
+    "created_at": "timestamptz",
+    "lead_id": "bigint",
+    "rule_id": "bigint",
+    "rule_name": "varchar",
+    "destination_workspace_id": "bigint",
+    "outcome": "varchar",
+    "reason": "text",
+    "duration_ms": "float8",
+    "worker": "varchar",
+    "lead_workspace_id": "bigint",
+    "lead_destination_id": "bigint",
+}
 
 
 def _logs_statement(logs: list[RoutingLog]) -> Statement | None:
     """The routing log's rows in one INSERT (``unnest``: one value per column, not per cell)."""
     if not logs:
         return None
-    columns = [[getattr(log, name) for log in logs] for name in LOG_COLUMNS]
-    arrays = ", ".join(f"%s::{kind}[]" for kind in LOG_TYPES)
+    columns = [
+        # A float's text (its array literal is written by ``core.sql_literals``, not psycopg).
+        [f"{log.duration_ms:.3f}" if name == "duration_ms" else getattr(log, name) for log in logs]
+        for name in LOG_COLUMNS
+    ]
+    arrays = ", ".join(f"%s::{kind}[]" for kind in LOG_COLUMNS.values())
     return (
         f"INSERT INTO routing_routinglog ({', '.join(LOG_COLUMNS)}) SELECT * FROM unnest({arrays})",
         columns,
@@ -305,31 +298,42 @@ def _decide_reachable(
     return decisions, saves
 
 
+# Set right after the claim, in its message (no round trip of its own; COMMIT releases it):
+# a failed batch rolls back to it and goes to the retry queue while its leads stay locked.
+BATCH_SAVEPOINT = "lb_routing_batch"
+
+
 def route_pending(
     *, worker_id: str, batch_size: int | None = None, lead_ids: list[int] | None = None
 ) -> RouteStats:
-    """Claim a batch and route it, in one transaction. A failure after the claim sends the
-    batch to the retry queue (its transaction rolled back: nothing of it was written)."""
+    """Claim a batch and route it, in one transaction. A failure after the claim rolls the
+    batch back to its claim and sends its leads to the retry queue in the same transaction:
+    no other worker takes them before their retry items are written."""
     batch_size = batch_size or settings.ROUTING_BATCH_SIZE
-    claimed: list[dict[str, Any]] = []
-    try:
-        with transaction.atomic():
-            now = timezone.now()
-            with pipelined() as send:
-                version = send(RULES_VERSION_SQL)
-                locked = _lock_pending(send, batch_size=batch_size, lead_ids=lead_ids)
-            claimed, unreachable = routing_leads(locked)
-            if not claimed:
-                return RouteStats()
+    with transaction.atomic():
+        now = timezone.now()
+        with pipelined() as send:
+            version = send(RULES_VERSION_SQL)
+            locked = _lock_pending(send, batch_size=batch_size, lead_ids=lead_ids)
+            send(f"SAVEPOINT {BATCH_SAVEPOINT}")
+        claimed, unreachable = routing_leads(locked)
+        stats = RouteStats(claimed=len(claimed))
+        if not claimed:
+            return stats
+        try:
             started = time.perf_counter()
             decisions, saves = _decide_reachable(claimed, unreachable, now, version.rows())
             _write(decisions, saves, worker_id=worker_id, now=now, started=started)
-    except Exception as exc:
-        if not claimed:
-            raise  # nothing was claimed: the caller (a task, the sweeper) sees the error
-        logger.exception("routing batch failed; %s leads to the retry queue", len(claimed))
-        stats = RouteStats(claimed=len(claimed))
-        stats.failed = retry_schedule(lead_ids=[lead["id"] for lead in claimed], error=repr(exc))
+        except Exception as exc:  # noqa: BLE001 - any failure of a batch goes to the retry queue
+            logger.exception("routing batch failed; %s leads to the retry queue", len(claimed))
+            _batch_undo()
+            stats.failed = retry_schedule(
+                lead_ids=[lead["id"] for lead in claimed], error=repr(exc)
+            )
+            failed = True
+        else:
+            failed = False
+    if failed:
         slo.record(
             counts=[
                 ("routing_claimed_total", len(claimed), ""),
@@ -337,10 +341,17 @@ def route_pending(
             ]
         )
         return stats
-    stats = RouteStats(claimed=len(claimed))
     _count(stats, decisions)
     _slo_record(claimed, decisions)
     return stats
+
+
+def _batch_undo() -> None:
+    """Everything the batch did after its claim, undone; its row locks kept. (An ORM call
+    that failed may have marked the transaction for rollback: the savepoint undoes it.)"""
+    transaction.set_rollback(False)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {BATCH_SAVEPOINT}")
 
 
 ROUTED = (RoutingLog.Outcome.ROUTED, RoutingLog.Outcome.FALLBACK)

@@ -56,6 +56,8 @@ VALUES = [
     [5],
     [1, -32768],
     [70_000, 1],
+    [-32768, 32768],  # the widest is the positive one: int4
+    [-(2**31), 2**31],
     [1, -2, 2**62],
     [-(2**63), 2**63 - 1],
     ELEMENTS,
@@ -99,6 +101,15 @@ def test_a_literal_reads_back_as_its_value_with_psycopgs_type(db, value):
 def test_what_it_does_not_know_is_left_to_psycopg(value):
     with pytest.raises(Unsupported):
         literal(value)
+
+
+def test_a_choice_and_a_negative_number_are_written_as_psycopg_would(db):
+    from leads.models import Suppression
+
+    assert read_back(literal(Suppression.Kind.PHONE)) == read_back(
+        psycopg_text(Suppression.Kind.PHONE)
+    )
+    assert read_back(statement_text("1-%s", [-1], True)) == (2, "integer")  # not a comment
 
 
 def test_a_statement_is_written_only_when_its_placeholders_are_plain():

@@ -68,3 +68,42 @@ def test_weighted_three_to_one_split_within_one_percent(workspace):
     routed = Counter(Lead.objects.values_list("destination_workspace_id", flat=True))
     assert routed[a.pk] + routed[b.pk] == 4000
     assert abs(routed[a.pk] / 4000 - 0.75) <= 0.01
+
+
+def test_a_failed_batch_keeps_its_leads_until_they_are_in_the_retry_queue(workspace, monkeypatch):
+    """Another worker passing while a failed batch is being scheduled for retry takes none
+    of its leads: they stay row-locked until their retry items are committed with them."""
+    from routing.models import RetryItem
+    from routing.services import route as route_module
+
+    make_rule("all", destinations=[{"workspace": workspace}])
+    ids = make_leads(workspace, 3)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rules exploded")
+
+    monkeypatch.setattr(route_module, "_decide_reachable", broken)
+    real_schedule = route_module.retry_schedule
+    other: dict[str, int] = {}
+
+    def schedule(**kwargs):
+        if not other:  # once: the other worker's own failure schedules as usual
+            other["claimed"] = -1
+
+            def work() -> None:
+                try:
+                    other["claimed"] = services.route_pending(worker_id="other").claimed
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "the other worker did not finish in time"
+        return real_schedule(**kwargs)
+
+    monkeypatch.setattr(route_module, "retry_schedule", schedule)
+    assert services.route_pending(worker_id="first").failed == 3
+    assert other["claimed"] == 0
+    assert sorted(RetryItem.objects.values_list("lead_id", flat=True)) == ids
+    assert set(Lead.objects.filter(id__in=ids).values_list("status", flat=True)) == {"pending"}
