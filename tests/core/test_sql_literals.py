@@ -130,12 +130,21 @@ def test_a_statement_is_written_only_when_its_placeholders_are_plain():
         statement_text("SELECT %s", ["a"], False)
 
 
-def test_a_pipelined_message_falls_back_to_psycopg_for_what_it_does_not_know(db):
+def test_a_pipelined_message_falls_back_to_psycopg_for_what_it_does_not_know(db, monkeypatch):
+    written = []
+    mogrify = psycopg.ClientCursor.mogrify
+
+    def counted(self, query, params=None):
+        written.append(query)
+        return mogrify(self, query, params)
+
+    monkeypatch.setattr(psycopg.ClientCursor, "mogrify", counted)
     with pipelined() as send:
         mixed = send("SELECT %s::numeric, %s", [1.5, "it's"])
         percent = send("SELECT '100%%', %s::text", [None])
     assert mixed.rows() == [(pytest.approx(1.5), "it's")]
     assert percent.rows() == [("100%", None)]
+    assert written == ["SELECT %s::numeric, %s"]  # the float's statement only
     with pytest.raises(psycopg.DataError), pipelined() as send:
         send("SELECT %s", ["nul\x00byte"])  # refused as before, by psycopg
 
