@@ -1,7 +1,8 @@
 """Routing services: rules, deciding and writing batches, the retry queue.
 
 ``rules``: the compiled-rules cache and rule edits; ``decide``: matching and allocation
-under locked caps; ``route``: claim, decide and write a batch; ``retry``: the retry queue.
+under locked caps; ``route``: claim, decide and write a batch (``write``: its writes);
+``retry``: the retry queue.
 """
 
 from broadcast import services as broadcast_services
