@@ -14,10 +14,12 @@ the few types those statements carry itself and gives anything else back to psyc
   every time) nothing else in such a literal is special. A string with a NUL, or that
   UTF-8 cannot encode, goes to psycopg, which refuses it as before;
 - an aware ``datetime`` as ``'<ISO 8601>'::timestamptz``, as psycopg types it;
-- a ``list`` as psycopg writes it: of ints as ``'{1,2}'::int2[]`` (``int4``, ``int8`` by
-  its widest value), of strings as ``'{"a","b"}'`` (each element in double quotes, its
-  ``"`` and ``\\`` escaped, then the whole literal quoted as a string; untyped, as an
-  empty list's ``'{}'``, so the statement's context gives the type).
+- a ``list`` as psycopg writes it, its ``None`` elements as ``NULL``: of ints as
+  ``'{1,2}'::int2[]`` (``int4``, ``int8`` by its widest value), of aware datetimes as
+  ``'{"<ISO 8601>"}'::timestamptz[]``, of strings as ``'{"a","b"}'`` (each element in
+  double quotes, its ``"`` and ``\\`` escaped, then the whole literal quoted as a string;
+  untyped, as an empty list's ``'{}'``, so the statement's context gives the type). A list
+  of one other type, of mixed types or of ``None`` alone goes to psycopg.
 
 Only statements whose placeholders are all ``%s`` (and ``%%`` for a percent sign) are
 written here; anything else, and any value of another type, makes psycopg write the whole
@@ -49,6 +51,8 @@ def _str(value: str) -> str:
 
 
 def _element(value: Any) -> str:
+    if value is None:
+        return "NULL"
     if not isinstance(value, str):
         raise Unsupported
     if "\x00" in value:
@@ -85,13 +89,25 @@ def literal(value: Any) -> str:
 def _list(value: list[Any]) -> str:
     if not value:
         return "'{}'"
-    if all(type(v) is int for v in value):
-        low, high = min(value), max(value)
-        widest = high if low >= 0 else max(high, -low - 1)  # psycopg's choice
-        for kind, bits in (("int2", 16), ("int4", 32), ("int8", 64)):
-            if -(2 ** (bits - 1)) <= widest < 2 ** (bits - 1):
-                return "'{" + ",".join(str(v) for v in value) + "}'::" + kind + "[]"
+    present = [v for v in value if v is not None]
+    if not present:
+        raise Unsupported  # all NULL: psycopg's choice of type
+    kind = type(present[0])
+    if any(type(v) is not kind for v in present):
         raise Unsupported
+    if kind is int:
+        low, high = min(present), max(present)
+        widest = high if low >= 0 else max(high, -low - 1)  # psycopg's choice
+        for name, bits in (("int2", 16), ("int4", 32), ("int8", 64)):
+            if -(2 ** (bits - 1)) <= widest < 2 ** (bits - 1):
+                items = ",".join("NULL" if v is None else str(v) for v in value)
+                return "'{" + items + "}'::" + name + "[]"
+        raise Unsupported
+    if kind is datetime:
+        if any(v.tzinfo is None for v in present):
+            raise Unsupported
+        items = ",".join("NULL" if v is None else f'"{v.isoformat()}"' for v in value)
+        return "'{" + items + "}'::timestamptz[]"
     return _str("{" + ",".join(_element(v) for v in value) + "}")
 
 

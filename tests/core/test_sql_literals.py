@@ -63,13 +63,21 @@ VALUES = [
     ELEMENTS,
     ["+14155550100"],
     [],
+    # NULL elements (a routing pass's destinations, rules and routed times)
+    [1, None],
+    [None, 70_000],
+    ["a", None, "it's"],
+    [None, "b"],
+    [datetime(2026, 12, 5, 15, 4, 42, 410098, tzinfo=UTC), None],
+    [None, datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))],
 ]
 
 
 def in_context(sql: str, value: object) -> str:
     """A list of strings is written untyped, as psycopg writes it: its statement gives the
     type (here a cast)."""
-    strings = isinstance(value, list) and value and isinstance(value[0], str)
+    present = [v for v in value if v is not None] if isinstance(value, list) else []
+    strings = bool(present) and isinstance(present[0], str)
     return f"{sql}::text[]" if strings else sql
 
 
@@ -92,6 +100,9 @@ def test_a_literal_reads_back_as_its_value_with_psycopgs_type(db, value):
         [1, "a"],
         [True],
         ["a\x00"],
+        [None, None],  # all NULL: psycopg picks the type
+        [1, None, "a"],
+        [datetime(2026, 12, 5, 15, 0), None],  # naive
         1.5,
         {"a": 1},
         (1, 2),
@@ -161,3 +172,32 @@ def test_a_single_lead_batch_is_written_without_psycopgs_adapters(db, workspace,
     lead = Lead.objects.get(pk=result.id)
     assert (lead.first_name, lead.last_name, lead.phone) == ("Zoë", "O'Brien", "+14155550100")
     assert lead.status == "pending"
+
+
+def test_a_routing_pass_is_written_without_psycopgs_adapters(
+    db, workspace, partner_workspace, monkeypatch
+):
+    """Every statement of a pass (claim, locks, counters, rotation, leads, routing log with
+    its float durations, history, retry items) is written by ``core.sql_literals``."""
+    from routing.models import RoutingLog
+    from routing.services import route_pending
+    from tests.routing.factories import make_leads, make_rule
+
+    make_rule(
+        "round robin",
+        distribution="round_robin",
+        destinations=[
+            {"workspace": workspace, "cap_per_hour": 100},
+            {"workspace": partner_workspace, "cap_per_day": 100},
+        ],
+    )
+    ids = make_leads(workspace, 4)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("psycopg wrote a literal")
+
+    monkeypatch.setattr(psycopg.ClientCursor, "mogrify", refuse)
+    assert route_pending(worker_id="test").routed == 4
+    logs = RoutingLog.objects.filter(lead_id__in=ids)
+    assert logs.count() == 4
+    assert all(log.duration_ms >= 0 for log in logs)
